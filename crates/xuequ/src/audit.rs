@@ -1,0 +1,284 @@
+//! The independent audit run after every allocation.
+//!
+//! It reads only the problem (applicants' candidate lists with their priorities, program
+//! capacities, the school table) and the final placements, and recounts everything itself:
+//! it shares no bookkeeping with the mechanisms (no heaps, counters or round state). It checks
+//!
+//! - **accounted**: every applicant of every allocated stage appears exactly once;
+//! - **capacity**: no school, and no seat pool within a school, is over capacity;
+//! - **from_list**: every seat comes from the applicant's own list, or from the final
+//!   placement pass at a public-track school of the home district that had a seat left;
+//! - **stability**, the property that defines the mechanism: no justified envy and no
+//!   wasted seat under deferred acceptance; the same with priorities "choice rank first"
+//!   under immediate acceptance (the Boston outcome is stable for those priorities); the
+//!   global order respected under serial dictatorship;
+//! - **migrant_guarantee** (应收尽收): no eligible migrant applicant left unplaced while the
+//!   home district still has a public-track seat.
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::allocate::{Allocation, GUARANTEE_POSITION, ProgramKind, StageAllocation};
+use crate::load::Dataset;
+use crate::mechanism::UNPLACED;
+use crate::policy::{Guarantee, Mechanism};
+
+/// The result of one check.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Check {
+    /// Short name.
+    pub name: String,
+    /// What was checked.
+    pub description: String,
+    /// True when no violation was found.
+    pub passed: bool,
+    /// False for checks that only inform (a failure does not fail the run).
+    pub enforced: bool,
+    /// Number of violations.
+    pub violations: usize,
+    /// Up to ten violations, as text.
+    pub examples: Vec<String>,
+}
+
+/// All checks of one allocation.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditReport {
+    /// The checks, in a fixed order.
+    pub checks: Vec<Check>,
+}
+
+impl AuditReport {
+    /// True when every enforced check passed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed || !c.enforced)
+    }
+
+    /// The first violation of an enforced check, as text.
+    pub fn first_violation(&self) -> Option<String> {
+        self.checks
+            .iter()
+            .find(|c| c.enforced && !c.passed)
+            .map(|c| format!("{}: {}", c.name, c.examples.first().cloned().unwrap_or_default()))
+    }
+
+    /// Total violations of enforced checks.
+    pub fn violation_count(&self) -> usize {
+        self.checks.iter().filter(|c| c.enforced).map(|c| c.violations).sum()
+    }
+}
+
+struct Collector {
+    name: &'static str,
+    description: String,
+    enforced: bool,
+    violations: usize,
+    examples: Vec<String>,
+}
+
+impl Collector {
+    fn new(name: &'static str, description: impl Into<String>) -> Self {
+        Collector { name, description: description.into(), enforced: true, violations: 0, examples: Vec::new() }
+    }
+    fn add(&mut self, msg: String) {
+        self.violations += 1;
+        if self.examples.len() < 10 {
+            self.examples.push(msg);
+        }
+    }
+    fn extend(&mut self, msgs: Vec<String>) {
+        for m in msgs {
+            self.add(m);
+        }
+    }
+    fn finish(self) -> Check {
+        Check {
+            name: self.name.to_string(),
+            description: self.description,
+            passed: self.violations == 0,
+            enforced: self.enforced,
+            violations: self.violations,
+            examples: self.examples,
+        }
+    }
+}
+
+/// Audits an allocation of `data`.
+pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
+    let cohort = &data.cohort;
+    let city = &data.city;
+    let mut accounted = Collector::new("accounted", "every applicant of every allocated stage appears exactly once");
+    let mut seen = vec![0u8; cohort.students.len()];
+    for st in &allocation.stages {
+        if st.placements.len() != st.members.len() || st.lottery.len() != st.members.len() {
+            accounted.add(format!("stage {}: {} applicants but {} results", st.stage, st.members.len(), st.placements.len()));
+        }
+        for &i in &st.members {
+            match seen.get_mut(i as usize) {
+                Some(c) => *c = c.saturating_add(1),
+                None => accounted.add(format!("result for unknown applicant index {i}")),
+            }
+            if cohort.students.get(i as usize).is_some_and(|s| s.stage != st.stage) {
+                accounted.add(format!("{} is a {} applicant but was allocated with {}", cohort.students[i as usize].id, cohort.students[i as usize].stage, st.stage));
+            }
+        }
+    }
+    for (i, s) in cohort.students.iter().enumerate() {
+        let expected = u8::from(data.scenario.stages.contains(&s.stage));
+        if seen[i] != expected {
+            accounted.add(format!("{} appears {} times (expected {expected})", s.id, seen[i]));
+        }
+    }
+
+    let mut capacity = Collector::new("capacity", "no school and no seat pool is over capacity");
+    let mut from_list = Collector::new("from_list", "every seat comes from the applicant's list, or from the final placement pass at a public-track school of the home district");
+    let stability_name = match data.policy.mechanism {
+        Mechanism::DeferredAcceptance => "stability",
+        Mechanism::ImmediateAcceptance => "boston_stability",
+        Mechanism::SerialDictatorship => "serial_order",
+    };
+    let stability_desc = match data.policy.mechanism {
+        Mechanism::DeferredAcceptance => "no applicant prefers a school that had a free seat or admitted someone of lower priority there (no justified envy, no waste)",
+        Mechanism::ImmediateAcceptance => "the immediate-acceptance property: no applicant prefers a school that had a free seat or admitted someone who listed it lower, or at the same rank with lower priority",
+        Mechanism::SerialDictatorship => "no applicant prefers a school that had a free seat or admitted someone later in the global order",
+    };
+    let mut stability = Collector::new(stability_name, stability_desc);
+    let mut migrant = Collector::new("migrant_guarantee", "no eligible migrant applicant is unplaced while the home district still has a public-track seat (应收尽收)");
+    migrant.enforced = data.policy.audit.require_migrant_guarantee && data.policy.guarantee != Guarantee::None;
+
+    for st in &allocation.stages {
+        audit_stage(data, st, &mut capacity, &mut from_list, &mut stability, &mut migrant);
+    }
+    // School-level capacity, summing every pool of the school across the stage results.
+    let mut per_school = vec![0u64; city.schools.len()];
+    for st in &allocation.stages {
+        for p in &st.placements {
+            if p.program != UNPLACED
+                && let Some(prog) = st.programs.get(p.program as usize)
+            {
+                per_school[prog.school as usize] += 1;
+            }
+        }
+    }
+    for (s, &n) in per_school.iter().enumerate() {
+        if n > u64::from(city.schools[s].capacity) {
+            capacity.add(format!("school {} has {n} pupils for {} seats", city.schools[s].id, city.schools[s].capacity));
+        }
+    }
+    AuditReport { checks: vec![accounted.finish(), capacity.finish(), from_list.finish(), stability.finish(), migrant.finish()] }
+}
+
+fn audit_stage(data: &Dataset, st: &StageAllocation, capacity: &mut Collector, from_list: &mut Collector, stability: &mut Collector, migrant: &mut Collector) {
+    let cohort = &data.cohort;
+    let city = &data.city;
+    let n_prog = st.programs.len();
+    let id = |m: usize| cohort.students[st.members[m] as usize].id.as_str();
+    let school_id = |p: u32| city.schools[st.programs[p as usize].school as usize].id.as_str();
+
+    // Recount seats: all placements, and list placements only (the mechanism's outcome).
+    let mut used = vec![0u32; n_prog];
+    let mut used_by_list = vec![0u32; n_prog];
+    for (m, p) in st.placements.iter().enumerate() {
+        if p.program == UNPLACED {
+            if p.position != UNPLACED {
+                from_list.add(format!("{} has a list position but no school", id(m)));
+            }
+            continue;
+        }
+        let Some(prog) = st.programs.get(p.program as usize) else {
+            from_list.add(format!("{} was given an unknown seat pool {}", id(m), p.program));
+            continue;
+        };
+        used[p.program as usize] += 1;
+        if p.position == GUARANTEE_POSITION {
+            let home = city.blocks[cohort.students[st.members[m] as usize].block as usize].district;
+            if !prog.kind.is_public_track() || prog.district != home {
+                from_list.add(format!("{} was placed by the final pass at {}, which is not a public-track school of the home district", id(m), school_id(p.program)));
+            }
+            if data.policy.guarantee == Guarantee::None {
+                from_list.add(format!("{} was placed by a final pass the policy turned off", id(m)));
+            }
+        } else {
+            let list = st.list(m);
+            match list.get(p.position as usize) {
+                Some(e) if e.program == p.program => used_by_list[p.program as usize] += 1,
+                _ => from_list.add(format!("{} holds a seat at {} that is not at list position {}", id(m), school_id(p.program), p.position + 1)),
+            }
+        }
+    }
+    for (p, prog) in st.programs.iter().enumerate() {
+        if used[p] > prog.capacity {
+            let kind = match prog.kind {
+                ProgramKind::Public => "seats",
+                ProgramKind::PrivateChoice => "private lottery seats",
+                ProgramKind::Purchased => "purchased seats",
+            };
+            capacity.add(format!("{} has {} pupils for {} {kind}", school_id(p as u32), used[p], prog.capacity));
+        }
+    }
+
+    // The effective priority the mechanism must respect.
+    let mechanism = data.policy.mechanism;
+    let effective = |m: usize, pos: usize| -> u128 {
+        match mechanism {
+            Mechanism::DeferredAcceptance => st.list(m)[pos].key.0,
+            Mechanism::ImmediateAcceptance => ((pos.min(0xffff) as u128) << 112) | st.list(m)[pos].key.0,
+            Mechanism::SerialDictatorship => u128::from(st.serial_rank[m]),
+        }
+    };
+    // Worst admitted (largest) effective key per program among list placements.
+    let mut worst: Vec<Option<(u128, usize)>> = vec![None; n_prog];
+    for (m, p) in st.placements.iter().enumerate() {
+        if p.program == UNPLACED || p.position == GUARANTEE_POSITION || p.position as usize >= st.list(m).len() {
+            continue;
+        }
+        let k = effective(m, p.position as usize);
+        let w = &mut worst[p.program as usize];
+        if w.is_none_or(|(wk, _)| k > wk) {
+            *w = Some((k, m));
+        }
+    }
+    let violations: Vec<Vec<String>> = (0..st.members.len())
+        .into_par_iter()
+        .map(|m| {
+            let p = st.placements[m];
+            let list = st.list(m);
+            let upto = if p.program == UNPLACED || p.position == GUARANTEE_POSITION { list.len() } else { (p.position as usize).min(list.len()) };
+            let mut out = Vec::new();
+            for (pos, e) in list.iter().enumerate().take(upto) {
+                let prog = e.program as usize;
+                if prog >= n_prog {
+                    continue;
+                }
+                if used_by_list[prog] < st.programs[prog].capacity {
+                    out.push(format!("{} ranked {} (choice {}) above the result, and it had a free seat", id(m), school_id(e.program), pos + 1));
+                } else if let Some((wk, wm)) = worst[prog]
+                    && wk > effective(m, pos)
+                {
+                    out.push(format!("{} ranked {} (choice {}) above the result and has higher priority there than admitted {}", id(m), school_id(e.program), pos + 1, id(wm)));
+                }
+            }
+            out
+        })
+        .collect();
+    for v in violations {
+        stability.extend(v);
+    }
+
+    // 应收尽收: eligible migrants unplaced while the district has public-track seats.
+    let mut free_by_district = std::collections::HashMap::<u32, u64>::new();
+    for (p, prog) in st.programs.iter().enumerate() {
+        if prog.kind.is_public_track() {
+            *free_by_district.entry(prog.district).or_default() += u64::from(prog.capacity.saturating_sub(used[p]));
+        }
+    }
+    for (m, p) in st.placements.iter().enumerate() {
+        if p.program != UNPLACED || !crate::priority::facts(&data.policy, cohort, data.scenario.year, st.members[m] as usize).migrant_eligible {
+            continue;
+        }
+        let district = city.blocks[cohort.students[st.members[m] as usize].block as usize].district;
+        let free = free_by_district.get(&district).copied().unwrap_or(0);
+        if free > 0 {
+            migrant.add(format!("eligible migrant applicant {} is unplaced while {} has {free} public-track {} seats left", id(m), city.districts[district as usize], st.stage));
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Errors, one enum per stage, each saying what is wrong, where, and what to fix.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One problem found in an input: where it is, the offending value, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// The file, as the user named it (or as resolved from the scenario).
+    pub file: String,
+    /// 1-based line number in the file, when the problem is tied to a line.
+    pub line: Option<u64>,
+    /// 1-based column number, when the problem is tied to a field.
+    pub column: Option<usize>,
+    /// The column header or TOML key.
+    pub field: Option<String>,
+    /// The offending value, as written in the file.
+    pub value: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+impl Diagnostic {
+    /// A problem with a whole file.
+    pub fn file(file: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.into(),
+            line: None,
+            column: None,
+            field: None,
+            value: None,
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// Sets the line.
+    pub fn at_line(mut self, line: u64) -> Self {
+        self.line = Some(line);
+        self
+    }
+
+    /// Sets the column number and header.
+    pub fn at_field(mut self, column: Option<usize>, field: impl Into<String>) -> Self {
+        self.column = column;
+        self.field = Some(field.into());
+        self
+    }
+
+    /// Sets the offending value.
+    pub fn with_value(mut self, value: impl Into<String>) -> Self {
+        self.value = Some(value.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        if let Some(field) = &self.field {
+            write!(f, " [{field}]")?;
+        }
+        if let Some(value) = &self.value {
+            write!(f, " value \"{}\"", truncate(value, 80))?;
+        }
+        write!(f, ": {}", self.message)?;
+        if !self.hint.is_empty() {
+            write!(f, " (fix: {})", self.hint)?;
+        }
+        Ok(())
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let head: String = s.chars().take(max).collect();
+        format!("{head}…")
+    }
+}
+
+/// A bounded collection of diagnostics: validation reports every problem at once, up to a cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+    /// Problems found beyond the cap (counted, not kept).
+    pub omitted: usize,
+    cap: usize,
+}
+
+impl Diagnostics {
+    /// Default cap on kept diagnostics.
+    pub const DEFAULT_CAP: usize = 100;
+
+    /// An empty collection that keeps at most `cap` diagnostics.
+    pub fn with_cap(cap: usize) -> Self {
+        Diagnostics { items: Vec::new(), omitted: 0, cap: cap.max(1) }
+    }
+
+    /// Records a problem.
+    pub fn push(&mut self, d: Diagnostic) {
+        if self.items.len() < self.cap {
+            self.items.push(d);
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    /// True when the cap is reached (callers may stop scanning early).
+    pub fn is_full(&self) -> bool {
+        self.items.len() >= self.cap
+    }
+
+    /// True when no problem was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Number of problems found, kept or not.
+    pub fn total(&self) -> usize {
+        self.items.len() + self.omitted
+    }
+
+    /// The kept problems, in the order found.
+    pub fn items(&self) -> &[Diagnostic] {
+        &self.items
+    }
+}
+
+impl Default for Diagnostics {
+    fn default() -> Self {
+        Diagnostics::with_cap(Self::DEFAULT_CAP)
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.items {
+            writeln!(f, "  {d}")?;
+        }
+        if self.omitted > 0 {
+            writeln!(f, "  … and {} more problems not shown", self.omitted)?;
+        }
+        Ok(())
+    }
+}
+
+/// Loading or validating a scenario failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source} (fix: check the path in the scenario's [inputs] and that the file exists)")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The inputs have problems; every one found (up to the cap) is listed.
+    #[error("{} problem(s) in the inputs:\n{}", .0.total(), .0)]
+    Invalid(Diagnostics),
+}
+
+/// Writing outputs failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// A file or directory could not be written.
+    #[error("cannot write {path}: {source} (fix: check that the output directory is writable and the disk has space)")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// An allocation ran but its independent audit found violations.
+#[derive(Debug, thiserror::Error)]
+#[error("the audit found {count} violation(s); first: {first}")]
+pub struct AuditFailed {
+    /// Number of violations.
+    pub count: usize,
+    /// The first violation, as text.
+    pub first: String,
+}

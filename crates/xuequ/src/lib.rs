@@ -1,0 +1,67 @@
+//! # xuequ (学区)
+//!
+//! Entry-grade seat allocation and catchment zoning for Chinese cities.
+//!
+//! ## Map of the main types
+//!
+//! | step | type / function | module |
+//! |---|---|---|
+//! | what to run | [`Scenario`] (`scenario.toml`) | [`scenario`] |
+//! | the rules | [`Policy`] (`policy.toml`): tiers, seat locks, migrant points, lottery | [`policy`] |
+//! | the inputs | [`Dataset`] = [`City`] + [`Cohort`] + policy, validated | [`load`], [`model`] |
+//! | allocation | [`allocate()`] → [`Allocation`] | [`allocate`], [`mechanism`], [`priority`], [`lottery`] |
+//! | the audit | [`audit()`] → [`AuditReport`] | [`audit`] |
+//! | results | [`write_outputs`], [`explain()`] | [`output`], [`explain`] |
+//!
+//! ## A whole run
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::fs;
+//! let dir = tempfile::tempdir()?;
+//! let d = dir.path();
+//! fs::write(d.join("scenario.toml"), "name = \"tiny\"\nyear = 2026\nstages = [\"primary\"]\n")?;
+//! fs::write(d.join("schools.csv"), "school_id,name,district,stage,sector,lon,lat,capacity\n\
+//!     P1,实验小学,梁溪区,primary,public,120.30,31.57,1\n\
+//!     P2,第二小学,梁溪区,primary,public,120.31,31.57,1\n")?;
+//! fs::write(d.join("blocks.csv"), "block_id,name,district,lon,lat,households\n\
+//!     B1,清扬新村,梁溪区,120.301,31.571,800\n")?;
+//! fs::write(d.join("zones.csv"), "block_id,stage,school_id\nB1,primary,P1\n")?;
+//! fs::write(d.join("students.csv"), "student_id,stage,block_id,hukou_in_zone,owns_home\n\
+//!     S1,primary,B1,true,true\nS2,primary,B1,false,false\n")?;
+//!
+//! let data = xuequ::Dataset::load(&d.join("scenario.toml"))?;
+//! let allocation = xuequ::allocate(&data);
+//! let report = xuequ::audit(&data, &allocation);
+//! assert!(report.passed());
+//! // S1 (房户一致) takes the single seat of the zone school; S2 overflows to P2.
+//! let why = xuequ::explain(&data, &allocation, "S2")?;
+//! assert!(why.result.contains("P2"));
+//! xuequ::write_outputs(&d.join("out"), &data, &allocation, &report, Default::default())?;
+//! assert!(fs::read_to_string(d.join("out/assignments.csv"))?.contains("S1,primary,P1,房户一致"));
+//! # Ok(()) }
+//! ```
+
+pub mod allocate;
+pub mod audit;
+pub mod crs;
+pub mod error;
+pub mod explain;
+pub mod load;
+pub mod lottery;
+pub mod mechanism;
+pub mod model;
+pub mod output;
+pub mod policy;
+pub mod priority;
+pub mod scenario;
+
+pub use allocate::{Allocation, Progress, allocate, allocate_with_progress};
+pub use audit::{AuditReport, audit};
+pub use error::{AuditFailed, Diagnostic, Diagnostics, LoadError, OutputError};
+pub use explain::{ExplainError, Explanation, explain};
+pub use load::Dataset;
+pub use model::{City, Cohort, Stage};
+pub use output::{WriteOptions, write_outputs};
+pub use policy::Policy;
+pub use scenario::Scenario;

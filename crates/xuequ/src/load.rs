@@ -1,0 +1,701 @@
+//! Reading and validating the input files into a [`Dataset`].
+//!
+//! Every loader keeps going after a bad row so that one run reports every problem (up to
+//! [`Diagnostics::DEFAULT_CAP`]), each with file, line, column, value and a fix. Cross-file
+//! references (a student's block, a zone's school) are checked once all files are read.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use crate::crs::Crs;
+use crate::error::{Diagnostic, Diagnostics, LoadError};
+use crate::model::{Block, BlockStatus, City, Cohort, Location, School, Sector, Stage, StageZones, Student};
+use crate::policy::Policy;
+use crate::scenario::Scenario;
+
+/// Precomputed travel distances in metres, from `distances.csv`.
+#[derive(Debug, Clone, Default)]
+pub struct DistanceMatrix {
+    map: HashMap<(u32, u32), u32>,
+}
+
+impl DistanceMatrix {
+    /// The distance from a block to a school, if the matrix has it.
+    pub fn get(&self, school: u32, block: u32) -> Option<u32> {
+        self.map.get(&(school, block)).copied()
+    }
+
+    /// Sets a distance.
+    pub fn insert(&mut self, school: u32, block: u32, metres: u32) {
+        self.map.insert((school, block), metres);
+    }
+
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Everything one run reads: the scenario, the city, the applicants and the rules.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Schools, blocks, zones.
+    pub city: City,
+    /// Applicants and seat-lock history.
+    pub cohort: Cohort,
+    /// The rules.
+    pub policy: Policy,
+    /// Precomputed distances, if given.
+    pub distances: Option<DistanceMatrix>,
+}
+
+impl Dataset {
+    /// Loads and validates every input a scenario names. On failure the error lists every
+    /// problem found (up to the cap).
+    pub fn load(scenario_path: &Path) -> Result<Dataset, LoadError> {
+        let scenario = Scenario::load(scenario_path)?;
+        Dataset::load_scenario(scenario)
+    }
+
+    /// Loads the inputs of an already parsed scenario.
+    pub fn load_scenario(scenario: Scenario) -> Result<Dataset, LoadError> {
+        let mut diags = Diagnostics::default();
+        let open = |p: &Path| std::fs::File::open(p).map_err(|source| LoadError::Io { path: p.to_path_buf(), source });
+        let name = |p: &Path| p.display().to_string();
+
+        let policy = match &scenario.inputs.policy {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| LoadError::Io { path: p.clone(), source })?;
+                match Policy::from_toml(text.trim_start_matches('\u{feff}'), &name(p)) {
+                    Ok(policy) => policy,
+                    Err(d) => {
+                        for item in d.items() {
+                            diags.push(item.clone());
+                        }
+                        Policy::default()
+                    }
+                }
+            }
+            None => Policy::default(),
+        };
+
+        let inputs = &scenario.inputs;
+        let mut city = City::default();
+        read_schools(open(&inputs.schools)?, &name(&inputs.schools), scenario.crs, &mut city, &mut diags);
+        read_blocks(open(&inputs.blocks)?, &name(&inputs.blocks), scenario.crs, &mut city, &mut diags);
+        if let Some(z) = &inputs.zones {
+            read_zones(open(z)?, &name(z), &mut city, &mut diags);
+        }
+        let mut cohort = Cohort::default();
+        let extra = policy.extra_attributes();
+        read_students(open(&inputs.students)?, &name(&inputs.students), &city, &extra, &mut cohort, &mut diags);
+        if let Some(p) = &inputs.seat_locks {
+            read_seat_locks(open(p)?, &name(p), scenario.year, &mut cohort, &mut diags);
+        }
+        let distances = match &inputs.distances {
+            Some(p) => Some(read_distances(open(p)?, &name(p), &city, &mut diags)),
+            None => None,
+        };
+        if diags.is_empty() {
+            Ok(Dataset { scenario, city, cohort, policy, distances })
+        } else {
+            Err(LoadError::Invalid(diags))
+        }
+    }
+}
+
+/// Column lookup for one CSV file.
+struct Columns {
+    index: HashMap<String, usize>,
+}
+
+impl Columns {
+    fn get(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+}
+
+/// One data row while it is being read.
+struct Row<'a> {
+    file: &'a str,
+    line: u64,
+    record: &'a csv::StringRecord,
+    columns: &'a Columns,
+}
+
+impl<'a> Row<'a> {
+    fn diag(&self, column: &str, value: &str, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
+        Diagnostic::file(self.file, message, hint)
+            .at_line(self.line)
+            .at_field(self.columns.get(column).map(|c| c + 1), column)
+            .with_value(value)
+    }
+
+    /// The trimmed cell, empty when the column is absent.
+    fn text(&self, column: &str) -> &'a str {
+        self.columns
+            .get(column)
+            .and_then(|c| self.record.get(c))
+            .map_or("", str::trim)
+    }
+
+    fn required(&self, column: &str, diags: &mut Diagnostics) -> Option<&'a str> {
+        let v = self.text(column);
+        if v.is_empty() {
+            diags.push(self.diag(column, v, format!("{column} is empty"), format!("fill in {column}")));
+            None
+        } else {
+            Some(v)
+        }
+    }
+
+    fn parse<T: std::str::FromStr>(&self, column: &str, what: &str, diags: &mut Diagnostics) -> Option<Option<T>> {
+        let v = self.text(column);
+        if v.is_empty() {
+            return Some(None);
+        }
+        match v.parse::<T>() {
+            Ok(x) => Some(Some(x)),
+            Err(_) => {
+                diags.push(self.diag(column, v, format!("{column} is not {what}"), format!("write {what}")));
+                None
+            }
+        }
+    }
+
+    fn count(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<u32>> {
+        self.parse::<u32>(column, "a whole number ≥ 0", diags)
+    }
+
+    fn number(&self, column: &str, diags: &mut Diagnostics) -> Option<f64> {
+        match self.parse::<f64>(column, "a number", diags)? {
+            None => Some(0.0),
+            Some(x) if x.is_finite() && x >= 0.0 => Some(x),
+            Some(_) => {
+                diags.push(self.diag(column, self.text(column), format!("{column} must be a finite number ≥ 0"), "write a number ≥ 0"));
+                None
+            }
+        }
+    }
+
+    fn boolean(&self, column: &str, diags: &mut Diagnostics) -> Option<bool> {
+        let v = self.text(column);
+        match v.to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" | "n" | "f" | "否" => Some(false),
+            "true" | "1" | "yes" | "y" | "t" | "是" => Some(true),
+            _ => {
+                diags.push(self.diag(column, v, format!("{column} is not true or false"), "write true or false (also accepted: 1/0, yes/no, 是/否)"));
+                None
+            }
+        }
+    }
+
+    fn location(&self, crs: Crs, diags: &mut Diagnostics) -> Option<Location> {
+        let lon = self.parse::<f64>("lon", "a longitude in degrees", diags)?;
+        let lat = self.parse::<f64>("lat", "a latitude in degrees", diags)?;
+        let (Some(lon), Some(lat)) = (lon, lat) else {
+            let col = if lon.is_none() { "lon" } else { "lat" };
+            diags.push(self.diag(col, "", format!("{col} is empty"), "every school and block needs lon and lat"));
+            return None;
+        };
+        if !(-180.0..=180.0).contains(&lon) || !lon.is_finite() {
+            diags.push(self.diag("lon", self.text("lon"), "longitude is outside -180..180", "check that lon and lat are not swapped"));
+            return None;
+        }
+        if !(-90.0..=90.0).contains(&lat) || !lat.is_finite() {
+            diags.push(self.diag("lat", self.text("lat"), "latitude is outside -90..90", "check that lon and lat are not swapped"));
+            return None;
+        }
+        let (lon, lat) = crs.to_wgs84(lon, lat);
+        Some(Location::from_wgs84(lon, lat))
+    }
+
+    fn stage(&self, diags: &mut Diagnostics) -> Option<Stage> {
+        let v = self.required("stage", diags)?;
+        match v.parse() {
+            Ok(s) => Some(s),
+            Err(hint) => {
+                diags.push(self.diag("stage", v, "unknown stage", hint));
+                None
+            }
+        }
+    }
+}
+
+/// Reads a CSV source row by row, checking headers, UTF-8 and field counts.
+fn read_csv<R: Read>(
+    reader: R,
+    file: &str,
+    required: &[&str],
+    diags: &mut Diagnostics,
+    mut on_row: impl FnMut(&Row<'_>, &mut Diagnostics),
+) {
+    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(reader);
+    let mut record = csv::ByteRecord::new();
+    let headers = match rdr.read_byte_record(&mut record) {
+        Ok(true) => record.clone(),
+        Ok(false) => {
+            diags.push(Diagnostic::file(file, "the file is empty", format!("write a header row: {}", required.join(","))));
+            return;
+        }
+        Err(e) => {
+            diags.push(csv_error(file, &e));
+            return;
+        }
+    };
+    let mut index = HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        let h = match std::str::from_utf8(h) {
+            Ok(h) => h,
+            Err(_) => {
+                diags.push(not_utf8(file, 1, i));
+                return;
+            }
+        };
+        let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { h };
+        let h = h.trim().to_ascii_lowercase();
+        if index.insert(h.clone(), i).is_some() {
+            diags.push(
+                Diagnostic::file(file, format!("column {h} appears twice in the header"), "remove the duplicate column")
+                    .at_line(1)
+                    .at_field(Some(i + 1), h),
+            );
+        }
+    }
+    let missing: Vec<&str> = required.iter().copied().filter(|c| !index.contains_key(*c)).collect();
+    if !missing.is_empty() {
+        let found: Vec<String> = {
+            let mut v: Vec<(usize, String)> = index.iter().map(|(k, v)| (*v, k.clone())).collect();
+            v.sort();
+            v.into_iter().map(|(_, k)| k).collect()
+        };
+        diags.push(
+            Diagnostic::file(
+                file,
+                format!("missing required column(s): {}", missing.join(", ")),
+                format!("the header must contain {}; found: {}", required.join(","), found.join(",")),
+            )
+            .at_line(1),
+        );
+        return;
+    }
+    let columns = Columns { index };
+    let width = headers.len();
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                diags.push(csv_error(file, &e));
+                if diags.is_full() {
+                    return;
+                }
+                continue;
+            }
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace)) {
+            continue; // blank line
+        }
+        if record.len() != width {
+            diags.push(
+                Diagnostic::file(
+                    file,
+                    format!("this row has {} fields but the header has {width}", record.len()),
+                    "check for a missing or extra comma; quote fields that contain commas",
+                )
+                .at_line(line),
+            );
+            continue;
+        }
+        let string_record = match csv::StringRecord::from_byte_record(record.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                let field = e.utf8_error().field();
+                diags.push(not_utf8(file, line, field));
+                continue;
+            }
+        };
+        let row = Row { file, line, record: &string_record, columns: &columns };
+        on_row(&row, diags);
+        if diags.is_full() {
+            return;
+        }
+    }
+}
+
+fn not_utf8(file: &str, line: u64, field: usize) -> Diagnostic {
+    Diagnostic::file(
+        file,
+        "the text is not valid UTF-8",
+        "save the file as UTF-8 (Excel: 另存为 → CSV UTF-8; files saved as GBK/GB2312 must be converted)",
+    )
+    .at_line(line)
+    .at_field(Some(field + 1), format!("column {}", field + 1))
+}
+
+fn csv_error(file: &str, e: &csv::Error) -> Diagnostic {
+    let line = e.position().map_or(0, |p| p.line());
+    Diagnostic::file(file, format!("unreadable CSV: {e}"), "check quoting: a field with a quote must be quoted and the quote doubled").at_line(line)
+}
+
+fn district_index(city: &mut City, name: &str) -> u32 {
+    if let Some(i) = city.districts.iter().position(|d| d == name) {
+        return i as u32;
+    }
+    city.districts.push(name.to_string());
+    (city.districts.len() - 1) as u32
+}
+
+/// Reads `schools.csv` into `city.schools`.
+pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
+    const REQUIRED: &[&str] = &["school_id", "name", "district", "stage", "sector", "lon", "lat", "capacity"];
+    let mut feeders: Vec<(u32, String, u64, Option<usize>)> = Vec::new();
+    let mut feeder_col = None;
+    read_csv(reader, file, REQUIRED, diags, |row, diags| {
+        feeder_col = row.columns.get("feeder_junior_id").map(|c| c + 1);
+        let id = row.required("school_id", diags);
+        let district = row.required("district", diags);
+        let stage = row.stage(diags);
+        let sector = row.required("sector", diags).and_then(|v| match v.parse::<Sector>() {
+            Ok(s) => Some(s),
+            Err(hint) => {
+                diags.push(row.diag("sector", v, "unknown sector", hint));
+                None
+            }
+        });
+        let location = row.location(crs, diags);
+        let capacity = row.count("capacity", diags);
+        let classes = row.count("classes", diags);
+        let class_size = row.count("class_size", diags);
+        let opens_year = row.parse::<i32>("opens_year", "a year", diags);
+        let purchased = row.count("purchased_seats", diags);
+        let (Some(id), Some(district), Some(stage), Some(sector), Some(location), Some(capacity), Some(classes), Some(class_size), Some(opens_year), Some(purchased)) =
+            (id, district, stage, sector, location, capacity, classes, class_size, opens_year, purchased)
+        else {
+            return;
+        };
+        let Some(capacity) = capacity else {
+            diags.push(row.diag("capacity", "", "capacity is empty", "write the entry-grade seats (classes × class size)"));
+            return;
+        };
+        let purchased = purchased.unwrap_or(0);
+        if purchased > 0 && sector == Sector::Public {
+            diags.push(row.diag("purchased_seats", row.text("purchased_seats"), "a public school cannot have purchased seats", "purchased_seats is for private schools; leave it empty"));
+            return;
+        }
+        if purchased > capacity {
+            diags.push(row.diag("purchased_seats", row.text("purchased_seats"), format!("purchased seats exceed the capacity {capacity}"), "purchased seats are part of the capacity"));
+            return;
+        }
+        let index = city.schools.len() as u32;
+        if city.school_index.insert(id.to_string(), index).is_some() {
+            diags.push(row.diag("school_id", id, "duplicate school_id", "every school needs its own id"));
+            return;
+        }
+        let feeder = row.text("feeder_junior_id");
+        if !feeder.is_empty() {
+            if stage != Stage::Primary {
+                diags.push(row.diag("feeder_junior_id", feeder, "only primary schools have a feeder junior school", "leave feeder_junior_id empty for this school"));
+            } else {
+                feeders.push((index, feeder.to_string(), row.line, feeder_col));
+            }
+        }
+        let district = district_index(city, district);
+        let name = row.text("name");
+        city.schools.push(School {
+            id: id.to_string(),
+            name: if name.is_empty() { id.to_string() } else { name.to_string() },
+            district,
+            stage,
+            sector,
+            location,
+            capacity,
+            classes,
+            class_size,
+            opens_year,
+            feeder_junior: None,
+            purchased_seats: purchased,
+        });
+    });
+    for (school, feeder, line, col) in feeders {
+        let d = |msg: &str, hint: &str| {
+            Diagnostic::file(file, msg, hint).at_line(line).at_field(col, "feeder_junior_id").with_value(feeder.clone())
+        };
+        match city.school(&feeder) {
+            None => diags.push(d("no school has this id", "name a junior school from schools.csv")),
+            Some(j) if city.schools[j as usize].stage != Stage::Junior => {
+                diags.push(d("the feeder school is not a junior school", "name a junior school"))
+            }
+            Some(j) => city.schools[school as usize].feeder_junior = Some(j),
+        }
+    }
+}
+
+/// Reads `blocks.csv` into `city.blocks`.
+pub fn read_blocks<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
+    const REQUIRED: &[&str] = &["block_id", "name", "district", "lon", "lat", "households"];
+    read_csv(reader, file, REQUIRED, diags, |row, diags| {
+        let id = row.required("block_id", diags);
+        let district = row.required("district", diags);
+        let location = row.location(crs, diags);
+        let households = row.count("households", diags);
+        let status = match row.text("status").to_ascii_lowercase().as_str() {
+            "" | "existing" => Some(BlockStatus::Existing),
+            "new" => Some(BlockStatus::New),
+            other => {
+                diags.push(row.diag("status", other, "unknown block status", "use existing or new"));
+                None
+            }
+        };
+        let move_in_year = row.parse::<i32>("move_in_year", "a year", diags);
+        let planned = row.count("planned_households", diags);
+        let (Some(id), Some(district), Some(location), Some(households), Some(status), Some(move_in_year), Some(planned)) =
+            (id, district, location, households, status, move_in_year, planned)
+        else {
+            return;
+        };
+        let index = city.blocks.len() as u32;
+        if city.block_index.insert(id.to_string(), index).is_some() {
+            diags.push(row.diag("block_id", id, "duplicate block_id", "every block needs its own id"));
+            return;
+        }
+        let district = district_index(city, district);
+        let name = row.text("name");
+        city.blocks.push(Block {
+            id: id.to_string(),
+            name: if name.is_empty() { id.to_string() } else { name.to_string() },
+            district,
+            location,
+            households: households.unwrap_or(0),
+            status,
+            move_in_year,
+            planned_households: planned,
+        });
+    });
+}
+
+/// Reads `zones.csv` into `city.zones`.
+pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut Diagnostics) {
+    let mut pairs: [Vec<(u32, u32)>; 3] = Default::default();
+    read_csv(reader, file, &["block_id", "stage", "school_id"], diags, |row, diags| {
+        let block = row.required("block_id", diags).and_then(|b| {
+            let found = city.block(b);
+            if found.is_none() {
+                diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+            }
+            found
+        });
+        let stage = row.stage(diags);
+        let school = row.required("school_id", diags).and_then(|s| {
+            let found = city.school(s);
+            if found.is_none() {
+                diags.push(row.diag("school_id", s, "no school has this id", "use a school_id from schools.csv"));
+            }
+            found
+        });
+        let (Some(block), Some(stage), Some(school)) = (block, stage, school) else {
+            return;
+        };
+        let s = &city.schools[school as usize];
+        if s.stage != stage {
+            diags.push(row.diag("school_id", &s.id, format!("this school admits {} pupils, not {stage}", s.stage), "pair each block with a school of the row's stage"));
+            return;
+        }
+        if s.sector == Sector::Private {
+            diags.push(row.diag("school_id", &s.id, "a private school has no catchment zone", "private schools admit by lottery among families who choose them; remove this row"));
+            return;
+        }
+        pairs[stage.index()].push((block, school));
+    });
+    for stage in Stage::ALL {
+        city.zones[stage.index()] = StageZones::from_pairs(city.blocks.len(), &pairs[stage.index()]);
+    }
+}
+
+/// Reads `students.csv`; `extra` names non-standard numeric columns the policy reads.
+pub fn read_students<R: Read>(reader: R, file: &str, city: &City, extra: &[String], cohort: &mut Cohort, diags: &mut Diagnostics) {
+    let mut required: Vec<&str> = vec!["student_id", "stage", "block_id"];
+    required.extend(extra.iter().map(String::as_str));
+    let mut property_index: HashMap<String, u32> = cohort
+        .properties
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.clone(), i as u32))
+        .collect();
+    for name in extra {
+        cohort.extra.insert(name.clone(), Vec::new());
+    }
+    read_csv(reader, file, &required, diags, |row, diags| {
+        let id = row.required("student_id", diags);
+        let stage = row.stage(diags);
+        let block = row.required("block_id", diags).and_then(|b| {
+            let found = city.block(b);
+            if found.is_none() {
+                diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+            }
+            found
+        });
+        let hukou = row.boolean("hukou_in_zone", diags);
+        let owns = row.boolean("owns_home", diags);
+        let migrant = row.boolean("migrant", diags);
+        let years = row.number("years_at_address", diags);
+        let permit = row.number("residence_permit_months", diags);
+        let insurance = row.number("social_insurance_months", diags);
+        let primary = row.text("primary_school_id");
+        let primary_school = if primary.is_empty() {
+            Some(None)
+        } else {
+            match city.school(primary) {
+                Some(p) if city.schools[p as usize].stage == Stage::Primary => Some(Some(p)),
+                Some(_) => {
+                    diags.push(row.diag("primary_school_id", primary, "this school is not a primary school", "name the primary school the applicant attends, or leave it empty"));
+                    None
+                }
+                None => {
+                    diags.push(row.diag("primary_school_id", primary, "no school has this id", "use a school_id from schools.csv, or leave it empty if the school is outside the city"));
+                    None
+                }
+            }
+        };
+        let mut choices = Vec::new();
+        let mut choices_ok = true;
+        for c in row.text("choices").split(';').map(str::trim).filter(|c| !c.is_empty()) {
+            match city.school(c) {
+                None => {
+                    diags.push(row.diag("choices", c, "a chosen school does not exist", "list school_ids from schools.csv separated by ;"));
+                    choices_ok = false;
+                }
+                Some(s) => {
+                    if let Some(stage) = stage
+                        && city.schools[s as usize].stage != stage
+                    {
+                        diags.push(row.diag("choices", c, format!("a chosen school admits {} pupils, not {stage}", city.schools[s as usize].stage), "choose schools of the applicant's stage"));
+                        choices_ok = false;
+                    }
+                    if !choices.contains(&s) {
+                        choices.push(s);
+                    }
+                }
+            }
+        }
+        let mut extras = Vec::with_capacity(extra.len());
+        let mut extras_ok = true;
+        for name in extra {
+            match row.parse::<f64>(name, "a number", diags) {
+                Some(v) => extras.push(v.unwrap_or(f64::NAN)),
+                None => extras_ok = false,
+            }
+        }
+        let (Some(id), Some(stage), Some(block), Some(hukou), Some(owns), Some(migrant), Some(years), Some(permit), Some(insurance), Some(primary_school), true, true) =
+            (id, stage, block, hukou, owns, migrant, years, permit, insurance, primary_school, choices_ok, extras_ok)
+        else {
+            return;
+        };
+        let index = cohort.students.len() as u32;
+        if cohort.student_index.insert(id.to_string(), index).is_some() {
+            diags.push(row.diag("student_id", id, "duplicate student_id", "every applicant needs one row and its own id"));
+            return;
+        }
+        let property = row.text("property_id");
+        let property = (!property.is_empty()).then(|| {
+            let next = property_index.len() as u32;
+            *property_index.entry(property.to_string()).or_insert_with(|| {
+                cohort.properties.push(property.to_string());
+                next
+            })
+        });
+        let start = cohort.choices.len() as u32;
+        cohort.choices.extend_from_slice(&choices);
+        for (name, v) in extra.iter().zip(extras) {
+            if let Some(col) = cohort.extra.get_mut(name) {
+                col.push(v);
+            }
+        }
+        cohort.students.push(Student {
+            id: id.to_string(),
+            stage,
+            block,
+            hukou_in_zone: hukou,
+            owns_home: owns,
+            years_at_address: years,
+            property,
+            migrant,
+            residence_permit_months: permit,
+            social_insurance_months: insurance,
+            primary_school: if stage == Stage::Junior { primary_school } else { None },
+            choices: (start, choices.len() as u32),
+        });
+    });
+}
+
+/// Reads `seat_locks.csv`: the years a property already gave a seat.
+pub fn read_seat_locks<R: Read>(reader: R, file: &str, year: i32, cohort: &mut Cohort, diags: &mut Diagnostics) {
+    let index: HashMap<&str, u32> = cohort.properties.iter().enumerate().map(|(i, p)| (p.as_str(), i as u32)).collect();
+    let mut locks: HashMap<u32, Vec<(Stage, i32)>> = HashMap::new();
+    read_csv(reader, file, &["property_id", "stage", "year"], diags, |row, diags| {
+        let property = row.required("property_id", diags);
+        let stage = row.stage(diags);
+        let y = match row.parse::<i32>("year", "a year", diags) {
+            Some(Some(y)) => Some(y),
+            Some(None) => {
+                diags.push(row.diag("year", "", "year is empty", "write the year the property gave a seat"));
+                None
+            }
+            None => None,
+        };
+        let (Some(property), Some(stage), Some(y)) = (property, stage, y) else {
+            return;
+        };
+        if y > year {
+            diags.push(row.diag("year", row.text("year"), format!("the year is after the admission year {year}"), "seat locks record seats already given"));
+            return;
+        }
+        // Properties no applicant lives in cannot affect this year's allocation.
+        if let Some(&p) = index.get(property) {
+            locks.entry(p).or_default().push((stage, y));
+        }
+    });
+    cohort.seat_locks = locks;
+}
+
+/// Reads `distances.csv` (school_id, block_id, distance_m).
+pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut Diagnostics) -> DistanceMatrix {
+    let mut matrix = DistanceMatrix::default();
+    read_csv(reader, file, &["school_id", "block_id", "distance_m"], diags, |row, diags| {
+        let school = row.required("school_id", diags).and_then(|s| {
+            let f = city.school(s);
+            if f.is_none() {
+                diags.push(row.diag("school_id", s, "no school has this id", "use a school_id from schools.csv"));
+            }
+            f
+        });
+        let block = row.required("block_id", diags).and_then(|b| {
+            let f = city.block(b);
+            if f.is_none() {
+                diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+            }
+            f
+        });
+        let d = match row.parse::<f64>("distance_m", "a distance in metres", diags) {
+            Some(Some(d)) if d.is_finite() && d >= 0.0 && d < 4.0e9 => Some(d.round() as u32),
+            Some(_) => {
+                diags.push(row.diag("distance_m", row.text("distance_m"), "distance_m must be a number of metres ≥ 0", "write the travel distance in metres"));
+                None
+            }
+            None => None,
+        };
+        if let (Some(s), Some(b), Some(d)) = (school, block, d) {
+            matrix.insert(s, b, d);
+        }
+    });
+    matrix
+}

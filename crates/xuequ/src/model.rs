@@ -1,0 +1,338 @@
+//! The city and the applicants, with dense integer ids.
+//!
+//! String ids from the files live only in these tables; everything downstream indexes by
+//! position (`u32`). Positions are WGS84 degrees plus earth-centred metres
+//! ([`crate::crs::to_ecef`]) computed once on load.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A school stage with an entry grade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Kindergarten (幼儿园), small class.
+    Kindergarten,
+    /// Primary school (小学), grade 1.
+    Primary,
+    /// Junior high school (初中), grade 7.
+    Junior,
+}
+
+impl Stage {
+    /// All stages, youngest first.
+    pub const ALL: [Stage; 3] = [Stage::Kindergarten, Stage::Primary, Stage::Junior];
+
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Kindergarten => "kindergarten",
+            Stage::Primary => "primary",
+            Stage::Junior => "junior",
+        }
+    }
+
+    /// The Chinese name used in reports.
+    pub fn chinese(self) -> &'static str {
+        match self {
+            Stage::Kindergarten => "幼儿园",
+            Stage::Primary => "小学",
+            Stage::Junior => "初中",
+        }
+    }
+
+    /// Dense index 0..3.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Stage {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "kindergarten" | "幼儿园" => Ok(Stage::Kindergarten),
+            "primary" | "小学" => Ok(Stage::Primary),
+            "junior" | "初中" => Ok(Stage::Junior),
+            _ => Err("use kindergarten, primary or junior".to_string()),
+        }
+    }
+}
+
+/// Public (公办) or private (民办).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sector {
+    /// Public school: admits by catchment and priority tiers.
+    Public,
+    /// Private school: admits its own applicants by lottery (公民同招).
+    Private,
+}
+
+impl Sector {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sector::Public => "public",
+            Sector::Private => "private",
+        }
+    }
+}
+
+impl std::str::FromStr for Sector {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "public" | "公办" => Ok(Sector::Public),
+            "private" | "民办" => Ok(Sector::Private),
+            _ => Err("use public or private".to_string()),
+        }
+    }
+}
+
+/// A point: WGS84 degrees and earth-centred metres.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Location {
+    /// WGS84 longitude, degrees.
+    pub lon: f64,
+    /// WGS84 latitude, degrees.
+    pub lat: f64,
+    /// Earth-centred Cartesian metres on the mean sphere.
+    pub ecef: [f64; 3],
+}
+
+impl Location {
+    /// A location from WGS84 degrees.
+    pub fn from_wgs84(lon: f64, lat: f64) -> Self {
+        Location { lon, lat, ecef: crate::crs::to_ecef(lon, lat) }
+    }
+
+    /// Great-circle distance in whole metres (rounded).
+    pub fn distance_m(&self, other: &Location) -> u32 {
+        crate::crs::arc_metres(self.ecef, other.ecef).round() as u32
+    }
+}
+
+/// A school.
+#[derive(Debug, Clone)]
+pub struct School {
+    /// The id used in files.
+    pub id: String,
+    /// Display name (Chinese).
+    pub name: String,
+    /// District index into [`City::districts`].
+    pub district: u32,
+    /// The stage it admits.
+    pub stage: Stage,
+    /// Public or private.
+    pub sector: Sector,
+    /// Where it is.
+    pub location: Location,
+    /// Entry-grade seats.
+    pub capacity: u32,
+    /// Entry-grade classes, if given.
+    pub classes: Option<u32>,
+    /// Class size, if given.
+    pub class_size: Option<u32>,
+    /// First year it admits, if it is new.
+    pub opens_year: Option<i32>,
+    /// For a public primary school: its paired junior school (对口直升).
+    pub feeder_junior: Option<u32>,
+    /// For a private school: seats bought by the government for public-track applicants
+    /// (政府购买学位), part of `capacity`.
+    pub purchased_seats: u32,
+}
+
+impl School {
+    /// True when the school admits this year.
+    pub fn is_open(&self, year: i32) -> bool {
+        self.opens_year.is_none_or(|y| y <= year)
+    }
+}
+
+/// Existing or newly built housing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockStatus {
+    /// Occupied housing.
+    Existing,
+    /// New residential block (新建住宅小区) with a move-in schedule.
+    New,
+}
+
+/// A residential block (小区), the unit of zoning.
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// The id used in files.
+    pub id: String,
+    /// Display name (Chinese).
+    pub name: String,
+    /// District index into [`City::districts`].
+    pub district: u32,
+    /// Where it is.
+    pub location: Location,
+    /// Occupied households.
+    pub households: u32,
+    /// Existing or new.
+    pub status: BlockStatus,
+    /// For new blocks: first move-in year.
+    pub move_in_year: Option<i32>,
+    /// For new blocks: households when full.
+    pub planned_households: Option<u32>,
+}
+
+/// Catchment zones of one stage: for every block, its zone schools (several for a
+/// multi-school zone, none where the block has no zone).
+#[derive(Debug, Clone, Default)]
+pub struct StageZones {
+    start: Vec<u32>,
+    schools: Vec<u32>,
+}
+
+impl StageZones {
+    /// Builds zones from `(block, school)` pairs; `blocks` is the number of blocks.
+    /// Duplicate pairs are kept once; each block's schools keep file order.
+    pub fn from_pairs(blocks: usize, pairs: &[(u32, u32)]) -> Self {
+        let mut count = vec![0u32; blocks + 1];
+        for &(b, _) in pairs {
+            count[b as usize + 1] += 1;
+        }
+        for i in 0..blocks {
+            count[i + 1] += count[i];
+        }
+        let mut fill = count.clone();
+        let mut schools = vec![0u32; pairs.len()];
+        for &(b, s) in pairs {
+            schools[fill[b as usize] as usize] = s;
+            fill[b as usize] += 1;
+        }
+        // Drop duplicates inside each block, keeping first occurrences.
+        let mut start = Vec::with_capacity(blocks + 1);
+        let mut dedup = Vec::with_capacity(schools.len());
+        start.push(0u32);
+        for b in 0..blocks {
+            let seg = &schools[count[b] as usize..count[b + 1] as usize];
+            let begin = dedup.len();
+            for &s in seg {
+                if !dedup[begin..].contains(&s) {
+                    dedup.push(s);
+                }
+            }
+            start.push(dedup.len() as u32);
+        }
+        StageZones { start, schools: dedup }
+    }
+
+    /// The zone schools of a block.
+    pub fn schools_of(&self, block: u32) -> &[u32] {
+        let b = block as usize;
+        if b + 1 >= self.start.len() {
+            return &[];
+        }
+        &self.schools[self.start[b] as usize..self.start[b + 1] as usize]
+    }
+
+    /// True when `school` serves `block`.
+    pub fn contains(&self, block: u32, school: u32) -> bool {
+        self.schools_of(block).contains(&school)
+    }
+}
+
+/// Schools, blocks and zones.
+#[derive(Debug, Clone, Default)]
+pub struct City {
+    /// District names; blocks and schools refer to them by index.
+    pub districts: Vec<String>,
+    /// All schools.
+    pub schools: Vec<School>,
+    /// All blocks.
+    pub blocks: Vec<Block>,
+    /// Zones per stage, indexed by [`Stage::index`].
+    pub zones: [StageZones; 3],
+    /// School id to index.
+    pub school_index: HashMap<String, u32>,
+    /// Block id to index.
+    pub block_index: HashMap<String, u32>,
+}
+
+impl City {
+    /// The index of a school id.
+    pub fn school(&self, id: &str) -> Option<u32> {
+        self.school_index.get(id).copied()
+    }
+
+    /// The index of a block id.
+    pub fn block(&self, id: &str) -> Option<u32> {
+        self.block_index.get(id).copied()
+    }
+
+    /// The zones of a stage.
+    pub fn zones(&self, stage: Stage) -> &StageZones {
+        &self.zones[stage.index()]
+    }
+}
+
+/// One applicant for an entry grade.
+#[derive(Debug, Clone)]
+pub struct Student {
+    /// The id used in files.
+    pub id: String,
+    /// The stage applied for.
+    pub stage: Stage,
+    /// Home block index.
+    pub block: u32,
+    /// Hukou registered in the home block's zone (户籍在学区).
+    pub hukou_in_zone: bool,
+    /// The family owns the home (有房).
+    pub owns_home: bool,
+    /// Years living at the address.
+    pub years_at_address: f64,
+    /// Property index into [`Cohort::properties`], for seat locks.
+    pub property: Option<u32>,
+    /// Migrant worker's child (随迁子女).
+    pub migrant: bool,
+    /// Months of residence permit (居住证).
+    pub residence_permit_months: f64,
+    /// Months of social insurance paid locally.
+    pub social_insurance_months: f64,
+    /// For junior applicants: the primary school attended.
+    pub primary_school: Option<u32>,
+    /// Range into [`Cohort::choices`]: schools the family chose, most preferred first.
+    pub choices: (u32, u32),
+}
+
+/// All applicants of a year, plus their seat-lock history.
+#[derive(Debug, Clone, Default)]
+pub struct Cohort {
+    /// Applicants in file order.
+    pub students: Vec<Student>,
+    /// Flat storage of every student's chosen school indices.
+    pub choices: Vec<u32>,
+    /// Property ids (interned).
+    pub properties: Vec<String>,
+    /// Seat-lock history: for each property, the (stage, year) seats it already gave.
+    pub seat_locks: HashMap<u32, Vec<(Stage, i32)>>,
+    /// Extra numeric columns the policy reads, by name: one value per student (NaN = empty).
+    pub extra: HashMap<String, Vec<f64>>,
+    /// Student id to index.
+    pub student_index: HashMap<String, u32>,
+}
+
+impl Cohort {
+    /// The chosen schools of a student, most preferred first.
+    pub fn choices_of(&self, student: &Student) -> &[u32] {
+        &self.choices[student.choices.0 as usize..(student.choices.0 + student.choices.1) as usize]
+    }
+
+    /// The index of a student id.
+    pub fn student(&self, id: &str) -> Option<u32> {
+        self.student_index.get(id).copied()
+    }
+}

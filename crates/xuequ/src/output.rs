@@ -1,0 +1,482 @@
+//! Result tables and their atomic writing.
+//!
+//! - `assignments.csv`: one row per applicant, in `students.csv` order.
+//! - `schools_summary.csv`: one row per school of an allocated stage, in `schools.csv` order.
+//! - `summary.json`: counts, distance percentiles, migrant figures and the audit.
+//!
+//! Files are first written in full to hidden temporary files beside their targets, then
+//! renamed over them, so a failed run never leaves a half-written file or replaces a good one
+//! with a partial one.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::allocate::{Allocation, GUARANTEE_POSITION, ProgramKind, StageAllocation};
+use crate::audit::AuditReport;
+use crate::error::OutputError;
+use crate::load::Dataset;
+use crate::mechanism::UNPLACED;
+use crate::model::Sector;
+use crate::policy::Guarantee;
+use crate::priority;
+
+/// Output switches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Start CSV files with a UTF-8 byte-order mark (for Excel and WPS).
+    pub bom: bool,
+}
+
+/// Why an applicant has no seat.
+pub fn unplaced_reason(data: &Dataset, st: &StageAllocation, m: usize) -> &'static str {
+    let s = &data.cohort.students[st.members[m] as usize];
+    if st.list(m).is_empty() {
+        if data.policy.guarantee == Guarantee::None {
+            return "no_candidate_school";
+        }
+        if data.policy.guarantee == Guarantee::Eligible && s.migrant && !st.facts[m].migrant_eligible {
+            return "not_eligible_migrant";
+        }
+        return "no_seat_in_district";
+    }
+    if data.policy.guarantee == Guarantee::Eligible && s.migrant && !st.facts[m].migrant_eligible {
+        return "listed_schools_full_not_eligible_migrant";
+    }
+    if data.policy.guarantee == Guarantee::None {
+        return "listed_schools_full";
+    }
+    "no_seat_in_district"
+}
+
+/// Renders `assignments.csv`.
+pub fn assignments_csv(data: &Dataset, allocation: &Allocation, options: WriteOptions) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.cohort.students.len() * 64);
+    if options.bom {
+        out.extend_from_slice("\u{feff}".as_bytes());
+    }
+    let mut w = csv::Writer::from_writer(out);
+    let row = |w: &mut csv::Writer<Vec<u8>>, r: [&str; 10]| w.write_record(r).expect("writing to memory cannot fail");
+    row(&mut w, ["student_id", "stage", "school_id", "tier", "lottery", "distance_m", "via", "school_name", "district", "reason"]);
+    // Map cohort index -> (stage allocation, member).
+    let mut slot: Vec<Option<(u16, u32)>> = vec![None; data.cohort.students.len()];
+    for (si, st) in allocation.stages.iter().enumerate() {
+        for (m, &i) in st.members.iter().enumerate() {
+            slot[i as usize] = Some((si as u16, m as u32));
+        }
+    }
+    let city = &data.city;
+    for (i, s) in data.cohort.students.iter().enumerate() {
+        let Some((si, m)) = slot[i] else { continue };
+        let st = &allocation.stages[si as usize];
+        let m = m as usize;
+        let p = st.placements[m];
+        let lottery = st.lottery[m].to_string();
+        if p.program == UNPLACED {
+            row(&mut w, [&s.id, s.stage.as_str(), "", "", &lottery, "", "unplaced", "", "", unplaced_reason(data, st, m)]);
+        } else {
+            let prog = st.programs[p.program as usize];
+            let school = &city.schools[prog.school as usize];
+            row(
+                &mut w,
+                [
+                    &s.id,
+                    s.stage.as_str(),
+                    &school.id,
+                    st.tier_name(prog.kind, p.tier),
+                    &lottery,
+                    &p.distance_m.to_string(),
+                    st.via(m),
+                    &school.name,
+                    &city.districts[school.district as usize],
+                    "",
+                ],
+            );
+        }
+    }
+    w.into_inner().expect("writing to memory cannot fail")
+}
+
+/// Per-program figures recomputed from placements.
+struct ProgramStats {
+    assigned: u32,
+    applicants: u32,
+    first_choice: u32,
+    /// Worst admitted list key and the member holding it.
+    cutoff: Option<(u128, usize)>,
+}
+
+fn program_stats(st: &StageAllocation) -> Vec<ProgramStats> {
+    let mut stats: Vec<ProgramStats> = st
+        .programs
+        .iter()
+        .map(|_| ProgramStats { assigned: 0, applicants: 0, first_choice: 0, cutoff: None })
+        .collect();
+    for m in 0..st.members.len() {
+        for (pos, e) in st.list(m).iter().enumerate() {
+            stats[e.program as usize].applicants += 1;
+            if pos == 0 {
+                stats[e.program as usize].first_choice += 1;
+            }
+        }
+        let p = st.placements[m];
+        if p.program != UNPLACED {
+            let s = &mut stats[p.program as usize];
+            s.assigned += 1;
+            if p.position != GUARANTEE_POSITION {
+                let k = st.list(m)[p.position as usize].key.0;
+                if s.cutoff.is_none_or(|(c, _)| k > c) {
+                    s.cutoff = Some((k, m));
+                }
+            }
+        }
+    }
+    stats
+}
+
+/// Renders `schools_summary.csv`.
+pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: WriteOptions) -> Vec<u8> {
+    let mut out = Vec::new();
+    if options.bom {
+        out.extend_from_slice("\u{feff}".as_bytes());
+    }
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "school_id",
+        "capacity",
+        "assigned",
+        "vacancies",
+        "cutoff_tier",
+        "cutoff_lottery",
+        "cutoff_points",
+        "name",
+        "district",
+        "stage",
+        "sector",
+        "purchased_seats",
+        "purchased_assigned",
+        "applicants",
+        "first_choice_applicants",
+    ])
+    .expect("writing to memory cannot fail");
+    let city = &data.city;
+    // school -> (stage index, main program, purchased program)
+    let mut rows: BTreeMap<u32, (usize, Option<u32>, Option<u32>)> = BTreeMap::new();
+    for (si, st) in allocation.stages.iter().enumerate() {
+        for (p, prog) in st.programs.iter().enumerate() {
+            let e = rows.entry(prog.school).or_insert((si, None, None));
+            if prog.kind == ProgramKind::Purchased {
+                e.2 = Some(p as u32);
+            } else {
+                e.1 = Some(p as u32);
+            }
+        }
+    }
+    let stats: Vec<Vec<ProgramStats>> = allocation.stages.iter().map(program_stats).collect();
+    for (school, (si, main, purchased)) in rows {
+        let st = &allocation.stages[si];
+        let s = &city.schools[school as usize];
+        let get = |p: Option<u32>| p.map(|p| &stats[si][p as usize]);
+        let (m, pu) = (get(main), get(purchased));
+        let assigned = m.map_or(0, |x| x.assigned) + pu.map_or(0, |x| x.assigned);
+        let applicants = m.map_or(0, |x| x.applicants) + pu.map_or(0, |x| x.applicants);
+        let first = m.map_or(0, |x| x.first_choice) + pu.map_or(0, |x| x.first_choice);
+        let (tier, lottery, points) = match m.and_then(|x| x.cutoff) {
+            Some((k, member)) => {
+                let (t, _, _, lot) = priority::unpack(crate::mechanism::PriorityKey(k));
+                let kind = st.programs[main.unwrap_or(0) as usize].kind;
+                let points = if s.sector == Sector::Public && data.cohort.students[st.members[member] as usize].migrant {
+                    format!("{}", st.facts[member].points)
+                } else {
+                    String::new()
+                };
+                (st.tier_name(kind, t as u32).to_string(), lot.to_string(), points)
+            }
+            None => (String::new(), String::new(), String::new()),
+        };
+        w.write_record([
+            s.id.as_str(),
+            &s.capacity.to_string(),
+            &assigned.to_string(),
+            &s.capacity.saturating_sub(assigned).to_string(),
+            &tier,
+            &lottery,
+            &points,
+            &s.name,
+            &city.districts[s.district as usize],
+            s.stage.as_str(),
+            s.sector.as_str(),
+            &s.purchased_seats.to_string(),
+            &pu.map_or(0, |x| x.assigned).to_string(),
+            &applicants.to_string(),
+            &first.to_string(),
+        ])
+        .expect("writing to memory cannot fail");
+    }
+    w.into_inner().expect("writing to memory cannot fail")
+}
+
+/// Distance percentiles of placed applicants, in metres (nearest rank).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DistanceStats {
+    /// Median.
+    pub p50: u32,
+    /// 90th percentile.
+    pub p90: u32,
+    /// 99th percentile.
+    pub p99: u32,
+    /// Largest.
+    pub max: u32,
+    /// Mean, rounded to whole metres.
+    pub mean: u32,
+}
+
+/// Migrant figures (随迁子女, 应收尽收).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MigrantStats {
+    /// Migrant applicants.
+    pub applicants: usize,
+    /// Of whom eligible.
+    pub eligible: usize,
+    /// Eligible applicants with a public-track seat (public school or purchased seat).
+    pub eligible_public_track: usize,
+    /// Eligible applicants left unplaced.
+    pub eligible_unplaced: usize,
+    /// Share of eligible migrant applicants in public-track seats (national target ≥ 0.85).
+    pub eligible_public_track_share: f64,
+}
+
+/// Figures of one stage.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StageSummary {
+    /// Stage name.
+    pub stage: String,
+    /// Applicants.
+    pub applicants: usize,
+    /// Placed applicants.
+    pub placed: usize,
+    /// Unplaced applicants.
+    pub unplaced: usize,
+    /// Placed at a zone school (or the feeder school).
+    pub via_zone: usize,
+    /// Placed at a chosen school outside the zone (private, or in a choice market).
+    pub via_choice: usize,
+    /// Placed by overflow (统筹), within the radius or by the final pass.
+    pub via_overflow: usize,
+    /// Placed by the final pass beyond the candidate list.
+    pub via_final_pass: usize,
+    /// Share of applicants placed at a zone school (national target: primary 1.00, junior 0.95).
+    pub zone_share: f64,
+    /// Placed applicants per tier name.
+    pub tiers: BTreeMap<String, usize>,
+    /// Unplaced applicants per reason.
+    pub unplaced_reasons: BTreeMap<String, usize>,
+    /// Schools (seat pools) open this year.
+    pub schools: usize,
+    /// Entry-grade seats.
+    pub seats: u64,
+    /// Seats left.
+    pub vacancies: u64,
+    /// Schools that had more applicants ranking them first than seats.
+    pub oversubscribed_schools: usize,
+    /// Independent markets matched in parallel.
+    pub markets: usize,
+    /// Distances of placed applicants.
+    pub distance_m: Option<DistanceStats>,
+    /// Migrant figures.
+    pub migrant: MigrantStats,
+}
+
+/// `summary.json`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    /// Scenario name.
+    pub scenario: String,
+    /// Admission year.
+    pub year: i32,
+    /// Mechanism.
+    pub mechanism: String,
+    /// Tie-break.
+    pub tie_break: String,
+    /// Lottery seed.
+    pub seed: u64,
+    /// Candidate-list mode.
+    pub candidates: String,
+    /// Overflow radius.
+    pub overflow_radius_m: u32,
+    /// Final placement pass.
+    pub guarantee: String,
+    /// Per stage.
+    pub stages: Vec<StageSummary>,
+    /// The audit.
+    pub audit: AuditSummary,
+}
+
+/// The audit as written in `summary.json`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AuditSummary {
+    /// True when every enforced check passed.
+    pub passed: bool,
+    /// The checks.
+    pub checks: Vec<crate::audit::Check>,
+}
+
+/// Computes the summary.
+pub fn summary(data: &Dataset, allocation: &Allocation, audit: &AuditReport) -> Summary {
+    let policy = &data.policy;
+    let stages = allocation.stages.iter().map(|st| stage_summary(data, st)).collect();
+    Summary {
+        scenario: data.scenario.name.clone(),
+        year: data.scenario.year,
+        mechanism: policy.mechanism.as_str().to_string(),
+        tie_break: format!("{:?}", policy.tie_break).to_lowercase(),
+        seed: policy.seed,
+        candidates: match policy.candidates {
+            crate::policy::CandidateMode::ZoneThenOverflow => "zone_then_overflow",
+            crate::policy::CandidateMode::Choices => "choices",
+        }
+        .to_string(),
+        overflow_radius_m: policy.overflow_radius_m,
+        guarantee: format!("{:?}", policy.guarantee).to_lowercase(),
+        stages,
+        audit: AuditSummary { passed: audit.passed(), checks: audit.checks.clone() },
+    }
+}
+
+fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
+    let mut s = StageSummary {
+        stage: st.stage.as_str().to_string(),
+        applicants: st.members.len(),
+        placed: 0,
+        unplaced: 0,
+        via_zone: 0,
+        via_choice: 0,
+        via_overflow: 0,
+        via_final_pass: 0,
+        zone_share: 0.0,
+        tiers: BTreeMap::new(),
+        unplaced_reasons: BTreeMap::new(),
+        schools: st.programs.iter().filter(|p| p.kind != ProgramKind::Purchased).count(),
+        seats: st.programs.iter().map(|p| u64::from(p.capacity)).sum(),
+        vacancies: 0,
+        oversubscribed_schools: 0,
+        markets: st.markets,
+        distance_m: None,
+        migrant: MigrantStats { applicants: 0, eligible: 0, eligible_public_track: 0, eligible_unplaced: 0, eligible_public_track_share: 0.0 },
+    };
+    let mut distances = Vec::new();
+    for m in 0..st.members.len() {
+        let p = st.placements[m];
+        let student = &data.cohort.students[st.members[m] as usize];
+        if student.migrant {
+            s.migrant.applicants += 1;
+            if st.facts[m].migrant_eligible {
+                s.migrant.eligible += 1;
+                if p.program == UNPLACED {
+                    s.migrant.eligible_unplaced += 1;
+                } else if st.programs[p.program as usize].kind.is_public_track() {
+                    s.migrant.eligible_public_track += 1;
+                }
+            }
+        }
+        if p.program == UNPLACED {
+            s.unplaced += 1;
+            *s.unplaced_reasons.entry(unplaced_reason(data, st, m).to_string()).or_default() += 1;
+            continue;
+        }
+        s.placed += 1;
+        distances.push(p.distance_m);
+        match st.via(m) {
+            "zone" => s.via_zone += 1,
+            "choice" => s.via_choice += 1,
+            _ => s.via_overflow += 1,
+        }
+        if p.position == GUARANTEE_POSITION {
+            s.via_final_pass += 1;
+        }
+        let kind = st.programs[p.program as usize].kind;
+        *s.tiers.entry(st.tier_name(kind, p.tier).to_string()).or_default() += 1;
+    }
+    let stats = program_stats(st);
+    s.vacancies = st.programs.iter().zip(&stats).map(|(p, x)| u64::from(p.capacity.saturating_sub(x.assigned))).sum();
+    s.oversubscribed_schools = st.programs.iter().zip(&stats).filter(|(p, x)| x.first_choice > p.capacity).count();
+    s.zone_share = ratio(s.via_zone, s.applicants);
+    s.migrant.eligible_public_track_share = ratio(s.migrant.eligible_public_track, s.migrant.eligible);
+    if !distances.is_empty() {
+        distances.sort_unstable();
+        let pct = |q: f64| distances[((q * distances.len() as f64).ceil() as usize).clamp(1, distances.len()) - 1];
+        let sum: u64 = distances.iter().map(|&d| u64::from(d)).sum();
+        s.distance_m = Some(DistanceStats {
+            p50: pct(0.5),
+            p90: pct(0.9),
+            p99: pct(0.99),
+            max: *distances.last().unwrap_or(&0),
+            mean: (sum as f64 / distances.len() as f64).round() as u32,
+        });
+    }
+    s
+}
+
+fn ratio(a: usize, b: usize) -> f64 {
+    if b == 0 { 0.0 } else { (a as f64 / b as f64 * 10_000.0).round() / 10_000.0 }
+}
+
+/// Renders `summary.json`.
+pub fn summary_json(summary: &Summary) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(summary).expect("the summary serialises");
+    v.push(b'\n');
+    v
+}
+
+/// Writes files atomically as a set: every file goes to a temporary name first; only when
+/// all are complete are they renamed into place. Returns the final paths.
+pub fn write_atomically(dir: &Path, files: &[(&str, &[u8])]) -> Result<Vec<PathBuf>, OutputError> {
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io { path: dir.to_path_buf(), source })?;
+    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let cleanup = |temps: &[(PathBuf, PathBuf)]| {
+        for (t, _) in temps {
+            let _ = std::fs::remove_file(t);
+        }
+    };
+    for (name, _) in files {
+        let target = dir.join(name);
+        if target.is_dir() {
+            return Err(OutputError::Io {
+                path: target,
+                source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "a directory has the output file's name"),
+            });
+        }
+    }
+    for (name, bytes) in files {
+        let target = dir.join(name);
+        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let result = (|| {
+            let mut f = std::fs::File::create(&temp)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        })();
+        if let Err(source) = result {
+            let _ = std::fs::remove_file(&temp);
+            cleanup(&temps);
+            return Err(OutputError::Io { path: target, source });
+        }
+        temps.push((temp, target));
+    }
+    for (temp, target) in &temps {
+        if let Err(source) = std::fs::rename(temp, target) {
+            cleanup(&temps);
+            return Err(OutputError::Io { path: target.clone(), source });
+        }
+    }
+    Ok(temps.into_iter().map(|(_, t)| t).collect())
+}
+
+/// Writes `assignments.csv`, `schools_summary.csv` and `summary.json` into `dir`.
+pub fn write_outputs(dir: &Path, data: &Dataset, allocation: &Allocation, audit: &AuditReport, options: WriteOptions) -> Result<Vec<PathBuf>, OutputError> {
+    let assignments = assignments_csv(data, allocation, options);
+    let schools = schools_summary_csv(data, allocation, options);
+    let summary = summary_json(&summary(data, allocation, audit));
+    write_atomically(dir, &[("assignments.csv", &assignments), ("schools_summary.csv", &schools), ("summary.json", &summary)])
+}

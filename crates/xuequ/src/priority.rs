@@ -1,0 +1,188 @@
+//! Per-applicant facts the tiers read, and the strict priority key at each school.
+//!
+//! A key packs, most significant first: the tier index (16 bits), the distance in metres
+//! when the tier orders by distance (32 bits), the applicant's rank by the tier's other
+//! order keys (32 bits), and the lottery number (32 bits). Smaller is better.
+
+use crate::mechanism::PriorityKey;
+use crate::model::{City, Cohort, Stage, Student};
+use crate::policy::{Attribute, Condition, OrderKey, Policy, Tier};
+
+/// Facts about one applicant that do not depend on the school.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplicantFacts {
+    /// Migrant points (积分).
+    pub points: f64,
+    /// Migrant applicant meeting the eligibility thresholds.
+    pub migrant_eligible: bool,
+    /// The home property gave a seat of this stage within the lock years.
+    pub seat_locked: bool,
+}
+
+/// Computes the facts of one applicant.
+pub fn facts(policy: &Policy, cohort: &Cohort, year: i32, index: usize) -> ApplicantFacts {
+    let s = &cohort.students[index];
+    let points = policy
+        .migrant
+        .points
+        .iter()
+        .map(|(a, w)| {
+            let v = attribute(cohort, index, a, 0);
+            if v.is_nan() { 0.0 } else { v * w }
+        })
+        .sum();
+    let migrant_eligible = s.migrant
+        && s.residence_permit_months >= policy.migrant.min_residence_permit_months
+        && s.social_insurance_months >= policy.migrant.min_social_insurance_months;
+    let years = policy.seat_lock.years(s.stage) as i32;
+    let seat_locked = years > 0
+        && s.property.is_some_and(|p| {
+            cohort
+                .seat_locks
+                .get(&p)
+                .is_some_and(|locks| locks.iter().any(|&(st, y)| st == s.stage && year - y < years && y <= year))
+        });
+    ApplicantFacts { points, migrant_eligible, seat_locked }
+}
+
+/// A per-student numeric attribute (NaN when missing). `distance_m` is the distance to the
+/// school in question; `Points` must be looked up in [`ApplicantFacts`] by the caller.
+pub fn attribute(cohort: &Cohort, index: usize, a: &Attribute, distance_m: u32) -> f64 {
+    let s = &cohort.students[index];
+    match a {
+        Attribute::YearsAtAddress => s.years_at_address,
+        Attribute::ResidencePermitMonths => s.residence_permit_months,
+        Attribute::SocialInsuranceMonths => s.social_insurance_months,
+        Attribute::DistanceM => f64::from(distance_m),
+        Attribute::Points => f64::NAN,
+        Attribute::Extra(name) => cohort.extra.get(name).and_then(|v| v.get(index)).copied().unwrap_or(f64::NAN),
+    }
+}
+
+/// Everything a condition may look at for one applicant at one school.
+pub struct Context<'a> {
+    /// The city.
+    pub city: &'a City,
+    /// The applicants.
+    pub cohort: &'a Cohort,
+    /// Applicant index.
+    pub index: usize,
+    /// The applicant.
+    pub student: &'a Student,
+    /// The applicant's facts.
+    pub facts: &'a ApplicantFacts,
+    /// The school.
+    pub school: u32,
+    /// Home-to-school distance.
+    pub distance_m: u32,
+}
+
+impl Context<'_> {
+    fn home_in_zone(&self) -> bool {
+        self.city.zones(self.student.stage).contains(self.student.block, self.school)
+    }
+
+    /// Evaluates a condition.
+    pub fn holds(&self, c: &Condition) -> bool {
+        match c {
+            Condition::HomeInZone => self.home_in_zone(),
+            Condition::HukouInZone => self.student.hukou_in_zone && self.home_in_zone(),
+            Condition::OwnsHome => self.student.owns_home,
+            Condition::NoSeatLock => !self.facts.seat_locked,
+            Condition::SeatLocked => self.facts.seat_locked,
+            Condition::Migrant => self.student.migrant,
+            Condition::Local => !self.student.migrant,
+            Condition::MigrantEligible => self.facts.migrant_eligible,
+            Condition::Feeder => {
+                self.student.stage == Stage::Junior
+                    && self
+                        .student
+                        .primary_school
+                        .is_some_and(|p| self.city.schools[p as usize].feeder_junior == Some(self.school))
+            }
+            Condition::Chose => self.cohort.choices_of(self.student).contains(&self.school),
+            Condition::Compare(a, op, v) => {
+                let x = match a {
+                    Attribute::Points => self.facts.points,
+                    other => attribute(self.cohort, self.index, other, self.distance_m),
+                };
+                op.holds(x, *v)
+            }
+            Condition::Not(inner) => !self.holds(inner),
+        }
+    }
+
+    /// The index of the first tier whose conditions all hold, or `tiers.len()`.
+    pub fn tier(&self, tiers: &[&Tier]) -> usize {
+        tiers.iter().position(|t| t.all.iter().all(|c| self.holds(c))).unwrap_or(tiers.len())
+    }
+}
+
+/// Packs a priority key.
+pub fn pack(tier: usize, distance: u32, order_rank: u32, lottery: u32) -> PriorityKey {
+    PriorityKey(((tier.min(u16::MAX as usize) as u128) << 96) | (u128::from(distance) << 64) | (u128::from(order_rank) << 32) | u128::from(lottery))
+}
+
+/// Unpacks a key into (tier, distance part, order rank, lottery).
+pub fn unpack(key: PriorityKey) -> (usize, u32, u32, u32) {
+    let k = key.0;
+    (((k >> 96) & 0xffff) as usize, (k >> 64) as u32, (k >> 32) as u32, k as u32)
+}
+
+/// Dense ranks (0 = best) of applicants by order keys; applicants missing a value rank after
+/// all that have one. `value(i, key)` gives applicant `i`'s value.
+pub fn dense_ranks(n: usize, keys: &[OrderKey], value: impl Fn(usize, &OrderKey) -> f64 + Sync) -> Vec<u32> {
+    use rayon::prelude::*;
+    if keys.is_empty() {
+        return vec![0; n];
+    }
+    // Map every value to a totally ordered integer: smaller is better, NaN last.
+    let encode = |x: f64, desc: bool| -> u64 {
+        if x.is_nan() {
+            return u64::MAX;
+        }
+        let x = if desc { -x } else { x };
+        let bits = (x + 0.0).to_bits();
+        let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
+        ordered.min(u64::MAX - 1)
+    };
+    let rows: Vec<Vec<u64>> = (0..n)
+        .into_par_iter()
+        .map(|i| keys.iter().map(|k| encode(value(i, k), k.descending)).collect())
+        .collect();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.par_sort_by(|&a, &b| rows[a as usize].cmp(&rows[b as usize]));
+    let mut rank = vec![0u32; n];
+    let mut r = 0u32;
+    for w in 0..order.len() {
+        if w > 0 && rows[order[w] as usize] != rows[order[w - 1] as usize] {
+            r += 1;
+        }
+        rank[order[w] as usize] = r;
+    }
+    rank
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_round_trips_and_orders_by_tier_first() {
+        let a = pack(1, 0, 5, 9);
+        let b = pack(2, 0, 0, 1);
+        assert!(a < b);
+        assert_eq!(unpack(pack(3, 700, 12, 99)), (3, 700, 12, 99));
+    }
+
+    #[test]
+    fn dense_ranks_desc_with_missing_last() {
+        let vals = [3.0, f64::NAN, 5.0, 3.0, -1.0];
+        let keys = [OrderKey { attribute: Attribute::Points, descending: true }];
+        let r = dense_ranks(vals.len(), &keys, |i, _| vals[i]);
+        assert_eq!(r, vec![1, 3, 0, 1, 2]);
+        let keys = [OrderKey { attribute: Attribute::Points, descending: false }];
+        let r = dense_ranks(vals.len(), &keys, |i, _| vals[i]);
+        assert_eq!(r, vec![1, 3, 2, 1, 0]);
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests of the library over real input files: one test binary, named modules.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod api;
+mod properties;
+mod regression;
