@@ -174,7 +174,9 @@ pub struct Allocation {
 impl Allocation {
     /// The stage allocation and member index of a cohort student, if allocated.
     pub fn find(&self, student: u32) -> Option<(&StageAllocation, usize)> {
-        self.stages.iter().find_map(|st| st.members.binary_search(&student).ok().map(|m| (st, m)))
+        self.stages
+            .iter()
+            .find_map(|st| st.members.binary_search(&student).ok().map(|m| (st, m)))
     }
 }
 
@@ -218,8 +220,7 @@ struct StageContext<'a> {
     data: &'a Dataset,
     stage: Stage,
     programs: Vec<Program>,
-    /// Per school: (main program, purchased program).
-    program_of_school: HashMap<u32, (u32, Option<u32>)>,
+    program_of_school: ProgramsOfSchool,
     public_tree: RTree<Point>,
     tiers: Vec<&'a crate::policy::Tier>,
 }
@@ -232,7 +233,9 @@ impl StageContext<'_> {
         {
             return d;
         }
-        city.blocks[block as usize].location.distance_m(&city.schools[school as usize].location)
+        city.blocks[block as usize]
+            .location
+            .distance_m(&city.schools[school as usize].location)
     }
 
     /// Public-track programs of the block's district within the overflow radius, nearest first.
@@ -256,7 +259,10 @@ impl StageContext<'_> {
     }
 }
 
-fn build_programs(data: &Dataset, stage: Stage) -> (Vec<Program>, HashMap<u32, (u32, Option<u32>)>) {
+/// Per school: its main program and, for a private school with purchased seats, that pool.
+type ProgramsOfSchool = HashMap<u32, (u32, Option<u32>)>;
+
+fn build_programs(data: &Dataset, stage: Stage) -> (Vec<Program>, ProgramsOfSchool) {
     let mut programs = Vec::new();
     let mut of_school = HashMap::new();
     for (i, s) in data.city.schools.iter().enumerate() {
@@ -268,9 +274,19 @@ fn build_programs(data: &Dataset, stage: Stage) -> (Vec<Program>, HashMap<u32, (
             Sector::Public => (ProgramKind::Public, s.capacity),
             Sector::Private => (ProgramKind::PrivateChoice, s.capacity - s.purchased_seats),
         };
-        programs.push(Program { school: i as u32, kind, capacity, district: s.district });
+        programs.push(Program {
+            school: i as u32,
+            kind,
+            capacity,
+            district: s.district,
+        });
         let purchased = (s.sector == Sector::Private && s.purchased_seats > 0).then(|| {
-            programs.push(Program { school: i as u32, kind: ProgramKind::Purchased, capacity: s.purchased_seats, district: s.district });
+            programs.push(Program {
+                school: i as u32,
+                kind: ProgramKind::Purchased,
+                capacity: s.purchased_seats,
+                district: s.district,
+            });
             main + 1
         });
         of_school.insert(i as u32, (main, purchased));
@@ -323,7 +339,9 @@ fn candidate_list(ctx: &StageContext<'_>, student_index: usize, overflow: &[(u32
         }
         CandidateMode::ZoneThenOverflow => {
             for &c in choices {
-                let Some(&(main, _)) = ctx.program_of_school.get(&c) else { continue };
+                let Some(&(main, _)) = ctx.program_of_school.get(&c) else {
+                    continue;
+                };
                 match ctx.programs[main as usize].kind {
                     ProgramKind::PrivateChoice => push(&mut list, main, Via::Choice),
                     _ if home.contains(&c) => push(&mut list, main, Via::Zone),
@@ -389,14 +407,24 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
             .collect(),
     );
     let tiers = policy.tiers_for(stage);
-    let ctx = StageContext { data, stage, programs, program_of_school, public_tree, tiers };
+    let ctx = StageContext {
+        data,
+        stage,
+        programs,
+        program_of_school,
+        public_tree,
+        tiers,
+    };
 
     // Applicant facts, lottery, in-tier orders.
     let facts: Vec<ApplicantFacts> = members
         .par_iter()
         .map(|&i| priority::facts(policy, cohort, data.scenario.year, i as usize))
         .collect();
-    let ids: Vec<&str> = members.iter().map(|&i| cohort.students[i as usize].id.as_str()).collect();
+    let ids: Vec<&str> = members
+        .iter()
+        .map(|&i| cohort.students[i as usize].id.as_str())
+        .collect();
     let lottery = crate::lottery::single_lottery(policy.seed, stage, &ids);
     let value = |m: usize, a: &Attribute| match a {
         Attribute::Points => facts[m].points,
@@ -406,8 +434,17 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
         .tiers
         .iter()
         .map(|t| {
-            let keys: Vec<_> = t.order_by.iter().filter(|k| k.attribute != Attribute::DistanceM).cloned().collect();
-            if keys.is_empty() { Vec::new() } else { priority::dense_ranks(members.len(), &keys, |m, k| value(m, &k.attribute)) }
+            let keys: Vec<_> = t
+                .order_by
+                .iter()
+                .filter(|k| k.attribute != Attribute::DistanceM)
+                .cloned()
+                .collect();
+            if keys.is_empty() {
+                Vec::new()
+            } else {
+                priority::dense_ranks(members.len(), &keys, |m, k| value(m, &k.attribute))
+            }
         })
         .collect();
 
@@ -435,13 +472,25 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
                     let key = if p.kind == ProgramKind::PrivateChoice {
                         priority::pack(0, 0, 0, lottery[m])
                     } else {
-                        let c = Context { city, cohort, index: i, student: s, facts: &facts[m], school: p.school, distance_m };
+                        let c = Context {
+                            city,
+                            cohort,
+                            index: i,
+                            student: s,
+                            facts: &facts[m],
+                            school: p.school,
+                            distance_m,
+                        };
                         let tier = c.tier(&ctx.tiers);
                         let (dist_part, rank) = match ctx.tiers.get(tier) {
                             Some(t) => {
                                 let dist = match t.order_by.first() {
                                     Some(k) if k.attribute == Attribute::DistanceM => {
-                                        if k.descending { u32::MAX - distance_m } else { distance_m }
+                                        if k.descending {
+                                            u32::MAX - distance_m
+                                        } else {
+                                            distance_m
+                                        }
                                     }
                                     _ => 0,
                                 };
@@ -451,7 +500,12 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
                         };
                         priority::pack(tier, dist_part, rank, lottery[m])
                     };
-                    Entry { program, via, distance_m, key }
+                    Entry {
+                        program,
+                        via,
+                        distance_m,
+                        key,
+                    }
                 })
                 .collect()
         })
@@ -519,13 +573,31 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
         .par_iter()
         .zip(market_programs.par_iter())
         .map(|(mm, mp)| {
-            let r = run_market(data, &ctx, &members, &list_start, &entries, &serial_rank, &lottery, mm, mp);
+            let r = run_market(
+                data,
+                &ctx,
+                &members,
+                &list_start,
+                &entries,
+                &serial_rank,
+                &lottery,
+                mm,
+                mp,
+            );
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(Progress::Markets { stage, done: d, total });
             r
         })
         .collect();
-    let mut placements = vec![Placement { program: UNPLACED, position: UNPLACED, distance_m: 0, tier: 0 }; members.len()];
+    let mut placements = vec![
+        Placement {
+            program: UNPLACED,
+            position: UNPLACED,
+            distance_m: 0,
+            tier: 0
+        };
+        members.len()
+    ];
     for r in results {
         for (m, p) in r {
             placements[m as usize] = p;
@@ -549,11 +621,23 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
 }
 
 /// Replaces the lottery part of every key with a per-school draw.
-fn multiple_lottery(data: &Dataset, stage: Stage, programs: &[Program], members: &[u32], list_start: &[u32], entries: &mut [Entry]) {
+fn multiple_lottery(
+    data: &Dataset,
+    stage: Stage,
+    programs: &[Program],
+    members: &[u32],
+    list_start: &[u32],
+    entries: &mut [Entry],
+) {
     let city = &data.city;
     let cohort = &data.cohort;
     let mut school_order: Vec<u32> = (0..city.schools.len() as u32).collect();
-    school_order.sort_unstable_by(|&a, &b| city.schools[a as usize].id.as_bytes().cmp(city.schools[b as usize].id.as_bytes()));
+    school_order.sort_unstable_by(|&a, &b| {
+        city.schools[a as usize]
+            .id
+            .as_bytes()
+            .cmp(city.schools[b as usize].id.as_bytes())
+    });
     let mut ordinal = vec![0u32; city.schools.len()];
     for (o, &s) in school_order.iter().enumerate() {
         ordinal[s as usize] = o as u32;
@@ -572,9 +656,21 @@ fn multiple_lottery(data: &Dataset, stage: Stage, programs: &[Program], members:
         .par_iter()
         .map(|(school, apps)| {
             let mut apps = apps.clone();
-            apps.sort_by(|a, b| cohort.students[members[a.0 as usize] as usize].id.as_bytes().cmp(cohort.students[members[b.0 as usize] as usize].id.as_bytes()));
-            let ids: Vec<&str> = apps.iter().map(|a| cohort.students[members[a.0 as usize] as usize].id.as_str()).collect();
-            let ranks = crate::lottery::ranks_of_sorted(data.policy.seed, crate::lottery::school_stream(stage, ordinal[*school as usize]), &ids);
+            apps.sort_by(|a, b| {
+                cohort.students[members[a.0 as usize] as usize]
+                    .id
+                    .as_bytes()
+                    .cmp(cohort.students[members[b.0 as usize] as usize].id.as_bytes())
+            });
+            let ids: Vec<&str> = apps
+                .iter()
+                .map(|a| cohort.students[members[a.0 as usize] as usize].id.as_str())
+                .collect();
+            let ranks = crate::lottery::ranks_of_sorted(
+                data.policy.seed,
+                crate::lottery::school_stream(stage, ordinal[*school as usize]),
+                &ids,
+            );
             apps.iter().zip(ranks).map(|(a, r)| (a.1, r)).collect()
         })
         .collect();
@@ -598,9 +694,16 @@ fn run_market(
     market_members: &[u32],
     market_programs: &[u32],
 ) -> Vec<(u32, Placement)> {
-    let local_of: HashMap<u32, u32> = market_programs.iter().enumerate().map(|(l, &p)| (p, l as u32)).collect();
+    let local_of: HashMap<u32, u32> = market_programs
+        .iter()
+        .enumerate()
+        .map(|(l, &p)| (p, l as u32))
+        .collect();
     let mut market = Market {
-        capacity: market_programs.iter().map(|&p| ctx.programs[p as usize].capacity).collect(),
+        capacity: market_programs
+            .iter()
+            .map(|&p| ctx.programs[p as usize].capacity)
+            .collect(),
         list_start: Vec::with_capacity(market_members.len() + 1),
         list_program: Vec::new(),
         list_key: Vec::new(),
@@ -627,15 +730,36 @@ fn run_market(
     for (l, &m) in market_members.iter().enumerate() {
         let pos = matching.position[l];
         let placement = if pos == UNPLACED {
-            Placement { program: UNPLACED, position: UNPLACED, distance_m: 0, tier: 0 }
+            Placement {
+                program: UNPLACED,
+                position: UNPLACED,
+                distance_m: 0,
+                tier: 0,
+            }
         } else {
             let e = entries[list_start[m as usize] as usize + pos as usize];
             used[local_of[&e.program] as usize] += 1;
-            Placement { program: e.program, position: pos, distance_m: e.distance_m, tier: priority::unpack(e.key).0 as u32 }
+            Placement {
+                program: e.program,
+                position: pos,
+                distance_m: e.distance_m,
+                tier: priority::unpack(e.key).0 as u32,
+            }
         };
         out.push((m, placement));
     }
-    guarantee_pass(data, ctx, members, list_start, entries, lottery, market_programs, &local_of, &mut used, &mut out);
+    guarantee_pass(
+        data,
+        ctx,
+        members,
+        list_start,
+        entries,
+        lottery,
+        market_programs,
+        &local_of,
+        &mut used,
+        &mut out,
+    );
     out
 }
 
@@ -709,8 +833,21 @@ fn guarantee_pass(
         used[local_of[&p] as usize] += 1;
         let prog = &ctx.programs[p as usize];
         let facts = priority::facts(policy, cohort, data.scenario.year, i);
-        let c = Context { city, cohort, index: i, student: s, facts: &facts, school: prog.school, distance_m: d };
+        let c = Context {
+            city,
+            cohort,
+            index: i,
+            student: s,
+            facts: &facts,
+            school: prog.school,
+            distance_m: d,
+        };
         let tier = c.tier(&ctx.tiers) as u32;
-        out[slot].1 = Placement { program: p, position: GUARANTEE_POSITION, distance_m: d, tier };
+        out[slot].1 = Placement {
+            program: p,
+            position: GUARANTEE_POSITION,
+            distance_m: d,
+            tier,
+        };
     }
 }

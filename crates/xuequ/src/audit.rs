@@ -77,7 +77,13 @@ struct Collector {
 
 impl Collector {
     fn new(name: &'static str, description: impl Into<String>) -> Self {
-        Collector { name, description: description.into(), enforced: true, violations: 0, examples: Vec::new() }
+        Collector {
+            name,
+            description: description.into(),
+            enforced: true,
+            violations: 0,
+            examples: Vec::new(),
+        }
     }
     fn add(&mut self, msg: String) {
         self.violations += 1;
@@ -106,11 +112,19 @@ impl Collector {
 pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
     let cohort = &data.cohort;
     let city = &data.city;
-    let mut accounted = Collector::new("accounted", "every applicant of every allocated stage appears exactly once");
+    let mut accounted = Collector::new(
+        "accounted",
+        "every applicant of every allocated stage appears exactly once",
+    );
     let mut seen = vec![0u8; cohort.students.len()];
     for st in &allocation.stages {
         if st.placements.len() != st.members.len() || st.lottery.len() != st.members.len() {
-            accounted.add(format!("stage {}: {} applicants but {} results", st.stage, st.members.len(), st.placements.len()));
+            accounted.add(format!(
+                "stage {}: {} applicants but {} results",
+                st.stage,
+                st.members.len(),
+                st.placements.len()
+            ));
         }
         for &i in &st.members {
             match seen.get_mut(i as usize) {
@@ -118,7 +132,10 @@ pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
                 None => accounted.add(format!("result for unknown applicant index {i}")),
             }
             if cohort.students.get(i as usize).is_some_and(|s| s.stage != st.stage) {
-                accounted.add(format!("{} is a {} applicant but was allocated with {}", cohort.students[i as usize].id, cohort.students[i as usize].stage, st.stage));
+                accounted.add(format!(
+                    "{} is a {} applicant but was allocated with {}",
+                    cohort.students[i as usize].id, cohort.students[i as usize].stage, st.stage
+                ));
             }
         }
     }
@@ -130,19 +147,31 @@ pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
     }
 
     let mut capacity = Collector::new("capacity", "no school and no seat pool is over capacity");
-    let mut from_list = Collector::new("from_list", "every seat comes from the applicant's list, or from the final placement pass at a public-track school of the home district");
+    let mut from_list = Collector::new(
+        "from_list",
+        "every seat comes from the applicant's list, or from the final placement pass at a public-track school of the home district",
+    );
     let stability_name = match data.policy.mechanism {
         Mechanism::DeferredAcceptance => "stability",
         Mechanism::ImmediateAcceptance => "boston_stability",
         Mechanism::SerialDictatorship => "serial_order",
     };
     let stability_desc = match data.policy.mechanism {
-        Mechanism::DeferredAcceptance => "no applicant prefers a school that had a free seat or admitted someone of lower priority there (no justified envy, no waste)",
-        Mechanism::ImmediateAcceptance => "the immediate-acceptance property: no applicant prefers a school that had a free seat or admitted someone who listed it lower, or at the same rank with lower priority",
-        Mechanism::SerialDictatorship => "no applicant prefers a school that had a free seat or admitted someone later in the global order",
+        Mechanism::DeferredAcceptance => {
+            "no applicant prefers a school that had a free seat or admitted someone of lower priority there (no justified envy, no waste)"
+        }
+        Mechanism::ImmediateAcceptance => {
+            "the immediate-acceptance property: no applicant prefers a school that had a free seat or admitted someone who listed it lower, or at the same rank with lower priority"
+        }
+        Mechanism::SerialDictatorship => {
+            "no applicant prefers a school that had a free seat or admitted someone later in the global order"
+        }
     };
     let mut stability = Collector::new(stability_name, stability_desc);
-    let mut migrant = Collector::new("migrant_guarantee", "no eligible migrant applicant is unplaced while the home district still has a public-track seat (应收尽收)");
+    let mut migrant = Collector::new(
+        "migrant_guarantee",
+        "no eligible migrant applicant is unplaced while the home district still has a public-track seat (应收尽收)",
+    );
     migrant.enforced = data.policy.audit.require_migrant_guarantee && data.policy.guarantee != Guarantee::None;
 
     for st in &allocation.stages {
@@ -161,13 +190,31 @@ pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
     }
     for (s, &n) in per_school.iter().enumerate() {
         if n > u64::from(city.schools[s].capacity) {
-            capacity.add(format!("school {} has {n} pupils for {} seats", city.schools[s].id, city.schools[s].capacity));
+            capacity.add(format!(
+                "school {} has {n} pupils for {} seats",
+                city.schools[s].id, city.schools[s].capacity
+            ));
         }
     }
-    AuditReport { checks: vec![accounted.finish(), capacity.finish(), from_list.finish(), stability.finish(), migrant.finish()] }
+    AuditReport {
+        checks: vec![
+            accounted.finish(),
+            capacity.finish(),
+            from_list.finish(),
+            stability.finish(),
+            migrant.finish(),
+        ],
+    }
 }
 
-fn audit_stage(data: &Dataset, st: &StageAllocation, capacity: &mut Collector, from_list: &mut Collector, stability: &mut Collector, migrant: &mut Collector) {
+fn audit_stage(
+    data: &Dataset,
+    st: &StageAllocation,
+    capacity: &mut Collector,
+    from_list: &mut Collector,
+    stability: &mut Collector,
+    migrant: &mut Collector,
+) {
     let cohort = &data.cohort;
     let city = &data.city;
     let n_prog = st.programs.len();
@@ -192,7 +239,11 @@ fn audit_stage(data: &Dataset, st: &StageAllocation, capacity: &mut Collector, f
         if p.position == GUARANTEE_POSITION {
             let home = city.blocks[cohort.students[st.members[m] as usize].block as usize].district;
             if !prog.kind.is_public_track() || prog.district != home {
-                from_list.add(format!("{} was placed by the final pass at {}, which is not a public-track school of the home district", id(m), school_id(p.program)));
+                from_list.add(format!(
+                    "{} was placed by the final pass at {}, which is not a public-track school of the home district",
+                    id(m),
+                    school_id(p.program)
+                ));
             }
             if data.policy.guarantee == Guarantee::None {
                 from_list.add(format!("{} was placed by a final pass the policy turned off", id(m)));
@@ -201,7 +252,12 @@ fn audit_stage(data: &Dataset, st: &StageAllocation, capacity: &mut Collector, f
             let list = st.list(m);
             match list.get(p.position as usize) {
                 Some(e) if e.program == p.program => used_by_list[p.program as usize] += 1,
-                _ => from_list.add(format!("{} holds a seat at {} that is not at list position {}", id(m), school_id(p.program), p.position + 1)),
+                _ => from_list.add(format!(
+                    "{} holds a seat at {} that is not at list position {}",
+                    id(m),
+                    school_id(p.program),
+                    p.position + 1
+                )),
             }
         }
     }
@@ -212,7 +268,12 @@ fn audit_stage(data: &Dataset, st: &StageAllocation, capacity: &mut Collector, f
                 ProgramKind::PrivateChoice => "private lottery seats",
                 ProgramKind::Purchased => "purchased seats",
             };
-            capacity.add(format!("{} has {} pupils for {} {kind}", school_id(p as u32), used[p], prog.capacity));
+            capacity.add(format!(
+                "{} has {} pupils for {} {kind}",
+                school_id(p as u32),
+                used[p],
+                prog.capacity
+            ));
         }
     }
 
@@ -242,7 +303,11 @@ fn audit_stage(data: &Dataset, st: &StageAllocation, capacity: &mut Collector, f
         .map(|m| {
             let p = st.placements[m];
             let list = st.list(m);
-            let upto = if p.program == UNPLACED || p.position == GUARANTEE_POSITION { list.len() } else { (p.position as usize).min(list.len()) };
+            let upto = if p.program == UNPLACED || p.position == GUARANTEE_POSITION {
+                list.len()
+            } else {
+                (p.position as usize).min(list.len())
+            };
             let mut out = Vec::new();
             for (pos, e) in list.iter().enumerate().take(upto) {
                 let prog = e.program as usize;
@@ -250,11 +315,22 @@ fn audit_stage(data: &Dataset, st: &StageAllocation, capacity: &mut Collector, f
                     continue;
                 }
                 if used_by_list[prog] < st.programs[prog].capacity {
-                    out.push(format!("{} ranked {} (choice {}) above the result, and it had a free seat", id(m), school_id(e.program), pos + 1));
+                    out.push(format!(
+                        "{} ranked {} (choice {}) above the result, and it had a free seat",
+                        id(m),
+                        school_id(e.program),
+                        pos + 1
+                    ));
                 } else if let Some((wk, wm)) = worst[prog]
                     && wk > effective(m, pos)
                 {
-                    out.push(format!("{} ranked {} (choice {}) above the result and has higher priority there than admitted {}", id(m), school_id(e.program), pos + 1, id(wm)));
+                    out.push(format!(
+                        "{} ranked {} (choice {}) above the result and has higher priority there than admitted {}",
+                        id(m),
+                        school_id(e.program),
+                        pos + 1,
+                        id(wm)
+                    ));
                 }
             }
             out
@@ -272,13 +348,21 @@ fn audit_stage(data: &Dataset, st: &StageAllocation, capacity: &mut Collector, f
         }
     }
     for (m, p) in st.placements.iter().enumerate() {
-        if p.program != UNPLACED || !crate::priority::facts(&data.policy, cohort, data.scenario.year, st.members[m] as usize).migrant_eligible {
+        if p.program != UNPLACED
+            || !crate::priority::facts(&data.policy, cohort, data.scenario.year, st.members[m] as usize)
+                .migrant_eligible
+        {
             continue;
         }
         let district = city.blocks[cohort.students[st.members[m] as usize].block as usize].district;
         let free = free_by_district.get(&district).copied().unwrap_or(0);
         if free > 0 {
-            migrant.add(format!("eligible migrant applicant {} is unplaced while {} has {free} public-track {} seats left", id(m), city.districts[district as usize], st.stage));
+            migrant.add(format!(
+                "eligible migrant applicant {} is unplaced while {} has {free} public-track {} seats left",
+                id(m),
+                city.districts[district as usize],
+                st.stage
+            ));
         }
     }
 }

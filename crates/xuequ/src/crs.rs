@@ -62,7 +62,9 @@ impl std::str::FromStr for Crs {
             "wgs84" | "epsg:4326" | "cgcs2000" | "epsg:4490" => Ok(Crs::Wgs84),
             "gcj02" | "gcj-02" => Ok(Crs::Gcj02),
             "bd09" | "bd-09" => Ok(Crs::Bd09),
-            other => Err(format!("unknown coordinate system \"{other}\"; use wgs84, gcj02 or bd09")),
+            other => Err(format!(
+                "unknown coordinate system \"{other}\"; use wgs84, gcj02 or bd09"
+            )),
         }
     }
 }

@@ -103,7 +103,11 @@ impl Diagnostics {
 
     /// An empty collection that keeps at most `cap` diagnostics.
     pub fn with_cap(cap: usize) -> Self {
-        Diagnostics { items: Vec::new(), omitted: 0, cap: cap.max(1) }
+        Diagnostics {
+            items: Vec::new(),
+            omitted: 0,
+            cap: cap.max(1),
+        }
     }
 
     /// Records a problem.

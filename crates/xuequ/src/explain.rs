@@ -64,13 +64,18 @@ pub enum ExplainError {
     #[error("no applicant has student_id \"{0}\" (fix: use an id from students.csv)")]
     UnknownStudent(String),
     /// The applicant's stage was not allocated.
-    #[error("applicant \"{0}\" applies for {1}, which this scenario does not allocate (fix: add the stage to the scenario's stages)")]
+    #[error(
+        "applicant \"{0}\" applies for {1}, which this scenario does not allocate (fix: add the stage to the scenario's stages)"
+    )]
     StageNotAllocated(String, String),
 }
 
 /// Explains the result of `student_id`.
 pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Result<Explanation, ExplainError> {
-    let i = data.cohort.student(student_id).ok_or_else(|| ExplainError::UnknownStudent(student_id.to_string()))?;
+    let i = data
+        .cohort
+        .student(student_id)
+        .ok_or_else(|| ExplainError::UnknownStudent(student_id.to_string()))?;
     let s = &data.cohort.students[i as usize];
     let (st, m) = allocation
         .find(i)
@@ -104,7 +109,9 @@ pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Res
                 (Mechanism::SerialDictatorship, _) => {
                     "full when your turn in the global order came 轮到时已满".to_string()
                 }
-                (_, Some((k, _))) if k < mine => "rejected: every seat went to applicants of higher priority 名额已满，顺位在录取线之后".to_string(),
+                (_, Some((k, _))) if k < mine => {
+                    "rejected: every seat went to applicants of higher priority 名额已满，顺位在录取线之后".to_string()
+                }
                 _ => "rejected: full 名额已满".to_string(),
             }
         };
@@ -122,16 +129,17 @@ pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Res
         });
     }
     let result = match p.position {
-        UNPLACED => format!(
-            "unplaced 未录取 ({})",
-            crate::output::unplaced_reason(data, st, m)
-        ),
+        UNPLACED => format!("unplaced 未录取 ({})", crate::output::unplaced_reason(data, st, m)),
         GUARANTEE_POSITION => {
             let prog = st.programs[p.program as usize];
             let school = &city.schools[prog.school as usize];
             format!(
                 "every listed school was full; placed by overflow (统筹) at the nearest {} with a free seat: {} {} ({} m)",
-                if prog.kind == ProgramKind::Purchased { "purchased seat" } else { "public school" },
+                if prog.kind == ProgramKind::Purchased {
+                    "purchased seat"
+                } else {
+                    "public school"
+                },
                 school.id,
                 school.name,
                 p.distance_m
@@ -140,7 +148,15 @@ pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Res
         pos => {
             let prog = st.programs[p.program as usize];
             let school = &city.schools[prog.school as usize];
-            format!("admitted at choice {} 第{}志愿录取: {} {} ({} m, via {})", pos + 1, pos + 1, school.id, school.name, p.distance_m, st.via(m))
+            format!(
+                "admitted at choice {} 第{}志愿录取: {} {} ({} m, via {})",
+                pos + 1,
+                pos + 1,
+                school.id,
+                school.name,
+                p.distance_m,
+                st.via(m)
+            )
         }
     };
     let block = &city.blocks[s.block as usize];
@@ -175,17 +191,32 @@ fn cutoffs(st: &StageAllocation) -> Vec<Option<(u128, usize)>> {
 
 impl fmt::Display for Explanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "applicant 学生 {} ({}), home 住址 {}", self.student_id, self.stage, self.block)?;
-        writeln!(f, "single lottery number 摇号号码: {}   mechanism 录取方式: {}", self.lottery, self.mechanism)?;
+        writeln!(
+            f,
+            "applicant 学生 {} ({}), home 住址 {}",
+            self.student_id, self.stage, self.block
+        )?;
+        writeln!(
+            f,
+            "single lottery number 摇号号码: {}   mechanism 录取方式: {}",
+            self.lottery, self.mechanism
+        )?;
         if let Some((eligible, points)) = self.migrant {
             writeln!(
                 f,
                 "migrant applicant 随迁子女: {}, points 积分 {points}",
-                if eligible { "eligible 符合条件" } else { "not eligible 不符合条件" }
+                if eligible {
+                    "eligible 符合条件"
+                } else {
+                    "not eligible 不符合条件"
+                }
             )?;
         }
         if self.seat_locked {
-            writeln!(f, "seat lock 学位锁定: the home already gave a seat within the lock years")?;
+            writeln!(
+                f,
+                "seat lock 学位锁定: the home already gave a seat within the lock years"
+            )?;
         }
         if self.choices.is_empty() {
             writeln!(f, "candidate schools 候选学校: none")?;
@@ -200,7 +231,16 @@ impl fmt::Display for Explanation {
             writeln!(
                 f,
                 "  {}. {} {} [{}; {} m; {} seats] your tier 顺位: {}, lottery {}; {}\n     -> {}",
-                c.rank, c.school_id, c.school_name, c.via, c.distance_m, c.capacity, c.tier, c.lottery, cutoff, c.outcome
+                c.rank,
+                c.school_id,
+                c.school_name,
+                c.via,
+                c.distance_m,
+                c.capacity,
+                c.tier,
+                c.lottery,
+                cutoff,
+                c.outcome
             )?;
         }
         writeln!(f, "result 结果: {}", self.result)

@@ -9,9 +9,9 @@
 //! | what to run | [`Scenario`] (`scenario.toml`) | [`scenario`] |
 //! | the rules | [`Policy`] (`policy.toml`): tiers, seat locks, migrant points, lottery | [`policy`] |
 //! | the inputs | [`Dataset`] = [`City`] + [`Cohort`] + policy, validated | [`load`], [`model`] |
-//! | allocation | [`allocate()`] → [`Allocation`] | [`allocate`], [`mechanism`], [`priority`], [`lottery`] |
-//! | the audit | [`audit()`] → [`AuditReport`] | [`audit`] |
-//! | results | [`write_outputs`], [`explain()`] | [`output`], [`explain`] |
+//! | allocation | [`allocate()`] → [`Allocation`] | [`allocate`](mod@allocate), [`mechanism`], [`priority`], [`lottery`] |
+//! | the audit | [`audit()`] → [`AuditReport`] | [`audit`](mod@audit) |
+//! | results | [`write_outputs`], [`explain()`] | [`output`], [`explain`](mod@explain) |
 //!
 //! ## A whole run
 //!

@@ -68,12 +68,20 @@ impl Dataset {
     /// Loads the inputs of an already parsed scenario.
     pub fn load_scenario(scenario: Scenario) -> Result<Dataset, LoadError> {
         let mut diags = Diagnostics::default();
-        let open = |p: &Path| std::fs::File::open(p).map_err(|source| LoadError::Io { path: p.to_path_buf(), source });
+        let open = |p: &Path| {
+            std::fs::File::open(p).map_err(|source| LoadError::Io {
+                path: p.to_path_buf(),
+                source,
+            })
+        };
         let name = |p: &Path| p.display().to_string();
 
         let policy = match &scenario.inputs.policy {
             Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| LoadError::Io { path: p.clone(), source })?;
+                let text = std::fs::read_to_string(p).map_err(|source| LoadError::Io {
+                    path: p.clone(),
+                    source,
+                })?;
                 match Policy::from_toml(text.trim_start_matches('\u{feff}'), &name(p)) {
                     Ok(policy) => policy,
                     Err(d) => {
@@ -89,14 +97,33 @@ impl Dataset {
 
         let inputs = &scenario.inputs;
         let mut city = City::default();
-        read_schools(open(&inputs.schools)?, &name(&inputs.schools), scenario.crs, &mut city, &mut diags);
-        read_blocks(open(&inputs.blocks)?, &name(&inputs.blocks), scenario.crs, &mut city, &mut diags);
+        read_schools(
+            open(&inputs.schools)?,
+            &name(&inputs.schools),
+            scenario.crs,
+            &mut city,
+            &mut diags,
+        );
+        read_blocks(
+            open(&inputs.blocks)?,
+            &name(&inputs.blocks),
+            scenario.crs,
+            &mut city,
+            &mut diags,
+        );
         if let Some(z) = &inputs.zones {
             read_zones(open(z)?, &name(z), &mut city, &mut diags);
         }
         let mut cohort = Cohort::default();
         let extra = policy.extra_attributes();
-        read_students(open(&inputs.students)?, &name(&inputs.students), &city, &extra, &mut cohort, &mut diags);
+        read_students(
+            open(&inputs.students)?,
+            &name(&inputs.students),
+            &city,
+            &extra,
+            &mut cohort,
+            &mut diags,
+        );
         if let Some(p) = &inputs.seat_locks {
             read_seat_locks(open(p)?, &name(p), scenario.year, &mut cohort, &mut diags);
         }
@@ -105,7 +132,13 @@ impl Dataset {
             None => None,
         };
         if diags.is_empty() {
-            Ok(Dataset { scenario, city, cohort, policy, distances })
+            Ok(Dataset {
+                scenario,
+                city,
+                cohort,
+                policy,
+                distances,
+            })
         } else {
             Err(LoadError::Invalid(diags))
         }
@@ -180,7 +213,12 @@ impl<'a> Row<'a> {
             None => Some(0.0),
             Some(x) if x.is_finite() && x >= 0.0 => Some(x),
             Some(_) => {
-                diags.push(self.diag(column, self.text(column), format!("{column} must be a finite number ≥ 0"), "write a number ≥ 0"));
+                diags.push(self.diag(
+                    column,
+                    self.text(column),
+                    format!("{column} must be a finite number ≥ 0"),
+                    "write a number ≥ 0",
+                ));
                 None
             }
         }
@@ -192,7 +230,12 @@ impl<'a> Row<'a> {
             "" | "false" | "0" | "no" | "n" | "f" | "否" => Some(false),
             "true" | "1" | "yes" | "y" | "t" | "是" => Some(true),
             _ => {
-                diags.push(self.diag(column, v, format!("{column} is not true or false"), "write true or false (also accepted: 1/0, yes/no, 是/否)"));
+                diags.push(self.diag(
+                    column,
+                    v,
+                    format!("{column} is not true or false"),
+                    "write true or false (also accepted: 1/0, yes/no, 是/否)",
+                ));
                 None
             }
         }
@@ -203,15 +246,30 @@ impl<'a> Row<'a> {
         let lat = self.parse::<f64>("lat", "a latitude in degrees", diags)?;
         let (Some(lon), Some(lat)) = (lon, lat) else {
             let col = if lon.is_none() { "lon" } else { "lat" };
-            diags.push(self.diag(col, "", format!("{col} is empty"), "every school and block needs lon and lat"));
+            diags.push(self.diag(
+                col,
+                "",
+                format!("{col} is empty"),
+                "every school and block needs lon and lat",
+            ));
             return None;
         };
         if !(-180.0..=180.0).contains(&lon) || !lon.is_finite() {
-            diags.push(self.diag("lon", self.text("lon"), "longitude is outside -180..180", "check that lon and lat are not swapped"));
+            diags.push(self.diag(
+                "lon",
+                self.text("lon"),
+                "longitude is outside -180..180",
+                "check that lon and lat are not swapped",
+            ));
             return None;
         }
         if !(-90.0..=90.0).contains(&lat) || !lat.is_finite() {
-            diags.push(self.diag("lat", self.text("lat"), "latitude is outside -90..90", "check that lon and lat are not swapped"));
+            diags.push(self.diag(
+                "lat",
+                self.text("lat"),
+                "latitude is outside -90..90",
+                "check that lon and lat are not swapped",
+            ));
             return None;
         }
         let (lon, lat) = crs.to_wgs84(lon, lat);
@@ -238,12 +296,19 @@ fn read_csv<R: Read>(
     diags: &mut Diagnostics,
     mut on_row: impl FnMut(&Row<'_>, &mut Diagnostics),
 ) {
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).has_headers(false).from_reader(reader);
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(reader);
     let mut record = csv::ByteRecord::new();
     let headers = match rdr.read_byte_record(&mut record) {
         Ok(true) => record.clone(),
         Ok(false) => {
-            diags.push(Diagnostic::file(file, "the file is empty", format!("write a header row: {}", required.join(","))));
+            diags.push(Diagnostic::file(
+                file,
+                "the file is empty",
+                format!("write a header row: {}", required.join(",")),
+            ));
             return;
         }
         Err(e) => {
@@ -264,9 +329,13 @@ fn read_csv<R: Read>(
         let h = h.trim().to_ascii_lowercase();
         if index.insert(h.clone(), i).is_some() {
             diags.push(
-                Diagnostic::file(file, format!("column {h} appears twice in the header"), "remove the duplicate column")
-                    .at_line(1)
-                    .at_field(Some(i + 1), h),
+                Diagnostic::file(
+                    file,
+                    format!("column {h} appears twice in the header"),
+                    "remove the duplicate column",
+                )
+                .at_line(1)
+                .at_field(Some(i + 1), h),
             );
         }
     }
@@ -281,7 +350,11 @@ fn read_csv<R: Read>(
             Diagnostic::file(
                 file,
                 format!("missing required column(s): {}", missing.join(", ")),
-                format!("the header must contain {}; found: {}", required.join(","), found.join(",")),
+                format!(
+                    "the header must contain {}; found: {}",
+                    required.join(","),
+                    found.join(",")
+                ),
             )
             .at_line(1),
         );
@@ -324,7 +397,12 @@ fn read_csv<R: Read>(
                 continue;
             }
         };
-        let row = Row { file, line, record: &string_record, columns: &columns };
+        let row = Row {
+            file,
+            line,
+            record: &string_record,
+            columns: &columns,
+        };
         on_row(&row, diags);
         if diags.is_full() {
             return;
@@ -344,7 +422,12 @@ fn not_utf8(file: &str, line: u64, field: usize) -> Diagnostic {
 
 fn csv_error(file: &str, e: &csv::Error) -> Diagnostic {
     let line = e.position().map_or(0, |p| p.line());
-    Diagnostic::file(file, format!("unreadable CSV: {e}"), "check quoting: a field with a quote must be quoted and the quote doubled").at_line(line)
+    Diagnostic::file(
+        file,
+        format!("unreadable CSV: {e}"),
+        "check quoting: a field with a quote must be quoted and the quote doubled",
+    )
+    .at_line(line)
 }
 
 fn district_index(city: &mut City, name: &str) -> u32 {
@@ -357,7 +440,16 @@ fn district_index(city: &mut City, name: &str) -> u32 {
 
 /// Reads `schools.csv` into `city.schools`.
 pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
-    const REQUIRED: &[&str] = &["school_id", "name", "district", "stage", "sector", "lon", "lat", "capacity"];
+    const REQUIRED: &[&str] = &[
+        "school_id",
+        "name",
+        "district",
+        "stage",
+        "sector",
+        "lon",
+        "lat",
+        "capacity",
+    ];
     let mut feeders: Vec<(u32, String, u64, Option<usize>)> = Vec::new();
     let mut feeder_col = None;
     read_csv(reader, file, REQUIRED, diags, |row, diags| {
@@ -378,22 +470,49 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
         let class_size = row.count("class_size", diags);
         let opens_year = row.parse::<i32>("opens_year", "a year", diags);
         let purchased = row.count("purchased_seats", diags);
-        let (Some(id), Some(district), Some(stage), Some(sector), Some(location), Some(capacity), Some(classes), Some(class_size), Some(opens_year), Some(purchased)) =
-            (id, district, stage, sector, location, capacity, classes, class_size, opens_year, purchased)
+        let (
+            Some(id),
+            Some(district),
+            Some(stage),
+            Some(sector),
+            Some(location),
+            Some(capacity),
+            Some(classes),
+            Some(class_size),
+            Some(opens_year),
+            Some(purchased),
+        ) = (
+            id, district, stage, sector, location, capacity, classes, class_size, opens_year, purchased,
+        )
         else {
             return;
         };
         let Some(capacity) = capacity else {
-            diags.push(row.diag("capacity", "", "capacity is empty", "write the entry-grade seats (classes × class size)"));
+            diags.push(row.diag(
+                "capacity",
+                "",
+                "capacity is empty",
+                "write the entry-grade seats (classes × class size)",
+            ));
             return;
         };
         let purchased = purchased.unwrap_or(0);
         if purchased > 0 && sector == Sector::Public {
-            diags.push(row.diag("purchased_seats", row.text("purchased_seats"), "a public school cannot have purchased seats", "purchased_seats is for private schools; leave it empty"));
+            diags.push(row.diag(
+                "purchased_seats",
+                row.text("purchased_seats"),
+                "a public school cannot have purchased seats",
+                "purchased_seats is for private schools; leave it empty",
+            ));
             return;
         }
         if purchased > capacity {
-            diags.push(row.diag("purchased_seats", row.text("purchased_seats"), format!("purchased seats exceed the capacity {capacity}"), "purchased seats are part of the capacity"));
+            diags.push(row.diag(
+                "purchased_seats",
+                row.text("purchased_seats"),
+                format!("purchased seats exceed the capacity {capacity}"),
+                "purchased seats are part of the capacity",
+            ));
             return;
         }
         let index = city.schools.len() as u32;
@@ -404,7 +523,12 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
         let feeder = row.text("feeder_junior_id");
         if !feeder.is_empty() {
             if stage != Stage::Primary {
-                diags.push(row.diag("feeder_junior_id", feeder, "only primary schools have a feeder junior school", "leave feeder_junior_id empty for this school"));
+                diags.push(row.diag(
+                    "feeder_junior_id",
+                    feeder,
+                    "only primary schools have a feeder junior school",
+                    "leave feeder_junior_id empty for this school",
+                ));
             } else {
                 feeders.push((index, feeder.to_string(), row.line, feeder_col));
             }
@@ -413,7 +537,11 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
         let name = row.text("name");
         city.schools.push(School {
             id: id.to_string(),
-            name: if name.is_empty() { id.to_string() } else { name.to_string() },
+            name: if name.is_empty() {
+                id.to_string()
+            } else {
+                name.to_string()
+            },
             district,
             stage,
             sector,
@@ -428,7 +556,10 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
     });
     for (school, feeder, line, col) in feeders {
         let d = |msg: &str, hint: &str| {
-            Diagnostic::file(file, msg, hint).at_line(line).at_field(col, "feeder_junior_id").with_value(feeder.clone())
+            Diagnostic::file(file, msg, hint)
+                .at_line(line)
+                .at_field(col, "feeder_junior_id")
+                .with_value(feeder.clone())
         };
         match city.school(&feeder) {
             None => diags.push(d("no school has this id", "name a junior school from schools.csv")),
@@ -458,8 +589,15 @@ pub fn read_blocks<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, di
         };
         let move_in_year = row.parse::<i32>("move_in_year", "a year", diags);
         let planned = row.count("planned_households", diags);
-        let (Some(id), Some(district), Some(location), Some(households), Some(status), Some(move_in_year), Some(planned)) =
-            (id, district, location, households, status, move_in_year, planned)
+        let (
+            Some(id),
+            Some(district),
+            Some(location),
+            Some(households),
+            Some(status),
+            Some(move_in_year),
+            Some(planned),
+        ) = (id, district, location, households, status, move_in_year, planned)
         else {
             return;
         };
@@ -472,7 +610,11 @@ pub fn read_blocks<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, di
         let name = row.text("name");
         city.blocks.push(Block {
             id: id.to_string(),
-            name: if name.is_empty() { id.to_string() } else { name.to_string() },
+            name: if name.is_empty() {
+                id.to_string()
+            } else {
+                name.to_string()
+            },
             district,
             location,
             households: households.unwrap_or(0),
@@ -486,43 +628,71 @@ pub fn read_blocks<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, di
 /// Reads `zones.csv` into `city.zones`.
 pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut Diagnostics) {
     let mut pairs: [Vec<(u32, u32)>; 3] = Default::default();
-    read_csv(reader, file, &["block_id", "stage", "school_id"], diags, |row, diags| {
-        let block = row.required("block_id", diags).and_then(|b| {
-            let found = city.block(b);
-            if found.is_none() {
-                diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+    read_csv(
+        reader,
+        file,
+        &["block_id", "stage", "school_id"],
+        diags,
+        |row, diags| {
+            let block = row.required("block_id", diags).and_then(|b| {
+                let found = city.block(b);
+                if found.is_none() {
+                    diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+                }
+                found
+            });
+            let stage = row.stage(diags);
+            let school = row.required("school_id", diags).and_then(|s| {
+                let found = city.school(s);
+                if found.is_none() {
+                    diags.push(row.diag(
+                        "school_id",
+                        s,
+                        "no school has this id",
+                        "use a school_id from schools.csv",
+                    ));
+                }
+                found
+            });
+            let (Some(block), Some(stage), Some(school)) = (block, stage, school) else {
+                return;
+            };
+            let s = &city.schools[school as usize];
+            if s.stage != stage {
+                diags.push(row.diag(
+                    "school_id",
+                    &s.id,
+                    format!("this school admits {} pupils, not {stage}", s.stage),
+                    "pair each block with a school of the row's stage",
+                ));
+                return;
             }
-            found
-        });
-        let stage = row.stage(diags);
-        let school = row.required("school_id", diags).and_then(|s| {
-            let found = city.school(s);
-            if found.is_none() {
-                diags.push(row.diag("school_id", s, "no school has this id", "use a school_id from schools.csv"));
+            if s.sector == Sector::Private {
+                diags.push(row.diag(
+                    "school_id",
+                    &s.id,
+                    "a private school has no catchment zone",
+                    "private schools admit by lottery among families who choose them; remove this row",
+                ));
+                return;
             }
-            found
-        });
-        let (Some(block), Some(stage), Some(school)) = (block, stage, school) else {
-            return;
-        };
-        let s = &city.schools[school as usize];
-        if s.stage != stage {
-            diags.push(row.diag("school_id", &s.id, format!("this school admits {} pupils, not {stage}", s.stage), "pair each block with a school of the row's stage"));
-            return;
-        }
-        if s.sector == Sector::Private {
-            diags.push(row.diag("school_id", &s.id, "a private school has no catchment zone", "private schools admit by lottery among families who choose them; remove this row"));
-            return;
-        }
-        pairs[stage.index()].push((block, school));
-    });
+            pairs[stage.index()].push((block, school));
+        },
+    );
     for stage in Stage::ALL {
         city.zones[stage.index()] = StageZones::from_pairs(city.blocks.len(), &pairs[stage.index()]);
     }
 }
 
 /// Reads `students.csv`; `extra` names non-standard numeric columns the policy reads.
-pub fn read_students<R: Read>(reader: R, file: &str, city: &City, extra: &[String], cohort: &mut Cohort, diags: &mut Diagnostics) {
+pub fn read_students<R: Read>(
+    reader: R,
+    file: &str,
+    city: &City,
+    extra: &[String],
+    cohort: &mut Cohort,
+    diags: &mut Diagnostics,
+) {
     let mut required: Vec<&str> = vec!["student_id", "stage", "block_id"];
     required.extend(extra.iter().map(String::as_str));
     let mut property_index: HashMap<String, u32> = cohort
@@ -557,11 +727,21 @@ pub fn read_students<R: Read>(reader: R, file: &str, city: &City, extra: &[Strin
             match city.school(primary) {
                 Some(p) if city.schools[p as usize].stage == Stage::Primary => Some(Some(p)),
                 Some(_) => {
-                    diags.push(row.diag("primary_school_id", primary, "this school is not a primary school", "name the primary school the applicant attends, or leave it empty"));
+                    diags.push(row.diag(
+                        "primary_school_id",
+                        primary,
+                        "this school is not a primary school",
+                        "name the primary school the applicant attends, or leave it empty",
+                    ));
                     None
                 }
                 None => {
-                    diags.push(row.diag("primary_school_id", primary, "no school has this id", "use a school_id from schools.csv, or leave it empty if the school is outside the city"));
+                    diags.push(row.diag(
+                        "primary_school_id",
+                        primary,
+                        "no school has this id",
+                        "use a school_id from schools.csv, or leave it empty if the school is outside the city",
+                    ));
                     None
                 }
             }
@@ -571,14 +751,27 @@ pub fn read_students<R: Read>(reader: R, file: &str, city: &City, extra: &[Strin
         for c in row.text("choices").split(';').map(str::trim).filter(|c| !c.is_empty()) {
             match city.school(c) {
                 None => {
-                    diags.push(row.diag("choices", c, "a chosen school does not exist", "list school_ids from schools.csv separated by ;"));
+                    diags.push(row.diag(
+                        "choices",
+                        c,
+                        "a chosen school does not exist",
+                        "list school_ids from schools.csv separated by ;",
+                    ));
                     choices_ok = false;
                 }
                 Some(s) => {
                     if let Some(stage) = stage
                         && city.schools[s as usize].stage != stage
                     {
-                        diags.push(row.diag("choices", c, format!("a chosen school admits {} pupils, not {stage}", city.schools[s as usize].stage), "choose schools of the applicant's stage"));
+                        diags.push(row.diag(
+                            "choices",
+                            c,
+                            format!(
+                                "a chosen school admits {} pupils, not {stage}",
+                                city.schools[s as usize].stage
+                            ),
+                            "choose schools of the applicant's stage",
+                        ));
                         choices_ok = false;
                     }
                     if !choices.contains(&s) {
@@ -595,14 +788,44 @@ pub fn read_students<R: Read>(reader: R, file: &str, city: &City, extra: &[Strin
                 None => extras_ok = false,
             }
         }
-        let (Some(id), Some(stage), Some(block), Some(hukou), Some(owns), Some(migrant), Some(years), Some(permit), Some(insurance), Some(primary_school), true, true) =
-            (id, stage, block, hukou, owns, migrant, years, permit, insurance, primary_school, choices_ok, extras_ok)
+        let (
+            Some(id),
+            Some(stage),
+            Some(block),
+            Some(hukou),
+            Some(owns),
+            Some(migrant),
+            Some(years),
+            Some(permit),
+            Some(insurance),
+            Some(primary_school),
+            true,
+            true,
+        ) = (
+            id,
+            stage,
+            block,
+            hukou,
+            owns,
+            migrant,
+            years,
+            permit,
+            insurance,
+            primary_school,
+            choices_ok,
+            extras_ok,
+        )
         else {
             return;
         };
         let index = cohort.students.len() as u32;
         if cohort.student_index.insert(id.to_string(), index).is_some() {
-            diags.push(row.diag("student_id", id, "duplicate student_id", "every applicant needs one row and its own id"));
+            diags.push(row.diag(
+                "student_id",
+                id,
+                "duplicate student_id",
+                "every applicant needs one row and its own id",
+            ));
             return;
         }
         let property = row.text("property_id");
@@ -639,7 +862,12 @@ pub fn read_students<R: Read>(reader: R, file: &str, city: &City, extra: &[Strin
 
 /// Reads `seat_locks.csv`: the years a property already gave a seat.
 pub fn read_seat_locks<R: Read>(reader: R, file: &str, year: i32, cohort: &mut Cohort, diags: &mut Diagnostics) {
-    let index: HashMap<&str, u32> = cohort.properties.iter().enumerate().map(|(i, p)| (p.as_str(), i as u32)).collect();
+    let index: HashMap<&str, u32> = cohort
+        .properties
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_str(), i as u32))
+        .collect();
     let mut locks: HashMap<u32, Vec<(Stage, i32)>> = HashMap::new();
     read_csv(reader, file, &["property_id", "stage", "year"], diags, |row, diags| {
         let property = row.required("property_id", diags);
@@ -656,7 +884,12 @@ pub fn read_seat_locks<R: Read>(reader: R, file: &str, year: i32, cohort: &mut C
             return;
         };
         if y > year {
-            diags.push(row.diag("year", row.text("year"), format!("the year is after the admission year {year}"), "seat locks record seats already given"));
+            diags.push(row.diag(
+                "year",
+                row.text("year"),
+                format!("the year is after the admission year {year}"),
+                "seat locks record seats already given",
+            ));
             return;
         }
         // Properties no applicant lives in cannot affect this year's allocation.
@@ -670,32 +903,48 @@ pub fn read_seat_locks<R: Read>(reader: R, file: &str, year: i32, cohort: &mut C
 /// Reads `distances.csv` (school_id, block_id, distance_m).
 pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut Diagnostics) -> DistanceMatrix {
     let mut matrix = DistanceMatrix::default();
-    read_csv(reader, file, &["school_id", "block_id", "distance_m"], diags, |row, diags| {
-        let school = row.required("school_id", diags).and_then(|s| {
-            let f = city.school(s);
-            if f.is_none() {
-                diags.push(row.diag("school_id", s, "no school has this id", "use a school_id from schools.csv"));
+    read_csv(
+        reader,
+        file,
+        &["school_id", "block_id", "distance_m"],
+        diags,
+        |row, diags| {
+            let school = row.required("school_id", diags).and_then(|s| {
+                let f = city.school(s);
+                if f.is_none() {
+                    diags.push(row.diag(
+                        "school_id",
+                        s,
+                        "no school has this id",
+                        "use a school_id from schools.csv",
+                    ));
+                }
+                f
+            });
+            let block = row.required("block_id", diags).and_then(|b| {
+                let f = city.block(b);
+                if f.is_none() {
+                    diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+                }
+                f
+            });
+            let d = match row.parse::<f64>("distance_m", "a distance in metres", diags) {
+                Some(Some(d)) if (0.0..4.0e9).contains(&d) => Some(d.round() as u32),
+                Some(_) => {
+                    diags.push(row.diag(
+                        "distance_m",
+                        row.text("distance_m"),
+                        "distance_m must be a number of metres ≥ 0",
+                        "write the travel distance in metres",
+                    ));
+                    None
+                }
+                None => None,
+            };
+            if let (Some(s), Some(b), Some(d)) = (school, block, d) {
+                matrix.insert(s, b, d);
             }
-            f
-        });
-        let block = row.required("block_id", diags).and_then(|b| {
-            let f = city.block(b);
-            if f.is_none() {
-                diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
-            }
-            f
-        });
-        let d = match row.parse::<f64>("distance_m", "a distance in metres", diags) {
-            Some(Some(d)) if d.is_finite() && d >= 0.0 && d < 4.0e9 => Some(d.round() as u32),
-            Some(_) => {
-                diags.push(row.diag("distance_m", row.text("distance_m"), "distance_m must be a number of metres ≥ 0", "write the travel distance in metres"));
-                None
-            }
-            None => None,
-        };
-        if let (Some(s), Some(b), Some(d)) = (school, block, d) {
-            matrix.insert(s, b, d);
-        }
-    });
+        },
+    );
     matrix
 }

@@ -96,7 +96,11 @@ mod tests {
         let b = single_lottery(42, Stage::Primary, &rev);
         let b_rev: Vec<u32> = b.into_iter().rev().collect();
         assert_eq!(a, b_rev);
-        assert_ne!(single_lottery(43, Stage::Primary, &ids), a, "another seed should draw differently (5! orders)");
+        assert_ne!(
+            single_lottery(43, Stage::Primary, &ids),
+            a,
+            "another seed should draw differently (5! orders)"
+        );
     }
 
     #[test]
@@ -113,6 +117,9 @@ mod tests {
         // ChaCha20 with an all-zero key and nonce starts with the RFC 7539 test-vector
         // keystream 76 b8 e0 ad a0 f1 3d 90 ...; seed 0 gives the all-zero key, stream 0.
         let mut rng = generator(0, 0);
-        assert_eq!(rng.next_u64().to_le_bytes(), [0x76, 0xb8, 0xe0, 0xad, 0xa0, 0xf1, 0x3d, 0x90]);
+        assert_eq!(
+            rng.next_u64().to_le_bytes(),
+            [0x76, 0xb8, 0xe0, 0xad, 0xa0, 0xf1, 0x3d, 0x90]
+        );
     }
 }

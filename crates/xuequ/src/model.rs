@@ -111,7 +111,11 @@ pub struct Location {
 impl Location {
     /// A location from WGS84 degrees.
     pub fn from_wgs84(lon: f64, lat: f64) -> Self {
-        Location { lon, lat, ecef: crate::crs::to_ecef(lon, lat) }
+        Location {
+            lon,
+            lat,
+            ecef: crate::crs::to_ecef(lon, lat),
+        }
     }
 
     /// Great-circle distance in whole metres (rounded).

@@ -59,7 +59,21 @@ pub fn assignments_csv(data: &Dataset, allocation: &Allocation, options: WriteOp
     }
     let mut w = csv::Writer::from_writer(out);
     let row = |w: &mut csv::Writer<Vec<u8>>, r: [&str; 10]| w.write_record(r).expect("writing to memory cannot fail");
-    row(&mut w, ["student_id", "stage", "school_id", "tier", "lottery", "distance_m", "via", "school_name", "district", "reason"]);
+    row(
+        &mut w,
+        [
+            "student_id",
+            "stage",
+            "school_id",
+            "tier",
+            "lottery",
+            "distance_m",
+            "via",
+            "school_name",
+            "district",
+            "reason",
+        ],
+    );
     // Map cohort index -> (stage allocation, member).
     let mut slot: Vec<Option<(u16, u32)>> = vec![None; data.cohort.students.len()];
     for (si, st) in allocation.stages.iter().enumerate() {
@@ -75,7 +89,21 @@ pub fn assignments_csv(data: &Dataset, allocation: &Allocation, options: WriteOp
         let p = st.placements[m];
         let lottery = st.lottery[m].to_string();
         if p.program == UNPLACED {
-            row(&mut w, [&s.id, s.stage.as_str(), "", "", &lottery, "", "unplaced", "", "", unplaced_reason(data, st, m)]);
+            row(
+                &mut w,
+                [
+                    &s.id,
+                    s.stage.as_str(),
+                    "",
+                    "",
+                    &lottery,
+                    "",
+                    "unplaced",
+                    "",
+                    "",
+                    unplaced_reason(data, st, m),
+                ],
+            );
         } else {
             let prog = st.programs[p.program as usize];
             let school = &city.schools[prog.school as usize];
@@ -112,7 +140,12 @@ fn program_stats(st: &StageAllocation) -> Vec<ProgramStats> {
     let mut stats: Vec<ProgramStats> = st
         .programs
         .iter()
-        .map(|_| ProgramStats { assigned: 0, applicants: 0, first_choice: 0, cutoff: None })
+        .map(|_| ProgramStats {
+            assigned: 0,
+            applicants: 0,
+            first_choice: 0,
+            cutoff: None,
+        })
         .collect();
     for m in 0..st.members.len() {
         for (pos, e) in st.list(m).iter().enumerate() {
@@ -187,7 +220,8 @@ pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: Wri
             Some((k, member)) => {
                 let (t, _, _, lot) = priority::unpack(crate::mechanism::PriorityKey(k));
                 let kind = st.programs[main.unwrap_or(0) as usize].kind;
-                let points = if s.sector == Sector::Public && data.cohort.students[st.members[member] as usize].migrant {
+                let points = if s.sector == Sector::Public && data.cohort.students[st.members[member] as usize].migrant
+                {
                     format!("{}", st.facts[member].points)
                 } else {
                     String::new()
@@ -341,7 +375,10 @@ pub fn summary(data: &Dataset, allocation: &Allocation, audit: &AuditReport) -> 
         overflow_radius_m: policy.overflow_radius_m,
         guarantee: format!("{:?}", policy.guarantee).to_lowercase(),
         stages,
-        audit: AuditSummary { passed: audit.passed(), checks: audit.checks.clone() },
+        audit: AuditSummary {
+            passed: audit.passed(),
+            checks: audit.checks.clone(),
+        },
     }
 }
 
@@ -364,7 +401,13 @@ fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
         oversubscribed_schools: 0,
         markets: st.markets,
         distance_m: None,
-        migrant: MigrantStats { applicants: 0, eligible: 0, eligible_public_track: 0, eligible_unplaced: 0, eligible_public_track_share: 0.0 },
+        migrant: MigrantStats {
+            applicants: 0,
+            eligible: 0,
+            eligible_public_track: 0,
+            eligible_unplaced: 0,
+            eligible_public_track_share: 0.0,
+        },
     };
     let mut distances = Vec::new();
     for m in 0..st.members.len() {
@@ -383,7 +426,9 @@ fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
         }
         if p.program == UNPLACED {
             s.unplaced += 1;
-            *s.unplaced_reasons.entry(unplaced_reason(data, st, m).to_string()).or_default() += 1;
+            *s.unplaced_reasons
+                .entry(unplaced_reason(data, st, m).to_string())
+                .or_default() += 1;
             continue;
         }
         s.placed += 1;
@@ -400,8 +445,18 @@ fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
         *s.tiers.entry(st.tier_name(kind, p.tier).to_string()).or_default() += 1;
     }
     let stats = program_stats(st);
-    s.vacancies = st.programs.iter().zip(&stats).map(|(p, x)| u64::from(p.capacity.saturating_sub(x.assigned))).sum();
-    s.oversubscribed_schools = st.programs.iter().zip(&stats).filter(|(p, x)| x.first_choice > p.capacity).count();
+    s.vacancies = st
+        .programs
+        .iter()
+        .zip(&stats)
+        .map(|(p, x)| u64::from(p.capacity.saturating_sub(x.assigned)))
+        .sum();
+    s.oversubscribed_schools = st
+        .programs
+        .iter()
+        .zip(&stats)
+        .filter(|(p, x)| x.first_choice > p.capacity)
+        .count();
     s.zone_share = ratio(s.via_zone, s.applicants);
     s.migrant.eligible_public_track_share = ratio(s.migrant.eligible_public_track, s.migrant.eligible);
     if !distances.is_empty() {
@@ -420,7 +475,11 @@ fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 { 0.0 } else { (a as f64 / b as f64 * 10_000.0).round() / 10_000.0 }
+    if b == 0 {
+        0.0
+    } else {
+        (a as f64 / b as f64 * 10_000.0).round() / 10_000.0
+    }
 }
 
 /// Renders `summary.json`.
@@ -433,7 +492,10 @@ pub fn summary_json(summary: &Summary) -> Vec<u8> {
 /// Writes files atomically as a set: every file goes to a temporary name first; only when
 /// all are complete are they renamed into place. Returns the final paths.
 pub fn write_atomically(dir: &Path, files: &[(&str, &[u8])]) -> Result<Vec<PathBuf>, OutputError> {
-    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
     let cleanup = |temps: &[(PathBuf, PathBuf)]| {
         for (t, _) in temps {
@@ -445,7 +507,10 @@ pub fn write_atomically(dir: &Path, files: &[(&str, &[u8])]) -> Result<Vec<PathB
         if target.is_dir() {
             return Err(OutputError::Io {
                 path: target,
-                source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "a directory has the output file's name"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    "a directory has the output file's name",
+                ),
             });
         }
     }
@@ -467,16 +532,32 @@ pub fn write_atomically(dir: &Path, files: &[(&str, &[u8])]) -> Result<Vec<PathB
     for (temp, target) in &temps {
         if let Err(source) = std::fs::rename(temp, target) {
             cleanup(&temps);
-            return Err(OutputError::Io { path: target.clone(), source });
+            return Err(OutputError::Io {
+                path: target.clone(),
+                source,
+            });
         }
     }
     Ok(temps.into_iter().map(|(_, t)| t).collect())
 }
 
 /// Writes `assignments.csv`, `schools_summary.csv` and `summary.json` into `dir`.
-pub fn write_outputs(dir: &Path, data: &Dataset, allocation: &Allocation, audit: &AuditReport, options: WriteOptions) -> Result<Vec<PathBuf>, OutputError> {
+pub fn write_outputs(
+    dir: &Path,
+    data: &Dataset,
+    allocation: &Allocation,
+    audit: &AuditReport,
+    options: WriteOptions,
+) -> Result<Vec<PathBuf>, OutputError> {
     let assignments = assignments_csv(data, allocation, options);
     let schools = schools_summary_csv(data, allocation, options);
     let summary = summary_json(&summary(data, allocation, audit));
-    write_atomically(dir, &[("assignments.csv", &assignments), ("schools_summary.csv", &schools), ("summary.json", &summary)])
+    write_atomically(
+        dir,
+        &[
+            ("assignments.csv", &assignments),
+            ("schools_summary.csv", &schools),
+            ("summary.json", &summary),
+        ],
+    )
 }

@@ -286,7 +286,11 @@ pub struct SeatLock {
 
 impl Default for SeatLock {
     fn default() -> Self {
-        SeatLock { kindergarten_years: 0, primary_years: 6, junior_years: 3 }
+        SeatLock {
+            kindergarten_years: 0,
+            primary_years: 6,
+            junior_years: 3,
+        }
     }
 }
 
@@ -336,7 +340,9 @@ pub struct AuditRules {
 
 impl Default for AuditRules {
     fn default() -> Self {
-        AuditRules { require_migrant_guarantee: true }
+        AuditRules {
+            require_migrant_guarantee: true,
+        }
     }
 }
 
@@ -401,12 +407,20 @@ fn default_tiers() -> Vec<Tier> {
     use Condition::*;
     vec![
         t("对口直升", &[Stage::Junior], &[Feeder], vec![]),
-        t("房户一致", &Stage::ALL, &[HomeInZone, HukouInZone, OwnsHome, NoSeatLock], vec![]),
+        t(
+            "房户一致",
+            &Stage::ALL,
+            &[HomeInZone, HukouInZone, OwnsHome, NoSeatLock],
+            vec![],
+        ),
         t(
             "随迁子女",
             &Stage::ALL,
             &[HomeInZone, MigrantEligible],
-            vec![OrderKey { attribute: Attribute::Points, descending: true }],
+            vec![OrderKey {
+                attribute: Attribute::Points,
+                descending: true,
+            }],
         ),
         t("学区内其他", &Stage::ALL, &[HomeInZone], vec![]),
         t("其他", &Stage::ALL, &[], vec![]),
@@ -523,7 +537,13 @@ impl Policy {
                     "use a per-student attribute such as a score column",
                 )),
                 Ok(k) => policy.serial_order.push(k),
-                Err(msg) => diags.push(at(key.span(), "serial_order", key.get_ref(), msg, "e.g. \"score desc\"")),
+                Err(msg) => diags.push(at(
+                    key.span(),
+                    "serial_order",
+                    key.get_ref(),
+                    msg,
+                    "e.g. \"score desc\"",
+                )),
             }
         }
         if let Some(m) = parsed.migrant {
@@ -543,9 +563,12 @@ impl Policy {
                         other => (Attribute::parse(other), w),
                     })
                     .collect();
-                if let Some((a, _)) = policy.migrant.points.iter().find(|(a, _)| {
-                    matches!(a, Attribute::Points | Attribute::DistanceM)
-                }) {
+                if let Some((a, _)) = policy
+                    .migrant
+                    .points
+                    .iter()
+                    .find(|(a, _)| matches!(a, Attribute::Points | Attribute::DistanceM))
+                {
                     diags.push(Diagnostic::file(
                         file,
                         format!("[migrant.points] cannot weigh \"{}\"", a.name()),
@@ -677,7 +700,10 @@ order_by = ["distance", "score asc"]
         let p = Policy::from_toml(text, "policy.toml").unwrap();
         assert_eq!(p.seed, 7);
         assert_eq!(p.mechanism, Mechanism::ImmediateAcceptance);
-        assert_eq!(p.tiers[0].all[1], Condition::Compare(Attribute::YearsAtAddress, CmpOp::Ge, 3.0));
+        assert_eq!(
+            p.tiers[0].all[1],
+            Condition::Compare(Attribute::YearsAtAddress, CmpOp::Ge, 3.0)
+        );
         assert_eq!(p.tiers[0].all[2], Condition::Not(Box::new(Condition::SeatLocked)));
         assert!(p.tiers[0].order_by[0].descending);
         assert!(!p.tiers[1].order_by[0].descending);
@@ -700,6 +726,10 @@ order_by = ["distance", "score asc"]
         assert!(e.items()[0].message.contains("mechanizm"), "{}", e.items()[0].message);
 
         let e = Policy::from_toml("mechanism = \"lottery\"\n", "policy.toml").unwrap_err();
-        assert!(e.items()[0].message.contains("deferred_acceptance"), "{}", e.items()[0].message);
+        assert!(
+            e.items()[0].message.contains("deferred_acceptance"),
+            "{}",
+            e.items()[0].message
+        );
     }
 }

@@ -37,12 +37,17 @@ pub fn facts(policy: &Policy, cohort: &Cohort, year: i32, index: usize) -> Appli
     let years = policy.seat_lock.years(s.stage) as i32;
     let seat_locked = years > 0
         && s.property.is_some_and(|p| {
-            cohort
-                .seat_locks
-                .get(&p)
-                .is_some_and(|locks| locks.iter().any(|&(st, y)| st == s.stage && year - y < years && y <= year))
+            cohort.seat_locks.get(&p).is_some_and(|locks| {
+                locks
+                    .iter()
+                    .any(|&(st, y)| st == s.stage && year - y < years && y <= year)
+            })
         });
-    ApplicantFacts { points, migrant_eligible, seat_locked }
+    ApplicantFacts {
+        points,
+        migrant_eligible,
+        seat_locked,
+    }
 }
 
 /// A per-student numeric attribute (NaN when missing). `distance_m` is the distance to the
@@ -55,7 +60,12 @@ pub fn attribute(cohort: &Cohort, index: usize, a: &Attribute, distance_m: u32) 
         Attribute::SocialInsuranceMonths => s.social_insurance_months,
         Attribute::DistanceM => f64::from(distance_m),
         Attribute::Points => f64::NAN,
-        Attribute::Extra(name) => cohort.extra.get(name).and_then(|v| v.get(index)).copied().unwrap_or(f64::NAN),
+        Attribute::Extra(name) => cohort
+            .extra
+            .get(name)
+            .and_then(|v| v.get(index))
+            .copied()
+            .unwrap_or(f64::NAN),
     }
 }
 
@@ -79,7 +89,9 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     fn home_in_zone(&self) -> bool {
-        self.city.zones(self.student.stage).contains(self.student.block, self.school)
+        self.city
+            .zones(self.student.stage)
+            .contains(self.student.block, self.school)
     }
 
     /// Evaluates a condition.
@@ -114,19 +126,32 @@ impl Context<'_> {
 
     /// The index of the first tier whose conditions all hold, or `tiers.len()`.
     pub fn tier(&self, tiers: &[&Tier]) -> usize {
-        tiers.iter().position(|t| t.all.iter().all(|c| self.holds(c))).unwrap_or(tiers.len())
+        tiers
+            .iter()
+            .position(|t| t.all.iter().all(|c| self.holds(c)))
+            .unwrap_or(tiers.len())
     }
 }
 
 /// Packs a priority key.
 pub fn pack(tier: usize, distance: u32, order_rank: u32, lottery: u32) -> PriorityKey {
-    PriorityKey(((tier.min(u16::MAX as usize) as u128) << 96) | (u128::from(distance) << 64) | (u128::from(order_rank) << 32) | u128::from(lottery))
+    PriorityKey(
+        ((tier.min(u16::MAX as usize) as u128) << 96)
+            | (u128::from(distance) << 64)
+            | (u128::from(order_rank) << 32)
+            | u128::from(lottery),
+    )
 }
 
 /// Unpacks a key into (tier, distance part, order rank, lottery).
 pub fn unpack(key: PriorityKey) -> (usize, u32, u32, u32) {
     let k = key.0;
-    (((k >> 96) & 0xffff) as usize, (k >> 64) as u32, (k >> 32) as u32, k as u32)
+    (
+        ((k >> 96) & 0xffff) as usize,
+        (k >> 64) as u32,
+        (k >> 32) as u32,
+        k as u32,
+    )
 }
 
 /// Dense ranks (0 = best) of applicants by order keys; applicants missing a value rank after
@@ -178,10 +203,16 @@ mod tests {
     #[test]
     fn dense_ranks_desc_with_missing_last() {
         let vals = [3.0, f64::NAN, 5.0, 3.0, -1.0];
-        let keys = [OrderKey { attribute: Attribute::Points, descending: true }];
+        let keys = [OrderKey {
+            attribute: Attribute::Points,
+            descending: true,
+        }];
         let r = dense_ranks(vals.len(), &keys, |i, _| vals[i]);
         assert_eq!(r, vec![1, 3, 0, 1, 2]);
-        let keys = [OrderKey { attribute: Attribute::Points, descending: false }];
+        let keys = [OrderKey {
+            attribute: Attribute::Points,
+            descending: false,
+        }];
         let r = dense_ranks(vals.len(), &keys, |i, _| vals[i]);
         assert_eq!(r, vec![1, 3, 2, 1, 0]);
     }

@@ -88,7 +88,10 @@ impl Scenario {
     /// optional file named explicitly in `[inputs]` must exist, one left at its default name
     /// may be absent.
     pub fn load(path: &Path) -> Result<Scenario, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Scenario::from_toml(&text, path)
     }
 
@@ -150,7 +153,11 @@ impl Scenario {
             distances,
             policy,
         };
-        for (key, p) in [("schools", &inputs.schools), ("blocks", &inputs.blocks), ("students", &inputs.students)] {
+        for (key, p) in [
+            ("schools", &inputs.schools),
+            ("blocks", &inputs.blocks),
+            ("students", &inputs.students),
+        ] {
             if !p.is_file() {
                 diags.push(
                     Diagnostic::file(
@@ -164,9 +171,13 @@ impl Scenario {
         }
         if !(1900..=2200).contains(&parsed.year) {
             diags.push(
-                Diagnostic::file(&file, "year is out of range", "write the admission year, e.g. year = 2026")
-                    .at_field(None, "year")
-                    .with_value(parsed.year.to_string()),
+                Diagnostic::file(
+                    &file,
+                    "year is out of range",
+                    "write the admission year, e.g. year = 2026",
+                )
+                .at_field(None, "year")
+                .with_value(parsed.year.to_string()),
             );
         }
         let mut stages = parsed.stages.unwrap_or_else(|| Stage::ALL.to_vec());
@@ -174,8 +185,12 @@ impl Scenario {
         stages.dedup();
         if stages.is_empty() {
             diags.push(
-                Diagnostic::file(&file, "stages is empty", "list at least one of kindergarten, primary, junior")
-                    .at_field(None, "stages"),
+                Diagnostic::file(
+                    &file,
+                    "stages is empty",
+                    "list at least one of kindergarten, primary, junior",
+                )
+                .at_field(None, "stages"),
             );
         }
         if !diags.is_empty() {

@@ -261,10 +261,7 @@ mod tests {
 
     #[test]
     fn empty_market() {
-        assert_eq!(
-            deferred_acceptance(&Market::default()).position,
-            Vec::<u32>::new()
-        );
+        assert_eq!(deferred_acceptance(&Market::default()).position, Vec::<u32>::new());
         let m = market(&[1, 2], &[&[], &[]]);
         assert_eq!(deferred_acceptance(&m).position, vec![UNPLACED, UNPLACED]);
     }
@@ -292,10 +289,7 @@ mod tests {
     #[test]
     fn zero_capacity_rejects_everyone() {
         let m = market(&[0, 1], &[&[(0, 0), (1, 1)], &[(0, 1), (1, 0)], &[(0, 2)]]);
-        assert_eq!(
-            deferred_acceptance(&m).position,
-            vec![UNPLACED, 1, UNPLACED]
-        );
+        assert_eq!(deferred_acceptance(&m).position, vec![UNPLACED, 1, UNPLACED]);
     }
 
     #[test]
@@ -339,19 +333,13 @@ mod tests {
         let m = market(&[1], &[&[(0, 5)], &[(0, 5)]]);
         assert_eq!(deferred_acceptance(&m).position, vec![0, UNPLACED]);
         let m = market(&[1], &[&[(0, 5)], &[(0, 5)], &[(0, 5)]]);
-        assert_eq!(
-            deferred_acceptance(&m).position,
-            vec![0, UNPLACED, UNPLACED]
-        );
+        assert_eq!(deferred_acceptance(&m).position, vec![0, UNPLACED, UNPLACED]);
     }
 
     #[test]
     fn keys_compare_across_both_halves() {
         let big = 1u128 << 64;
         let m = market(&[1], &[&[(0, big)], &[(0, big - 1)], &[(0, big + 1)]]);
-        assert_eq!(
-            deferred_acceptance(&m).position,
-            vec![UNPLACED, 0, UNPLACED]
-        );
+        assert_eq!(deferred_acceptance(&m).position, vec![UNPLACED, 0, UNPLACED]);
     }
 }

@@ -129,8 +129,7 @@ pub fn immediate_acceptance(market: &Market) -> Matching {
 
         round += 1;
         active.retain(|&s| {
-            position[s as usize] == UNPLACED
-                && list_start[s as usize] + round < list_start[s as usize + 1]
+            position[s as usize] == UNPLACED && list_start[s as usize] + round < list_start[s as usize + 1]
         });
     }
     Matching { position }
@@ -143,10 +142,7 @@ mod tests {
 
     #[test]
     fn empty_market() {
-        assert_eq!(
-            immediate_acceptance(&Market::default()).position,
-            Vec::<u32>::new()
-        );
+        assert_eq!(immediate_acceptance(&Market::default()).position, Vec::<u32>::new());
         let m = market(&[1], &[&[]]);
         assert_eq!(immediate_acceptance(&m).position, vec![UNPLACED]);
     }
@@ -174,10 +170,7 @@ mod tests {
         );
         // Round 0: program 0 admits 1 and 3 of four; program 1 admits 4. Round 1: 0 and 2
         // compete for program 1's last seat and 0 has the better key.
-        assert_eq!(
-            immediate_acceptance(&m).position,
-            vec![1, 0, UNPLACED, 0, 0]
-        );
+        assert_eq!(immediate_acceptance(&m).position, vec![1, 0, UNPLACED, 0, 0]);
     }
 
     #[test]
@@ -190,9 +183,6 @@ mod tests {
     #[test]
     fn ties_go_to_the_lower_student_index() {
         let m = market(&[1], &[&[(0, 5)], &[(0, 5)], &[(0, 5)]]);
-        assert_eq!(
-            immediate_acceptance(&m).position,
-            vec![0, UNPLACED, UNPLACED]
-        );
+        assert_eq!(immediate_acceptance(&m).position, vec![0, UNPLACED, UNPLACED]);
     }
 }

@@ -61,28 +61,16 @@ mod tests {
 
     #[test]
     fn empty_market() {
-        assert_eq!(
-            serial_dictatorship(&Market::default(), &[]).position,
-            Vec::<u32>::new()
-        );
+        assert_eq!(serial_dictatorship(&Market::default(), &[]).position, Vec::<u32>::new());
     }
 
     #[test]
     fn order_decides_and_keys_are_ignored() {
         // Keys favour student 0 everywhere, but student 1 chooses first.
         let m = market(&[1, 1], &[&[(0, 0), (1, 0)], &[(0, 9), (1, 9)], &[(0, 5)]]);
-        assert_eq!(
-            serial_dictatorship(&m, &[1, 0, 2]).position,
-            vec![1, 0, UNPLACED]
-        );
-        assert_eq!(
-            serial_dictatorship(&m, &[0, 1, 2]).position,
-            vec![0, 1, UNPLACED]
-        );
-        assert_eq!(
-            serial_dictatorship(&m, &[2, 0, 1]).position,
-            vec![1, UNPLACED, 0]
-        );
+        assert_eq!(serial_dictatorship(&m, &[1, 0, 2]).position, vec![1, 0, UNPLACED]);
+        assert_eq!(serial_dictatorship(&m, &[0, 1, 2]).position, vec![0, 1, UNPLACED]);
+        assert_eq!(serial_dictatorship(&m, &[2, 0, 1]).position, vec![1, UNPLACED, 0]);
     }
 
     #[test]

@@ -15,10 +15,7 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-use super::{
-    Market, Matching, PriorityKey, UNPLACED, deferred_acceptance, immediate_acceptance,
-    serial_dictatorship,
-};
+use super::{Market, Matching, PriorityKey, UNPLACED, deferred_acceptance, immediate_acceptance, serial_dictatorship};
 
 /// Builds a market from per-student lists of `(program, key)`, most preferred first.
 pub(super) fn market(capacity: &[u32], lists: &[&[(u32, u128)]]) -> Market {
@@ -49,12 +46,7 @@ fn rank_key(rank: u32, noise: u64) -> u128 {
 
 /// Assembles a market: `lists[s]` is a shuffled program list and how much of it to keep,
 /// `ranks[p]` a permutation of the students (rank order at `p`).
-fn assemble(
-    capacity: Vec<u32>,
-    lists: &[(Vec<u32>, usize)],
-    ranks: &[Vec<u32>],
-    noise: &[u64],
-) -> Market {
+fn assemble(capacity: Vec<u32>, lists: &[(Vec<u32>, usize)], ranks: &[Vec<u32>], noise: &[u64]) -> Market {
     let programs = capacity.len();
     let students = lists.len();
     let mut rank_of = vec![vec![0u32; students]; programs];
@@ -103,13 +95,7 @@ impl Gen {
     /// A random market; with `conflict`, every program has seats, lists are long and
     /// programs favour the students who rank them lowest (ties at random), which makes
     /// markets with several stable matchings common.
-    fn market(
-        &mut self,
-        max_students: usize,
-        max_programs: usize,
-        max_capacity: u32,
-        conflict: bool,
-    ) -> Market {
+    fn market(&mut self, max_students: usize, max_programs: usize, max_capacity: u32, conflict: bool) -> Market {
         let (students, programs) = if conflict {
             // Crowded enough to compete: at least three students and two programs.
             (
@@ -146,19 +132,13 @@ impl Gen {
                 });
             }
         }
-        let noise: Vec<_> = (0..students * programs)
-            .map(|_| self.0.next_u64())
-            .collect();
+        let noise: Vec<_> = (0..students * programs).map(|_| self.0.next_u64()).collect();
         assemble(capacity, &lists, &ranks, &noise)
     }
 }
 
 /// Proptest strategy for markets with up to the given sizes.
-fn arb_market(
-    max_students: usize,
-    max_programs: usize,
-    max_capacity: u32,
-) -> impl Strategy<Value = Market> {
+fn arb_market(max_students: usize, max_programs: usize, max_capacity: u32) -> impl Strategy<Value = Market> {
     (0..=max_students, 1..=max_programs)
         .prop_flat_map(move |(students, programs)| {
             let all_programs: Vec<u32> = (0..programs as u32).collect();
@@ -192,11 +172,7 @@ fn list(market: &Market, s: usize) -> Vec<(usize, u128)> {
 /// Panics unless every student has at most one seat, at a listed program, and no program is
 /// over capacity.
 fn assert_feasible(market: &Market, matching: &Matching) {
-    assert_eq!(
-        matching.position.len(),
-        market.students(),
-        "one entry per student"
-    );
+    assert_eq!(matching.position.len(), market.students(), "one entry per student");
     let mut taken = vec![0u32; market.programs()];
     for (s, &pos) in matching.position.iter().enumerate() {
         if pos != UNPLACED {
@@ -248,8 +224,7 @@ fn blocking_pair(market: &Market, position: &[u32]) -> Option<(usize, usize)> {
         list[..better]
             .iter()
             .find(|&&(p, key)| {
-                held[p].len() < market.capacity[p] as usize
-                    || held[p].iter().any(|&(_, other)| other > key)
+                held[p].len() < market.capacity[p] as usize || held[p].iter().any(|&(_, other)| other > key)
             })
             .map(|&(p, _)| (s, p))
     })
@@ -257,13 +232,7 @@ fn blocking_pair(market: &Market, position: &[u32]) -> Option<(usize, usize)> {
 
 /// Every feasible matching (listed programs only, capacities respected), by backtracking.
 fn all_feasible(market: &Market) -> Vec<Vec<u32>> {
-    fn go(
-        market: &Market,
-        s: usize,
-        seats: &mut Vec<u32>,
-        current: &mut Vec<u32>,
-        out: &mut Vec<Vec<u32>>,
-    ) {
+    fn go(market: &Market, s: usize, seats: &mut Vec<u32>, current: &mut Vec<u32>, out: &mut Vec<Vec<u32>>) {
         if s == market.students() {
             out.push(current.clone());
             return;
@@ -282,13 +251,7 @@ fn all_feasible(market: &Market) -> Vec<Vec<u32>> {
         }
     }
     let mut out = Vec::new();
-    go(
-        market,
-        0,
-        &mut market.capacity.clone(),
-        &mut Vec::new(),
-        &mut out,
-    );
+    go(market, 0, &mut market.capacity.clone(), &mut Vec::new(), &mut out);
     out
 }
 
@@ -379,19 +342,12 @@ fn deferred_acceptance_is_the_student_optimal_stable_matching() {
             .into_iter()
             .filter(|m| blocking_pair(&market, m).is_none())
             .collect();
-        assert!(
-            !stable.is_empty(),
-            "case {case}: no stable matching in {market:?}"
-        );
+        assert!(!stable.is_empty(), "case {case}: no stable matching in {market:?}");
         let optimal: Vec<&Vec<u32>> = stable
             .iter()
             .filter(|a| stable.iter().all(|b| a.iter().zip(b).all(|(x, y)| x <= y)))
             .collect();
-        assert_eq!(
-            optimal.len(),
-            1,
-            "case {case}: no unique student-optimal matching"
-        );
+        assert_eq!(optimal.len(), 1, "case {case}: no unique student-optimal matching");
         let da = deferred_acceptance(&market);
         assert_eq!(&da.position, optimal[0], "case {case}: {market:?}");
         // Rural hospitals theorem: the same students are unplaced in every stable matching.
@@ -404,10 +360,7 @@ fn deferred_acceptance_is_the_student_optimal_stable_matching() {
         }
     }
     // The oracle is only worth something if many markets have several stable matchings.
-    assert!(
-        with_choice >= cases / 20,
-        "only {with_choice} cases with a choice"
-    );
+    assert!(with_choice >= cases / 20, "only {with_choice} cases with a choice");
 }
 
 #[test]
@@ -416,11 +369,7 @@ fn immediate_acceptance_matches_the_reference() {
     for case in 0..1000 {
         let market = rng.market(30, 6, 4, case % 2 == 1);
         let got = immediate_acceptance(&market);
-        assert_eq!(
-            got.position,
-            immediate_reference(&market),
-            "case {case}: {market:?}"
-        );
+        assert_eq!(got.position, immediate_reference(&market), "case {case}: {market:?}");
     }
 }
 
@@ -431,11 +380,7 @@ fn serial_dictatorship_matches_the_reference() {
         let market = rng.market(30, 6, 4, case % 2 == 1);
         let order = rng.shuffled(market.students());
         let got = serial_dictatorship(&market, &order);
-        assert_eq!(
-            got.position,
-            serial_reference(&market, &order),
-            "case {case}"
-        );
+        assert_eq!(got.position, serial_reference(&market, &order), "case {case}");
     }
 }
 
