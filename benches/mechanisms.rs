@@ -12,9 +12,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use xuequ::mechanism::{
-    Market, PriorityKey, UNPLACED, deferred_acceptance, immediate_acceptance, serial_dictatorship,
-};
+use xuequ::mechanism::{Market, PriorityKey, UNPLACED, deferred_acceptance, immediate_acceptance, serial_dictatorship};
 
 /// Sizes swept by the bench (students).
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];

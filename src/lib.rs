@@ -75,7 +75,8 @@ impl RandomCity {
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         let mut r = SplitMix(self.seed ^ 0x5eed);
         let district = |i: usize| format!("区{}", i % self.districts);
-        let mut schools = String::from("school_id,name,district,stage,sector,lon,lat,capacity,feeder_junior_id,purchased_seats\n");
+        let mut schools =
+            String::from("school_id,name,district,stage,sector,lon,lat,capacity,feeder_junior_id,purchased_seats\n");
         let coords = |r: &mut SplitMix| (120.2 + r.uniform(0.0, 0.08), 31.5 + r.uniform(0.0, 0.08));
         let mut primary_ids = Vec::new();
         let mut junior_ids = Vec::new();
@@ -83,7 +84,12 @@ impl RandomCity {
             let (lon, lat) = coords(&mut r);
             let id = format!("J{j}");
             let cap = r.below(12);
-            writeln!(schools, "{id},初中{j},{},junior,public,{lon:.5},{lat:.5},{cap},,", district(j)).ok();
+            writeln!(
+                schools,
+                "{id},初中{j},{},junior,public,{lon:.5},{lat:.5},{cap},,",
+                district(j)
+            )
+            .ok();
             junior_ids.push((id, j % self.districts));
         }
         for p in 0..self.primary {
@@ -96,7 +102,12 @@ impl RandomCity {
                 .map(|(id, _)| id.clone())
                 .next()
                 .unwrap_or_default();
-            writeln!(schools, "{id},小学{p},{},primary,public,{lon:.5},{lat:.5},{cap},{feeder},", district(p)).ok();
+            writeln!(
+                schools,
+                "{id},小学{p},{},primary,public,{lon:.5},{lat:.5},{cap},{feeder},",
+                district(p)
+            )
+            .ok();
             primary_ids.push((id, p % self.districts));
         }
         let mut private_ids = Vec::new();
@@ -106,7 +117,12 @@ impl RandomCity {
                 let id = format!("{prefix}{k}");
                 let cap = 1 + r.below(6);
                 let purchased = if r.chance(0.5) { r.below(cap + 1) } else { 0 };
-                writeln!(schools, "{id},民办{k},{},{stage},private,{lon:.5},{lat:.5},{cap},,{purchased}", district(k)).ok();
+                writeln!(
+                    schools,
+                    "{id},民办{k},{},{stage},private,{lon:.5},{lat:.5},{cap},,{purchased}",
+                    district(k)
+                )
+                .ok();
                 private_ids.push((id, stage));
             }
         }
@@ -116,7 +132,13 @@ impl RandomCity {
         for b in 0..self.blocks {
             let (lon, lat) = coords(&mut r);
             let d = b % self.districts;
-            writeln!(blocks, "B{b},小区{b},{},{lon:.5},{lat:.5},{}", district(d), 100 + r.below(900)).ok();
+            writeln!(
+                blocks,
+                "B{b},小区{b},{},{lon:.5},{lat:.5},{}",
+                district(d),
+                100 + r.below(900)
+            )
+            .ok();
             block_district.push(d);
             for (stage, ids) in [("primary", &primary_ids), ("junior", &junior_ids)] {
                 let local: Vec<&String> = ids.iter().filter(|(_, dd)| *dd == d).map(|(id, _)| id).collect();
@@ -130,7 +152,9 @@ impl RandomCity {
                 }
             }
         }
-        let mut students = String::from("student_id,stage,block_id,hukou_in_zone,owns_home,years_at_address,property_id,migrant,residence_permit_months,social_insurance_months,primary_school_id,choices\n");
+        let mut students = String::from(
+            "student_id,stage,block_id,hukou_in_zone,owns_home,years_at_address,property_id,migrant,residence_permit_months,social_insurance_months,primary_school_id,choices\n",
+        );
         let mut locks = String::from("property_id,stage,year\n");
         for s in 0..self.students {
             let junior = r.chance(0.4);
@@ -139,7 +163,11 @@ impl RandomCity {
             let migrant = r.chance(0.3);
             let owns = !migrant && r.chance(0.6);
             let hukou = !migrant && r.chance(0.7);
-            let property = if owns { format!("H{b}-{}", r.below(4)) } else { String::new() };
+            let property = if owns {
+                format!("H{b}-{}", r.below(4))
+            } else {
+                String::new()
+            };
             if owns && r.chance(0.2) {
                 writeln!(locks, "{property},{stage},{}", 2018 + r.below(8)).ok();
             }
@@ -151,7 +179,11 @@ impl RandomCity {
             };
             let mut choices = Vec::new();
             if r.chance(0.3) {
-                let same: Vec<&String> = private_ids.iter().filter(|(_, st)| *st == stage).map(|(id, _)| id).collect();
+                let same: Vec<&String> = private_ids
+                    .iter()
+                    .filter(|(_, st)| *st == stage)
+                    .map(|(id, _)| id)
+                    .collect();
                 if !same.is_empty() {
                     choices.push(same[r.below(same.len() as u64) as usize].clone());
                 }
@@ -185,7 +217,10 @@ impl RandomCity {
         std::fs::write(dir.join("students.csv"), students)?;
         std::fs::write(dir.join("seat_locks.csv"), locks)?;
         std::fs::write(dir.join("policy.toml"), policy)?;
-        std::fs::write(dir.join("scenario.toml"), "name = \"random\"\nyear = 2026\nstages = [\"primary\", \"junior\"]\n")?;
+        std::fs::write(
+            dir.join("scenario.toml"),
+            "name = \"random\"\nyear = 2026\nstages = [\"primary\", \"junior\"]\n",
+        )?;
         Ok(())
     }
 }

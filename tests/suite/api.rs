@@ -36,7 +36,10 @@ fn tiny(students: &str, policy: &str, locks: &str) -> (tempfile::TempDir, Datase
     write_files(
         dir.path(),
         &[
-            ("scenario.toml", "name = \"tiny\"\nyear = 2026\ncrs = \"wgs84\"\nstages = [\"primary\", \"junior\"]\n"),
+            (
+                "scenario.toml",
+                "name = \"tiny\"\nyear = 2026\ncrs = \"wgs84\"\nstages = [\"primary\", \"junior\"]\n",
+            ),
             ("schools.csv", SCHOOLS),
             ("blocks.csv", BLOCKS),
             ("zones.csv", ZONES),
@@ -55,7 +58,11 @@ fn school_of(data: &Dataset, alloc: &xuequ::Allocation, id: &str) -> Option<Stri
     let i = data.cohort.student(id).unwrap();
     let (st, m) = alloc.find(i).unwrap();
     let p = st.placements[m];
-    p.is_placed().then(|| data.city.schools[st.programs[p.program as usize].school as usize].id.clone())
+    p.is_placed().then(|| {
+        data.city.schools[st.programs[p.program as usize].school as usize]
+            .id
+            .clone()
+    })
 }
 
 #[test]
@@ -73,7 +80,11 @@ fn tiers_seat_locks_and_points_decide_the_zone_school() {
     let alloc = xuequ::allocate(&data);
     assert!(xuequ::audit(&data, &alloc).passed());
     assert_eq!(school_of(&data, &alloc, "A").as_deref(), Some("P1"));
-    assert_eq!(school_of(&data, &alloc, "MIG_HI").as_deref(), Some("P1"), "more points ranks first among migrants");
+    assert_eq!(
+        school_of(&data, &alloc, "MIG_HI").as_deref(),
+        Some("P1"),
+        "more points ranks first among migrants"
+    );
     // The locked owner falls to 学区内其他 and the low-points migrant loses too; both overflow.
     let locked = school_of(&data, &alloc, "LOCKED").unwrap();
     let low = school_of(&data, &alloc, "MIG_LO").unwrap();
@@ -83,7 +94,11 @@ fn tiers_seat_locks_and_points_decide_the_zone_school() {
     assert!(why.seat_locked);
     assert_eq!(why.choices[0].school_id, "P1");
     assert_eq!(why.choices[0].tier, "学区内其他");
-    assert!(why.choices[0].outcome.starts_with("rejected"), "{}", why.choices[0].outcome);
+    assert!(
+        why.choices[0].outcome.starts_with("rejected"),
+        "{}",
+        why.choices[0].outcome
+    );
     let text = why.to_string();
     assert!(text.contains("学位锁定") && text.contains("P1"), "{text}");
 }
@@ -91,10 +106,17 @@ fn tiers_seat_locks_and_points_decide_the_zone_school() {
 #[test]
 fn an_expired_seat_lock_does_not_bite() {
     let students = format!("{HEADER}OLD,primary,B1,true,true,5,H2,false,0,0,,\n");
-    let (_d, data) = tiny(&students, "", "property_id,stage,year\nH2,primary,2019\nH2,junior,2025\n");
+    let (_d, data) = tiny(
+        &students,
+        "",
+        "property_id,stage,year\nH2,primary,2019\nH2,junior,2025\n",
+    );
     let alloc = xuequ::allocate(&data);
     let why = xuequ::explain(&data, &alloc, "OLD").unwrap();
-    assert!(!why.seat_locked, "2019 + 6 years < 2026, and the junior lock is another stage");
+    assert!(
+        !why.seat_locked,
+        "2019 + 6 years < 2026, and the junior lock is another stage"
+    );
     assert_eq!(why.choices[0].tier, "房户一致");
 }
 
@@ -109,7 +131,11 @@ fn private_lottery_then_public_track_and_purchased_seats() {
     let alloc = xuequ::allocate(&data);
     assert!(xuequ::audit(&data, &alloc).passed());
     let st = &alloc.stages[0];
-    let at = |school: &str| (0..5).filter(|k| school_of(&data, &alloc, &format!("C{k}")).as_deref() == Some(school)).count();
+    let at = |school: &str| {
+        (0..5)
+            .filter(|k| school_of(&data, &alloc, &format!("C{k}")).as_deref() == Some(school))
+            .count()
+    };
     assert_eq!(at("P2"), 2, "zone school fills its 2 seats");
     // Two win the private lottery; one more gets the purchased seat through overflow.
     assert_eq!(at("M1"), 3);
@@ -160,14 +186,24 @@ fn overflow_radius_and_final_pass() {
     let alloc = xuequ::allocate(&data);
     let report = xuequ::audit(&data, &alloc);
     assert!(report.passed(), "{report:?}");
-    let count = |s: &str| (0..6).filter(|k| school_of(&data, &alloc, &format!("K{k}")).as_deref() == Some(s)).count();
+    let count = |s: &str| {
+        (0..6)
+            .filter(|k| school_of(&data, &alloc, &format!("K{k}")).as_deref() == Some(s))
+            .count()
+    };
     assert_eq!((count("P1"), count("P2")), (2, 2));
     // P2 and the purchased seat at M1 are within the radius, P3 is not: the sixth applicant
     // is placed at P3 by the final pass (default guarantee "eligible").
     assert_eq!(count("M1") + count("P3"), 2);
-    let (_d2, data2) = tiny(&students, "overflow_radius_m = 3000\nguarantee = \"none\"\n", "property_id,stage,year\n");
+    let (_d2, data2) = tiny(
+        &students,
+        "overflow_radius_m = 3000\nguarantee = \"none\"\n",
+        "property_id,stage,year\n",
+    );
     let alloc2 = xuequ::allocate(&data2);
-    let unplaced = (0..6).filter(|k| school_of(&data2, &alloc2, &format!("K{k}")).is_none()).count();
+    let unplaced = (0..6)
+        .filter(|k| school_of(&data2, &alloc2, &format!("K{k}")).is_none())
+        .count();
     assert_eq!(unplaced, 1, "without the final pass the sixth applicant stays unplaced");
 }
 
@@ -220,7 +256,10 @@ fn gcj02_inputs_give_the_same_result_as_wgs84() {
     write_files(
         dir.path(),
         &[
-            ("scenario.toml", "name = \"tiny\"\nyear = 2026\ncrs = \"gcj02\"\nstages = [\"primary\", \"junior\"]\n"),
+            (
+                "scenario.toml",
+                "name = \"tiny\"\nyear = 2026\ncrs = \"gcj02\"\nstages = [\"primary\", \"junior\"]\n",
+            ),
             ("schools.csv", &convert(SCHOOLS)),
             ("blocks.csv", &blocks_gcj),
             ("zones.csv", ZONES),
@@ -234,7 +273,10 @@ fn gcj02_inputs_give_the_same_result_as_wgs84() {
     let a = xuequ::allocate(&wgs);
     let b = xuequ::allocate(&gcj);
     let opts = xuequ::WriteOptions::default();
-    assert_eq!(xuequ::output::assignments_csv(&wgs, &a, opts), xuequ::output::assignments_csv(&gcj, &b, opts));
+    assert_eq!(
+        xuequ::output::assignments_csv(&wgs, &a, opts),
+        xuequ::output::assignments_csv(&gcj, &b, opts)
+    );
 }
 
 #[test]
@@ -251,8 +293,16 @@ fn outputs_are_written_atomically() {
     fs::create_dir(out.join("summary.json")).unwrap();
     let err = xuequ::write_outputs(&out, &data, &alloc, &report, xuequ::WriteOptions { bom: true });
     assert!(err.is_err());
-    assert_eq!(fs::read(out.join("assignments.csv")).unwrap(), before, "the good file was not replaced");
-    let leftovers: Vec<_> = fs::read_dir(&out).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    assert_eq!(
+        fs::read(out.join("assignments.csv")).unwrap(),
+        before,
+        "the good file was not replaced"
+    );
+    let leftovers: Vec<_> = fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files were cleaned up");
 }
 

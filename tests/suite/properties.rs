@@ -12,7 +12,11 @@ fn run(dir: &std::path::Path) -> (Vec<u8>, Vec<u8>, xuequ::AuditReport) {
     let alloc = xuequ::allocate(&data);
     let report = xuequ::audit(&data, &alloc);
     let opts = xuequ::WriteOptions::default();
-    (xuequ::output::assignments_csv(&data, &alloc, opts), xuequ::output::schools_summary_csv(&data, &alloc, opts), report)
+    (
+        xuequ::output::assignments_csv(&data, &alloc, opts),
+        xuequ::output::schools_summary_csv(&data, &alloc, opts),
+        report,
+    )
 }
 
 fn city(seed: u64, mechanism: usize, multiple: bool, choices: bool) -> (tempfile::TempDir, RandomCity) {

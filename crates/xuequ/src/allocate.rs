@@ -116,6 +116,8 @@ pub struct StageAllocation {
     pub programs: Vec<Program>,
     /// Tier names of this stage, best first (public track).
     pub tier_names: Vec<String>,
+    /// Per tier: whether it orders applicants by migrant points.
+    pub tier_by_points: Vec<bool>,
     /// Cohort indices of the stage's applicants, in file order.
     pub members: Vec<u32>,
     /// Single-lottery number of each member (1 = best).
@@ -605,10 +607,17 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
     }
     let mut tier_names: Vec<String> = ctx.tiers.iter().map(|t| t.name.clone()).collect();
     tier_names.push(NO_TIER.to_string());
+    let mut tier_by_points: Vec<bool> = ctx
+        .tiers
+        .iter()
+        .map(|t| t.order_by.iter().any(|k| k.attribute == Attribute::Points))
+        .collect();
+    tier_by_points.push(false);
     StageAllocation {
         stage,
         programs: ctx.programs,
         tier_names,
+        tier_by_points,
         members,
         lottery,
         facts,

@@ -19,7 +19,6 @@ use crate::audit::AuditReport;
 use crate::error::OutputError;
 use crate::load::Dataset;
 use crate::mechanism::UNPLACED;
-use crate::model::Sector;
 use crate::policy::Guarantee;
 use crate::priority;
 
@@ -220,8 +219,9 @@ pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: Wri
             Some((k, member)) => {
                 let (t, _, _, lot) = priority::unpack(crate::mechanism::PriorityKey(k));
                 let kind = st.programs[main.unwrap_or(0) as usize].kind;
-                let points = if s.sector == Sector::Public && data.cohort.students[st.members[member] as usize].migrant
-                {
+                let by_points =
+                    kind != ProgramKind::PrivateChoice && st.tier_by_points.get(t).copied().unwrap_or(false);
+                let points = if by_points {
                     format!("{}", st.facts[member].points)
                 } else {
                     String::new()

@@ -1,0 +1,301 @@
+//! `xuequ`: the command line over the xuequ library.
+//!
+//! The binary only parses arguments, shows progress and reports errors; every decision is
+//! made by the library. Exit codes: 0 success, 1 an operational error (unreadable file,
+//! unwritable output), 2 bad arguments, 3 invalid inputs, 4 the audit found violations.
+
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+
+use progress::Reporter;
+
+/// 学区 — entry-grade seat allocation and catchment zoning for Chinese cities.
+#[derive(Parser, Debug)]
+#[command(name = "xuequ", version, about, long_about = None)]
+struct Cli {
+    /// Worker threads (default: all cores). Results are identical at any thread count.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// No progress bars or timing lines.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Allocate this year's entry-grade seats (录取) and write the results.
+    Run {
+        /// The scenario file (scenario.toml).
+        scenario: PathBuf,
+        /// Output directory.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Override the policy's lottery seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Start CSV outputs with a UTF-8 BOM so Excel/WPS open Chinese text correctly.
+        #[arg(long)]
+        bom: bool,
+    },
+    /// Check every input file and report every problem found.
+    Validate {
+        /// The scenario file.
+        scenario: PathBuf,
+    },
+    /// Explain one applicant's result: list, tiers, cutoffs, rejections.
+    Explain {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The applicant's student_id.
+        student_id: String,
+        /// Override the policy's lottery seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Generate a synthetic city (schools, blocks, zones, applicants, policy, scenario).
+    Synth {
+        /// Preset: demo, wuxi, choice5, choice10.
+        #[arg(long, default_value = "demo")]
+        preset: String,
+        /// Scale the preset to this many applicants in total.
+        #[arg(long)]
+        applicants: Option<u64>,
+        /// Random seed.
+        #[arg(long, default_value_t = 20260701)]
+        seed: u64,
+        /// Admission year.
+        #[arg(long, default_value_t = 2026)]
+        year: i32,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn new(code: u8, message: impl std::fmt::Display) -> Self {
+        Failure {
+            code,
+            message: message.to_string(),
+        }
+    }
+}
+
+fn load_error(e: xuequ::LoadError) -> Failure {
+    match e {
+        xuequ::LoadError::Io { .. } => Failure::new(1, e),
+        xuequ::LoadError::Invalid(_) => Failure::new(3, e),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    if let Some(n) = cli.threads {
+        if n == 0 {
+            eprintln!("error: --threads must be at least 1");
+            return ExitCode::from(2);
+        }
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
+            eprintln!("error: cannot start {n} threads: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let reporter = Reporter::new(cli.quiet);
+    match dispatch(cli.command, &reporter) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            reporter.clear();
+            eprintln!("error: {}", f.message.trim_end());
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn load(scenario: &Path, seed: Option<u64>, reporter: &Reporter) -> Result<xuequ::Dataset, Failure> {
+    let t = Instant::now();
+    let spinner = reporter.spinner(format!("loading {}", scenario.display()));
+    let mut data = xuequ::Dataset::load(scenario).map_err(load_error)?;
+    spinner.finish_and_clear();
+    if let Some(s) = seed {
+        data.policy.seed = s;
+    }
+    reporter.timing(
+        "load + validate",
+        t,
+        format!(
+            "{} schools, {} blocks, {} applicants",
+            data.city.schools.len(),
+            data.city.blocks.len(),
+            data.cohort.students.len()
+        ),
+    );
+    Ok(data)
+}
+
+fn allocate(data: &xuequ::Dataset, reporter: &Reporter) -> xuequ::Allocation {
+    let t = Instant::now();
+    let allocation = reporter.allocate(data);
+    reporter.timing("allocate", t, format!("mechanism {}", data.policy.mechanism.as_str()));
+    allocation
+}
+
+fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
+    match command {
+        Command::Run {
+            scenario,
+            out,
+            seed,
+            bom,
+        } => {
+            let total = Instant::now();
+            let data = load(&scenario, seed, reporter)?;
+            let allocation = allocate(&data, reporter);
+            let t = Instant::now();
+            let report = xuequ::audit(&data, &allocation);
+            reporter.timing(
+                "audit",
+                t,
+                if report.passed() {
+                    "passed".to_string()
+                } else {
+                    "VIOLATIONS".to_string()
+                },
+            );
+            let t = Instant::now();
+            let options = xuequ::WriteOptions {
+                bom: bom || data.scenario.output.bom,
+            };
+            let files =
+                xuequ::write_outputs(&out, &data, &allocation, &report, options).map_err(|e| Failure::new(1, e))?;
+            reporter.timing("write", t, format!("{} files in {}", files.len(), out.display()));
+            let summary = xuequ::output::summary(&data, &allocation, &report);
+            reporter.clear();
+            if !reporter.quiet() {
+                for st in &summary.stages {
+                    eprintln!(
+                        "{:<12} {:>8} applicants  {:>8} placed ({:.1}% at zone school)  {:>6} unplaced  {:>6} seats left",
+                        st.stage,
+                        st.applicants,
+                        st.placed,
+                        st.zone_share * 100.0,
+                        st.unplaced,
+                        st.vacancies
+                    );
+                }
+                eprintln!("total {:.2} s", total.elapsed().as_secs_f64());
+            }
+            if !report.passed() {
+                return Err(Failure::new(
+                    4,
+                    xuequ::AuditFailed {
+                        count: report.violation_count(),
+                        first: report.first_violation().unwrap_or_default(),
+                    },
+                ));
+            }
+            Ok(())
+        }
+        Command::Validate { scenario } => {
+            let data = load(&scenario, None, reporter)?;
+            let by_stage: Vec<String> = xuequ::Stage::ALL
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {}",
+                        data.cohort.students.iter().filter(|x| x.stage == *s).count(),
+                        s
+                    )
+                })
+                .collect();
+            println!(
+                "{}: valid ({} districts, {} schools, {} blocks, applicants: {})",
+                scenario.display(),
+                data.city.districts.len(),
+                data.city.schools.len(),
+                data.city.blocks.len(),
+                by_stage.join(", ")
+            );
+            Ok(())
+        }
+        Command::Explain {
+            scenario,
+            student_id,
+            seed,
+        } => {
+            let data = load(&scenario, seed, reporter)?;
+            if data.cohort.student(&student_id).is_none() {
+                return Err(Failure::new(3, xuequ::ExplainError::UnknownStudent(student_id)));
+            }
+            let allocation = allocate(&data, reporter);
+            let explanation = xuequ::explain(&data, &allocation, &student_id).map_err(|e| Failure::new(3, e))?;
+            reporter.clear();
+            print!("{explanation}");
+            Ok(())
+        }
+        Command::Synth {
+            preset,
+            applicants,
+            seed,
+            year,
+            out,
+        } => synth(&preset, applicants, seed, year, &out, reporter),
+    }
+}
+
+fn synth(
+    preset: &str,
+    applicants: Option<u64>,
+    seed: u64,
+    year: i32,
+    out: &Path,
+    reporter: &Reporter,
+) -> Result<(), Failure> {
+    let preset: xuequ_synth::Preset = preset.parse().map_err(|e| Failure::new(2, e))?;
+    let config = xuequ_synth::SynthConfig {
+        preset,
+        applicants,
+        seed,
+        year,
+    };
+    let t = Instant::now();
+    let bar = reporter.bar("synth");
+    let summary = xuequ_synth::write_city(&config, out, &mut |p| progress::synth_progress(&bar, &p))
+        .map_err(|e| Failure::new(1, e))?;
+    bar.finish_and_clear();
+    let applicants = summary.applicants.kindergarten + summary.applicants.primary + summary.applicants.junior;
+    let line = format!(
+        "{} districts, {} blocks, {} applicants ({} kindergarten, {} primary, {} junior; {} migrant)",
+        summary.districts,
+        summary.blocks,
+        applicants,
+        summary.applicants.kindergarten,
+        summary.applicants.primary,
+        summary.applicants.junior,
+        summary.migrants
+    );
+    reporter.timing("synth", t, String::new());
+    if !reporter.quiet() {
+        println!("wrote {}: {line}", out.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! Progress bars and timing lines on standard error; silent with `--quiet` or when
+//! standard error is not a terminal (timing lines still print unless quiet).
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Shows progress for one command.
+pub struct Reporter {
+    quiet: bool,
+    interactive: bool,
+}
+
+impl Reporter {
+    pub fn new(quiet: bool) -> Self {
+        Reporter {
+            quiet,
+            interactive: !quiet && std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    fn hidden() -> ProgressBar {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
+    }
+
+    pub fn spinner(&self, message: String) -> ProgressBar {
+        if !self.interactive {
+            return Self::hidden();
+        }
+        let pb = ProgressBar::new_spinner().with_message(message);
+        pb.enable_steady_tick(Duration::from_millis(100));
+        pb
+    }
+
+    pub fn bar(&self, prefix: &'static str) -> ProgressBar {
+        if !self.interactive {
+            return Self::hidden();
+        }
+        let pb = ProgressBar::new(0).with_prefix(prefix);
+        pb.set_style(
+            ProgressStyle::with_template("{prefix:>10} [{bar:40}] {pos}/{len} {msg} ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        pb
+    }
+
+    /// Runs the allocation with a bar per stage over its markets.
+    pub fn allocate(&self, data: &xuequ::Dataset) -> xuequ::Allocation {
+        let bar = self.bar("allocate");
+        let allocation = xuequ::allocate_with_progress(data, &|p| match p {
+            xuequ::Progress::StageStarted(stage, n) => {
+                bar.set_message(format!("{stage}: {n} applicants, building lists"));
+            }
+            xuequ::Progress::ListsBuilt(stage) => bar.set_message(format!("{stage}: matching")),
+            xuequ::Progress::Markets { stage, done, total } => {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+                bar.set_message(format!("{stage}: markets"));
+            }
+        });
+        bar.finish_and_clear();
+        allocation
+    }
+
+    pub fn timing(&self, stage: &str, start: Instant, detail: String) {
+        if !self.quiet {
+            eprintln!("{stage:>16}: {:>8.3} s  {detail}", start.elapsed().as_secs_f64());
+        }
+    }
+
+    pub fn clear(&self) {}
+}
+
+pub fn synth_progress(bar: &ProgressBar, p: &xuequ_synth::SynthProgress) {
+    bar.set_length(p.total);
+    bar.set_position(p.done);
+    bar.set_message(match p.phase {
+        xuequ_synth::SynthPhase::Layout => "laying out blocks and schools",
+        xuequ_synth::SynthPhase::Students => "writing applicants",
+        xuequ_synth::SynthPhase::Finishing => "finishing files",
+    });
+}

@@ -1,0 +1,392 @@
+//! End-to-end tests of the `xuequ` binary on real files: the bundled demo, the tiny
+//! fixture, and every kind of bad input (clear error, non-zero exit, nothing written).
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn xuequ(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xuequ")).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A fresh copy of the tiny fixture.
+fn tiny() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for e in fs::read_dir(root().join("tests/fixtures/tiny")).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    dir
+}
+
+fn run_into(dir: &Path, out: &Path, extra: &[&str]) -> Output {
+    let scenario = dir.join("scenario.toml");
+    let mut args = vec![
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    xuequ(&args)
+}
+
+fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    r.records()
+        .map(|x| x.unwrap().iter().map(String::from).collect())
+        .collect()
+}
+
+#[test]
+fn run_on_tiny_writes_the_three_outputs() {
+    let dir = tiny();
+    let out = dir.path().join("out");
+    let o = run_into(dir.path(), &out, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = csv_rows(&out.join("assignments.csv"));
+    assert_eq!(rows.len(), 8);
+    let row = |id: &str| rows.iter().find(|r| r[0] == id).unwrap().clone();
+    assert_eq!(row("A")[2], "P1");
+    assert_eq!(row("A")[3], "房户一致");
+    assert_eq!(row("FEED")[2], "J1");
+    assert_eq!(row("FEED")[6], "zone");
+    let summary: serde_json::Value = serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["audit"]["passed"], true);
+    assert_eq!(summary["stages"][0]["applicants"], 6);
+    let schools = csv_rows(&out.join("schools_summary.csv"));
+    assert_eq!(schools.len(), 6);
+}
+
+#[test]
+fn same_seed_same_bytes_at_any_thread_count_and_seed_changes_the_draw() {
+    let dir = tiny();
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    assert!(run_into(dir.path(), &a, &["--threads", "1"]).status.success());
+    assert!(run_into(dir.path(), &b, &["--threads", "2"]).status.success());
+    for f in ["assignments.csv", "schools_summary.csv", "summary.json"] {
+        assert_eq!(fs::read(a.join(f)).unwrap(), fs::read(b.join(f)).unwrap(), "{f}");
+    }
+    assert!(run_into(dir.path(), &c, &["--seed", "2"]).status.success());
+    let lottery = |p: &Path| {
+        csv_rows(&p.join("assignments.csv"))
+            .iter()
+            .map(|r| r[4].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_ne!(lottery(&a), lottery(&c));
+}
+
+#[test]
+fn bom_flag_writes_a_bom() {
+    let dir = tiny();
+    let out = dir.path().join("out");
+    assert!(run_into(dir.path(), &out, &["--bom"]).status.success());
+    assert!(
+        fs::read(out.join("assignments.csv"))
+            .unwrap()
+            .starts_with(b"\xef\xbb\xbf")
+    );
+    assert!(!fs::read(out.join("summary.json")).unwrap().starts_with(b"\xef\xbb\xbf"));
+}
+
+#[test]
+fn explain_and_validate() {
+    let dir = tiny();
+    let scenario = dir.path().join("scenario.toml");
+    let o = xuequ(&["explain", scenario.to_str().unwrap(), "LOCKED", "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("学位锁定") && t.contains("P1") && t.contains("rejected"),
+        "{t}"
+    );
+    let o = xuequ(&["explain", scenario.to_str().unwrap(), "NOBODY", "--quiet"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(text(&o).contains("NOBODY"));
+    let o = xuequ(&["validate", scenario.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("valid"));
+}
+
+#[test]
+fn demo_runs_and_passes_its_audit() {
+    let demo = root().join("data/demo/scenario.toml");
+    let out = tempfile::tempdir().unwrap();
+    let o = xuequ(&["run", demo.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["audit"]["passed"], true);
+    let stages = summary["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 3);
+    for st in stages {
+        assert!(st["applicants"].as_u64().unwrap() > 100, "{st}");
+    }
+}
+
+/// Breaks the tiny fixture with `edit`, runs, and checks the exit code, that the message
+/// contains every `needles`, and that nothing was written.
+fn bad(edit: impl FnOnce(&Path), code: i32, needles: &[&str]) {
+    let dir = tiny();
+    edit(dir.path());
+    let out = dir.path().join("out");
+    let o = run_into(dir.path(), &out, &[]);
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(code), "{t}");
+    for n in needles {
+        assert!(t.contains(n), "missing {n:?} in:\n{t}");
+    }
+    assert!(!t.contains("panicked"), "{t}");
+    assert!(!out.exists(), "nothing may be written on failure");
+}
+
+fn replace(dir: &Path, file: &str, from: &str, to: &str) {
+    let p = dir.join(file);
+    let t = fs::read_to_string(&p).unwrap();
+    assert!(t.contains(from), "{from} not in {file}");
+    fs::write(&p, t.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn missing_scenario_file() {
+    let o = xuequ(&[
+        "run",
+        "/nonexistent/scenario.toml",
+        "--out",
+        "/tmp/xuequ-never",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("/nonexistent/scenario.toml"));
+}
+
+#[test]
+fn scenario_syntax_error_names_the_line() {
+    bad(
+        |d| fs::write(d.join("scenario.toml"), "name = \"x\"\nyear = = 2026\n").unwrap(),
+        3,
+        &["scenario.toml:2"],
+    );
+}
+
+#[test]
+fn scenario_unknown_key() {
+    bad(
+        |d| fs::write(d.join("scenario.toml"), "name = \"x\"\nyear = 2026\nstagez = []\n").unwrap(),
+        3,
+        &["stagez"],
+    );
+}
+
+#[test]
+fn missing_required_input() {
+    bad(
+        |d| fs::remove_file(d.join("students.csv")).unwrap(),
+        3,
+        &["students", "missing"],
+    );
+}
+
+#[test]
+fn missing_column() {
+    bad(
+        |d| replace(d, "schools.csv", ",capacity,", ",seats,"),
+        3,
+        &["schools.csv:1", "capacity"],
+    );
+}
+
+#[test]
+fn non_numeric_capacity_names_line_column_and_value() {
+    bad(
+        |d| replace(d, "schools.csv", "31.570,2,", "31.570,two,"),
+        3,
+        &["schools.csv:2:8", "[capacity]", "\"two\""],
+    );
+}
+
+#[test]
+fn duplicate_ids() {
+    bad(
+        |d| replace(d, "schools.csv", "P2,第二小学", "P1,第二小学"),
+        3,
+        &["duplicate school_id", "\"P1\""],
+    );
+}
+
+#[test]
+fn unknown_block_in_students() {
+    bad(
+        |d| replace(d, "students.csv", "A,primary,B1", "A,primary,B9"),
+        3,
+        &["students.csv:2", "\"B9\"", "no block"],
+    );
+}
+
+#[test]
+fn unknown_stage_and_bad_bool_reported_together() {
+    bad(
+        |d| {
+            replace(d, "students.csv", "A,primary,B1,true", "A,secondary,B1,true");
+            replace(d, "students.csv", "LOCKED,primary,B1,true", "LOCKED,primary,B1,maybe");
+        },
+        3,
+        &["\"secondary\"", "\"maybe\"", "2 problem(s)"],
+    );
+}
+
+#[test]
+fn longitude_out_of_range() {
+    bad(
+        |d| replace(d, "blocks.csv", "120.301,31.571", "200.301,31.571"),
+        3,
+        &["blocks.csv:2", "longitude"],
+    );
+}
+
+#[test]
+fn gbk_text_is_rejected_with_a_utf8_hint() {
+    bad(
+        |d| {
+            let mut bytes = fs::read(d.join("blocks.csv")).unwrap();
+            bytes.extend_from_slice(b"B3,\xc7\xe5\xd1\xef,x,120.3,31.5,10\n"); // 清扬 in GBK
+            fs::write(d.join("blocks.csv"), bytes).unwrap();
+        },
+        3,
+        &["blocks.csv:4", "UTF-8"],
+    );
+}
+
+#[test]
+fn ragged_row() {
+    bad(
+        |d| replace(d, "zones.csv", "B1,primary,P1", "B1,primary,P1,extra"),
+        3,
+        &["zones.csv:2", "fields"],
+    );
+}
+
+#[test]
+fn policy_unknown_condition_names_line() {
+    bad(
+        |d| {
+            fs::write(
+                d.join("policy.toml"),
+                "seed = 1\n[[tier]]\nname = \"A\"\nall = [\"owns_hmoe\"]\n",
+            )
+            .unwrap()
+        },
+        3,
+        &["policy.toml:4", "owns_hmoe"],
+    );
+}
+
+#[test]
+fn policy_bad_mechanism() {
+    bad(
+        |d| fs::write(d.join("policy.toml"), "mechanism = \"boston\"\n").unwrap(),
+        3,
+        &["policy.toml:1", "deferred_acceptance"],
+    );
+}
+
+#[test]
+fn private_school_in_zones() {
+    bad(
+        |d| replace(d, "zones.csv", "B2,primary,P2", "B2,primary,M1"),
+        3,
+        &["private school has no catchment"],
+    );
+}
+
+#[test]
+fn purchased_seats_over_capacity() {
+    bad(
+        |d| replace(d, "schools.csv", "3,,,,,1", "3,,,,,9"),
+        3,
+        &["purchased seats exceed"],
+    );
+}
+
+#[test]
+fn seat_lock_in_the_future() {
+    bad(
+        |d| replace(d, "seat_locks.csv", "2022", "2030"),
+        3,
+        &["seat_locks.csv:2", "after the admission year"],
+    );
+}
+
+#[test]
+fn choice_of_unknown_school() {
+    bad(
+        |d| {
+            replace(
+                d,
+                "students.csv",
+                "C1,primary,B2,false,false,1,,false,0,0,,M1",
+                "C1,primary,B2,false,false,1,,false,0,0,,M9",
+            )
+        },
+        3,
+        &["\"M9\""],
+    );
+}
+
+#[test]
+fn empty_file() {
+    bad(
+        |d| fs::write(d.join("blocks.csv"), "").unwrap(),
+        3,
+        &["blocks.csv", "empty"],
+    );
+}
+
+#[test]
+fn binary_garbage() {
+    bad(
+        |d| fs::write(d.join("students.csv"), [0xff, 0xfe, 0x00, 0x01, 0x80, b'\n', 0x00]).unwrap(),
+        3,
+        &["students.csv"],
+    );
+}
+
+#[test]
+fn zone_stage_mismatch() {
+    bad(
+        |d| replace(d, "zones.csv", "B1,junior,J2", "B1,junior,P2"),
+        3,
+        &["admits primary pupils, not junior"],
+    );
+}
+
+#[test]
+fn zero_threads_is_a_usage_error() {
+    let dir = tiny();
+    let o = run_into(dir.path(), &dir.path().join("out"), &["--threads", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn validate_reports_problems_without_running() {
+    let dir = tiny();
+    replace(dir.path(), "students.csv", "A,primary,B1", "A,primary,B9");
+    let o = xuequ(&["validate", dir.path().join("scenario.toml").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(text(&o).contains("B9"));
+}
