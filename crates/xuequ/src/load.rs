@@ -487,14 +487,19 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
         else {
             return;
         };
-        let Some(capacity) = capacity else {
-            diags.push(row.diag(
-                "capacity",
-                "",
-                "capacity is empty",
-                "write the entry-grade seats (classes × class size)",
-            ));
-            return;
+        // Capacity may be left empty when classes and class size give it.
+        let capacity = match (capacity, classes, class_size) {
+            (Some(c), _, _) => c,
+            (None, Some(k), Some(n)) => k.saturating_mul(n),
+            _ => {
+                diags.push(row.diag(
+                    "capacity",
+                    "",
+                    "capacity is empty",
+                    "write the entry-grade seats, or fill classes and class_size",
+                ));
+                return;
+            }
         };
         let purchased = purchased.unwrap_or(0);
         if purchased > 0 && sector == Sector::Public {
