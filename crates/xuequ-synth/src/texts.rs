@@ -30,7 +30,7 @@ tie_break = "single"                # single | multiple
 {SEED_LINE}
 {CANDIDATES_LINE}
 overflow_radius_m = 3000            # 统筹 radius for overflow candidates
-guarantee = "all"                   # place still-unplaced applicants at the nearest public school with seats: all | eligible | none
+{GUARANTEE_LINE}
 
 [seat_lock]                         # 学位锁定: years a property stays locked after giving a seat
 kindergarten_years = 0
@@ -124,9 +124,10 @@ pub(crate) fn scenario(config: &SynthConfig, stages: &[Stage]) -> String {
 /// policy.toml: the demo rules with the run's seed as the published lottery seed, and
 /// `candidates = "choices"` for the choice market.
 pub(crate) fn policy(config: &SynthConfig) -> String {
-    let candidates = match config.preset {
-        Preset::Choice { .. } => "choices",
-        _ => "zone_then_overflow",
+    // A pure choice market places nobody outside their own list.
+    let (candidates, guarantee) = match config.preset {
+        Preset::Choice { .. } => ("choices", "none"),
+        _ => ("zone_then_overflow", "all"),
     };
     POLICY
         .replace(
@@ -136,6 +137,13 @@ pub(crate) fn policy(config: &SynthConfig) -> String {
         .replace(
             "{CANDIDATES_LINE}",
             &commented(format!("candidates = \"{candidates}\""), "zone_then_overflow | choices"),
+        )
+        .replace(
+            "{GUARANTEE_LINE}",
+            &commented(
+                format!("guarantee = \"{guarantee}\""),
+                "place still-unplaced applicants at the nearest public school with seats: all | eligible | none",
+            ),
         )
 }
 
