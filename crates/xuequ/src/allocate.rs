@@ -71,17 +71,54 @@ impl Via {
     }
 }
 
-/// One entry of a candidate list.
+/// One entry of a candidate list (12 bytes: lists of millions of applicants stay small).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     /// Program index within the stage.
     pub program: u32,
-    /// Why it is listed.
-    pub via: Via,
     /// Home-to-school distance in metres.
     pub distance_m: u32,
-    /// The applicant's priority there.
-    pub key: PriorityKey,
+    /// The applicant's tier there (index into [`StageAllocation::tier_names`]; 0 at a
+    /// private school's lottery seats).
+    pub tier: u16,
+    /// Why it is listed.
+    pub via: Via,
+}
+
+/// What a priority key is made of, besides the entry itself: per-applicant ranks and
+/// lottery numbers. Keys are computed on demand instead of being stored per entry.
+#[derive(Debug, Clone, Default)]
+pub struct Priorities {
+    /// Single-lottery number per member (1 = best).
+    pub lottery: Vec<u32>,
+    /// Per tier: each member's rank by the tier's `order_by` keys (empty: no such keys).
+    pub tier_ranks: Vec<Vec<u32>>,
+    /// Per tier: `Some(descending)` when the tier orders by distance first.
+    pub tier_distance: Vec<Option<bool>>,
+    /// Multiple lottery: each entry's draw at its school (empty under a single lottery).
+    pub entry_lottery: Vec<u32>,
+}
+
+impl Priorities {
+    /// The key of member `m` at entry `e` (a global index into the entries).
+    pub fn key(&self, m: usize, e: usize, entry: &Entry, private_lottery: bool) -> PriorityKey {
+        let lottery = if self.entry_lottery.is_empty() {
+            self.lottery[m]
+        } else {
+            self.entry_lottery[e]
+        };
+        if private_lottery {
+            return priority::pack(0, 0, 0, lottery);
+        }
+        let t = entry.tier as usize;
+        let dist = match self.tier_distance.get(t).copied().flatten() {
+            Some(true) => u32::MAX - entry.distance_m,
+            Some(false) => entry.distance_m,
+            None => 0,
+        };
+        let rank = self.tier_ranks.get(t).and_then(|r| r.get(m)).copied().unwrap_or(0);
+        priority::pack(t, dist, rank, lottery)
+    }
 }
 
 /// Marks a placement made by the final pass, outside the applicant's list.
@@ -122,6 +159,8 @@ pub struct StageAllocation {
     pub members: Vec<u32>,
     /// Single-lottery number of each member (1 = best).
     pub lottery: Vec<u32>,
+    /// What keys are made of.
+    pub priorities: Priorities,
     /// Facts per member.
     pub facts: Vec<ApplicantFacts>,
     /// Serial-dictatorship rank per member (0 = first), when that mechanism runs.
@@ -140,6 +179,14 @@ impl StageAllocation {
     /// The candidate list of member `m`.
     pub fn list(&self, m: usize) -> &[Entry] {
         &self.entries[self.list_start[m] as usize..self.list_start[m + 1] as usize]
+    }
+
+    /// Member `m`'s priority key at position `pos` of their list.
+    pub fn key(&self, m: usize, pos: usize) -> PriorityKey {
+        let e = self.list_start[m] as usize + pos;
+        let entry = &self.entries[e];
+        let private = self.programs[entry.program as usize].kind == ProgramKind::PrivateChoice;
+        self.priorities.key(m, e, entry, private)
     }
 
     /// The display name of tier `tier` at a program of kind `kind`.
@@ -218,6 +265,9 @@ pub fn allocate_with_progress(data: &Dataset, progress: &(dyn Fn(Progress) + Syn
 
 type Point = GeomWithData<[f64; 3], u32>;
 
+/// Per school: its main program and, for a private school with purchased seats, that pool.
+type ProgramsOfSchool = Vec<Option<(u32, Option<u32>)>>;
+
 struct StageContext<'a> {
     data: &'a Dataset,
     stage: Stage,
@@ -238,6 +288,14 @@ impl StageContext<'_> {
         city.blocks[block as usize]
             .location
             .distance_m(&city.schools[school as usize].location)
+    }
+
+    fn main_program(&self, school: u32) -> Option<u32> {
+        self.program_of_school
+            .get(school as usize)
+            .copied()
+            .flatten()
+            .map(|(m, _)| m)
     }
 
     /// Public-track programs of the block's district within the overflow radius, nearest first.
@@ -261,12 +319,9 @@ impl StageContext<'_> {
     }
 }
 
-/// Per school: its main program and, for a private school with purchased seats, that pool.
-type ProgramsOfSchool = HashMap<u32, (u32, Option<u32>)>;
-
 fn build_programs(data: &Dataset, stage: Stage) -> (Vec<Program>, ProgramsOfSchool) {
     let mut programs = Vec::new();
-    let mut of_school = HashMap::new();
+    let mut of_school = vec![None; data.city.schools.len()];
     for (i, s) in data.city.schools.iter().enumerate() {
         if s.stage != stage || !s.is_open(data.scenario.year) {
             continue;
@@ -291,21 +346,26 @@ fn build_programs(data: &Dataset, stage: Stage) -> (Vec<Program>, ProgramsOfScho
             });
             main + 1
         });
-        of_school.insert(i as u32, (main, purchased));
+        of_school[i] = Some((main, purchased));
     }
     (programs, of_school)
 }
 
-/// Builds the candidate list (program, via, distance) of one applicant.
-fn candidate_list(ctx: &StageContext<'_>, student_index: usize, overflow: &[(u32, u32)]) -> Vec<(u32, Via, u32)> {
+/// Appends the candidate list of one applicant to `out` as (program, via, distance).
+fn candidate_list(
+    ctx: &StageContext<'_>,
+    student_index: usize,
+    overflow: &[(u32, u32)],
+    out: &mut Vec<(u32, Via, u32)>,
+) {
     let data = ctx.data;
     let city = &data.city;
     let s = &data.cohort.students[student_index];
-    let mut list: Vec<(u32, Via, u32)> = Vec::new();
-    let push = |list: &mut Vec<(u32, Via, u32)>, program: u32, via: Via| {
-        if !list.iter().any(|e| e.0 == program) {
-            let d = ctx.distance(ctx.programs[program as usize].school, s.block);
-            list.push((program, via, d));
+    let begin = out.len();
+    let push = |out: &mut Vec<(u32, Via, u32)>, program: u32, via: Via, known: Option<u32>| {
+        if !out[begin..].iter().any(|e| e.0 == program) {
+            let d = known.unwrap_or_else(|| ctx.distance(ctx.programs[program as usize].school, s.block));
+            out.push((program, via, d));
         }
     };
     let max = match data.policy.max_choices {
@@ -313,58 +373,67 @@ fn candidate_list(ctx: &StageContext<'_>, student_index: usize, overflow: &[(u32
         m => m as usize,
     };
     let zones = city.zones(ctx.stage);
-    let home: Vec<u32> = {
-        let mut h: Vec<u32> = zones
-            .schools_of(s.block)
-            .iter()
-            .copied()
-            .filter(|sc| ctx.program_of_school.contains_key(sc))
-            .collect();
-        if let Some(f) = s.primary_school.and_then(|p| city.schools[p as usize].feeder_junior)
-            && ctx.program_of_school.contains_key(&f)
-            && city.schools[f as usize].sector == Sector::Public
-            && !h.contains(&f)
-        {
-            h.push(f);
+    let mut home: [u32; 8] = [0; 8];
+    let mut home_extra: Vec<u32> = Vec::new();
+    let mut n_home = 0usize;
+    {
+        let mut add = |sc: u32| {
+            if n_home < home.len() {
+                if !home[..n_home].contains(&sc) {
+                    home[n_home] = sc;
+                    n_home += 1;
+                }
+            } else if !home_extra.contains(&sc) && !home.contains(&sc) {
+                home_extra.push(sc);
+            }
+        };
+        for &sc in zones.schools_of(s.block) {
+            if ctx.main_program(sc).is_some() {
+                add(sc);
+            }
         }
-        h
-    };
+        if let Some(f) = s.primary_school.and_then(|p| city.schools[p as usize].feeder_junior)
+            && ctx.main_program(f).is_some()
+            && city.schools[f as usize].sector == Sector::Public
+        {
+            add(f);
+        }
+    }
+    let is_home = |sc: u32| home[..n_home].contains(&sc) || home_extra.contains(&sc);
     let choices = data.cohort.choices_of(s).iter().take(max);
     match data.policy.candidates {
         CandidateMode::Choices => {
             for &c in choices {
-                if let Some(&(main, _)) = ctx.program_of_school.get(&c) {
-                    let via = if home.contains(&c) { Via::Zone } else { Via::Choice };
-                    push(&mut list, main, via);
+                if let Some(main) = ctx.main_program(c) {
+                    let via = if is_home(c) { Via::Zone } else { Via::Choice };
+                    push(out, main, via, None);
                 }
             }
         }
         CandidateMode::ZoneThenOverflow => {
             for &c in choices {
-                let Some(&(main, _)) = ctx.program_of_school.get(&c) else {
-                    continue;
-                };
+                let Some(main) = ctx.main_program(c) else { continue };
                 match ctx.programs[main as usize].kind {
-                    ProgramKind::PrivateChoice => push(&mut list, main, Via::Choice),
-                    _ if home.contains(&c) => push(&mut list, main, Via::Zone),
+                    ProgramKind::PrivateChoice => push(out, main, Via::Choice, None),
+                    _ if is_home(c) => push(out, main, Via::Zone, None),
                     // A public school outside the zone cannot be chosen under catchment rules.
                     _ => {}
                 }
             }
-            let mut rest: Vec<(u32, u32)> = home
+            let mut rest: Vec<(u32, u32)> = home[..n_home]
                 .iter()
-                .map(|sc| (ctx.distance(*sc, s.block), ctx.program_of_school[sc].0))
+                .chain(home_extra.iter())
+                .filter_map(|&sc| ctx.main_program(sc).map(|p| (ctx.distance(sc, s.block), p)))
                 .collect();
             rest.sort_unstable();
-            for (_, p) in rest {
-                push(&mut list, p, Via::Zone);
+            for (d, p) in rest {
+                push(out, p, Via::Zone, Some(d));
             }
-            for &(p, _) in overflow {
-                push(&mut list, p, Via::Overflow);
+            for &(p, d) in overflow {
+                push(out, p, Via::Overflow, Some(d));
             }
         }
     }
-    list
 }
 
 struct UnionFind(Vec<u32>);
@@ -386,6 +455,9 @@ impl UnionFind {
         }
     }
 }
+
+/// Applicants per parallel work item when building lists.
+const LIST_CHUNK: usize = 4096;
 
 fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + Sync)) -> StageAllocation {
     let city = &data.city;
@@ -428,6 +500,7 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
         .map(|&i| cohort.students[i as usize].id.as_str())
         .collect();
     let lottery = crate::lottery::single_lottery(policy.seed, stage, &ids);
+    drop(ids);
     let value = |m: usize, a: &Attribute| match a {
         Attribute::Points => facts[m].points,
         other => priority::attribute(cohort, members[m] as usize, other, 0),
@@ -449,87 +522,106 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
             }
         })
         .collect();
+    let tier_distance: Vec<Option<bool>> = ctx
+        .tiers
+        .iter()
+        .map(|t| match t.order_by.first() {
+            Some(k) if k.attribute == Attribute::DistanceM => Some(k.descending),
+            _ => None,
+        })
+        .collect();
 
     // Overflow candidates per block, computed once per block.
-    let mut blocks: Vec<u32> = members.iter().map(|&i| cohort.students[i as usize].block).collect();
-    blocks.sort_unstable();
-    blocks.dedup();
-    let overflow: HashMap<u32, Vec<(u32, u32)>> = if policy.candidates == CandidateMode::ZoneThenOverflow {
-        blocks.par_iter().map(|&b| (b, ctx.overflow_candidates(b))).collect()
+    let overflow: Vec<Vec<(u32, u32)>> = if policy.candidates == CandidateMode::ZoneThenOverflow {
+        let mut used = vec![false; city.blocks.len()];
+        for &i in &members {
+            used[cohort.students[i as usize].block as usize] = true;
+        }
+        (0..city.blocks.len() as u32)
+            .into_par_iter()
+            .map(|b| {
+                if used[b as usize] {
+                    ctx.overflow_candidates(b)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect()
     } else {
-        HashMap::new()
+        Vec::new()
     };
-    let empty = Vec::new();
 
-    // Candidate lists with keys (tier, distance, order rank, lottery placeholder).
-    let lists: Vec<Vec<Entry>> = (0..members.len())
-        .into_par_iter()
-        .map(|m| {
-            let i = members[m] as usize;
-            let s = &cohort.students[i];
-            let raw = candidate_list(&ctx, i, overflow.get(&s.block).unwrap_or(&empty));
-            raw.into_iter()
-                .map(|(program, via, distance_m)| {
+    // Candidate lists with tiers, built in parallel chunks and concatenated in order.
+    let chunks: Vec<(Vec<Entry>, Vec<u32>)> = members
+        .par_chunks(LIST_CHUNK)
+        .enumerate()
+        .map(|(c, chunk)| {
+            let mut raw: Vec<(u32, Via, u32)> = Vec::new();
+            let mut entries = Vec::with_capacity(chunk.len() * 4);
+            let mut lens = Vec::with_capacity(chunk.len());
+            for (k, &i) in chunk.iter().enumerate() {
+                let m = c * LIST_CHUNK + k;
+                let s = &cohort.students[i as usize];
+                raw.clear();
+                let ov = overflow.get(s.block as usize).map_or(&[][..], Vec::as_slice);
+                candidate_list(&ctx, i as usize, ov, &mut raw);
+                for &(program, via, distance_m) in &raw {
                     let p = &ctx.programs[program as usize];
-                    let key = if p.kind == ProgramKind::PrivateChoice {
-                        priority::pack(0, 0, 0, lottery[m])
+                    let tier = if p.kind == ProgramKind::PrivateChoice {
+                        0
                     } else {
                         let c = Context {
                             city,
                             cohort,
-                            index: i,
+                            index: i as usize,
                             student: s,
                             facts: &facts[m],
                             school: p.school,
                             distance_m,
                         };
-                        let tier = c.tier(&ctx.tiers);
-                        let (dist_part, rank) = match ctx.tiers.get(tier) {
-                            Some(t) => {
-                                let dist = match t.order_by.first() {
-                                    Some(k) if k.attribute == Attribute::DistanceM => {
-                                        if k.descending {
-                                            u32::MAX - distance_m
-                                        } else {
-                                            distance_m
-                                        }
-                                    }
-                                    _ => 0,
-                                };
-                                (dist, tier_ranks[tier].get(m).copied().unwrap_or(0))
-                            }
-                            None => (0, 0),
-                        };
-                        priority::pack(tier, dist_part, rank, lottery[m])
+                        c.tier(&ctx.tiers)
                     };
-                    Entry {
+                    entries.push(Entry {
                         program,
-                        via,
                         distance_m,
-                        key,
-                    }
-                })
-                .collect()
+                        tier: tier.min(u16::MAX as usize) as u16,
+                        via,
+                    });
+                }
+                lens.push(raw.len() as u32);
+            }
+            (entries, lens)
         })
         .collect();
+    drop(overflow);
+    let total_entries: usize = chunks.iter().map(|c| c.0.len()).sum();
     let mut list_start = Vec::with_capacity(members.len() + 1);
     list_start.push(0u32);
-    let mut entries = Vec::with_capacity(lists.iter().map(Vec::len).sum());
-    for l in lists {
-        entries.extend_from_slice(&l);
-        list_start.push(entries.len() as u32);
+    let mut entries = Vec::with_capacity(total_entries);
+    for (e, lens) in chunks {
+        entries.extend_from_slice(&e);
+        for l in lens {
+            list_start.push(list_start[list_start.len() - 1] + l);
+        }
     }
-    drop(overflow);
     progress(Progress::ListsBuilt(stage));
 
-    if policy.tie_break == TieBreak::Multiple {
-        multiple_lottery(data, stage, &ctx.programs, &members, &list_start, &mut entries);
-    }
+    let entry_lottery = if policy.tie_break == TieBreak::Multiple {
+        multiple_lottery(data, stage, &ctx.programs, &members, &list_start, &entries)
+    } else {
+        Vec::new()
+    };
+    let priorities = Priorities {
+        lottery: lottery.clone(),
+        tier_ranks,
+        tier_distance,
+        entry_lottery,
+    };
 
     let serial_rank = if policy.mechanism == Mechanism::SerialDictatorship {
         let ranks = priority::dense_ranks(members.len(), &policy.serial_order, |m, k| value(m, &k.attribute));
         let mut order: Vec<u32> = (0..members.len() as u32).collect();
-        order.sort_unstable_by_key(|&m| (ranks[m as usize], lottery[m as usize]));
+        order.par_sort_unstable_by_key(|&m| (ranks[m as usize], lottery[m as usize]));
         let mut r = vec![0u32; members.len()];
         for (pos, &m) in order.iter().enumerate() {
             r[m as usize] = pos as u32;
@@ -545,47 +637,52 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
     for (p, prog) in ctx.programs.iter().enumerate() {
         uf.union(prog.district, n_d + p as u32);
     }
+    let home_district = |m: usize| city.blocks[cohort.students[members[m] as usize].block as usize].district;
     for m in 0..members.len() {
-        let home = city.blocks[cohort.students[members[m] as usize].block as usize].district;
+        let home = home_district(m);
         for e in &entries[list_start[m] as usize..list_start[m + 1] as usize] {
             uf.union(home, n_d + e.program);
         }
     }
-    let mut market_of_root: HashMap<u32, usize> = HashMap::new();
+    let mut market_of_root: Vec<u32> = vec![u32::MAX; (n_d as usize) + ctx.programs.len()];
     let mut market_members: Vec<Vec<u32>> = Vec::new();
     let mut market_programs: Vec<Vec<u32>> = Vec::new();
-    for (m, &i) in members.iter().enumerate() {
-        let root = uf.find(city.blocks[cohort.students[i as usize].block as usize].district);
-        let id = *market_of_root.entry(root).or_insert_with(|| {
+    for m in 0..members.len() {
+        let root = uf.find(home_district(m)) as usize;
+        if market_of_root[root] == u32::MAX {
+            market_of_root[root] = market_members.len() as u32;
             market_members.push(Vec::new());
             market_programs.push(Vec::new());
-            market_members.len() - 1
-        });
-        market_members[id].push(m as u32);
+        }
+        market_members[market_of_root[root] as usize].push(m as u32);
     }
+    // Markets partition the programs, so one table holds every program's local index.
+    let mut local_index = vec![u32::MAX; ctx.programs.len()];
     for p in 0..ctx.programs.len() as u32 {
-        let root = uf.find(n_d + p);
-        if let Some(&id) = market_of_root.get(&root) {
-            market_programs[id].push(p);
+        let root = uf.find(n_d + p) as usize;
+        let id = market_of_root[root];
+        if id != u32::MAX {
+            local_index[p as usize] = market_programs[id as usize].len() as u32;
+            market_programs[id as usize].push(p);
         }
     }
     let total = market_members.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let shared = MarketInputs {
+        data,
+        ctx: &ctx,
+        members: &members,
+        list_start: &list_start,
+        entries: &entries,
+        priorities: &priorities,
+        serial_rank: &serial_rank,
+        local_index: &local_index,
+    };
     let results: Vec<Vec<(u32, Placement)>> = market_members
         .par_iter()
         .zip(market_programs.par_iter())
         .map(|(mm, mp)| {
-            let r = run_market(
-                data,
-                &ctx,
-                &members,
-                &list_start,
-                &entries,
-                &serial_rank,
-                &lottery,
-                mm,
-                mp,
-            );
+            let r = run_market(&shared, mm, mp);
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(Progress::Markets { stage, done: d, total });
             r
@@ -620,6 +717,7 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
         tier_by_points,
         members,
         lottery,
+        priorities,
         facts,
         serial_rank,
         list_start,
@@ -629,15 +727,15 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
     }
 }
 
-/// Replaces the lottery part of every key with a per-school draw.
+/// Draws every school's own lottery among its applicants; returns one number per entry.
 fn multiple_lottery(
     data: &Dataset,
     stage: Stage,
     programs: &[Program],
     members: &[u32],
     list_start: &[u32],
-    entries: &mut [Entry],
-) {
+    entries: &[Entry],
+) -> Vec<u32> {
     let city = &data.city;
     let cohort = &data.cohort;
     let mut school_order: Vec<u32> = (0..city.schools.len() as u32).collect();
@@ -651,63 +749,66 @@ fn multiple_lottery(
     for (o, &s) in school_order.iter().enumerate() {
         ordinal[s as usize] = o as u32;
     }
-    // Applicants per school (a private school's two programs draw once, together).
-    let mut by_school: HashMap<u32, Vec<(u32, usize)>> = HashMap::new();
+    // Applicants per school (a private school's two pools draw once, together).
+    let mut by_school: Vec<Vec<(u32, usize)>> = vec![Vec::new(); city.schools.len()];
     for m in 0..members.len() {
-        for e in list_start[m] as usize..list_start[m + 1] as usize {
-            let school = programs[entries[e].program as usize].school;
-            by_school.entry(school).or_default().push((m as u32, e));
+        for (e, entry) in entries
+            .iter()
+            .enumerate()
+            .take(list_start[m + 1] as usize)
+            .skip(list_start[m] as usize)
+        {
+            by_school[programs[entry.program as usize].school as usize].push((m as u32, e));
         }
     }
-    let mut schools: Vec<(u32, Vec<(u32, usize)>)> = by_school.into_iter().collect();
-    schools.sort_unstable_by_key(|(s, _)| *s);
-    let updates: Vec<Vec<(usize, u32)>> = schools
-        .par_iter()
-        .map(|(school, apps)| {
-            let mut apps = apps.clone();
-            apps.sort_by(|a, b| {
-                cohort.students[members[a.0 as usize] as usize]
-                    .id
-                    .as_bytes()
-                    .cmp(cohort.students[members[b.0 as usize] as usize].id.as_bytes())
-            });
-            let ids: Vec<&str> = apps
-                .iter()
-                .map(|a| cohort.students[members[a.0 as usize] as usize].id.as_str())
-                .collect();
-            let ranks = crate::lottery::ranks_of_sorted(
-                data.policy.seed,
-                crate::lottery::school_stream(stage, ordinal[*school as usize]),
-                &ids,
-            );
+    let id = |m: u32| cohort.students[members[m as usize] as usize].id.as_str();
+    let updates: Vec<Vec<(usize, u32)>> = by_school
+        .into_par_iter()
+        .enumerate()
+        .filter(|(_, apps)| !apps.is_empty())
+        .map(|(school, mut apps)| {
+            apps.sort_by(|a, b| id(a.0).as_bytes().cmp(id(b.0).as_bytes()));
+            let ids: Vec<&str> = apps.iter().map(|a| id(a.0)).collect();
+            let stream = crate::lottery::school_stream(stage, ordinal[school]);
+            let ranks = crate::lottery::ranks_of_sorted(data.policy.seed, stream, &ids);
             apps.iter().zip(ranks).map(|(a, r)| (a.1, r)).collect()
         })
         .collect();
+    let mut out = vec![0u32; entries.len()];
     for u in updates {
         for (e, r) in u {
-            let k = entries[e].key.0;
-            entries[e].key = PriorityKey((k & !0xffff_ffffu128) | u128::from(r));
+            out[e] = r;
         }
+    }
+    out
+}
+
+/// What every market reads.
+struct MarketInputs<'a> {
+    data: &'a Dataset,
+    ctx: &'a StageContext<'a>,
+    members: &'a [u32],
+    list_start: &'a [u32],
+    entries: &'a [Entry],
+    priorities: &'a Priorities,
+    serial_rank: &'a [u32],
+    local_index: &'a [u32],
+}
+
+impl MarketInputs<'_> {
+    fn key(&self, m: usize, e: usize) -> PriorityKey {
+        let entry = &self.entries[e];
+        let private = self.ctx.programs[entry.program as usize].kind == ProgramKind::PrivateChoice;
+        self.priorities.key(m, e, entry, private)
+    }
+
+    fn list(&self, m: usize) -> std::ops::Range<usize> {
+        self.list_start[m] as usize..self.list_start[m + 1] as usize
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_market(
-    data: &Dataset,
-    ctx: &StageContext<'_>,
-    members: &[u32],
-    list_start: &[u32],
-    entries: &[Entry],
-    serial_rank: &[u32],
-    lottery: &[u32],
-    market_members: &[u32],
-    market_programs: &[u32],
-) -> Vec<(u32, Placement)> {
-    let local_of: HashMap<u32, u32> = market_programs
-        .iter()
-        .enumerate()
-        .map(|(l, &p)| (p, l as u32))
-        .collect();
+fn run_market(inp: &MarketInputs<'_>, market_members: &[u32], market_programs: &[u32]) -> Vec<(u32, Placement)> {
+    let ctx = inp.ctx;
     let mut market = Market {
         capacity: market_programs
             .iter()
@@ -719,21 +820,24 @@ fn run_market(
     };
     market.list_start.push(0);
     for &m in market_members {
-        for e in &entries[list_start[m as usize] as usize..list_start[m as usize + 1] as usize] {
-            market.list_program.push(local_of[&e.program]);
-            market.list_key.push(e.key);
+        for e in inp.list(m as usize) {
+            market
+                .list_program
+                .push(inp.local_index[inp.entries[e].program as usize]);
+            market.list_key.push(inp.key(m as usize, e));
         }
         market.list_start.push(market.list_program.len() as u32);
     }
-    let matching = match data.policy.mechanism {
+    let matching = match inp.data.policy.mechanism {
         Mechanism::DeferredAcceptance => mechanism::deferred_acceptance(&market),
         Mechanism::ImmediateAcceptance => mechanism::immediate_acceptance(&market),
         Mechanism::SerialDictatorship => {
             let mut order: Vec<u32> = (0..market_members.len() as u32).collect();
-            order.sort_unstable_by_key(|&l| serial_rank[market_members[l as usize] as usize]);
+            order.sort_unstable_by_key(|&l| inp.serial_rank[market_members[l as usize] as usize]);
             mechanism::serial_dictatorship(&market, &order)
         }
     };
+    drop(market);
     let mut used: Vec<u32> = vec![0; market_programs.len()];
     let mut out: Vec<(u32, Placement)> = Vec::with_capacity(market_members.len());
     for (l, &m) in market_members.iter().enumerate() {
@@ -746,47 +850,26 @@ fn run_market(
                 tier: 0,
             }
         } else {
-            let e = entries[list_start[m as usize] as usize + pos as usize];
-            used[local_of[&e.program] as usize] += 1;
+            let e = inp.entries[inp.list_start[m as usize] as usize + pos as usize];
+            used[inp.local_index[e.program as usize] as usize] += 1;
             Placement {
                 program: e.program,
                 position: pos,
                 distance_m: e.distance_m,
-                tier: priority::unpack(e.key).0 as u32,
+                tier: u32::from(e.tier),
             }
         };
         out.push((m, placement));
     }
-    guarantee_pass(
-        data,
-        ctx,
-        members,
-        list_start,
-        entries,
-        lottery,
-        market_programs,
-        &local_of,
-        &mut used,
-        &mut out,
-    );
+    guarantee_pass(inp, market_programs, &mut used, &mut out);
     out
 }
 
 /// Places applicants left without a seat at the nearest public-track program of their home
 /// district that still has seats, at any distance, in priority order.
-#[allow(clippy::too_many_arguments)]
-fn guarantee_pass(
-    data: &Dataset,
-    ctx: &StageContext<'_>,
-    members: &[u32],
-    list_start: &[u32],
-    entries: &[Entry],
-    lottery: &[u32],
-    market_programs: &[u32],
-    local_of: &HashMap<u32, u32>,
-    used: &mut [u32],
-    out: &mut [(u32, Placement)],
-) {
+fn guarantee_pass(inp: &MarketInputs<'_>, market_programs: &[u32], used: &mut [u32], out: &mut [(u32, Placement)]) {
+    let data = inp.data;
+    let ctx = inp.ctx;
     let policy = &data.policy;
     if policy.guarantee == Guarantee::None {
         return;
@@ -798,17 +881,21 @@ fn guarantee_pass(
         if p.is_placed() {
             continue;
         }
-        let s = &cohort.students[members[*m as usize] as usize];
-        let facts = priority::facts(policy, cohort, data.scenario.year, members[*m as usize] as usize);
-        if policy.guarantee == Guarantee::Eligible && s.migrant && !facts.migrant_eligible {
+        let m = *m as usize;
+        let i = inp.members[m] as usize;
+        let s = &cohort.students[i];
+        if policy.guarantee == Guarantee::Eligible
+            && s.migrant
+            && !priority::facts(policy, cohort, data.scenario.year, i).migrant_eligible
+        {
             continue;
         }
         // Order: the applicant's priority at their first public-track choice, then lottery.
-        let first = entries[list_start[*m as usize] as usize..list_start[*m as usize + 1] as usize]
-            .iter()
-            .find(|e| ctx.programs[e.program as usize].kind.is_public_track())
-            .map_or(PriorityKey(u128::MAX), |e| e.key);
-        waiting.push((first, lottery[*m as usize], slot));
+        let first = inp
+            .list(m)
+            .find(|&e| ctx.programs[inp.entries[e].program as usize].kind.is_public_track())
+            .map_or(PriorityKey(u128::MAX), |e| inp.key(m, e));
+        waiting.push((first, inp.priorities.lottery[m], slot));
     }
     if waiting.is_empty() {
         return;
@@ -817,7 +904,7 @@ fn guarantee_pass(
     let mut nearest_cache: HashMap<u32, Vec<(u32, u32)>> = HashMap::new();
     for (_, _, slot) in waiting {
         let m = out[slot].0 as usize;
-        let i = members[m] as usize;
+        let i = inp.members[m] as usize;
         let s = &cohort.students[i];
         let district = city.blocks[s.block as usize].district;
         let options = nearest_cache.entry(s.block).or_insert_with(|| {
@@ -834,12 +921,12 @@ fn guarantee_pass(
             v
         });
         let Some(&(d, p)) = options.iter().find(|&&(_, p)| {
-            let l = local_of[&p] as usize;
+            let l = inp.local_index[p as usize] as usize;
             used[l] < ctx.programs[p as usize].capacity
         }) else {
             continue;
         };
-        used[local_of[&p] as usize] += 1;
+        used[inp.local_index[p as usize] as usize] += 1;
         let prog = &ctx.programs[p as usize];
         let facts = priority::facts(policy, cohort, data.scenario.year, i);
         let c = Context {

@@ -281,8 +281,8 @@ fn audit_stage(
     let mechanism = data.policy.mechanism;
     let effective = |m: usize, pos: usize| -> u128 {
         match mechanism {
-            Mechanism::DeferredAcceptance => st.list(m)[pos].key.0,
-            Mechanism::ImmediateAcceptance => ((pos.min(0xffff) as u128) << 112) | st.list(m)[pos].key.0,
+            Mechanism::DeferredAcceptance => st.key(m, pos).0,
+            Mechanism::ImmediateAcceptance => ((pos.min(0xffff) as u128) << 112) | st.key(m, pos).0,
             Mechanism::SerialDictatorship => u128::from(st.serial_rank[m]),
         }
     };

@@ -88,12 +88,13 @@ pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Res
     for (pos, e) in list.iter().enumerate() {
         let prog = st.programs[e.program as usize];
         let school = &city.schools[prog.school as usize];
-        let (tier, _, _, lottery) = priority::unpack(e.key);
+        let key = st.key(m, pos);
+        let (tier, _, _, lottery) = priority::unpack(key);
         let cutoff = cutoffs[e.program as usize].map(|(k, _)| {
             let (t, _, _, l) = priority::unpack(crate::mechanism::PriorityKey(k));
             (st.tier_name(prog.kind, t as u32).to_string(), l)
         });
-        let mine = e.key.0;
+        let mine = key.0;
         let outcome = if p.program != UNPLACED && p.position as usize == pos {
             "admitted 录取".to_string()
         } else if p.program != UNPLACED && p.position != GUARANTEE_POSITION && pos > p.position as usize {
@@ -180,7 +181,7 @@ fn cutoffs(st: &StageAllocation) -> Vec<Option<(u128, usize)>> {
         if p.program == UNPLACED || p.position == GUARANTEE_POSITION {
             continue;
         }
-        let k = st.list(m)[p.position as usize].key.0;
+        let k = st.key(m, p.position as usize).0;
         let slot = &mut c[p.program as usize];
         if slot.is_none_or(|(w, _)| k > w) {
             *slot = Some((k, m));

@@ -288,44 +288,59 @@ impl<'a> Row<'a> {
     }
 }
 
-/// Reads a CSV source row by row, checking headers, UTF-8 and field counts.
-fn read_csv<R: Read>(
-    reader: R,
+/// A CSV file's header: column positions and width, and where the data rows start.
+struct Header {
+    columns: Columns,
+    width: usize,
+    /// Byte offset of the first data row.
+    body_start: usize,
+    /// Lines before the first data row (1 for a one-line header).
+    lines_before: u64,
+}
+
+/// Reads the whole source, strips a UTF-8 byte-order mark, and checks the header.
+fn read_header<R: Read>(
+    mut reader: R,
     file: &str,
     required: &[&str],
     diags: &mut Diagnostics,
-    mut on_row: impl FnMut(&Row<'_>, &mut Diagnostics),
-) {
+) -> Option<(Vec<u8>, Header)> {
+    let mut bytes = Vec::new();
+    if let Err(e) = reader.read_to_end(&mut bytes) {
+        diags.push(Diagnostic::file(file, format!("cannot read: {e}"), "check the file"));
+        return None;
+    }
+    if bytes.starts_with(b"\xef\xbb\xbf") {
+        bytes.drain(..3);
+    }
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(false)
-        .from_reader(reader);
+        .from_reader(bytes.as_slice());
     let mut record = csv::ByteRecord::new();
-    let headers = match rdr.read_byte_record(&mut record) {
-        Ok(true) => record.clone(),
+    match rdr.read_byte_record(&mut record) {
+        Ok(true) => {}
         Ok(false) => {
             diags.push(Diagnostic::file(
                 file,
                 "the file is empty",
                 format!("write a header row: {}", required.join(",")),
             ));
-            return;
+            return None;
         }
         Err(e) => {
-            diags.push(csv_error(file, &e));
-            return;
+            diags.push(csv_error(file, &e, 0));
+            return None;
         }
-    };
+    }
+    let body_start = rdr.position().byte() as usize;
+    let lines_before = rdr.position().line() - 1;
     let mut index = HashMap::new();
-    for (i, h) in headers.iter().enumerate() {
-        let h = match std::str::from_utf8(h) {
-            Ok(h) => h,
-            Err(_) => {
-                diags.push(not_utf8(file, 1, i));
-                return;
-            }
+    for (i, h) in record.iter().enumerate() {
+        let Ok(h) = std::str::from_utf8(h) else {
+            diags.push(not_utf8(file, 1, i));
+            return None;
         };
-        let h = if i == 0 { h.trim_start_matches('\u{feff}') } else { h };
         let h = h.trim().to_ascii_lowercase();
         if index.insert(h.clone(), i).is_some() {
             diags.push(
@@ -341,11 +356,9 @@ fn read_csv<R: Read>(
     }
     let missing: Vec<&str> = required.iter().copied().filter(|c| !index.contains_key(*c)).collect();
     if !missing.is_empty() {
-        let found: Vec<String> = {
-            let mut v: Vec<(usize, String)> = index.iter().map(|(k, v)| (*v, k.clone())).collect();
-            v.sort();
-            v.into_iter().map(|(_, k)| k).collect()
-        };
+        let mut found: Vec<(usize, String)> = index.iter().map(|(k, v)| (*v, k.clone())).collect();
+        found.sort();
+        let found: Vec<String> = found.into_iter().map(|(_, k)| k).collect();
         diags.push(
             Diagnostic::file(
                 file,
@@ -358,56 +371,144 @@ fn read_csv<R: Read>(
             )
             .at_line(1),
         );
-        return;
+        return None;
     }
-    let columns = Columns { index };
-    let width = headers.len();
+    let header = Header {
+        columns: Columns { index },
+        width: record.len(),
+        body_start,
+        lines_before,
+    };
+    Some((bytes, header))
+}
+
+/// Parses data rows of `body`, whose first line is line `lines_before + 1` of the file.
+fn parse_rows(
+    body: &[u8],
+    lines_before: u64,
+    file: &str,
+    header: &Header,
+    diags: &mut Diagnostics,
+    mut on_row: impl FnMut(&Row<'_>, &mut Diagnostics),
+) {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(body);
+    let mut record = csv::StringRecord::new();
     loop {
-        match rdr.read_byte_record(&mut record) {
+        match rdr.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                diags.push(csv_error(file, &e));
+                match e.kind() {
+                    csv::ErrorKind::Utf8 { pos, err } => {
+                        let line = lines_before + pos.as_ref().map_or(0, |p| p.line());
+                        diags.push(not_utf8(file, line, err.field()));
+                    }
+                    _ => diags.push(csv_error(file, &e, lines_before)),
+                }
                 if diags.is_full() {
                     return;
                 }
                 continue;
             }
         }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.iter().all(u8::is_ascii_whitespace)) {
+        let line = lines_before + record.position().map_or(0, |p| p.line());
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
             continue; // blank line
         }
-        if record.len() != width {
+        if record.len() != header.width {
             diags.push(
                 Diagnostic::file(
                     file,
-                    format!("this row has {} fields but the header has {width}", record.len()),
+                    format!(
+                        "this row has {} fields but the header has {}",
+                        record.len(),
+                        header.width
+                    ),
                     "check for a missing or extra comma; quote fields that contain commas",
                 )
                 .at_line(line),
             );
+            if diags.is_full() {
+                return;
+            }
             continue;
         }
-        let string_record = match csv::StringRecord::from_byte_record(record.clone()) {
-            Ok(r) => r,
-            Err(e) => {
-                let field = e.utf8_error().field();
-                diags.push(not_utf8(file, line, field));
-                continue;
-            }
-        };
         let row = Row {
             file,
             line,
-            record: &string_record,
-            columns: &columns,
+            record: &record,
+            columns: &header.columns,
         };
         on_row(&row, diags);
         if diags.is_full() {
             return;
         }
     }
+}
+
+/// Reads a CSV source row by row, checking headers, UTF-8 and field counts.
+fn read_csv<R: Read>(
+    reader: R,
+    file: &str,
+    required: &[&str],
+    diags: &mut Diagnostics,
+    on_row: impl FnMut(&Row<'_>, &mut Diagnostics),
+) {
+    let Some((bytes, header)) = read_header(reader, file, required, diags) else {
+        return;
+    };
+    parse_rows(
+        &bytes[header.body_start..],
+        header.lines_before,
+        file,
+        &header,
+        diags,
+        on_row,
+    );
+}
+
+/// Cuts `body` into pieces of about `target` bytes at record boundaries (newlines outside
+/// quotes). Returns (start, end, lines before the piece).
+fn split_records(body: &[u8], target: usize) -> Vec<(usize, usize, u64)> {
+    let mut pieces = Vec::new();
+    let has_quotes = body.contains(&b'"');
+    let mut start = 0usize;
+    let mut lines = 0u64;
+    let mut in_quotes = false;
+    let mut pos = 0usize;
+    while start < body.len() {
+        let want = start.saturating_add(target);
+        if want >= body.len() {
+            pieces.push((start, body.len(), lines));
+            break;
+        }
+        // Advance to the first record boundary at or after `want`.
+        let mut cut = None;
+        if has_quotes {
+            while pos < body.len() {
+                let b = body[pos];
+                pos += 1;
+                if b == b'"' {
+                    in_quotes = !in_quotes;
+                } else if b == b'\n' && !in_quotes && pos >= want {
+                    cut = Some(pos);
+                    break;
+                }
+            }
+        } else {
+            cut = body[want..].iter().position(|&b| b == b'\n').map(|i| want + i + 1);
+        }
+        let end = cut.unwrap_or(body.len());
+        let n = body[start..end].iter().filter(|&&b| b == b'\n').count() as u64;
+        pieces.push((start, end, lines));
+        lines += n;
+        start = end;
+        pos = pos.max(end);
+    }
+    pieces
 }
 
 fn not_utf8(file: &str, line: u64, field: usize) -> Diagnostic {
@@ -420,8 +521,8 @@ fn not_utf8(file: &str, line: u64, field: usize) -> Diagnostic {
     .at_field(Some(field + 1), format!("column {}", field + 1))
 }
 
-fn csv_error(file: &str, e: &csv::Error) -> Diagnostic {
-    let line = e.position().map_or(0, |p| p.line());
+fn csv_error(file: &str, e: &csv::Error, lines_before: u64) -> Diagnostic {
+    let line = lines_before + e.position().map_or(0, |p| p.line());
     Diagnostic::file(
         file,
         format!("unreadable CSV: {e}"),
@@ -689,7 +790,28 @@ pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut D
     }
 }
 
+/// One parsed `students.csv` row, before ids are checked for uniqueness across the file.
+struct StudentRow {
+    line: u64,
+    student: Student,
+    property: Option<String>,
+    extras: Vec<f64>,
+}
+
+/// The rows of one piece of `students.csv`.
+#[derive(Default)]
+struct StudentPiece {
+    rows: Vec<StudentRow>,
+    /// Chosen schools; each row's `choices` range points here.
+    choices: Vec<u32>,
+    diags: Diagnostics,
+}
+
 /// Reads `students.csv`; `extra` names non-standard numeric columns the policy reads.
+///
+/// The file is cut into pieces at record boundaries and the pieces are parsed in parallel;
+/// results and diagnostics are merged in file order, so the outcome is the same as a
+/// sequential read.
 pub fn read_students<R: Read>(
     reader: R,
     file: &str,
@@ -698,171 +820,239 @@ pub fn read_students<R: Read>(
     cohort: &mut Cohort,
     diags: &mut Diagnostics,
 ) {
+    use rayon::prelude::*;
     let mut required: Vec<&str> = vec!["student_id", "stage", "block_id"];
     required.extend(extra.iter().map(String::as_str));
-    let mut property_index: HashMap<String, u32> = cohort
+    let Some((bytes, header)) = read_header(reader, file, &required, diags) else {
+        return;
+    };
+    let body = &bytes[header.body_start..];
+    const PIECE: usize = 1 << 20;
+    let pieces: Vec<StudentPiece> = split_records(body, PIECE)
+        .into_par_iter()
+        .map(|(from, to, lines)| {
+            let mut piece = StudentPiece::default();
+            let mut local = std::mem::take(&mut piece.diags);
+            parse_rows(
+                &body[from..to],
+                header.lines_before + lines,
+                file,
+                &header,
+                &mut local,
+                |row, diags| {
+                    if let Some(r) = parse_student(row, city, extra, &mut piece.choices, diags) {
+                        piece.rows.push(r);
+                    }
+                },
+            );
+            piece.diags = local;
+            piece
+        })
+        .collect();
+    let mut property_index: crate::model::IdIndex = cohort
         .properties
         .iter()
         .enumerate()
         .map(|(i, p)| (p.clone(), i as u32))
         .collect();
-    for name in extra {
-        cohort.extra.insert(name.clone(), Vec::new());
+    let mut extra_columns: Vec<Vec<f64>> = vec![Vec::new(); extra.len()];
+    let total: usize = pieces.iter().map(|p| p.rows.len()).sum();
+    cohort.students.reserve(total);
+    cohort.student_index.reserve(total);
+    let first_index = cohort.students.len();
+    let mut accepted_lines: Vec<u64> = Vec::with_capacity(total);
+    for piece in pieces {
+        for d in piece.diags.items() {
+            diags.push(d.clone());
+        }
+        diags.omitted += piece.diags.omitted;
+        let base = cohort.choices.len() as u32;
+        cohort.choices.extend_from_slice(&piece.choices);
+        for mut r in piece.rows {
+            let index = cohort.students.len() as u32;
+            if let Some(first) = cohort.student_index.insert(r.student.id.clone(), index) {
+                cohort.student_index.insert(r.student.id.clone(), first);
+                let col = header.columns.get("student_id").map(|c| c + 1);
+                diags.push(
+                    Diagnostic::file(
+                        file,
+                        match (first as usize)
+                            .checked_sub(first_index)
+                            .and_then(|i| accepted_lines.get(i))
+                        {
+                            Some(line) => format!("duplicate student_id (first on line {line})"),
+                            None => "duplicate student_id".to_string(),
+                        },
+                        "every applicant needs one row and its own id",
+                    )
+                    .at_line(r.line)
+                    .at_field(col, "student_id")
+                    .with_value(&r.student.id),
+                );
+                continue;
+            }
+            r.student.property = r.property.map(|p| {
+                let next = property_index.len() as u32;
+                *property_index.entry(p).or_insert_with_key(|p| {
+                    cohort.properties.push(p.clone());
+                    next
+                })
+            });
+            r.student.choices.0 += base;
+            for (col, v) in extra_columns.iter_mut().zip(r.extras) {
+                col.push(v);
+            }
+            cohort.students.push(r.student);
+            accepted_lines.push(r.line);
+        }
     }
-    read_csv(reader, file, &required, diags, |row, diags| {
-        let id = row.required("student_id", diags);
-        let stage = row.stage(diags);
-        let block = row.required("block_id", diags).and_then(|b| {
-            let found = city.block(b);
-            if found.is_none() {
-                diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+    for (name, col) in extra.iter().zip(extra_columns) {
+        cohort.extra.insert(name.clone(), col);
+    }
+}
+
+fn parse_student(
+    row: &Row<'_>,
+    city: &City,
+    extra: &[String],
+    choices_out: &mut Vec<u32>,
+    diags: &mut Diagnostics,
+) -> Option<StudentRow> {
+    let id = row.required("student_id", diags);
+    let stage = row.stage(diags);
+    let block = row.required("block_id", diags).and_then(|b| {
+        let found = city.block(b);
+        if found.is_none() {
+            diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+        }
+        found
+    });
+    let hukou = row.boolean("hukou_in_zone", diags);
+    let owns = row.boolean("owns_home", diags);
+    let migrant = row.boolean("migrant", diags);
+    let years = row.number("years_at_address", diags);
+    let permit = row.number("residence_permit_months", diags);
+    let insurance = row.number("social_insurance_months", diags);
+    let primary = row.text("primary_school_id");
+    let primary_school = if primary.is_empty() {
+        Some(None)
+    } else {
+        match city.school(primary) {
+            Some(p) if city.schools[p as usize].stage == Stage::Primary => Some(Some(p)),
+            Some(_) => {
+                diags.push(row.diag(
+                    "primary_school_id",
+                    primary,
+                    "this school is not a primary school",
+                    "name the primary school the applicant attends, or leave it empty",
+                ));
+                None
             }
-            found
-        });
-        let hukou = row.boolean("hukou_in_zone", diags);
-        let owns = row.boolean("owns_home", diags);
-        let migrant = row.boolean("migrant", diags);
-        let years = row.number("years_at_address", diags);
-        let permit = row.number("residence_permit_months", diags);
-        let insurance = row.number("social_insurance_months", diags);
-        let primary = row.text("primary_school_id");
-        let primary_school = if primary.is_empty() {
-            Some(None)
-        } else {
-            match city.school(primary) {
-                Some(p) if city.schools[p as usize].stage == Stage::Primary => Some(Some(p)),
-                Some(_) => {
-                    diags.push(row.diag(
-                        "primary_school_id",
-                        primary,
-                        "this school is not a primary school",
-                        "name the primary school the applicant attends, or leave it empty",
-                    ));
-                    None
-                }
-                None => {
-                    diags.push(row.diag(
-                        "primary_school_id",
-                        primary,
-                        "no school has this id",
-                        "use a school_id from schools.csv, or leave it empty if the school is outside the city",
-                    ));
-                    None
-                }
+            None => {
+                diags.push(row.diag(
+                    "primary_school_id",
+                    primary,
+                    "no school has this id",
+                    "use a school_id from schools.csv, or leave it empty if the school is outside the city",
+                ));
+                None
             }
-        };
-        let mut choices = Vec::new();
-        let mut choices_ok = true;
-        for c in row.text("choices").split(';').map(str::trim).filter(|c| !c.is_empty()) {
-            match city.school(c) {
-                None => {
+        }
+    };
+    let mut choices = Vec::new();
+    let mut choices_ok = true;
+    for c in row.text("choices").split(';').map(str::trim).filter(|c| !c.is_empty()) {
+        match city.school(c) {
+            None => {
+                diags.push(row.diag(
+                    "choices",
+                    c,
+                    "a chosen school does not exist",
+                    "list school_ids from schools.csv separated by ;",
+                ));
+                choices_ok = false;
+            }
+            Some(s) => {
+                if let Some(stage) = stage
+                    && city.schools[s as usize].stage != stage
+                {
                     diags.push(row.diag(
                         "choices",
                         c,
-                        "a chosen school does not exist",
-                        "list school_ids from schools.csv separated by ;",
+                        format!(
+                            "a chosen school admits {} pupils, not {stage}",
+                            city.schools[s as usize].stage
+                        ),
+                        "choose schools of the applicant's stage",
                     ));
                     choices_ok = false;
                 }
-                Some(s) => {
-                    if let Some(stage) = stage
-                        && city.schools[s as usize].stage != stage
-                    {
-                        diags.push(row.diag(
-                            "choices",
-                            c,
-                            format!(
-                                "a chosen school admits {} pupils, not {stage}",
-                                city.schools[s as usize].stage
-                            ),
-                            "choose schools of the applicant's stage",
-                        ));
-                        choices_ok = false;
-                    }
-                    if !choices.contains(&s) {
-                        choices.push(s);
-                    }
+                if !choices.contains(&s) {
+                    choices.push(s);
                 }
             }
         }
-        let mut extras = Vec::with_capacity(extra.len());
-        let mut extras_ok = true;
-        for name in extra {
-            match row.parse::<f64>(name, "a number", diags) {
-                Some(v) => extras.push(v.unwrap_or(f64::NAN)),
-                None => extras_ok = false,
-            }
+    }
+    let mut extras = Vec::with_capacity(extra.len());
+    let mut extras_ok = true;
+    for name in extra {
+        match row.parse::<f64>(name, "a number", diags) {
+            Some(v) => extras.push(v.unwrap_or(f64::NAN)),
+            None => extras_ok = false,
         }
-        let (
-            Some(id),
-            Some(stage),
-            Some(block),
-            Some(hukou),
-            Some(owns),
-            Some(migrant),
-            Some(years),
-            Some(permit),
-            Some(insurance),
-            Some(primary_school),
-            true,
-            true,
-        ) = (
-            id,
-            stage,
-            block,
-            hukou,
-            owns,
-            migrant,
-            years,
-            permit,
-            insurance,
-            primary_school,
-            choices_ok,
-            extras_ok,
-        )
-        else {
-            return;
-        };
-        let index = cohort.students.len() as u32;
-        if cohort.student_index.insert(id.to_string(), index).is_some() {
-            diags.push(row.diag(
-                "student_id",
-                id,
-                "duplicate student_id",
-                "every applicant needs one row and its own id",
-            ));
-            return;
-        }
-        let property = row.text("property_id");
-        let property = (!property.is_empty()).then(|| {
-            let next = property_index.len() as u32;
-            *property_index.entry(property.to_string()).or_insert_with(|| {
-                cohort.properties.push(property.to_string());
-                next
-            })
-        });
-        let start = cohort.choices.len() as u32;
-        cohort.choices.extend_from_slice(&choices);
-        for (name, v) in extra.iter().zip(extras) {
-            if let Some(col) = cohort.extra.get_mut(name) {
-                col.push(v);
-            }
-        }
-        cohort.students.push(Student {
+    }
+    let (
+        Some(id),
+        Some(stage),
+        Some(block),
+        Some(hukou),
+        Some(owns),
+        Some(migrant),
+        Some(years),
+        Some(permit),
+        Some(insurance),
+        Some(primary_school),
+        true,
+        true,
+    ) = (
+        id,
+        stage,
+        block,
+        hukou,
+        owns,
+        migrant,
+        years,
+        permit,
+        insurance,
+        primary_school,
+        choices_ok,
+        extras_ok,
+    )
+    else {
+        return None;
+    };
+    let property = row.text("property_id");
+    let start = choices_out.len() as u32;
+    choices_out.extend_from_slice(&choices);
+    Some(StudentRow {
+        line: row.line,
+        property: (!property.is_empty()).then(|| property.to_string()),
+        extras,
+        student: Student {
             id: id.to_string(),
             stage,
             block,
             hukou_in_zone: hukou,
             owns_home: owns,
             years_at_address: years,
-            property,
+            property: None,
             migrant,
             residence_permit_months: permit,
             social_insurance_months: insurance,
             primary_school: if stage == Stage::Junior { primary_school } else { None },
             choices: (start, choices.len() as u32),
-        });
-    });
+        },
+    })
 }
 
 /// Reads `seat_locks.csv`: the years a property already gave a seat.

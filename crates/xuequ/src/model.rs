@@ -6,6 +6,10 @@
 
 use std::collections::HashMap;
 
+/// A map from string ids to dense indices (FxHash: fast on short ids, and the ids come from
+/// the bureau's own files, not from an adversary).
+pub type IdIndex = HashMap<String, u32, rustc_hash::FxBuildHasher>;
+
 use serde::{Deserialize, Serialize};
 
 /// A school stage with an entry grade.
@@ -261,9 +265,9 @@ pub struct City {
     /// Zones per stage, indexed by [`Stage::index`].
     pub zones: [StageZones; 3],
     /// School id to index.
-    pub school_index: HashMap<String, u32>,
+    pub school_index: IdIndex,
     /// Block id to index.
-    pub block_index: HashMap<String, u32>,
+    pub block_index: IdIndex,
 }
 
 impl City {
@@ -326,7 +330,7 @@ pub struct Cohort {
     /// Extra numeric columns the policy reads, by name: one value per student (NaN = empty).
     pub extra: HashMap<String, Vec<f64>>,
     /// Student id to index.
-    pub student_index: HashMap<String, u32>,
+    pub student_index: IdIndex,
 }
 
 impl Cohort {

@@ -158,7 +158,7 @@ fn program_stats(st: &StageAllocation) -> Vec<ProgramStats> {
             let s = &mut stats[p.program as usize];
             s.assigned += 1;
             if p.position != GUARANTEE_POSITION {
-                let k = st.list(m)[p.position as usize].key.0;
+                let k = st.key(m, p.position as usize).0;
                 if s.cutoff.is_none_or(|(c, _)| k > c) {
                     s.cutoff = Some((k, m));
                 }
