@@ -70,7 +70,11 @@ impl Reporter {
 
     pub fn timing(&self, stage: &str, start: Instant, detail: String) {
         if !self.quiet {
-            eprintln!("{stage:>16}: {:>8.3} s  {detail}", start.elapsed().as_secs_f64());
+            let memory = memory_mb().map_or(String::new(), |(rss, peak)| format!("  [rss {rss} MB, peak {peak} MB]"));
+            eprintln!(
+                "{stage:>16}: {:>8.3} s  {detail}{memory}",
+                start.elapsed().as_secs_f64()
+            );
         }
     }
 
@@ -85,4 +89,15 @@ pub fn synth_progress(bar: &ProgressBar, p: &xuequ_synth::SynthProgress) {
         xuequ_synth::SynthPhase::Students => "writing applicants",
         xuequ_synth::SynthPhase::Finishing => "finishing files",
     });
+}
+
+/// Current and peak resident memory in MB, where the system reports them (Linux).
+fn memory_mb() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb / 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }

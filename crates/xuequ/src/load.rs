@@ -10,7 +10,9 @@ use std::path::Path;
 
 use crate::crs::Crs;
 use crate::error::{Diagnostic, Diagnostics, LoadError};
-use crate::model::{Block, BlockStatus, City, Cohort, Location, School, Sector, Stage, StageZones, Student};
+use crate::model::{
+    Block, BlockStatus, City, Cohort, Location, School, Sector, Stage, StageZones, StringTable, Student,
+};
 use crate::policy::Policy;
 use crate::scenario::Scenario;
 
@@ -147,7 +149,7 @@ impl Dataset {
 
 /// Column lookup for one CSV file.
 struct Columns {
-    index: HashMap<String, usize>,
+    index: HashMap<String, usize, rustc_hash::FxBuildHasher>,
 }
 
 impl Columns {
@@ -335,7 +337,7 @@ fn read_header<R: Read>(
     }
     let body_start = rdr.position().byte() as usize;
     let lines_before = rdr.position().line() - 1;
-    let mut index = HashMap::new();
+    let mut index: HashMap<String, usize, rustc_hash::FxBuildHasher> = HashMap::default();
     for (i, h) in record.iter().enumerate() {
         let Ok(h) = std::str::from_utf8(h) else {
             diags.push(not_utf8(file, 1, i));
@@ -793,6 +795,9 @@ pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut D
 /// One parsed `students.csv` row, before ids are checked for uniqueness across the file.
 struct StudentRow {
     line: u64,
+    /// [`StringTable::hash`] of the id and of the property id, computed in parallel.
+    id_hash: u64,
+    property_hash: u64,
     student: Student,
     property: Option<String>,
     extras: Vec<f64>,
@@ -832,6 +837,7 @@ pub fn read_students<R: Read>(
         .into_par_iter()
         .map(|(from, to, lines)| {
             let mut piece = StudentPiece::default();
+            piece.rows.reserve((to - from) / 80);
             let mut local = std::mem::take(&mut piece.diags);
             parse_rows(
                 &body[from..to],
@@ -849,16 +855,23 @@ pub fn read_students<R: Read>(
             piece
         })
         .collect();
-    let mut property_index: crate::model::IdIndex = cohort
-        .properties
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.clone(), i as u32))
-        .collect();
+    // The text is no longer needed: free it before the merge grows the cohort.
+    drop(bytes);
+    let mut property_index = StringTable::default();
+    for (i, p) in cohort.properties.iter().enumerate() {
+        property_index.insert(StringTable::hash(p), p, i as u32, |j| {
+            cohort.properties[j as usize].as_str()
+        });
+    }
     let mut extra_columns: Vec<Vec<f64>> = vec![Vec::new(); extra.len()];
     let total: usize = pieces.iter().map(|p| p.rows.len()).sum();
     cohort.students.reserve(total);
-    cohort.student_index.reserve(total);
+    {
+        let students = &cohort.students;
+        cohort
+            .student_index
+            .reserve(total, |i| students[i as usize].id.as_str());
+    }
     let first_index = cohort.students.len();
     let mut accepted_lines: Vec<u64> = Vec::with_capacity(total);
     for piece in pieces {
@@ -870,8 +883,16 @@ pub fn read_students<R: Read>(
         cohort.choices.extend_from_slice(&piece.choices);
         for mut r in piece.rows {
             let index = cohort.students.len() as u32;
-            if let Some(first) = cohort.student_index.insert(r.student.id.clone(), index) {
-                cohort.student_index.insert(r.student.id.clone(), first);
+            let students = &cohort.students;
+            // The row is pushed below, so look the new id up in the row itself.
+            let text_of = |i: u32| {
+                if i == index {
+                    r.student.id.as_str()
+                } else {
+                    students[i as usize].id.as_str()
+                }
+            };
+            if let Some(first) = cohort.student_index.insert(r.id_hash, &r.student.id, index, text_of) {
                 let col = header.columns.get("student_id").map(|c| c + 1);
                 diags.push(
                     Diagnostic::file(
@@ -892,11 +913,22 @@ pub fn read_students<R: Read>(
                 continue;
             }
             r.student.property = r.property.map(|p| {
-                let next = property_index.len() as u32;
-                *property_index.entry(p).or_insert_with_key(|p| {
-                    cohort.properties.push(p.clone());
-                    next
-                })
+                let next = cohort.properties.len() as u32;
+                let properties = &cohort.properties;
+                let text_of = |i: u32| {
+                    if i == next {
+                        p.as_str()
+                    } else {
+                        properties[i as usize].as_str()
+                    }
+                };
+                match property_index.insert(r.property_hash, &p, next, text_of) {
+                    Some(existing) => existing,
+                    None => {
+                        cohort.properties.push(p);
+                        next
+                    }
+                }
             });
             r.student.choices.0 += base;
             for (col, v) in extra_columns.iter_mut().zip(r.extras) {
@@ -959,7 +991,8 @@ fn parse_student(
             }
         }
     };
-    let mut choices = Vec::new();
+    // Chosen schools go straight into the piece's shared buffer (no allocation per row).
+    let choices_start = choices_out.len();
     let mut choices_ok = true;
     for c in row.text("choices").split(';').map(str::trim).filter(|c| !c.is_empty()) {
         match city.school(c) {
@@ -987,8 +1020,8 @@ fn parse_student(
                     ));
                     choices_ok = false;
                 }
-                if !choices.contains(&s) {
-                    choices.push(s);
+                if !choices_out[choices_start..].contains(&s) {
+                    choices_out.push(s);
                 }
             }
         }
@@ -1029,12 +1062,19 @@ fn parse_student(
         extras_ok,
     )
     else {
+        choices_out.truncate(choices_start);
         return None;
     };
     let property = row.text("property_id");
-    let start = choices_out.len() as u32;
-    choices_out.extend_from_slice(&choices);
+    let start = choices_start as u32;
+    let n_choices = (choices_out.len() - choices_start) as u32;
     Some(StudentRow {
+        id_hash: StringTable::hash(id),
+        property_hash: if property.is_empty() {
+            0
+        } else {
+            StringTable::hash(property)
+        },
         line: row.line,
         property: (!property.is_empty()).then(|| property.to_string()),
         extras,
@@ -1050,7 +1090,7 @@ fn parse_student(
             residence_permit_months: permit,
             social_insurance_months: insurance,
             primary_school: if stage == Stage::Junior { primary_school } else { None },
-            choices: (start, choices.len() as u32),
+            choices: (start, n_choices),
         },
     })
 }

@@ -70,8 +70,24 @@ pub fn ranks_of_sorted(seed: u64, stream: u64, ids_sorted: &[&str]) -> Vec<u32> 
 /// The single-lottery numbers of a stage's applicants, given in any order; returns each
 /// applicant's number in the order given.
 pub fn single_lottery(seed: u64, stage: Stage, ids: &[&str]) -> Vec<u32> {
-    let mut sorted: Vec<u32> = (0..ids.len() as u32).collect();
-    sorted.par_sort_unstable_by(|&a, &b| ids[a as usize].as_bytes().cmp(ids[b as usize].as_bytes()));
+    // Sort by a 16-byte big-endian prefix first (exact for ids up to 16 bytes), falling
+    // back to the whole id on equal prefixes.
+    let prefix = |id: &str| {
+        let mut k = [0u8; 16];
+        let n = id.len().min(16);
+        k[..n].copy_from_slice(&id.as_bytes()[..n]);
+        u128::from_be_bytes(k)
+    };
+    let mut keyed: Vec<(u128, u32)> = ids
+        .par_iter()
+        .enumerate()
+        .map(|(i, id)| (prefix(id), i as u32))
+        .collect();
+    keyed.par_sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| ids[a.1 as usize].as_bytes().cmp(ids[b.1 as usize].as_bytes()))
+    });
+    let sorted: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
     let sorted_ids: Vec<&str> = sorted.iter().map(|&i| ids[i as usize]).collect();
     let ranks = ranks_of_sorted(seed, stage_stream(stage), &sorted_ids);
     let mut out = vec![0u32; ids.len()];

@@ -330,7 +330,7 @@ pub struct Cohort {
     /// Extra numeric columns the policy reads, by name: one value per student (NaN = empty).
     pub extra: HashMap<String, Vec<f64>>,
     /// Student id to index.
-    pub student_index: IdIndex,
+    pub student_index: StringTable,
 }
 
 impl Cohort {
@@ -341,6 +341,61 @@ impl Cohort {
 
     /// The index of a student id.
     pub fn student(&self, id: &str) -> Option<u32> {
-        self.student_index.get(id).copied()
+        self.student_index.find(id, |i| &self.students[i as usize].id)
+    }
+}
+
+/// A hash index from strings stored elsewhere (e.g. each student's own id) to their
+/// positions: unlike a map with `String` keys it keeps no second copy of the text.
+#[derive(Debug, Clone, Default)]
+pub struct StringTable {
+    table: hashbrown::HashTable<u32>,
+}
+
+impl StringTable {
+    /// The hash used by the table (FxHash).
+    pub fn hash(text: &str) -> u64 {
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(text)
+    }
+
+    /// Room for `n` more entries.
+    pub fn reserve<'a>(&mut self, n: usize, text_of: impl Fn(u32) -> &'a str) {
+        self.table.reserve(n, |&i| Self::hash(text_of(i)));
+    }
+
+    /// The position of `text`, where `text_of` gives the text at a position.
+    pub fn find<'a>(&self, text: &str, text_of: impl Fn(u32) -> &'a String) -> Option<u32> {
+        self.find_hashed(Self::hash(text), text, |i| text_of(i).as_str())
+    }
+
+    /// [`StringTable::find`] with a precomputed hash.
+    pub fn find_hashed<'a>(&self, hash: u64, text: &str, text_of: impl Fn(u32) -> &'a str) -> Option<u32> {
+        self.table.find(hash, |&i| text_of(i) == text).copied()
+    }
+
+    /// Inserts position `index` for `text` unless the text is present; returns the position
+    /// already holding it, if any.
+    pub fn insert<'a>(&mut self, hash: u64, text: &str, index: u32, text_of: impl Fn(u32) -> &'a str) -> Option<u32> {
+        match self
+            .table
+            .entry(hash, |&i| text_of(i) == text, |&i| Self::hash(text_of(i)))
+        {
+            hashbrown::hash_table::Entry::Occupied(e) => Some(*e.get()),
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(index);
+                None
+            }
+        }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
     }
 }

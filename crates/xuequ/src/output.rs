@@ -50,80 +50,107 @@ pub fn unplaced_reason(data: &Dataset, st: &StageAllocation, m: usize) -> &'stat
     "no_seat_in_district"
 }
 
-/// Renders `assignments.csv`.
+/// Renders `assignments.csv` into memory.
 pub fn assignments_csv(data: &Dataset, allocation: &Allocation, options: WriteOptions) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.cohort.students.len() * 64);
-    if options.bom {
-        out.extend_from_slice("\u{feff}".as_bytes());
+    write_assignments(&mut out, data, allocation, options).expect("writing to memory cannot fail");
+    out
+}
+
+/// Appends one CSV field, quoted only when it must be.
+fn push_field(out: &mut Vec<u8>, field: &str) {
+    if field.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        out.push(b'"');
+        for b in field.bytes() {
+            if b == b'"' {
+                out.push(b'"');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(field.as_bytes());
     }
-    let mut w = csv::Writer::from_writer(out);
-    let row = |w: &mut csv::Writer<Vec<u8>>, r: [&str; 10]| w.write_record(r).expect("writing to memory cannot fail");
-    row(
-        &mut w,
-        [
-            "student_id",
-            "stage",
-            "school_id",
-            "tier",
-            "lottery",
-            "distance_m",
-            "via",
-            "school_name",
-            "district",
-            "reason",
-        ],
-    );
+}
+
+/// Streams `assignments.csv`: rows are formatted in parallel in blocks and written in
+/// students.csv order, so memory stays bounded however many applicants there are.
+pub fn write_assignments(
+    w: &mut dyn Write,
+    data: &Dataset,
+    allocation: &Allocation,
+    options: WriteOptions,
+) -> std::io::Result<()> {
+    use rayon::prelude::*;
+    use std::fmt::Write as _;
+    if options.bom {
+        w.write_all("\u{feff}".as_bytes())?;
+    }
+    w.write_all(b"student_id,stage,school_id,tier,lottery,distance_m,via,school_name,district,reason\n")?;
     // Map cohort index -> (stage allocation, member).
-    let mut slot: Vec<Option<(u16, u32)>> = vec![None; data.cohort.students.len()];
+    let mut slot: Vec<(u16, u32)> = vec![(u16::MAX, 0); data.cohort.students.len()];
     for (si, st) in allocation.stages.iter().enumerate() {
         for (m, &i) in st.members.iter().enumerate() {
-            slot[i as usize] = Some((si as u16, m as u32));
+            slot[i as usize] = (si as u16, m as u32);
         }
     }
     let city = &data.city;
-    for (i, s) in data.cohort.students.iter().enumerate() {
-        let Some((si, m)) = slot[i] else { continue };
-        let st = &allocation.stages[si as usize];
-        let m = m as usize;
-        let p = st.placements[m];
-        let lottery = st.lottery[m].to_string();
-        if p.program == UNPLACED {
-            row(
-                &mut w,
-                [
-                    &s.id,
-                    s.stage.as_str(),
-                    "",
-                    "",
-                    &lottery,
-                    "",
-                    "unplaced",
-                    "",
-                    "",
-                    unplaced_reason(data, st, m),
-                ],
-            );
-        } else {
-            let prog = st.programs[p.program as usize];
-            let school = &city.schools[prog.school as usize];
-            row(
-                &mut w,
-                [
-                    &s.id,
-                    s.stage.as_str(),
-                    &school.id,
-                    st.tier_name(prog.kind, p.tier),
-                    &lottery,
-                    &p.distance_m.to_string(),
-                    st.via(m),
-                    &school.name,
-                    &city.districts[school.district as usize],
-                    "",
-                ],
-            );
+    let format_rows = |range: std::ops::Range<usize>| -> Vec<u8> {
+        let mut out = Vec::with_capacity(range.len() * 80);
+        let mut num = String::new();
+        for i in range {
+            let (si, m) = slot[i];
+            if si == u16::MAX {
+                continue;
+            }
+            let s = &data.cohort.students[i];
+            let st = &allocation.stages[si as usize];
+            let m = m as usize;
+            let p = st.placements[m];
+            push_field(&mut out, &s.id);
+            out.push(b',');
+            out.extend_from_slice(s.stage.as_str().as_bytes());
+            out.push(b',');
+            num.clear();
+            if p.program == UNPLACED {
+                let _ = write!(num, ",,{},,unplaced,,,", st.lottery[m]);
+                out.extend_from_slice(num.as_bytes());
+                out.extend_from_slice(unplaced_reason(data, st, m).as_bytes());
+            } else {
+                let prog = st.programs[p.program as usize];
+                let school = &city.schools[prog.school as usize];
+                push_field(&mut out, &school.id);
+                out.push(b',');
+                push_field(&mut out, st.tier_name(prog.kind, p.tier));
+                let _ = write!(num, ",{},{},{},", st.lottery[m], p.distance_m, st.via(m));
+                out.extend_from_slice(num.as_bytes());
+                push_field(&mut out, &school.name);
+                out.push(b',');
+                push_field(&mut out, &city.districts[school.district as usize]);
+                out.push(b',');
+            }
+            out.push(b'\n');
         }
+        out
+    };
+    const ROWS: usize = 1 << 15;
+    const BATCH: usize = 16;
+    let n = data.cohort.students.len();
+    let mut start = 0;
+    while start < n {
+        let end = (start + ROWS * BATCH).min(n);
+        let blocks: Vec<Vec<u8>> = (start..end)
+            .step_by(ROWS)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|b| format_rows(b..(b + ROWS).min(end)))
+            .collect();
+        for b in blocks {
+            w.write_all(&b)?;
+        }
+        start = end;
     }
-    w.into_inner().expect("writing to memory cannot fail")
+    Ok(())
 }
 
 /// Per-program figures recomputed from placements.
@@ -489,9 +516,23 @@ pub fn summary_json(summary: &Summary) -> Vec<u8> {
     v
 }
 
+/// Writes one output file's content.
+pub type Render<'a> = &'a (dyn Fn(&mut dyn Write) -> std::io::Result<()> + Sync);
+
 /// Writes files atomically as a set: every file goes to a temporary name first; only when
 /// all are complete are they renamed into place. Returns the final paths.
 pub fn write_atomically(dir: &Path, files: &[(&str, &[u8])]) -> Result<Vec<PathBuf>, OutputError> {
+    let renders: Vec<_> = files
+        .iter()
+        .map(|&(name, bytes)| (name, move |w: &mut dyn Write| w.write_all(bytes)))
+        .collect();
+    let list: Vec<(&str, Render<'_>)> = renders.iter().map(|(n, f)| (*n, f as Render<'_>)).collect();
+    write_rendered_atomically(dir, &list)
+}
+
+/// [`write_atomically`] for files produced by writer functions (streamed through a buffer,
+/// never held whole in memory).
+pub fn write_rendered_atomically(dir: &Path, files: &[(&str, Render<'_>)]) -> Result<Vec<PathBuf>, OutputError> {
     std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
         path: dir.to_path_buf(),
         source,
@@ -514,13 +555,15 @@ pub fn write_atomically(dir: &Path, files: &[(&str, &[u8])]) -> Result<Vec<PathB
             });
         }
     }
-    for (name, bytes) in files {
+    for (name, render) in files {
         let target = dir.join(name);
         let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let result = (|| {
-            let mut f = std::fs::File::create(&temp)?;
-            f.write_all(bytes)?;
-            f.sync_all()
+            let file = std::fs::File::create(&temp)?;
+            let mut buffered = std::io::BufWriter::with_capacity(1 << 20, file);
+            render(&mut buffered)?;
+            let file = buffered.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()
         })();
         if let Err(source) = result {
             let _ = std::fs::remove_file(&temp);
@@ -549,10 +592,12 @@ pub fn write_outputs(
     audit: &AuditReport,
     options: WriteOptions,
 ) -> Result<Vec<PathBuf>, OutputError> {
-    let assignments = assignments_csv(data, allocation, options);
     let schools = schools_summary_csv(data, allocation, options);
     let summary = summary_json(&summary(data, allocation, audit));
-    write_atomically(
+    let assignments = |w: &mut dyn Write| write_assignments(w, data, allocation, options);
+    let schools = |w: &mut dyn Write| w.write_all(&schools);
+    let summary = |w: &mut dyn Write| w.write_all(&summary);
+    write_rendered_atomically(
         dir,
         &[
             ("assignments.csv", &assignments),

@@ -171,16 +171,25 @@ pub fn dense_ranks(n: usize, keys: &[OrderKey], value: impl Fn(usize, &OrderKey)
         let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
         ordered.min(u64::MAX - 1)
     };
-    let rows: Vec<Vec<u64>> = (0..n)
-        .into_par_iter()
-        .map(|i| keys.iter().map(|k| encode(value(i, k), k.descending)).collect())
-        .collect();
+    // One flat row of encoded keys per applicant (no allocation per applicant).
+    let k = keys.len();
+    let mut rows = vec![0u64; n * k];
+    rows.par_chunks_mut(k).enumerate().for_each(|(i, row)| {
+        for (slot, key) in row.iter_mut().zip(keys) {
+            *slot = encode(value(i, key), key.descending);
+        }
+    });
+    let row = |i: u32| &rows[i as usize * k..(i as usize + 1) * k];
     let mut order: Vec<u32> = (0..n as u32).collect();
-    order.par_sort_by(|&a, &b| rows[a as usize].cmp(&rows[b as usize]));
+    if k == 1 {
+        order.par_sort_unstable_by_key(|&i| (rows[i as usize], i));
+    } else {
+        order.par_sort_unstable_by(|&a, &b| row(a).cmp(row(b)).then(a.cmp(&b)));
+    }
     let mut rank = vec![0u32; n];
     let mut r = 0u32;
     for w in 0..order.len() {
-        if w > 0 && rows[order[w] as usize] != rows[order[w - 1] as usize] {
+        if w > 0 && row(order[w]) != row(order[w - 1]) {
             r += 1;
         }
         rank[order[w] as usize] = r;
