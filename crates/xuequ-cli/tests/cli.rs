@@ -390,3 +390,12 @@ fn validate_reports_problems_without_running() {
     assert_eq!(o.status.code(), Some(3));
     assert!(text(&o).contains("B9"));
 }
+
+#[test]
+fn duplicate_student_id_names_both_lines() {
+    bad(
+        |d| replace(d, "students.csv", "C2,primary,B2", "A,primary,B2"),
+        3,
+        &["students.csv:7", "duplicate student_id (first on line 2)", "\"A\""],
+    );
+}

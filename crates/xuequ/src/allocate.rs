@@ -495,10 +495,7 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
         .par_iter()
         .map(|&i| priority::facts(policy, cohort, data.scenario.year, i as usize))
         .collect();
-    let ids: Vec<&str> = members
-        .iter()
-        .map(|&i| cohort.students[i as usize].id.as_str())
-        .collect();
+    let ids: Vec<&str> = members.iter().map(|&i| cohort.id(i as usize)).collect();
     let lottery = crate::lottery::single_lottery(policy.seed, stage, &ids);
     drop(ids);
     let value = |m: usize, a: &Attribute| match a {
@@ -761,7 +758,7 @@ fn multiple_lottery(
             by_school[programs[entry.program as usize].school as usize].push((m as u32, e));
         }
     }
-    let id = |m: u32| cohort.students[members[m as usize] as usize].id.as_str();
+    let id = |m: u32| cohort.id(members[m as usize] as usize);
     let updates: Vec<Vec<(usize, u32)>> = by_school
         .into_par_iter()
         .enumerate()

@@ -134,7 +134,9 @@ pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
             if cohort.students.get(i as usize).is_some_and(|s| s.stage != st.stage) {
                 accounted.add(format!(
                     "{} is a {} applicant but was allocated with {}",
-                    cohort.students[i as usize].id, cohort.students[i as usize].stage, st.stage
+                    cohort.id(i as usize),
+                    cohort.students[i as usize].stage,
+                    st.stage
                 ));
             }
         }
@@ -142,7 +144,11 @@ pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
     for (i, s) in cohort.students.iter().enumerate() {
         let expected = u8::from(data.scenario.stages.contains(&s.stage));
         if seen[i] != expected {
-            accounted.add(format!("{} appears {} times (expected {expected})", s.id, seen[i]));
+            accounted.add(format!(
+                "{} appears {} times (expected {expected})",
+                cohort.id(i),
+                seen[i]
+            ));
         }
     }
 
@@ -218,7 +224,7 @@ fn audit_stage(
     let cohort = &data.cohort;
     let city = &data.city;
     let n_prog = st.programs.len();
-    let id = |m: usize| cohort.students[st.members[m] as usize].id.as_str();
+    let id = |m: usize| cohort.id(st.members[m] as usize);
     let school_id = |p: u32| city.schools[st.programs[p as usize].school as usize].id.as_str();
 
     // Recount seats: all placements, and list placements only (the mechanism's outcome).

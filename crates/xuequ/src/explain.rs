@@ -162,7 +162,7 @@ pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Res
     };
     let block = &city.blocks[s.block as usize];
     Ok(Explanation {
-        student_id: s.id.clone(),
+        student_id: data.cohort.id(i as usize).to_string(),
         stage: s.stage.to_string(),
         block: format!("{} {}", block.id, block.name),
         migrant: s.migrant.then_some((st.facts[m].migrant_eligible, st.facts[m].points)),

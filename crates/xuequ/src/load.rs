@@ -798,18 +798,29 @@ struct StudentRow {
     /// [`StringTable::hash`] of the id and of the property id, computed in parallel.
     id_hash: u64,
     property_hash: u64,
+    /// The id and the property id as ranges of the piece's `text`.
+    id: (u32, u32),
+    property: Option<(u32, u32)>,
     student: Student,
-    property: Option<String>,
-    extras: Vec<f64>,
 }
 
-/// The rows of one piece of `students.csv`.
+/// The rows of one piece of `students.csv`, in flat buffers (no allocation per row).
 #[derive(Default)]
 struct StudentPiece {
     rows: Vec<StudentRow>,
     /// Chosen schools; each row's `choices` range points here.
     choices: Vec<u32>,
+    /// Ids and property ids, end to end.
+    text: String,
+    /// Extra numeric columns, `extra.len()` values per row.
+    extras: Vec<f64>,
     diags: Diagnostics,
+}
+
+impl StudentPiece {
+    fn text(&self, range: (u32, u32)) -> &str {
+        &self.text[range.0 as usize..range.1 as usize]
+    }
 }
 
 /// Reads `students.csv`; `extra` names non-standard numeric columns the policy reads.
@@ -846,7 +857,7 @@ pub fn read_students<R: Read>(
                 &header,
                 &mut local,
                 |row, diags| {
-                    if let Some(r) = parse_student(row, city, extra, &mut piece.choices, diags) {
+                    if let Some(r) = parse_student(row, city, extra, &mut piece, diags) {
                         piece.rows.push(r);
                     }
                 },
@@ -857,42 +868,49 @@ pub fn read_students<R: Read>(
         .collect();
     // The text is no longer needed: free it before the merge grows the cohort.
     drop(bytes);
-    let mut property_index = StringTable::default();
-    for (i, p) in cohort.properties.iter().enumerate() {
-        property_index.insert(StringTable::hash(p), p, i as u32, |j| {
-            cohort.properties[j as usize].as_str()
+    let total: usize = pieces.iter().map(|p| p.rows.len()).sum();
+    let total_text: usize = pieces.iter().map(|p| p.text.len()).sum();
+    if cohort.id_text.len() + total_text > u32::MAX as usize {
+        diags.push(Diagnostic::file(
+            file,
+            "the student ids take more than 4 GB of text",
+            "shorten the ids or split the file",
+        ));
+        return;
+    }
+    cohort.students.reserve(total);
+    cohort.id_start.reserve(total);
+    cohort.id_text.reserve(total_text);
+    {
+        let (text, starts) = (&cohort.id_text, &cohort.id_start);
+        cohort.student_index.reserve(total, |i| {
+            &text[starts[i as usize] as usize..starts[i as usize + 1] as usize]
         });
     }
-    let mut extra_columns: Vec<Vec<f64>> = vec![Vec::new(); extra.len()];
-    let total: usize = pieces.iter().map(|p| p.rows.len()).sum();
-    cohort.students.reserve(total);
-    {
-        let students = &cohort.students;
-        cohort
-            .student_index
-            .reserve(total, |i| students[i as usize].id.as_str());
-    }
+    let mut extra_columns: Vec<Vec<f64>> = vec![Vec::with_capacity(total); extra.len()];
     let first_index = cohort.students.len();
     let mut accepted_lines: Vec<u64> = Vec::with_capacity(total);
-    for piece in pieces {
+    for mut piece in pieces {
         for d in piece.diags.items() {
             diags.push(d.clone());
         }
         diags.omitted += piece.diags.omitted;
         let base = cohort.choices.len() as u32;
         cohort.choices.extend_from_slice(&piece.choices);
-        for mut r in piece.rows {
+        let rows = std::mem::take(&mut piece.rows);
+        for (row_index, mut r) in rows.into_iter().enumerate() {
             let index = cohort.students.len() as u32;
-            let students = &cohort.students;
-            // The row is pushed below, so look the new id up in the row itself.
-            let text_of = |i: u32| {
-                if i == index {
-                    r.student.id.as_str()
-                } else {
-                    students[i as usize].id.as_str()
-                }
-            };
-            if let Some(first) = cohort.student_index.insert(r.id_hash, &r.student.id, index, text_of) {
+            let id = &piece.text[r.id.0 as usize..r.id.1 as usize];
+            // Append the id first so the table can read it back; undo on a duplicate.
+            cohort.id_text.push_str(id);
+            cohort.id_start.push(cohort.id_text.len() as u32);
+            let (text, starts) = (&cohort.id_text, &cohort.id_start);
+            let text_of = |i: u32| &text[starts[i as usize] as usize..starts[i as usize + 1] as usize];
+            if let Some(first) = cohort.student_index.insert(r.id_hash, id, index, text_of) {
+                cohort.id_start.pop();
+                cohort
+                    .id_text
+                    .truncate(cohort.id_start[cohort.id_start.len() - 1] as usize);
                 let col = header.columns.get("student_id").map(|c| c + 1);
                 diags.push(
                     Diagnostic::file(
@@ -908,31 +926,26 @@ pub fn read_students<R: Read>(
                     )
                     .at_line(r.line)
                     .at_field(col, "student_id")
-                    .with_value(&r.student.id),
+                    .with_value(id),
                 );
                 continue;
             }
-            r.student.property = r.property.map(|p| {
+            r.student.property = r.property.map(|range| {
+                let p = piece.text(range);
                 let next = cohort.properties.len() as u32;
                 let properties = &cohort.properties;
-                let text_of = |i: u32| {
-                    if i == next {
-                        p.as_str()
-                    } else {
-                        properties[i as usize].as_str()
-                    }
-                };
-                match property_index.insert(r.property_hash, &p, next, text_of) {
+                let text_of = |i: u32| if i == next { p } else { properties[i as usize].as_str() };
+                match cohort.property_index.insert(r.property_hash, p, next, text_of) {
                     Some(existing) => existing,
                     None => {
-                        cohort.properties.push(p);
+                        cohort.properties.push(p.to_string());
                         next
                     }
                 }
             });
             r.student.choices.0 += base;
-            for (col, v) in extra_columns.iter_mut().zip(r.extras) {
-                col.push(v);
+            for (k, col) in extra_columns.iter_mut().enumerate() {
+                col.push(piece.extras[row_index * extra.len() + k]);
             }
             cohort.students.push(r.student);
             accepted_lines.push(r.line);
@@ -947,9 +960,10 @@ fn parse_student(
     row: &Row<'_>,
     city: &City,
     extra: &[String],
-    choices_out: &mut Vec<u32>,
+    piece: &mut StudentPiece,
     diags: &mut Diagnostics,
 ) -> Option<StudentRow> {
+    let choices_out = &mut piece.choices;
     let id = row.required("student_id", diags);
     let stage = row.stage(diags);
     let block = row.required("block_id", diags).and_then(|b| {
@@ -1026,11 +1040,11 @@ fn parse_student(
             }
         }
     }
-    let mut extras = Vec::with_capacity(extra.len());
+    let extras_start = piece.extras.len();
     let mut extras_ok = true;
     for name in extra {
         match row.parse::<f64>(name, "a number", diags) {
-            Some(v) => extras.push(v.unwrap_or(f64::NAN)),
+            Some(v) => piece.extras.push(v.unwrap_or(f64::NAN)),
             None => extras_ok = false,
         }
     }
@@ -1062,13 +1076,22 @@ fn parse_student(
         extras_ok,
     )
     else {
-        choices_out.truncate(choices_start);
+        piece.choices.truncate(choices_start);
+        piece.extras.truncate(extras_start);
         return None;
     };
     let property = row.text("property_id");
     let start = choices_start as u32;
-    let n_choices = (choices_out.len() - choices_start) as u32;
+    let n_choices = (piece.choices.len() - choices_start) as u32;
+    let mut keep = |text: &str| {
+        let begin = piece.text.len() as u32;
+        piece.text.push_str(text);
+        (begin, piece.text.len() as u32)
+    };
+    let id_range = keep(id);
+    let property_range = (!property.is_empty()).then(|| keep(property));
     Some(StudentRow {
+        id: id_range,
         id_hash: StringTable::hash(id),
         property_hash: if property.is_empty() {
             0
@@ -1076,10 +1099,8 @@ fn parse_student(
             StringTable::hash(property)
         },
         line: row.line,
-        property: (!property.is_empty()).then(|| property.to_string()),
-        extras,
+        property: property_range,
         student: Student {
-            id: id.to_string(),
             stage,
             block,
             hukou_in_zone: hukou,
@@ -1097,12 +1118,6 @@ fn parse_student(
 
 /// Reads `seat_locks.csv`: the years a property already gave a seat.
 pub fn read_seat_locks<R: Read>(reader: R, file: &str, year: i32, cohort: &mut Cohort, diags: &mut Diagnostics) {
-    let index: HashMap<&str, u32> = cohort
-        .properties
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.as_str(), i as u32))
-        .collect();
     let mut locks: HashMap<u32, Vec<(Stage, i32)>> = HashMap::new();
     read_csv(reader, file, &["property_id", "stage", "year"], diags, |row, diags| {
         let property = row.required("property_id", diags);
@@ -1128,7 +1143,7 @@ pub fn read_seat_locks<R: Read>(reader: R, file: &str, year: i32, cohort: &mut C
             return;
         }
         // Properties no applicant lives in cannot affect this year's allocation.
-        if let Some(&p) = index.get(property) {
+        if let Some(p) = cohort.property(property) {
             locks.entry(p).or_default().push((stage, y));
         }
     });

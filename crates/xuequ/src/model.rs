@@ -287,11 +287,9 @@ impl City {
     }
 }
 
-/// One applicant for an entry grade.
+/// One applicant for an entry grade. Its id lives in [`Cohort::id`].
 #[derive(Debug, Clone)]
 pub struct Student {
-    /// The id used in files.
-    pub id: String,
     /// The stage applied for.
     pub stage: Stage,
     /// Home block index.
@@ -317,14 +315,20 @@ pub struct Student {
 }
 
 /// All applicants of a year, plus their seat-lock history.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Cohort {
     /// Applicants in file order.
     pub students: Vec<Student>,
+    /// Every applicant's id, end to end in one buffer (no allocation per applicant).
+    pub id_text: String,
+    /// Where each id starts in `id_text`; one more entry than applicants.
+    pub id_start: Vec<u32>,
     /// Flat storage of every student's chosen school indices.
     pub choices: Vec<u32>,
     /// Property ids (interned).
     pub properties: Vec<String>,
+    /// Property id to index.
+    pub property_index: StringTable,
     /// Seat-lock history: for each property, the (stage, year) seats it already gave.
     pub seat_locks: HashMap<u32, Vec<(Stage, i32)>>,
     /// Extra numeric columns the policy reads, by name: one value per student (NaN = empty).
@@ -333,15 +337,42 @@ pub struct Cohort {
     pub student_index: StringTable,
 }
 
+impl Default for Cohort {
+    fn default() -> Self {
+        Cohort {
+            students: Vec::new(),
+            id_text: String::new(),
+            id_start: vec![0],
+            choices: Vec::new(),
+            properties: Vec::new(),
+            property_index: StringTable::default(),
+            seat_locks: HashMap::new(),
+            extra: HashMap::new(),
+            student_index: StringTable::default(),
+        }
+    }
+}
+
 impl Cohort {
     /// The chosen schools of a student, most preferred first.
     pub fn choices_of(&self, student: &Student) -> &[u32] {
         &self.choices[student.choices.0 as usize..(student.choices.0 + student.choices.1) as usize]
     }
 
+    /// The id of applicant `i`.
+    pub fn id(&self, i: usize) -> &str {
+        &self.id_text[self.id_start[i] as usize..self.id_start[i + 1] as usize]
+    }
+
+    /// The index of a property id.
+    pub fn property(&self, id: &str) -> Option<u32> {
+        self.property_index.find(id, |i| &self.properties[i as usize])
+    }
+
     /// The index of a student id.
     pub fn student(&self, id: &str) -> Option<u32> {
-        self.student_index.find(id, |i| &self.students[i as usize].id)
+        self.student_index
+            .find_hashed(StringTable::hash(id), id, |i| self.id(i as usize))
     }
 }
 

@@ -107,7 +107,7 @@ pub fn write_assignments(
             let st = &allocation.stages[si as usize];
             let m = m as usize;
             let p = st.placements[m];
-            push_field(&mut out, &s.id);
+            push_field(&mut out, data.cohort.id(i));
             out.push(b',');
             out.extend_from_slice(s.stage.as_str().as_bytes());
             out.push(b',');
