@@ -18,7 +18,12 @@ const SIZES: [u64; 3] = [10_000, 100_000, 1_000_000];
 
 fn city(dir: &Path, preset: Preset, n: u64) -> std::path::PathBuf {
     let out = dir.join(format!("{preset}-{n}"));
-    let config = SynthConfig { preset, applicants: Some(n), seed: 7, year: 2026 };
+    let config = SynthConfig {
+        preset,
+        applicants: Some(n),
+        seed: 7,
+        year: 2026,
+    };
     xuequ_synth::write_city(&config, &out, &mut |_| {}).expect("synthetic city");
     out.join("scenario.toml")
 }
@@ -41,7 +46,9 @@ fn pipeline(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("load", n), |b| {
                 b.iter(|| xuequ::Dataset::load(black_box(&scenario)).expect("valid city"))
             });
-            group.bench_function(BenchmarkId::new("allocate", n), |b| b.iter(|| xuequ::allocate(black_box(&data))));
+            group.bench_function(BenchmarkId::new("allocate", n), |b| {
+                b.iter(|| xuequ::allocate(black_box(&data)))
+            });
             group.bench_function(BenchmarkId::new("audit", n), |b| {
                 b.iter(|| xuequ::audit(black_box(&data), black_box(&allocation)))
             });

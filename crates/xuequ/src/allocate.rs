@@ -404,9 +404,14 @@ fn candidate_list(
     match data.policy.candidates {
         CandidateMode::Choices => {
             for &c in choices {
-                if let Some(main) = ctx.main_program(c) {
-                    let via = if is_home(c) { Via::Zone } else { Via::Choice };
-                    push(out, main, via, None);
+                let Some((main, purchased)) = ctx.program_of_school.get(c as usize).copied().flatten() else {
+                    continue;
+                };
+                let via = if is_home(c) { Via::Zone } else { Via::Choice };
+                push(out, main, via, None);
+                // A chosen private school offers its purchased seats too, after its lottery seats.
+                if let Some(p) = purchased {
+                    push(out, p, via, None);
                 }
             }
         }

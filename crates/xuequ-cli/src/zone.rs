@@ -1,0 +1,401 @@
+//! `xuequ zone` and `xuequ lookup`: parse the flags, merge them over `zoning.toml`, call the
+//! library, show progress and write the files.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use xuequ::zoning::{
+    self, Adjacency, Demand, DemandSource, DistanceSource, SchoolEdits, ZoneIndex, ZoningConfig, ZoningError,
+    ZoningParams, ZoningProblem, ZoningProgress,
+};
+use xuequ::{Dataset, Stage};
+
+use crate::Failure;
+use crate::progress::Reporter;
+
+/// Flags of `xuequ zone`.
+#[derive(clap::Args, Debug)]
+pub struct ZoneArgs {
+    /// The scenario file (scenario.toml).
+    scenario: PathBuf,
+    /// Stage to zone (kindergarten, primary, junior); default: the config's, else primary.
+    #[arg(long)]
+    stage: Option<Stage>,
+    /// Output directory.
+    #[arg(long, default_value = "zoning-out")]
+    out: PathBuf,
+    /// Zoning controls file (default: zoning.toml beside the scenario, if present).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Distance source: straight (default), matrix (the scenario's distances.csv) or roads.
+    #[arg(long)]
+    distance: Option<DistanceSource>,
+    /// Road network CSV for --distance roads.
+    #[arg(long)]
+    roads: Option<PathBuf>,
+    /// Road search radius in metres (default: --max-distance, else 10000).
+    #[arg(long)]
+    road_radius: Option<u32>,
+    /// Barrier lines (GeoJSON, WGS84): adjacency edges crossing them are removed.
+    #[arg(long)]
+    barriers: Option<PathBuf>,
+    /// Demand from `students` (default) or `households` × the per-stage rate.
+    #[arg(long)]
+    demand: Option<String>,
+    /// Nearest schools per block in the first flow solve (default 6).
+    #[arg(long)]
+    candidates: Option<usize>,
+    /// Longest allowed home-to-school distance, metres.
+    #[arg(long)]
+    max_distance: Option<u32>,
+    /// Zones never cross district boundaries.
+    #[arg(long)]
+    within_district: bool,
+    /// Stability weight λ: metres per child charged for moving a block from its current zone.
+    #[arg(long)]
+    stability: Option<u32>,
+    /// Hard cap on the share of children moved (0..1); λ is found by bisection.
+    #[arg(long)]
+    max_moved: Option<f64>,
+    /// Target utilisation band LOW,HIGH as shares of capacity, e.g. 0.8,1.0.
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    utilisation: Option<Vec<f64>>,
+    /// Blocks that keep their current zone (comma-separated block ids).
+    #[arg(long, value_delimiter = ',')]
+    lock: Vec<String>,
+    /// Schools to close (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    close: Vec<String>,
+    /// Capacity edits ID=SEATS (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    capacity: Vec<String>,
+    /// λ values for a "children moved vs extra travel" sweep (writes stability_sweep.csv).
+    #[arg(long, value_delimiter = ',')]
+    sweep: Vec<u32>,
+    /// Skip contiguity repair.
+    #[arg(long)]
+    no_contiguity: bool,
+    /// Skip the zone polygons (zones.geojson is then empty).
+    #[arg(long)]
+    no_polygons: bool,
+    /// Start CSV outputs with a UTF-8 BOM.
+    #[arg(long)]
+    bom: bool,
+}
+
+/// Flags of `xuequ lookup`.
+#[derive(clap::Args, Debug)]
+pub struct LookupArgs {
+    /// The scenario file (scenario.toml).
+    scenario: PathBuf,
+    /// Longitude (the scenario's coordinate system).
+    #[arg(long, allow_hyphen_values = true)]
+    lon: Option<f64>,
+    /// Latitude (the scenario's coordinate system).
+    #[arg(long, allow_hyphen_values = true)]
+    lat: Option<f64>,
+    /// Many points: a CSV with lon,lat columns; prints lon,lat,stage,school_ids.
+    #[arg(long)]
+    points: Option<PathBuf>,
+    /// Stage (default: every stage of the scenario).
+    #[arg(long)]
+    stage: Option<Stage>,
+    /// Zones to use instead of the scenario's (e.g. a proposal's zones.csv).
+    #[arg(long)]
+    zones: Option<PathBuf>,
+    /// Radius in metres bounding each block's cell (default 2000).
+    #[arg(long, default_value_t = 2000)]
+    cell_radius: u32,
+}
+
+fn zoning_failure(e: ZoningError) -> Failure {
+    let code = match &e {
+        ZoningError::Io { .. } => 1,
+        ZoningError::BadParameter { .. } => 2,
+        ZoningError::Flow(_) => 1,
+        _ => 3,
+    };
+    Failure::new(code, e)
+}
+
+fn parse_capacity(items: &[String]) -> Result<Vec<(String, u32)>, Failure> {
+    items
+        .iter()
+        .map(|item| {
+            let (id, seats) = item
+                .split_once('=')
+                .ok_or_else(|| Failure::new(2, format!("--capacity {item}: write ID=SEATS, e.g. P0001=360")))?;
+            let seats: u32 = seats
+                .trim()
+                .parse()
+                .map_err(|_| Failure::new(2, format!("--capacity {item}: seats must be a whole number")))?;
+            Ok((id.trim().to_string(), seats))
+        })
+        .collect()
+}
+
+fn print_progress(reporter: &Reporter, p: ZoningProgress) {
+    if reporter.quiet() {
+        return;
+    }
+    match p {
+        ZoningProgress::FlowRound { round, arcs, added } if added > 0 => {
+            eprintln!("{:>16}  round {round}: {arcs} arcs, certificate added {added}", "flow");
+        }
+        ZoningProgress::Lambda { lambda_m, moved } => {
+            eprintln!("{:>16}  λ = {lambda_m} m: {moved} children moved", "bisection");
+        }
+        _ => {}
+    }
+}
+
+/// `xuequ zone`.
+pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
+    let total = Instant::now();
+    let config_path = args.config.clone().or_else(|| {
+        let p = args.scenario.parent().unwrap_or(Path::new(".")).join("zoning.toml");
+        p.is_file().then_some(p)
+    });
+    let config = match &config_path {
+        Some(p) => ZoningConfig::load(p).map_err(zoning_failure)?,
+        None => ZoningConfig::default(),
+    };
+    let data = crate::load(&args.scenario, None, reporter)?;
+    let stage = args.stage.or(config.stage).unwrap_or(Stage::Primary);
+
+    let mut params: ZoningParams = config.params();
+    if let Some(k) = args.candidates {
+        params.candidates = k;
+    }
+    if args.max_distance.is_some() {
+        params.max_distance_m = args.max_distance;
+    }
+    params.within_district |= args.within_district;
+    if let Some(l) = args.stability {
+        params.stability_m = l;
+    }
+    if args.max_moved.is_some() {
+        params.max_moved_share = args.max_moved;
+    }
+    if let Some(u) = &args.utilisation {
+        params.utilisation = (u[0], u[1]);
+    }
+    params.contiguity &= !args.no_contiguity;
+    params.polygons &= !args.no_polygons;
+    params.validate().map_err(zoning_failure)?;
+
+    let demand_source = match args.demand.as_deref() {
+        None => config.demand_source().map_err(zoning_failure)?,
+        Some("students") => DemandSource::Students,
+        Some("households") => match config.demand_source().map_err(zoning_failure)? {
+            DemandSource::Households(r) => DemandSource::Households(r),
+            DemandSource::Students => DemandSource::Households(Default::default()),
+        },
+        Some(other) => return Err(Failure::new(2, format!("--demand {other}: use students or households"))),
+    };
+    let mut edits: SchoolEdits = config.schools.clone();
+    edits.close.extend(args.close.iter().cloned());
+    for (id, seats) in parse_capacity(&args.capacity)? {
+        edits.capacity.insert(id, seats);
+    }
+    let mut locked = config.locked.clone();
+    locked.extend(args.lock.iter().cloned());
+
+    let t = Instant::now();
+    let demand = Demand::from_source(&data, stage, demand_source);
+    let mut problem = ZoningProblem::from_dataset(&data, stage, &demand, &edits, &locked).map_err(zoning_failure)?;
+    let source = match args.distance {
+        Some(d) => d,
+        None => config.distance_source().map_err(zoning_failure)?,
+    };
+    match source {
+        DistanceSource::StraightLine => {}
+        DistanceSource::Matrix => problem.use_matrix(&data).map_err(zoning_failure)?,
+        DistanceSource::Roads => {
+            let path = args
+                .roads
+                .clone()
+                .or_else(|| config.roads.as_ref().map(|p| config.resolve(p)))
+                .ok_or_else(|| Failure::new(2, "--distance roads needs --roads FILE (or roads = \"...\" in zoning.toml)"))?;
+            let roads = zoning::roads::RoadNetwork::read(&path, data.scenario.crs).map_err(zoning_failure)?;
+            let radius = args
+                .road_radius
+                .or(config.road_radius_m)
+                .or(params.max_distance_m)
+                .unwrap_or(10_000);
+            problem.distances = roads.distances(&problem, radius);
+        }
+    }
+    if let Some(b) = args.barriers.clone().or_else(|| config.barriers.as_ref().map(|p| config.resolve(p))) {
+        problem.barriers = zoning::read_barriers(&b).map_err(zoning_failure)?;
+    }
+    reporter.timing(
+        "problem",
+        t,
+        format!(
+            "{stage}: {} schools, {} blocks, {} children, {} seats",
+            problem.schools.len(),
+            problem.blocks.len(),
+            problem.total_demand(),
+            problem.schools.iter().map(|s| s.capacity as u64).sum::<u64>()
+        ),
+    );
+
+    let sweep_lambdas = if args.sweep.is_empty() { config.sweep.clone() } else { args.sweep.clone() };
+    let sweep = if sweep_lambdas.is_empty() {
+        None
+    } else {
+        let t = Instant::now();
+        let points = zoning::sweep(&problem, &params, &sweep_lambdas, &|p| print_progress(reporter, p))
+            .map_err(zoning_failure)?;
+        reporter.timing("sweep", t, format!("{} values of λ", points.len()));
+        Some(points)
+    };
+
+    let result = zoning::zone(&problem, &params, &|p| print_progress(reporter, p)).map_err(zoning_failure)?;
+    for (name, d) in &result.timings {
+        if !reporter.quiet() {
+            eprintln!("{name:>16}: {:>8.3} s", d.as_secs_f64());
+        }
+    }
+    let t = Instant::now();
+    let bom = args.bom || data.scenario.output.bom;
+    let files = zoning::write_zoning(&args.out, &problem, &result, Some(&data.city), sweep.as_deref(), bom)
+        .map_err(|e| Failure::new(1, e))?;
+    reporter.timing("write", t, format!("{} files in {}", files.len(), args.out.display()));
+    let o = &result.report.overall;
+    if !reporter.quiet() {
+        eprintln!(
+            "{stage}: objective {} vs lower bound {} (gap {:.2}%{}), travel gap {:.2}%, mean {:.0} m; \
+             {} children moved ({:.1}%), {} over limit at {} schools, {} zones not contiguous",
+            o.objective,
+            o.lower_bound,
+            o.gap * 100.0,
+            if o.bound_certified { ", certified" } else { "" },
+            o.travel_gap * 100.0,
+            o.mean_distance_m,
+            o.children_moved,
+            o.moved_share * 100.0,
+            o.children_over_limit,
+            o.schools_over_limit,
+            o.non_contiguous_zones
+        );
+        eprintln!("total {:.2} s", total.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+fn lookup_index(data: &Dataset, stage: Stage, cell_radius: u32) -> Result<(ZoningProblem, ZoneIndex), ZoningError> {
+    let demand = Demand::from_counts(vec![0; data.city.blocks.len()]);
+    let problem = ZoningProblem::from_dataset(data, stage, &demand, &SchoolEdits::default(), &[])?;
+    let adjacency = Adjacency::delaunay(&problem, None);
+    let polygons = zoning::current_zone_polygons(&problem, &adjacency, cell_radius);
+    Ok((problem, ZoneIndex::new(&polygons)))
+}
+
+/// `xuequ lookup`.
+pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
+    let mut data = crate::load(&args.scenario, None, reporter)?;
+    if let Some(z) = &args.zones {
+        let f = std::fs::File::open(z).map_err(|e| Failure::new(1, format!("cannot read {}: {e}", z.display())))?;
+        let mut diags = xuequ::Diagnostics::default();
+        data.city.zones = Default::default();
+        xuequ::load::read_zones(f, &z.display().to_string(), &mut data.city, &mut diags);
+        if !diags.is_empty() {
+            return Err(Failure::new(3, xuequ::LoadError::Invalid(diags)));
+        }
+    }
+    let points: Vec<(f64, f64)> = match (&args.points, args.lon, args.lat) {
+        (Some(p), _, _) => read_points(p)?,
+        (None, Some(lon), Some(lat)) => vec![(lon, lat)],
+        _ => return Err(Failure::new(2, "give --lon and --lat, or --points FILE")),
+    };
+    let wgs: Vec<(f64, f64)> = points
+        .iter()
+        .map(|&(lon, lat)| data.scenario.crs.to_wgs84(lon, lat))
+        .collect();
+    let stages: Vec<Stage> = match args.stage {
+        Some(s) => vec![s],
+        None => data.scenario.stages.clone(),
+    };
+    let t = Instant::now();
+    let mut answers = Vec::new();
+    for &stage in &stages {
+        match lookup_index(&data, stage, args.cell_radius) {
+            Ok((problem, index)) => answers.push((stage, Some(problem), index.lookup_batch(&wgs))),
+            Err(ZoningError::NoSchools { .. }) => answers.push((stage, None, vec![Vec::new(); wgs.len()])),
+            Err(e) => return Err(zoning_failure(e)),
+        }
+    }
+    reporter.timing("lookup", t, format!("{} point(s), {} stage(s)", points.len(), stages.len()));
+    let names = |problem: &Option<ZoningProblem>, hits: &[u32]| -> Vec<(String, String)> {
+        match problem {
+            Some(p) => hits
+                .iter()
+                .map(|&s| (p.schools[s as usize].id.clone(), p.schools[s as usize].name.clone()))
+                .collect(),
+            None => Vec::new(),
+        }
+    };
+    if args.points.is_some() {
+        println!("lon,lat,stage,school_ids");
+        for (i, &(lon, lat)) in points.iter().enumerate() {
+            for (stage, problem, hits) in &answers {
+                let ids: Vec<String> = names(problem, &hits[i]).into_iter().map(|x| x.0).collect();
+                println!("{lon},{lat},{stage},{}", ids.join(";"));
+            }
+        }
+    } else {
+        for (stage, problem, hits) in &answers {
+            let found = names(problem, &hits[0]);
+            if found.is_empty() {
+                println!("{stage} ({}): outside every zone", stage.chinese());
+            } else {
+                let list: Vec<String> = found.iter().map(|(id, name)| format!("{id} {name}")).collect();
+                println!("{stage} ({}): {}", stage.chinese(), list.join("; "));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_points(path: &Path) -> Result<Vec<(f64, f64)>, Failure> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Failure::new(1, format!("cannot read {}: {e}", path.display())))?;
+    let mut lines = text.trim_start_matches('\u{feff}').lines().enumerate();
+    let header: Vec<String> = lines
+        .next()
+        .map(|(_, h)| h.split(',').map(|x| x.trim().to_ascii_lowercase()).collect())
+        .unwrap_or_default();
+    let (Some(ci), Some(cj)) = (
+        header.iter().position(|h| h == "lon"),
+        header.iter().position(|h| h == "lat"),
+    ) else {
+        return Err(Failure::new(
+            3,
+            format!("{}: needs a header with lon and lat columns", path.display()),
+        ));
+    };
+    let mut out = Vec::new();
+    for (i, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cells: Vec<&str> = line.split(',').collect();
+        let parse = |c: usize| cells.get(c).and_then(|x| x.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+        match (parse(ci), parse(cj)) {
+            (Some(lon), Some(lat)) => out.push((lon, lat)),
+            _ => {
+                return Err(Failure::new(
+                    3,
+                    format!(
+                        "{}:{}: lon and lat must be numbers (fix: write degrees, e.g. 120.3,31.57)",
+                        path.display(),
+                        i + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,362 @@
+//! The network simplex against independent solvers on many small random networks: a plain
+//! successive-shortest-path solver (Bellman–Ford on the residual graph, no potentials, no
+//! cleverness) for the optimal cost, and the complementary-slackness certificate for the
+//! returned potentials.
+
+use super::{FlowError, INFINITE, Network, NetworkSimplex};
+
+/// SplitMix64: a tiny seeded generator for test instances.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+}
+
+/// The oracle: successive shortest paths with Bellman–Ford. Returns the optimal cost, or
+/// `None` when not every supply can be routed.
+pub(crate) fn ssp_oracle(net: &Network) -> Option<i128> {
+    let n = net.node_count();
+    let (s, t) = (n, n + 1);
+    // Residual arcs: (to, cap, cost, rev).
+    let mut to = Vec::new();
+    let mut cap: Vec<i64> = Vec::new();
+    let mut cost = Vec::new();
+    let mut adj: Vec<Vec<usize>> = vec![Vec::new(); n + 2];
+    let big: i64 = 1 << 40;
+    let mut add = |u: usize, v: usize, c: i64, w: i64, adj: &mut Vec<Vec<usize>>| {
+        adj[u].push(to.len());
+        to.push(v);
+        cap.push(c);
+        cost.push(w);
+        adj[v].push(to.len());
+        to.push(u);
+        cap.push(0);
+        cost.push(-w);
+    };
+    // Negative-cost arcs (always finitely capacitated here) are saturated up front and
+    // replaced by their positive-cost reverse, so Bellman–Ford never meets a negative cycle.
+    let mut supply = net.supply.clone();
+    let mut total: i128 = 0;
+    for a in 0..net.arc_count() {
+        let (u, v) = (net.from[a] as usize, net.to[a] as usize);
+        let c = if net.cap[a] == INFINITE { big } else { net.cap[a] };
+        if net.cost[a] < 0 {
+            assert!(net.cap[a] != INFINITE, "the oracle needs negative arcs to be capacitated");
+            add(v, u, c, -net.cost[a], &mut adj);
+            supply[u] -= c;
+            supply[v] += c;
+            total += c as i128 * net.cost[a] as i128;
+        } else {
+            add(u, v, c, net.cost[a], &mut adj);
+        }
+    }
+    let mut need = 0i64;
+    for u in 0..n {
+        let b = supply[u];
+        if b > 0 {
+            add(s, u, b, 0, &mut adj);
+            need += b;
+        } else if b < 0 {
+            add(u, t, -b, 0, &mut adj);
+        }
+    }
+    let mut sent = 0i64;
+    loop {
+        // Bellman–Ford from s.
+        let mut dist = vec![i64::MAX; n + 2];
+        let mut via = vec![usize::MAX; n + 2];
+        dist[s] = 0;
+        for _ in 0..n + 2 {
+            let mut changed = false;
+            for u in 0..n + 2 {
+                if dist[u] == i64::MAX {
+                    continue;
+                }
+                for &e in &adj[u] {
+                    if cap[e] > 0 && dist[u] + cost[e] < dist[to[e]] {
+                        dist[to[e]] = dist[u] + cost[e];
+                        via[to[e]] = e;
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        if dist[t] == i64::MAX {
+            break;
+        }
+        let mut f = i64::MAX;
+        let mut v = t;
+        while v != s {
+            let e = via[v];
+            f = f.min(cap[e]);
+            v = to[e ^ 1];
+        }
+        let mut v = t;
+        while v != s {
+            let e = via[v];
+            cap[e] -= f;
+            cap[e ^ 1] += f;
+            v = to[e ^ 1];
+        }
+        total += f as i128 * dist[t] as i128;
+        sent += f;
+    }
+    (sent == need).then_some(total)
+}
+
+/// Checks feasibility and complementary slackness of the solver's flows and potentials:
+/// together they prove optimality without reference to any other solver.
+fn certify(net: &Network, solver: &NetworkSimplex) {
+    let mut balance = net.supply.clone();
+    for a in 0..solver.arc_count() {
+        let (u, v) = solver.arc(a);
+        let f = solver.flow(a);
+        let cap = if a < net.arc_count() { net.cap[a] } else { INFINITE };
+        assert!(f >= 0 && (cap == INFINITE || f <= cap), "arc {a} flow {f} cap {cap}");
+        balance[u as usize] -= f;
+        balance[v as usize] += f;
+        let rc = solver.cost(a) + solver.potential(u) - solver.potential(v);
+        if f == 0 {
+            assert!(rc >= 0 || cap == 0, "arc {a} at zero flow has reduced cost {rc}");
+        } else if cap != INFINITE && f == cap {
+            assert!(rc <= 0, "saturated arc {a} has reduced cost {rc}");
+        } else {
+            assert_eq!(rc, 0, "arc {a} strictly inside its bounds has reduced cost {rc}");
+        }
+    }
+    assert!(balance.iter().all(|&b| b == 0), "flow does not conserve: {balance:?}");
+}
+
+/// A random network: general digraph or a transportation shape.
+fn random_network(r: &mut Rng, transport: bool) -> Network {
+    if transport {
+        let blocks = 1 + r.below(7) as usize;
+        let schools = 1 + r.below(4) as usize;
+        let n = blocks + schools + 1;
+        let mut net = Network::new(n);
+        let sink = (n - 1) as u32;
+        let mut total = 0;
+        for b in 0..blocks {
+            let d = r.range(0, 9);
+            net.set_supply(b as u32, d);
+            total += d;
+        }
+        net.set_supply(sink, -total);
+        for s in 0..schools {
+            net.add_arc((blocks + s) as u32, sink, r.range(0, 12), 0);
+        }
+        for b in 0..blocks {
+            for s in 0..schools {
+                if r.below(3) > 0 {
+                    net.add_arc(b as u32, (blocks + s) as u32, INFINITE, r.range(0, 30));
+                }
+            }
+            if r.below(2) == 0 {
+                net.add_arc(b as u32, sink, INFINITE, 100);
+            }
+        }
+        net
+    } else {
+        let n = 2 + r.below(7) as usize;
+        let mut net = Network::new(n);
+        let mut total = 0;
+        for u in 0..n - 1 {
+            let b = r.range(-6, 6);
+            net.set_supply(u as u32, b);
+            total += b;
+        }
+        net.set_supply((n - 1) as u32, -total);
+        let arcs = r.below(3 * n as u64 + 1);
+        for _ in 0..arcs {
+            let u = r.below(n as u64) as u32;
+            let mut v = r.below(n as u64) as u32;
+            if v == u {
+                v = (v + 1) % n as u32;
+            }
+            let cost = r.range(-4, 15);
+            // Negative-cost arcs get a finite capacity so no cycle is unbounded.
+            let cap = if cost < 0 || r.below(3) == 0 {
+                r.range(0, 8)
+            } else {
+                INFINITE
+            };
+            net.add_arc(u, v, cap, cost);
+        }
+        net
+    }
+}
+
+fn check_against_oracle(net: &Network, mut solver: NetworkSimplex, what: &str) {
+    let expected = ssp_oracle(net);
+    let got = solver.solve();
+    solver.check_invariants().unwrap_or_else(|e| panic!("{what}: {e}"));
+    match (expected, got) {
+        (Some(cost), Ok(())) => {
+            assert_eq!(solver.total_cost(), cost, "{what}");
+            certify(net, &solver);
+        }
+        (None, Err(FlowError::Infeasible { .. })) => {}
+        (e, g) => panic!("{what}: oracle {e:?}, simplex {g:?}"),
+    }
+}
+
+#[test]
+fn matches_the_oracle_on_random_networks() {
+    for seed in 0..3000u64 {
+        let mut r = Rng(seed);
+        let net = random_network(&mut r, seed % 2 == 0);
+        let solver = NetworkSimplex::new(&net).unwrap();
+        check_against_oracle(&net, solver, &format!("seed {seed}"));
+    }
+}
+
+#[test]
+fn forest_start_reaches_the_same_optimum() {
+    for seed in 0..2000u64 {
+        let mut r = Rng(seed ^ 0xf00d);
+        let net = random_network(&mut r, seed % 3 != 0);
+        // Random hints: for each node, maybe one of its outgoing arcs (cycles allowed, the
+        // solver must cut them).
+        let mut start = vec![None; net.node_count()];
+        for (a, (&u, _)) in net.from.iter().zip(&net.to).enumerate() {
+            if r.below(2) == 0 {
+                start[u as usize] = Some(a);
+            }
+        }
+        let solver = NetworkSimplex::with_start(&net, &start).unwrap();
+        solver.check_invariants().unwrap_or_else(|e| panic!("seed {seed} start: {e}"));
+        check_against_oracle(&net, solver, &format!("forest seed {seed}"));
+    }
+}
+
+#[test]
+fn warm_start_after_cost_changes_and_new_arcs() {
+    for seed in 0..1500u64 {
+        let mut r = Rng(seed ^ 0xbeef);
+        let mut net = random_network(&mut r, true);
+        net.set_cost_bound(200);
+        let mut solver = NetworkSimplex::new(&net).unwrap();
+        let first = solver.solve();
+        // Change some costs, add some arcs; solve warm and compare with a cold solve.
+        for a in 0..net.arc_count() {
+            if net.cost[a] > 0 && r.below(3) == 0 {
+                let c = r.range(0, 40);
+                net.cost[a] = c;
+                solver.set_cost(a, c).unwrap();
+            }
+        }
+        let n = net.node_count() as u64;
+        for _ in 0..r.below(4) {
+            let u = r.below(n) as u32;
+            let v = r.below(n) as u32;
+            if u == v {
+                continue;
+            }
+            let c = r.range(0, 40);
+            let a = net.add_arc(u, v, INFINITE, c);
+            assert_eq!(solver.add_arc(u, v, INFINITE, c).unwrap(), a);
+        }
+        if first.is_ok() {
+            check_against_oracle(&net, solver, &format!("warm seed {seed}"));
+        }
+    }
+}
+
+#[test]
+fn rejects_bad_networks_with_a_fix() {
+    let mut net = Network::new(2);
+    net.set_supply(0, 3);
+    let e = NetworkSimplex::new(&net).unwrap_err();
+    assert!(matches!(e, FlowError::Unbalanced { total: 3 }));
+    assert!(e.to_string().contains("fix:"));
+    let mut net = Network::new(2);
+    net.add_arc(0, 5, 1, 1);
+    assert!(matches!(NetworkSimplex::new(&net), Err(FlowError::BadNode { node: 5, .. })));
+    let mut net = Network::new(2);
+    net.add_arc(0, 1, -1, 1);
+    assert!(matches!(
+        NetworkSimplex::new(&net),
+        Err(FlowError::NegativeCapacity { .. })
+    ));
+    let mut net = Network::new(2);
+    net.add_arc(0, 1, INFINITE, -1);
+    net.add_arc(1, 0, INFINITE, 0);
+    let mut s = NetworkSimplex::new(&net).unwrap();
+    assert_eq!(s.solve(), Err(FlowError::Unbounded));
+    let mut net = Network::new(2);
+    net.set_supply(0, 1);
+    net.set_supply(1, -1);
+    let mut s = NetworkSimplex::new(&net).unwrap();
+    assert!(matches!(s.solve(), Err(FlowError::Infeasible { unrouted: 1 })));
+    let mut net = Network::new(1);
+    net.add_arc(0, 0, 1, i64::MAX / 2);
+    assert!(matches!(NetworkSimplex::new(&net), Err(FlowError::TooLarge { .. })));
+}
+
+#[test]
+fn empty_and_trivial_networks() {
+    let net = Network::new(0);
+    let mut s = NetworkSimplex::new(&net).unwrap();
+    s.solve().unwrap();
+    assert_eq!(s.total_cost(), 0);
+    let mut net = Network::new(3);
+    net.add_arc(0, 1, INFINITE, 4);
+    let mut s = NetworkSimplex::new(&net).unwrap();
+    s.solve().unwrap();
+    assert_eq!(s.flow(0), 0);
+}
+
+#[test]
+fn medium_transportation_instances_match() {
+    // Larger shapes (a few hundred arcs) exercise deep trees and many pivots.
+    for seed in 0..40u64 {
+        let mut r = Rng(seed ^ 0xabcd);
+        let blocks = 30 + r.below(40) as usize;
+        let schools = 3 + r.below(8) as usize;
+        let n = blocks + schools + 1;
+        let mut net = Network::new(n);
+        let sink = (n - 1) as u32;
+        let mut total = 0;
+        for b in 0..blocks {
+            let d = r.range(0, 50);
+            net.set_supply(b as u32, d);
+            total += d;
+        }
+        net.set_supply(sink, -total);
+        for s in 0..schools {
+            net.add_arc((blocks + s) as u32, sink, r.range(0, 300), 0);
+        }
+        for b in 0..blocks {
+            for s in 0..schools {
+                if r.below(4) > 0 {
+                    net.add_arc(b as u32, (blocks + s) as u32, INFINITE, r.range(0, 5000));
+                }
+            }
+            net.add_arc(b as u32, sink, INFINITE, 100_000);
+        }
+        let start: Vec<Option<usize>> = (0..n)
+            .map(|u| (0..net.arc_count()).find(|&a| net.from[a] as usize == u && a >= schools))
+            .collect();
+        check_against_oracle(&net, NetworkSimplex::new(&net).unwrap(), &format!("medium {seed}"));
+        check_against_oracle(
+            &net,
+            NetworkSimplex::with_start(&net, &start).unwrap(),
+            &format!("medium start {seed}"),
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! The lower bound: splittable capacitated assignment as a min-cost flow, grown until
+//! certified.
+//!
+//! Network: block → school arcs (cost = metres, plus λ when the school is not in the block's
+//! current zone), school → sink arcs (the band's high edge as capacity; seats below the low
+//! edge earn the fill penalty), and block → sink "unserved" arcs at the unserved penalty.
+//! The first solve uses each block's `candidates` nearest allowed schools plus its current
+//! ones, starting from the forest "every block at its cheapest school". Then the certificate:
+//! with the seat prices from the optimal potentials, every allowed pair not yet in the network
+//! whose reduced cost is negative is added and the flow re-solved from the previous basis,
+//! until none is left. The final optimum is therefore optimal over all allowed pairs, not just
+//! the candidates, and no whole-block zoning can cost less.
+
+use rayon::prelude::*;
+
+use crate::flow::{INFINITE, Network, NetworkSimplex};
+
+use super::candidates::{SchoolTree, candidates};
+use super::distance::Distances;
+use super::{ZoningError, ZoningParams, ZoningProblem, ZoningProgress};
+
+/// Largest λ accepted (metres per child).
+pub const MAX_LAMBDA_M: u32 = 10_000_000;
+
+/// The flow lower bound and its by-products.
+#[derive(Debug, Clone, Default)]
+pub struct FlowBound {
+    /// The optimal objective in children × metres: travel + λ × children moved + fill penalty
+    /// + unserved penalty. No whole-block zoning with the same λ scores lower.
+    pub objective: i128,
+    /// Travel of the flow, children × metres.
+    pub travel: i128,
+    /// Children the flow moves away from their current zone.
+    pub moved: u64,
+    /// Children the flow leaves unserved.
+    pub unserved: u64,
+    /// Seat price per school in metres (the shadow price of one more seat; ≤ 0 when seats
+    /// are left empty, negative below the band's low edge).
+    pub prices: Vec<i64>,
+    /// For each block, `(school, children)` with positive flow, by school.
+    pub flows: Vec<Vec<(u32, u32)>>,
+    /// The bound holds over every allowed pair (the certificate found no missing arc).
+    pub certified: bool,
+    /// Flow solves (first solve plus certificate rounds).
+    pub rounds: usize,
+    /// Block → school arcs in the final network.
+    pub arcs: usize,
+    /// Simplex pivots over all rounds.
+    pub pivots: u64,
+    /// Blocks whose flow is split over several schools.
+    pub split_blocks: usize,
+}
+
+/// A warm-startable flow model of a problem (reused by the λ sweep).
+pub(crate) struct BoundSolver<'a> {
+    problem: &'a ZoningProblem,
+    params: &'a ZoningParams,
+    simplex: NetworkSimplex,
+    /// Block → school arcs: (block, school, metres), arc index = `first_block_arc + i`.
+    arcs: Vec<(u32, u32, u32)>,
+    first_block_arc: usize,
+    /// Per school: (fill arc, rest arc).
+    school_arcs: Vec<(Option<usize>, usize)>,
+    /// Per block: its unserved arc.
+    unserved_arc: Vec<Option<usize>>,
+    /// Per block: schools with an arc (sorted).
+    has_arc: Vec<Vec<u32>>,
+    lambda: u32,
+    tree: Option<SchoolTree>,
+    rounds: usize,
+    certified: bool,
+}
+
+fn node_school(problem: &ZoningProblem, s: u32) -> u32 {
+    problem.blocks.len() as u32 + s
+}
+
+impl<'a> BoundSolver<'a> {
+    pub(crate) fn new(problem: &'a ZoningProblem, params: &'a ZoningParams, lambda: u32) -> Result<Self, ZoningError> {
+        params.validate()?;
+        if lambda > MAX_LAMBDA_M {
+            return Err(ZoningError::BadParameter {
+                name: "stability_m".into(),
+                value: lambda.to_string(),
+                fix: format!("use at most {MAX_LAMBDA_M} metres per child"),
+            });
+        }
+        let nb = problem.blocks.len();
+        let ns = problem.schools.len();
+        let sink = (nb + ns) as u32;
+        let mut net = Network::new(nb + ns + 1);
+        let penalty_bound =
+            params.unserved_penalty_m as i64 + params.fill_penalty_m as i64 + MAX_LAMBDA_M as i64 + 40_000_000;
+        net.set_cost_bound(penalty_bound);
+        let mut total: i64 = 0;
+        for (b, block) in problem.blocks.iter().enumerate() {
+            net.set_supply(b as u32, block.demand as i64);
+            total += block.demand as i64;
+        }
+        net.set_supply(sink, -total);
+        let mut school_arcs = Vec::with_capacity(ns);
+        for s in 0..ns as u32 {
+            let limit = problem.limit(params, s).max(0);
+            let floor = problem.floor(params, s).clamp(0, limit);
+            let fill = (floor > 0).then(|| net.add_arc(node_school(problem, s), sink, floor, -(params.fill_penalty_m as i64)));
+            let rest = net.add_arc(node_school(problem, s), sink, limit - floor, 0);
+            school_arcs.push((fill, rest));
+        }
+        let mut unserved_arc = vec![None; nb];
+        for (b, block) in problem.blocks.iter().enumerate() {
+            if block.demand > 0 {
+                unserved_arc[b] = Some(net.add_arc(b as u32, sink, INFINITE, params.unserved_penalty_m as i64));
+            }
+        }
+        let first_block_arc = net.arc_count();
+        let lists = candidates(problem, params, params.candidates);
+        let mut arcs = Vec::new();
+        let mut has_arc = vec![Vec::new(); nb];
+        let mut start: Vec<Option<usize>> = vec![None; nb + ns + 1];
+        for (b, list) in lists.into_iter().enumerate() {
+            if problem.blocks[b].demand == 0 {
+                continue;
+            }
+            let mut best: Option<(i64, usize)> = None;
+            for (s, m) in list {
+                let cost = arc_cost(problem, b as u32, s, m, lambda);
+                let a = net.add_arc(b as u32, node_school(problem, s), INFINITE, cost);
+                arcs.push((b as u32, s, m));
+                has_arc[b].push(s);
+                if best.is_none_or(|(c, _)| cost < c) {
+                    best = Some((cost, a));
+                }
+            }
+            has_arc[b].sort_unstable();
+            start[b] = best.map(|x| x.1).or(unserved_arc[b]);
+        }
+        for s in 0..ns {
+            let (fill, rest) = school_arcs[s];
+            start[nb + s] = Some(if problem.limit(params, s as u32) > problem.floor(params, s as u32) {
+                rest
+            } else {
+                fill.unwrap_or(rest)
+            });
+        }
+        let simplex = NetworkSimplex::with_start(&net, &start)?;
+        let tree = matches!(problem.distances, Distances::StraightLine).then(|| SchoolTree::new(problem));
+        Ok(BoundSolver {
+            problem,
+            params,
+            simplex,
+            arcs,
+            first_block_arc,
+            school_arcs,
+            unserved_arc,
+            has_arc,
+            lambda,
+            tree,
+            rounds: 0,
+            certified: false,
+        })
+    }
+
+    /// Changes λ (a warm start: only costs change).
+    pub(crate) fn set_lambda(&mut self, lambda: u32) -> Result<(), ZoningError> {
+        if lambda > MAX_LAMBDA_M {
+            return Err(ZoningError::BadParameter {
+                name: "stability_m".into(),
+                value: lambda.to_string(),
+                fix: format!("use at most {MAX_LAMBDA_M} metres per child"),
+            });
+        }
+        self.lambda = lambda;
+        for (i, &(b, s, m)) in self.arcs.iter().enumerate() {
+            if self.problem.has_current(b) && !self.problem.is_current(b, s) {
+                self.simplex
+                    .set_cost(self.first_block_arc + i, arc_cost(self.problem, b, s, m, lambda))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Solves, then adds missing arcs with negative reduced cost until none is left.
+    pub(crate) fn solve(&mut self, progress: &dyn Fn(ZoningProgress)) -> Result<(), ZoningError> {
+        let mut round = 0;
+        loop {
+            self.simplex.solve()?;
+            self.rounds += 1;
+            if !self.params.certify {
+                self.certified = false;
+                progress(ZoningProgress::FlowRound {
+                    round,
+                    arcs: self.arcs.len(),
+                    added: 0,
+                });
+                return Ok(());
+            }
+            let added = self.certify_round()?;
+            progress(ZoningProgress::FlowRound {
+                round,
+                arcs: self.arcs.len(),
+                added,
+            });
+            round += 1;
+            if added == 0 {
+                self.certified = true;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Seat prices (see [`FlowBound::prices`]) and the sink potential.
+    fn prices(&self) -> Vec<i64> {
+        let p = self.problem;
+        let sink = (p.blocks.len() + p.schools.len()) as u32;
+        let pt = self.simplex.potential(sink);
+        (0..p.schools.len() as u32)
+            .map(|s| {
+                let bonus = if self.school_arcs[s as usize].0.is_some() {
+                    self.params.fill_penalty_m as i64
+                } else {
+                    0
+                };
+                let pi = self.simplex.potential(node_school(p, s)).min(pt + bonus);
+                pt - pi
+            })
+            .collect()
+    }
+
+    /// One certificate round: returns the number of arcs added.
+    fn certify_round(&mut self) -> Result<usize, ZoningError> {
+        let p = self.problem;
+        let params = self.params;
+        let sink = (p.blocks.len() + p.schools.len()) as u32;
+        let pt = self.simplex.potential(sink);
+        let prices = self.prices();
+        let min_price = prices.iter().copied().min().unwrap_or(0);
+        let lambda = self.lambda;
+        let simplex = &self.simplex;
+        let has_arc = &self.has_arc;
+        let tree = self.tree.as_ref();
+        let found: Vec<Vec<(u32, u32)>> = (0..p.blocks.len() as u32)
+            .into_par_iter()
+            .map(|b| {
+                let block = &p.blocks[b as usize];
+                if block.demand == 0 || block.locked {
+                    return Vec::new();
+                }
+                // Value of serving b at the margin; a missing arc (b, s) helps when
+                // cost(b, s) + price(s) < value.
+                let value = pt - simplex.potential(b);
+                let reach = value - min_price;
+                if reach <= 0 {
+                    return Vec::new();
+                }
+                let mut out = Vec::new();
+                let check = |s: u32, m: u32, out: &mut Vec<(u32, u32)>| {
+                    if has_arc[b as usize].binary_search(&s).is_ok() {
+                        return;
+                    }
+                    if p.allowed_metres(params, b, s).is_none() {
+                        return;
+                    }
+                    if arc_cost(p, b, s, m, lambda) + prices[s as usize] < value {
+                        out.push((s, m));
+                    }
+                };
+                match (&p.distances, tree) {
+                    (Distances::StraightLine, Some(tree)) => {
+                        for s in tree.nearest(block.location.ecef) {
+                            let Some(m) = p.metres(b, s) else { continue };
+                            if m as i64 >= reach {
+                                break;
+                            }
+                            check(s, m, &mut out);
+                        }
+                    }
+                    (Distances::Table(t), _) => {
+                        let (ss, ms) = t.row(b);
+                        for (&s, &m) in ss.iter().zip(ms) {
+                            if (m as i64) < reach {
+                                check(s, m, &mut out);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                out
+            })
+            .collect();
+        let mut added = 0;
+        for (b, list) in found.into_iter().enumerate() {
+            for (s, m) in list {
+                let cost = arc_cost(p, b as u32, s, m, lambda);
+                let a = self
+                    .simplex
+                    .add_arc(b as u32, node_school(p, s), INFINITE, cost)?;
+                debug_assert_eq!(a, self.first_block_arc + self.arcs.len());
+                self.arcs.push((b as u32, s, m));
+                let pos = self.has_arc[b].binary_search(&s).unwrap_or_else(|e| e);
+                self.has_arc[b].insert(pos, s);
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    /// The current solution as a [`FlowBound`].
+    pub(crate) fn bound(&self) -> FlowBound {
+        let p = self.problem;
+        let mut flows: Vec<Vec<(u32, u32)>> = vec![Vec::new(); p.blocks.len()];
+        let mut travel: i128 = 0;
+        let mut moved: u64 = 0;
+        for (i, &(b, s, m)) in self.arcs.iter().enumerate() {
+            let f = self.simplex.flow(self.first_block_arc + i);
+            if f > 0 {
+                flows[b as usize].push((s, f as u32));
+                travel += f as i128 * m as i128;
+                if p.has_current(b) && !p.is_current(b, s) {
+                    moved += f as u64;
+                }
+            }
+        }
+        for f in &mut flows {
+            f.sort_unstable();
+        }
+        let unserved: u64 = self
+            .unserved_arc
+            .iter()
+            .flatten()
+            .map(|&a| self.simplex.flow(a) as u64)
+            .sum();
+        let fill_constant: i128 = self
+            .school_arcs
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.0.is_some())
+            .map(|(s, _)| p.floor(self.params, s as u32) as i128 * self.params.fill_penalty_m as i128)
+            .sum();
+        FlowBound {
+            objective: self.simplex.total_cost() + fill_constant,
+            travel,
+            moved,
+            unserved,
+            prices: self.prices(),
+            split_blocks: flows.iter().filter(|f| f.len() > 1).count(),
+            flows,
+            certified: self.certified,
+            rounds: self.rounds,
+            arcs: self.arcs.len(),
+            pivots: self.simplex.pivots(),
+        }
+    }
+}
+
+/// The flow cost of one child on a block → school arc.
+pub(crate) fn arc_cost(problem: &ZoningProblem, b: u32, s: u32, metres: u32, lambda: u32) -> i64 {
+    let moved = problem.has_current(b) && !problem.is_current(b, s);
+    metres as i64 + if moved { lambda as i64 } else { 0 }
+}
+
+/// Solves the lower bound of `problem` with stability weight `lambda` (metres per child).
+pub fn lower_bound(
+    problem: &ZoningProblem,
+    params: &ZoningParams,
+    lambda: u32,
+    progress: &dyn Fn(ZoningProgress),
+) -> Result<FlowBound, ZoningError> {
+    let mut solver = BoundSolver::new(problem, params, lambda)?;
+    solver.solve(progress)?;
+    Ok(solver.bound())
+}

@@ -1,0 +1,323 @@
+//! The zoning instance: the schools of one stage (after the planner's edits), the blocks with
+//! their demand, current zones and locks, distances and barriers.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::load::Dataset;
+use crate::model::{Location, Sector, Stage, StageZones};
+
+use super::demand::Demand;
+use super::distance::Distances;
+use super::{ZoningError, ZoningParams};
+
+/// A school taking part in the zoning.
+#[derive(Debug, Clone)]
+pub struct ZoneSchool {
+    /// The id used in files.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// District index into [`ZoningProblem::districts`].
+    pub district: u32,
+    /// Where it is.
+    pub location: Location,
+    /// Entry-grade seats (after edits).
+    pub capacity: u32,
+    /// Index in the city's schools, `None` for a school opened by an edit.
+    pub city_index: Option<u32>,
+}
+
+/// A residential block.
+#[derive(Debug, Clone)]
+pub struct ZoneBlock {
+    /// The id used in files.
+    pub id: String,
+    /// District index.
+    pub district: u32,
+    /// Where it is.
+    pub location: Location,
+    /// Children of the stage.
+    pub demand: u32,
+    /// Keep the block's current zone as it is.
+    pub locked: bool,
+}
+
+/// A school opened by the planner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSchool {
+    /// A new, unused school id.
+    pub id: String,
+    /// Display name (default: the id).
+    #[serde(default)]
+    pub name: String,
+    /// District name (one used in schools.csv or blocks.csv).
+    pub district: String,
+    /// Longitude in the scenario's coordinate system.
+    pub lon: f64,
+    /// Latitude in the scenario's coordinate system.
+    pub lat: f64,
+    /// Entry-grade seats.
+    pub capacity: u32,
+}
+
+/// Planner edits to the schools of the stage being zoned.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchoolEdits {
+    /// School ids to close (they take no part; their blocks must move).
+    pub close: Vec<String>,
+    /// New capacities by school id (a school that opens after the admission year takes part
+    /// when it is given a capacity here).
+    pub capacity: BTreeMap<String, u32>,
+    /// Schools to open.
+    pub open: Vec<NewSchool>,
+}
+
+/// One stage's zoning instance.
+#[derive(Debug, Clone)]
+pub struct ZoningProblem {
+    /// The stage.
+    pub stage: Stage,
+    /// District names.
+    pub districts: Vec<String>,
+    /// Schools taking part.
+    pub schools: Vec<ZoneSchool>,
+    /// All blocks, in `blocks.csv` order.
+    pub blocks: Vec<ZoneBlock>,
+    /// Current zones (indices into `schools`); a school that no longer takes part is dropped.
+    pub current: StageZones,
+    /// Distances.
+    pub distances: Distances,
+    /// Barriers (rivers, expressways) as WGS84 polylines `(lon, lat)`: adjacency edges that
+    /// cross one are removed.
+    pub barriers: Vec<Vec<(f64, f64)>>,
+}
+
+impl ZoningProblem {
+    /// Builds the instance of `stage` from a dataset: open public schools of the stage, after
+    /// `edits`; `locked` block ids keep their current zone.
+    pub fn from_dataset(
+        data: &Dataset,
+        stage: Stage,
+        demand: &Demand,
+        edits: &SchoolEdits,
+        locked: &[String],
+    ) -> Result<ZoningProblem, ZoningError> {
+        let city = &data.city;
+        if demand.per_block().len() != city.blocks.len() {
+            return Err(ZoningError::DemandMismatch {
+                got: demand.per_block().len(),
+                expected: city.blocks.len(),
+            });
+        }
+        let stage_name = stage.as_str().to_string();
+        let stage_school = |id: &str| {
+            city.school(id)
+                .filter(|&i| city.schools[i as usize].stage == stage && city.schools[i as usize].sector == Sector::Public)
+        };
+        let mut closed = BTreeSet::new();
+        for id in &edits.close {
+            let i = stage_school(id).ok_or_else(|| ZoningError::UnknownSchool {
+                id: id.clone(),
+                context: "close".into(),
+                stage: stage_name.clone(),
+                fix: "name a public school of the stage being zoned".into(),
+            })?;
+            closed.insert(i);
+        }
+        let mut capacity: HashMap<u32, u32> = HashMap::new();
+        for (id, c) in &edits.capacity {
+            let i = stage_school(id).ok_or_else(|| ZoningError::UnknownSchool {
+                id: id.clone(),
+                context: "capacity".into(),
+                stage: stage_name.clone(),
+                fix: "name a public school of the stage being zoned".into(),
+            })?;
+            capacity.insert(i, *c);
+        }
+        let mut districts = city.districts.clone();
+        let mut schools = Vec::new();
+        let mut city_to_problem = vec![u32::MAX; city.schools.len()];
+        for (i, s) in city.schools.iter().enumerate() {
+            let i = i as u32;
+            if s.stage != stage || s.sector != Sector::Public || closed.contains(&i) {
+                continue;
+            }
+            // A school opening later takes part only if the planner edits its capacity.
+            if !s.is_open(data.scenario.year) && !capacity.contains_key(&i) {
+                continue;
+            }
+            city_to_problem[i as usize] = schools.len() as u32;
+            schools.push(ZoneSchool {
+                id: s.id.clone(),
+                name: s.name.clone(),
+                district: s.district,
+                location: s.location,
+                capacity: capacity.get(&i).copied().unwrap_or(s.capacity),
+                city_index: Some(i),
+            });
+        }
+        for n in &edits.open {
+            if city.school(&n.id).is_some() || schools.iter().any(|s| s.id == n.id) {
+                return Err(ZoningError::BadParameter {
+                    name: format!("open.{}", n.id),
+                    value: n.id.clone(),
+                    fix: "give the new school an id not used in schools.csv (edit an existing school's capacity instead)"
+                        .into(),
+                });
+            }
+            if !(n.lon.is_finite() && n.lat.is_finite() && (-180.0..=180.0).contains(&n.lon) && (-90.0..=90.0).contains(&n.lat))
+            {
+                return Err(ZoningError::BadParameter {
+                    name: format!("open.{}.lon/lat", n.id),
+                    value: format!("{}, {}", n.lon, n.lat),
+                    fix: "give longitude in -180..180 and latitude in -90..90".into(),
+                });
+            }
+            let district = match districts.iter().position(|d| d == &n.district) {
+                Some(d) => d as u32,
+                None => {
+                    return Err(ZoningError::UnknownDistrict {
+                        id: n.id.clone(),
+                        district: n.district.clone(),
+                        known: districts.join(", "),
+                    });
+                }
+            };
+            let (lon, lat) = data.scenario.crs.to_wgs84(n.lon, n.lat);
+            schools.push(ZoneSchool {
+                id: n.id.clone(),
+                name: if n.name.is_empty() { n.id.clone() } else { n.name.clone() },
+                district,
+                location: Location::from_wgs84(lon, lat),
+                capacity: n.capacity,
+                city_index: None,
+            });
+        }
+        districts.shrink_to_fit();
+        if schools.is_empty() {
+            return Err(ZoningError::NoSchools { stage: stage_name });
+        }
+        let mut locked_set = vec![false; city.blocks.len()];
+        for id in locked {
+            let b = city.block(id).ok_or_else(|| ZoningError::UnknownBlock {
+                id: id.clone(),
+                context: "locked".into(),
+            })?;
+            locked_set[b as usize] = true;
+        }
+        let zones = city.zones(stage);
+        let mut pairs = Vec::new();
+        for b in 0..city.blocks.len() as u32 {
+            for &s in zones.schools_of(b) {
+                let p = city_to_problem.get(s as usize).copied().unwrap_or(u32::MAX);
+                if p != u32::MAX {
+                    pairs.push((b, p));
+                }
+            }
+        }
+        let blocks = city
+            .blocks
+            .iter()
+            .enumerate()
+            .map(|(i, b)| ZoneBlock {
+                id: b.id.clone(),
+                district: b.district,
+                location: b.location,
+                demand: demand.per_block()[i],
+                locked: locked_set[i],
+            })
+            .collect::<Vec<_>>();
+        Ok(ZoningProblem {
+            stage,
+            districts,
+            current: StageZones::from_pairs(blocks.len(), &pairs),
+            schools,
+            blocks,
+            distances: Distances::StraightLine,
+            barriers: Vec::new(),
+        })
+    }
+
+    /// Switches to the scenario's `distances.csv` matrix.
+    pub fn use_matrix(&mut self, data: &Dataset) -> Result<(), ZoningError> {
+        let Some(matrix) = &data.distances else {
+            return Err(ZoningError::NoDistances(
+                "the distance source is matrix but the scenario has no distances.csv (fix: add distances.csv beside the scenario or set [inputs] distances)".into(),
+            ));
+        };
+        let city_block: Vec<u32> = self
+            .blocks
+            .iter()
+            .map(|b| data.city.block(&b.id).unwrap_or(u32::MAX))
+            .collect();
+        let city_school: Vec<Option<u32>> = self.schools.iter().map(|s| s.city_index).collect();
+        self.distances = Distances::from_matrix(matrix, &city_block, &city_school);
+        Ok(())
+    }
+
+    /// The distance from a block to a school in metres, `None` if unreachable.
+    pub fn metres(&self, block: u32, school: u32) -> Option<u32> {
+        self.distances.metres(&self.blocks, &self.schools, block, school)
+    }
+
+    /// True when `school` is in the block's current zone.
+    pub fn is_current(&self, block: u32, school: u32) -> bool {
+        self.current.contains(block, school)
+    }
+
+    /// True when the block has a current zone (so moving it counts as a move).
+    pub fn has_current(&self, block: u32) -> bool {
+        !self.current.schools_of(block).is_empty()
+    }
+
+    /// Children in blocks that have a current zone (the base of the moved share).
+    pub fn movable_children(&self) -> u64 {
+        (0..self.blocks.len() as u32)
+            .filter(|&b| self.has_current(b))
+            .map(|b| self.blocks[b as usize].demand as u64)
+            .sum()
+    }
+
+    /// Total children.
+    pub fn total_demand(&self) -> u64 {
+        self.blocks.iter().map(|b| b.demand as u64).sum()
+    }
+
+    /// Metres from block to school if the planner allows the pair: a locked block only keeps
+    /// its current schools; otherwise the pair must be reachable, within the maximum
+    /// distance (the current school is exempt) and, if asked, in the same district.
+    pub fn allowed_metres(&self, params: &ZoningParams, block: u32, school: u32) -> Option<u32> {
+        let b = &self.blocks[block as usize];
+        let current = self.is_current(block, school);
+        if b.locked && !current {
+            return None;
+        }
+        let m = self.metres(block, school)?;
+        if current {
+            return Some(m);
+        }
+        if params.within_district && self.schools[school as usize].district != b.district {
+            return None;
+        }
+        if let Some(max) = params.max_distance_m
+            && m > max
+        {
+            return None;
+        }
+        Some(m)
+    }
+
+    /// Seats a school may fill under the utilisation band's high edge.
+    pub fn limit(&self, params: &ZoningParams, school: u32) -> i64 {
+        (self.schools[school as usize].capacity as f64 * params.utilisation.1).floor() as i64
+    }
+
+    /// Seats below the band's low edge.
+    pub fn floor(&self, params: &ZoningParams, school: u32) -> i64 {
+        ((self.schools[school as usize].capacity as f64 * params.utilisation.0).ceil() as i64).min(self.limit(params, school))
+    }
+}

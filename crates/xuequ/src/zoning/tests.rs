@@ -1,0 +1,432 @@
+//! Zoning tests on random instances built in memory: the bound against an independent
+//! solver and brute force, contiguity, capacity, lookup, determinism, stability, barriers,
+//! roads and the configuration file.
+
+use std::path::Path;
+
+use super::*;
+use crate::flow::tests::ssp_oracle;
+use crate::flow::{INFINITE, Network};
+use crate::model::{Location, Stage, StageZones};
+
+/// SplitMix64 for instances.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A random instance: `nb` blocks and `ns` schools in a square of `side_deg` degrees.
+fn instance(seed: u64, nb: usize, ns: usize, slack: f64, locked_share: f64) -> ZoningProblem {
+    let mut r = Rng(seed);
+    let side = 0.02 + 0.002 * (nb as f64).sqrt();
+    let point = |r: &mut Rng| Location::from_wgs84(120.3 + side * r.unit(), 31.5 + side * r.unit());
+    // Two districts: west and east of the middle.
+    let west = |l: &Location| u32::from(l.lon >= 120.3 + side / 2.0);
+    let blocks: Vec<ZoneBlock> = (0..nb)
+        .map(|b| {
+            let location = point(&mut r);
+            ZoneBlock {
+                id: format!("B{b}"),
+                district: west(&location),
+                location,
+                demand: r.below(30) as u32,
+                locked: r.unit() < locked_share,
+            }
+        })
+        .collect();
+    let total: u64 = blocks.iter().map(|b| b.demand as u64).sum();
+    let schools: Vec<ZoneSchool> = (0..ns)
+        .map(|s| {
+            let location = point(&mut r);
+            ZoneSchool {
+                id: format!("S{s}"),
+                name: format!("学校{s}"),
+                district: west(&location),
+                location,
+                capacity: ((total as f64 * slack / ns as f64) * (0.5 + r.unit())) as u32,
+                city_index: None,
+            }
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for b in 0..nb as u32 {
+        if r.below(5) > 0 {
+            pairs.push((b, r.below(ns as u64) as u32));
+        }
+    }
+    ZoningProblem {
+        stage: Stage::Primary,
+        districts: vec!["甲区".into(), "乙区".into()],
+        schools,
+        blocks,
+        current: StageZones::from_pairs(nb, &pairs),
+        distances: Distances::StraightLine,
+        barriers: Vec::new(),
+    }
+}
+
+/// The bound's network over every allowed pair, for the independent solver.
+fn complete_network(p: &ZoningProblem, params: &ZoningParams, lambda: u32) -> (Network, i128) {
+    let nb = p.blocks.len();
+    let ns = p.schools.len();
+    let sink = (nb + ns) as u32;
+    let mut net = Network::new(nb + ns + 1);
+    let mut total = 0;
+    for (b, block) in p.blocks.iter().enumerate() {
+        net.set_supply(b as u32, block.demand as i64);
+        total += block.demand as i64;
+    }
+    net.set_supply(sink, -total);
+    let mut constant = 0i128;
+    for s in 0..ns as u32 {
+        let limit = p.limit(params, s).max(0);
+        let floor = p.floor(params, s).clamp(0, limit);
+        if floor > 0 {
+            net.add_arc(nb as u32 + s, sink, floor, -(params.fill_penalty_m as i64));
+            constant += floor as i128 * params.fill_penalty_m as i128;
+        }
+        net.add_arc(nb as u32 + s, sink, limit - floor, 0);
+    }
+    for b in 0..nb as u32 {
+        net.add_arc(b, sink, INFINITE, params.unserved_penalty_m as i64);
+        for s in 0..ns as u32 {
+            if let Some(m) = p.allowed_metres(params, b, s) {
+                let moved = p.has_current(b) && !p.is_current(b, s);
+                net.add_arc(b, nb as u32 + s, INFINITE, m as i64 + if moved { lambda as i64 } else { 0 });
+            }
+        }
+    }
+    (net, constant)
+}
+
+fn random_params(r: &mut Rng) -> ZoningParams {
+    ZoningParams {
+        candidates: 1 + r.below(3) as usize,
+        max_distance_m: if r.below(3) == 0 { Some(1500 + r.below(3000) as u32) } else { None },
+        within_district: r.below(3) == 0,
+        utilisation: if r.below(3) == 0 { (0.5, 0.9) } else { (0.0, 1.0) },
+        fill_penalty_m: 3_000,
+        ..ZoningParams::default()
+    }
+}
+
+#[test]
+fn lower_bound_equals_the_oracle_optimum() {
+    for seed in 0..300u64 {
+        let mut r = Rng(seed ^ 0x51);
+        let p = instance(seed, 2 + r.below(25) as usize, 1 + r.below(6) as usize, 0.6 + r.unit(), 0.1);
+        let params = random_params(&mut r);
+        let lambda = [0, 200, 1000][r.below(3) as usize];
+        let bound = lower_bound(&p, &params, lambda, &|_| {}).unwrap();
+        assert!(bound.certified, "seed {seed}");
+        let (net, constant) = complete_network(&p, &params, lambda);
+        let oracle = ssp_oracle(&net).expect("the unserved arcs make every instance feasible");
+        assert_eq!(bound.objective, oracle + constant, "seed {seed}: bound vs oracle");
+    }
+}
+
+#[test]
+fn no_whole_block_zoning_beats_the_bound_and_small_gaps_are_closed() {
+    // Brute force over every whole-block assignment of tiny instances.
+    for seed in 0..120u64 {
+        let mut r = Rng(seed ^ 0x77);
+        let nb = 2 + r.below(5) as usize;
+        let ns = 1 + r.below(3) as usize;
+        let p = instance(seed, nb, ns, 0.8 + r.unit(), 0.0);
+        let params = ZoningParams {
+            contiguity: false,
+            polygons: false,
+            ..ZoningParams::default()
+        };
+        let z = zone(&p, &params, &|_| {}).unwrap();
+        let lb = z.bound.objective;
+        let mut best = i128::MAX;
+        let mut a = vec![0u32; nb];
+        loop {
+            let mut load = vec![0i64; ns];
+            let mut obj: i128 = 0;
+            for b in 0..nb {
+                load[a[b] as usize] += p.blocks[b].demand as i64;
+                obj += p.blocks[b].demand as i128 * p.metres(b as u32, a[b]).unwrap() as i128;
+            }
+            for s in 0..ns {
+                obj += (load[s] - p.limit(&params, s as u32)).max(0) as i128 * params.unserved_penalty_m as i128;
+            }
+            best = best.min(obj);
+            let mut i = 0;
+            while i < nb && a[i] as usize == ns - 1 {
+                a[i] = 0;
+                i += 1;
+            }
+            if i == nb {
+                break;
+            }
+            a[i] += 1;
+        }
+        assert!(lb <= best, "seed {seed}: bound {lb} above a whole-block zoning {best}");
+        assert!(z.report.overall.objective as i128 >= best, "seed {seed}: zoning beats brute force?");
+    }
+}
+
+fn check_zoning(p: &ZoningProblem, z: &Zoning, params: &ZoningParams) {
+    let adj = Adjacency::delaunay(p, params.max_edge_m);
+    // Contiguity: every zone is one piece in the adjacency graph unless the report says why.
+    let pieces = repair::zone_pieces(p, &adj, &z.assignment);
+    for (s, row) in z.report.schools.iter().enumerate() {
+        assert_eq!(row.pieces as usize, pieces[s].len());
+        if pieces[s].len() > 1 {
+            assert!(!row.contiguous && !row.why_not_contiguous.is_empty(), "{}", row.school_id);
+        }
+    }
+    // Capacity: holds, or the shortfall is reported exactly.
+    let mut load = vec![0i64; p.schools.len()];
+    for (b, &s) in z.assignment.iter().enumerate() {
+        if s != UNASSIGNED {
+            load[s as usize] += p.blocks[b].demand as i64;
+        }
+    }
+    let mut over = 0;
+    for (s, row) in z.report.schools.iter().enumerate() {
+        assert_eq!(row.demand as i64, load[s]);
+        assert_eq!(row.over_limit, (load[s] - p.limit(params, s as u32)).max(0));
+        over += row.over_limit;
+    }
+    assert_eq!(z.report.overall.children_over_limit, over);
+    // Locked blocks keep a current school; assignments are allowed pairs.
+    for (b, &s) in z.assignment.iter().enumerate() {
+        if s != UNASSIGNED {
+            assert!(p.allowed_metres(params, b as u32, s).is_some(), "block {b} at a disallowed school");
+        }
+        if p.blocks[b].locked && p.has_current(b as u32) {
+            assert!(p.is_current(b as u32, s), "locked block {b} moved");
+        }
+    }
+    assert!(z.report.overall.objective as i128 >= z.bound.objective);
+    // Lookup agrees with the assignment at every block point.
+    if let Some(polys) = &z.polygons {
+        let index = ZoneIndex::new(polys);
+        let points: Vec<(f64, f64)> = p.blocks.iter().map(|b| (b.location.lon, b.location.lat)).collect();
+        let hits = index.lookup_batch(&points);
+        for (b, &s) in z.assignment.iter().enumerate() {
+            if s != UNASSIGNED {
+                assert!(hits[b].contains(&s), "block {b}: lookup {:?}, zone {s}", hits[b]);
+            }
+        }
+    }
+}
+
+#[test]
+fn zones_are_contiguous_capacities_hold_and_lookup_agrees() {
+    for seed in 0..40u64 {
+        let mut r = Rng(seed ^ 0x99);
+        let nb = 30 + r.below(300) as usize;
+        let ns = 2 + r.below(12) as usize;
+        let locks = seed % 3 == 0;
+        let p = instance(seed, nb, ns, 1.15 + 0.3 * r.unit(), if locks { 0.05 } else { 0.0 });
+        let params = ZoningParams {
+            stability_m: [0, 300][r.below(2) as usize],
+            within_district: r.below(4) == 0,
+            ..ZoningParams::default()
+        };
+        let z = zone(&p, &params, &|_| {}).unwrap();
+        check_zoning(&p, &z, &params);
+        let why: Vec<(&str, &str)> = z
+            .report
+            .schools
+            .iter()
+            .filter(|r| !r.contiguous)
+            .map(|r| (r.school_id.as_str(), r.why_not_contiguous.as_str()))
+            .collect();
+        // Without locks every zone is contiguous except pieces a district boundary isolates.
+        if !locks && !params.within_district {
+            assert!(why.is_empty(), "seed {seed}: {why:?} {:?}", z.repair);
+        }
+    }
+}
+
+#[test]
+fn tight_capacity_reports_the_shortfall() {
+    for seed in 0..20u64 {
+        let p = instance(seed, 80, 4, 0.7, 0.0);
+        let params = ZoningParams::default();
+        let z = zone(&p, &params, &|_| {}).unwrap();
+        check_zoning(&p, &z, &params);
+        let total = p.total_demand() as i64;
+        let limit: i64 = (0..4).map(|s| p.limit(&params, s)).sum();
+        assert!(z.report.overall.children_over_limit >= total - limit);
+        assert_eq!(z.bound.unserved as i64, total - limit);
+    }
+}
+
+#[test]
+fn same_bytes_at_any_thread_count() {
+    let p = instance(7, 400, 12, 1.2, 0.05);
+    let params = ZoningParams {
+        stability_m: 200,
+        ..ZoningParams::default()
+    };
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let z = zone(&p, &params, &|_| {}).unwrap();
+            (zones_csv(&p, &z, None, false), zones_geojson(&p, &z), report_json(&z))
+        })
+    };
+    let a = run(1);
+    let b = run(2);
+    let c = run(2);
+    assert!(a == b && b == c);
+}
+
+#[test]
+fn sweep_trades_moves_for_travel_and_the_cap_holds() {
+    let p = instance(11, 300, 10, 1.1, 0.0);
+    let params = ZoningParams::default();
+    let pts = sweep(&p, &params, &[0, 100, 300, 1000, 5000], &|_| {}).unwrap();
+    for w in pts.windows(2) {
+        assert!(w[1].moved <= w[0].moved, "{pts:?}");
+        assert!(w[1].travel >= w[0].travel, "{pts:?}");
+    }
+    let cap = pts[0].moved / 3;
+    let (lambda, bound) = lambda_for_cap(&p, &params, cap, &|_| {}).unwrap();
+    assert!(bound.moved <= cap, "λ {lambda}: moved {} > cap {cap}", bound.moved);
+    let z = zone(
+        &p,
+        &ZoningParams {
+            max_moved_share: Some(cap as f64 / p.movable_children() as f64),
+            ..params
+        },
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(z.lambda_m, lambda);
+}
+
+#[test]
+fn barriers_cut_adjacency_edges() {
+    let mut p = instance(3, 120, 4, 1.3, 0.0);
+    let before = Adjacency::delaunay(&p, None).edge_count();
+    let (lo, hi) = (31.49, 31.6);
+    let mid = p.blocks.iter().map(|b| b.location.lon).sum::<f64>() / p.blocks.len() as f64;
+    p.barriers = vec![vec![(mid, lo), (mid, hi)]];
+    let adj = Adjacency::delaunay(&p, None);
+    assert!(adj.removed_by_barriers > 0);
+    assert_eq!(adj.edge_count() + adj.removed_by_barriers, before);
+    for b in 0..p.blocks.len() as u32 {
+        for &n in adj.neighbours(b) {
+            let (x, y) = (p.blocks[b as usize].location.lon, p.blocks[n as usize].location.lon);
+            assert!((x - mid) * (y - mid) >= 0.0, "edge {b}-{n} crosses the barrier");
+        }
+    }
+    let z = zone(&p, &ZoningParams::default(), &|_| {}).unwrap();
+    check_zoning(&p, &z, &ZoningParams::default());
+}
+
+#[test]
+fn road_distances_are_at_least_straight_and_zone() {
+    // A grid of roads at 0.005° spacing over the instance.
+    let mut text = String::from("from_lon,from_lat,to_lon,to_lat\n");
+    for i in 0..12 {
+        for j in 0..12 {
+            let (x, y) = (120.295 + 0.005 * i as f64, 31.495 + 0.005 * j as f64);
+            text.push_str(&format!("{x},{y},{},{y}\n", x + 0.005));
+            text.push_str(&format!("{x},{y},{x},{}\n", y + 0.005));
+        }
+    }
+    let roads = roads::RoadNetwork::from_csv(text.as_bytes(), "roads.csv", crate::crs::Crs::Wgs84).unwrap();
+    let mut p = instance(5, 60, 4, 1.3, 0.0);
+    let straight = p.clone();
+    p.distances = roads.distances(&p, 20_000);
+    for b in 0..p.blocks.len() as u32 {
+        for s in 0..p.schools.len() as u32 {
+            let road = p.metres(b, s).expect("the grid reaches everything within 20 km");
+            assert!(road + 2 >= straight.metres(b, s).unwrap());
+        }
+    }
+    let params = ZoningParams::default();
+    let z = zone(&p, &params, &|_| {}).unwrap();
+    check_zoning(&p, &z, &params);
+    let bad = roads::RoadNetwork::from_csv("from_lon,from_lat,to_lon\n1,2,3\n".as_bytes(), "roads.csv", crate::crs::Crs::Wgs84);
+    assert!(bad.unwrap_err().to_string().contains("to_lat"));
+}
+
+#[test]
+fn config_file_parses_and_reports_errors_with_positions() {
+    let good = r#"
+stage = "junior"
+distance = "matrix"
+max_distance_m = 3000
+utilisation = [0.8, 1.0]
+sweep = [0, 250]
+locked = ["B1"]
+[demand]
+source = "households"
+primary = 0.04
+[schools]
+close = ["P7"]
+capacity = { P1 = 360 }
+[[schools.open]]
+id = "PN1"
+district = "新吴区"
+lon = 120.4
+lat = 31.5
+capacity = 270
+"#;
+    let c = ZoningConfig::from_toml(good, Path::new("/x/zoning.toml")).unwrap();
+    assert_eq!(c.stage, Some(Stage::Junior));
+    assert_eq!(c.params().max_distance_m, Some(3000));
+    assert_eq!(c.params().utilisation, (0.8, 1.0));
+    assert!(matches!(c.demand_source().unwrap(), DemandSource::Households(r) if r.primary == 0.04));
+    assert_eq!(c.distance_source().unwrap(), DistanceSource::Matrix);
+    assert_eq!(c.schools.capacity["P1"], 360);
+    let e = ZoningConfig::from_toml("stage = \"primary\"\nmax_distanse_m = 5\n", Path::new("z.toml")).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("z.toml:2"), "{msg}");
+    let e = ZoningConfig::from_toml("utilisation = [0.9, 0.5]\n", Path::new("z.toml")).unwrap_err();
+    assert!(e.to_string().contains("fix:"), "{e}");
+    let b = parse_barriers(
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"LineString","coordinates":[[120.1,31.1],[120.2,31.2]]}}]}"#,
+        "b.geojson",
+    )
+    .unwrap();
+    assert_eq!(b, vec![vec![(120.1, 31.1), (120.2, 31.2)]]);
+    assert!(parse_barriers("[1,2]", "b.geojson").is_err());
+}
+
+#[test]
+fn degenerate_inputs_do_not_panic() {
+    // One block, one school, zero demand; duplicated points; all blocks collinear.
+    let mut p = instance(1, 1, 1, 1.0, 0.0);
+    p.blocks[0].demand = 0;
+    zone(&p, &ZoningParams::default(), &|_| {}).unwrap();
+    let mut p = instance(2, 20, 3, 1.2, 0.0);
+    for b in 1..6 {
+        p.blocks[b].location = p.blocks[0].location;
+    }
+    let z = zone(&p, &ZoningParams::default(), &|_| {}).unwrap();
+    check_zoning(&p, &z, &ZoningParams::default());
+    let mut p = instance(4, 15, 2, 1.2, 0.0);
+    for (i, b) in p.blocks.iter_mut().enumerate() {
+        b.location = Location::from_wgs84(120.3 + 0.001 * i as f64, 31.5);
+    }
+    let z = zone(&p, &ZoningParams::default(), &|_| {}).unwrap();
+    check_zoning(&p, &z, &ZoningParams::default());
+    let bad = ZoningParams {
+        candidates: 0,
+        ..ZoningParams::default()
+    };
+    assert!(matches!(zone(&p, &bad, &|_| {}), Err(ZoningError::BadParameter { .. })));
+}

@@ -1,0 +1,158 @@
+//! Output files of a zoning: `zones.csv` (the allocator's own zone contract), `zones.geojson`,
+//! `zoning_report.csv`, `zoning_report.json` and, after a sweep, `stability_sweep.csv`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::error::OutputError;
+use crate::model::{City, Stage};
+use crate::output::write_atomically;
+
+use super::stability::SweepPoint;
+use super::{UNASSIGNED, Zoning, ZoningProblem};
+
+fn bom_prefix(bom: bool) -> Vec<u8> {
+    if bom { "\u{feff}".as_bytes().to_vec() } else { Vec::new() }
+}
+
+/// `zones.csv`: block_id, stage, school_id, in block order. Locked blocks keep every current
+/// zone school. With `city`, the other stages' current zones are kept, so the file can replace
+/// the scenario's `zones.csv` as it is.
+pub fn zones_csv(problem: &ZoningProblem, zoning: &Zoning, city: Option<&City>, bom: bool) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(bom_prefix(bom));
+    let mut row = |r: [&str; 3]| w.write_record(r).expect("writing to memory cannot fail");
+    row(["block_id", "stage", "school_id"]);
+    for (b, block) in problem.blocks.iter().enumerate() {
+        let b32 = b as u32;
+        for stage in Stage::ALL {
+            if stage == problem.stage {
+                if block.locked {
+                    for &s in problem.current.schools_of(b32) {
+                        row([&block.id, stage.as_str(), &problem.schools[s as usize].id]);
+                    }
+                } else if let Some(&s) = zoning.assignment.get(b)
+                    && s != UNASSIGNED
+                {
+                    row([&block.id, stage.as_str(), &problem.schools[s as usize].id]);
+                }
+            } else if let Some(city) = city
+                && let Some(cb) = city.block(&block.id)
+            {
+                for &s in city.zones(stage).schools_of(cb) {
+                    row([&block.id, stage.as_str(), &city.schools[s as usize].id]);
+                }
+            }
+        }
+    }
+    w.into_inner().expect("writing to memory cannot fail")
+}
+
+fn round7(x: f64) -> f64 {
+    (x * 1e7).round() / 1e7
+}
+
+/// `zones.geojson`: one MultiPolygon feature per school zone, WGS84.
+pub fn zones_geojson(problem: &ZoningProblem, zoning: &Zoning) -> Vec<u8> {
+    let mut features = Vec::new();
+    if let Some(polys) = &zoning.polygons {
+        for z in &polys.zones {
+            let s = &problem.schools[z.school as usize];
+            let r = &zoning.report.schools[z.school as usize];
+            let coords: Vec<Value> = z
+                .polygon
+                .0
+                .iter()
+                .map(|p| {
+                    let ring = |ls: &geo::LineString<f64>| -> Value {
+                        Value::Array(ls.0.iter().map(|c| json!([round7(c.x), round7(c.y)])).collect())
+                    };
+                    let mut rings = vec![ring(p.exterior())];
+                    rings.extend(p.interiors().iter().map(ring));
+                    Value::Array(rings)
+                })
+                .collect();
+            features.push(json!({
+                "type": "Feature",
+                "properties": {
+                    "school_id": s.id,
+                    "name": s.name,
+                    "stage": problem.stage.as_str(),
+                    "district": problem.districts.get(s.district as usize).cloned().unwrap_or_default(),
+                    "capacity": s.capacity,
+                    "children": r.demand,
+                    "blocks": r.blocks,
+                    "utilisation": r.utilisation,
+                    "contiguous": r.contiguous,
+                    "compactness": r.compactness,
+                },
+                "geometry": { "type": "MultiPolygon", "coordinates": coords },
+            }));
+        }
+    }
+    let doc = json!({ "type": "FeatureCollection", "features": features });
+    let mut v = serde_json::to_vec(&doc).expect("GeoJSON serialises");
+    v.push(b'\n');
+    v
+}
+
+/// `zoning_report.csv`: one row per school.
+pub fn report_csv(zoning: &Zoning, bom: bool) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(bom_prefix(bom));
+    for r in &zoning.report.schools {
+        w.serialize(r).expect("writing to memory cannot fail");
+    }
+    if zoning.report.schools.is_empty() {
+        w.write_record(["school_id"]).expect("writing to memory cannot fail");
+    }
+    w.into_inner().expect("writing to memory cannot fail")
+}
+
+/// `zoning_report.json`: overall figures and the per-school rows.
+pub fn report_json(zoning: &Zoning) -> Vec<u8> {
+    let mut v = serde_json::to_vec_pretty(&zoning.report).expect("the report serialises");
+    v.push(b'\n');
+    v
+}
+
+/// `stability_sweep.csv`: the "children moved vs extra travel" curve.
+pub fn sweep_csv(points: &[SweepPoint], bom: bool) -> Vec<u8> {
+    let mut out = bom_prefix(bom);
+    out.extend_from_slice(b"lambda_m,children_moved,moved_share,travel,extra_travel_share,objective\n");
+    for p in points {
+        out.extend_from_slice(
+            format!(
+                "{},{},{:.4},{},{:.4},{}\n",
+                p.lambda_m, p.moved, p.moved_share, p.travel, p.extra_travel_share, p.objective
+            )
+            .as_bytes(),
+        );
+    }
+    out
+}
+
+/// Writes the zoning's files atomically into `dir`; `city` keeps other stages in `zones.csv`.
+pub fn write_zoning(
+    dir: &Path,
+    problem: &ZoningProblem,
+    zoning: &Zoning,
+    city: Option<&City>,
+    sweep: Option<&[SweepPoint]>,
+    bom: bool,
+) -> Result<Vec<PathBuf>, OutputError> {
+    let zones = zones_csv(problem, zoning, city, bom);
+    let geo = zones_geojson(problem, zoning);
+    let csv = report_csv(zoning, bom);
+    let json = report_json(zoning);
+    let sweep_bytes = sweep.map(|s| sweep_csv(s, bom));
+    let mut files: Vec<(&str, &[u8])> = vec![
+        ("zones.csv", &zones),
+        ("zones.geojson", &geo),
+        ("zoning_report.csv", &csv),
+        ("zoning_report.json", &json),
+    ];
+    if let Some(s) = &sweep_bytes {
+        files.push(("stability_sweep.csv", s));
+    }
+    write_atomically(dir, &files)
+}
