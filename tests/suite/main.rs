@@ -4,3 +4,4 @@
 mod api;
 mod properties;
 mod regression;
+mod scenarios;

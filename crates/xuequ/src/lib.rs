@@ -45,6 +45,7 @@
 pub mod allocate;
 pub mod audit;
 pub mod crs;
+pub mod edit;
 pub mod error;
 pub mod explain;
 pub mod load;

@@ -78,23 +78,33 @@ impl Dataset {
         };
         let name = |p: &Path| p.display().to_string();
 
-        let policy = match &scenario.inputs.policy {
+        let (policy_text, policy_name) = match &scenario.inputs.policy {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| LoadError::Io {
                     path: p.clone(),
                     source,
                 })?;
-                match Policy::from_toml(text.trim_start_matches('\u{feff}'), &name(p)) {
-                    Ok(policy) => policy,
-                    Err(d) => {
-                        for item in d.items() {
-                            diags.push(item.clone());
-                        }
-                        Policy::default()
-                    }
-                }
+                (text.trim_start_matches('\u{feff}').to_string(), name(p))
             }
-            None => Policy::default(),
+            None => (String::new(), "policy.toml (defaults)".to_string()),
+        };
+        // Policy edits of the scenario are merged over the file before it is read.
+        let (policy_text, policy_name) = match crate::edit::edited_policy(&policy_text, &scenario.edits) {
+            Ok(Some(text)) => (text, format!("{policy_name} + the scenario's policy edits")),
+            Ok(None) => (policy_text, policy_name),
+            Err(d) => {
+                diags.push(*d);
+                (policy_text, policy_name)
+            }
+        };
+        let policy = match Policy::from_toml(&policy_text, &policy_name) {
+            Ok(policy) => policy,
+            Err(d) => {
+                for item in d.items() {
+                    diags.push(item.clone());
+                }
+                Policy::default()
+            }
         };
 
         let inputs = &scenario.inputs;
@@ -116,6 +126,7 @@ impl Dataset {
         if let Some(z) = &inputs.zones {
             read_zones(open(z)?, &name(z), &mut city, &mut diags);
         }
+        crate::edit::apply_city_edits(&mut city, &scenario.edits, scenario.crs, &mut diags);
         let mut cohort = Cohort::default();
         let extra = policy.extra_attributes();
         read_students(
@@ -660,6 +671,7 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
             opens_year,
             feeder_junior: None,
             purchased_seats: purchased,
+            closed: false,
         });
     });
     for (school, feeder, line, col) in feeders {

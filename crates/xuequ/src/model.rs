@@ -156,12 +156,14 @@ pub struct School {
     /// For a private school: seats bought by the government for public-track applicants
     /// (政府购买学位), part of `capacity`.
     pub purchased_seats: u32,
+    /// Closed by a scenario edit: admits nobody.
+    pub closed: bool,
 }
 
 impl School {
     /// True when the school admits this year.
     pub fn is_open(&self, year: i32) -> bool {
-        self.opens_year.is_none_or(|y| y <= year)
+        !self.closed && self.opens_year.is_none_or(|y| y <= year)
     }
 }
 

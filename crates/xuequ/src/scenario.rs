@@ -1,5 +1,9 @@
-//! `scenario.toml`: what to run (name, year, coordinate system, stages) and where the
-//! input files are.
+//! `scenario.toml`: what to run (name, year, coordinate system, stages), where the input
+//! files are, and the edits a planner applies to a base (open or close a school, change a
+//! capacity, add a block, move blocks between zones, change a rule).
+//!
+//! A scenario may name a `base` scenario: it then inherits the base's year, coordinate system,
+//! stages, inputs and edits, overrides what it sets itself, and appends its own edits.
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +43,7 @@ pub struct OutputOptions {
 }
 
 /// A scenario: one year's run over one set of inputs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
     /// Display name.
     pub name: String,
@@ -55,21 +59,27 @@ pub struct Scenario {
     pub output: OutputOptions,
     /// The scenario file itself.
     pub path: PathBuf,
+    /// Edits applied on load, base edits first.
+    pub edits: Vec<crate::edit::Edit>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScenarioFile {
     name: String,
-    year: i32,
-    #[serde(default)]
-    crs: Crs,
+    year: Option<i32>,
+    crs: Option<Crs>,
     stages: Option<Vec<Stage>>,
+    base: Option<PathBuf>,
     #[serde(default)]
     inputs: InputsFile,
-    #[serde(default)]
-    output: OutputOptions,
+    output: Option<OutputOptions>,
+    #[serde(default, rename = "edit")]
+    edits: Vec<toml::Spanned<toml::Table>>,
 }
+
+/// How deep `base` chains may go (guards against cycles).
+const MAX_BASE_DEPTH: usize = 8;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -88,15 +98,23 @@ impl Scenario {
     /// optional file named explicitly in `[inputs]` must exist, one left at its default name
     /// may be absent.
     pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+        Scenario::load_depth(path, 0)
+    }
+
+    fn load_depth(path: &Path, depth: usize) -> Result<Scenario, LoadError> {
         let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Scenario::from_toml(&text, path)
+        Scenario::parse(&text, path, depth)
     }
 
     /// Parses scenario text as if read from `path`.
     pub fn from_toml(text: &str, path: &Path) -> Result<Scenario, LoadError> {
+        Scenario::parse(text, path, 0)
+    }
+
+    fn parse(text: &str, path: &Path, depth: usize) -> Result<Scenario, LoadError> {
         let file = path.display().to_string();
         let mut diags = Diagnostics::default();
         let parsed: ScenarioFile = match toml::from_str(text.trim_start_matches('\u{feff}')) {
@@ -105,7 +123,7 @@ impl Scenario {
                 let mut d = Diagnostic::file(
                     &file,
                     e.message().to_string(),
-                    "a scenario needs name and year; optional: crs, stages, [inputs], [output] (see docs/scenario.md)",
+                    "a scenario needs name and year (or a base); optional: crs, stages, base, [inputs], [output], [[edit]] (see docs/files.md)",
                 );
                 if let Some(span) = e.span() {
                     let (line, col) = line_col(text, span.start);
@@ -117,8 +135,54 @@ impl Scenario {
             }
         };
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = match &parsed.base {
+            None => None,
+            Some(_) if depth >= MAX_BASE_DEPTH => {
+                diags.push(
+                    Diagnostic::file(
+                        &file,
+                        "base scenarios nest too deep (a cycle?)",
+                        "point base at a scenario without a base chain back to this one",
+                    )
+                    .at_field(None, "base"),
+                );
+                return Err(LoadError::Invalid(diags));
+            }
+            Some(b) => {
+                let b = if b.is_absolute() { b.clone() } else { dir.join(b) };
+                Some(Scenario::load_depth(&b, depth + 1)?)
+            }
+        };
+        let mut edits: Vec<crate::edit::Edit> = base.as_ref().map(|b| b.edits.clone()).unwrap_or_default();
+        for spanned in &parsed.edits {
+            let (line, _) = line_col(text, spanned.span().start);
+            match crate::edit::Edit::from_table(spanned.get_ref(), &file, line) {
+                Ok(e) => edits.push(e),
+                Err(d) => diags.push(*d),
+            }
+        }
+        let parsed = ScenarioFile {
+            year: parsed.year.or(base.as_ref().map(|b| b.year)),
+            crs: parsed.crs.or(base.as_ref().map(|b| b.crs)),
+            stages: parsed.stages.or(base.as_ref().map(|b| b.stages.clone())),
+            output: parsed.output.or(base.as_ref().map(|b| b.output.clone())),
+            ..parsed
+        };
+        let Some(year) = parsed.year else {
+            diags.push(
+                Diagnostic::file(&file, "year is missing", "write the admission year, e.g. year = 2026")
+                    .at_field(None, "year"),
+            );
+            return Err(LoadError::Invalid(diags));
+        };
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
-        let mut optional = |explicit: Option<PathBuf>, default: &str, key: &str| -> Option<PathBuf> {
+        let inherited = base.as_ref().map(|b| b.inputs.clone());
+        let mut optional = |explicit: Option<PathBuf>,
+                            default: &str,
+                            key: &str,
+                            from_base: Option<Option<PathBuf>>|
+         -> Option<PathBuf> {
             match explicit {
                 Some(p) => {
                     let p = resolve(p);
@@ -134,20 +198,61 @@ impl Scenario {
                     }
                     Some(p)
                 }
-                None => {
-                    let p = dir.join(default);
-                    p.is_file().then_some(p)
-                }
+                None => match from_base {
+                    Some(p) => p,
+                    None => {
+                        let p = dir.join(default);
+                        p.is_file().then_some(p)
+                    }
+                },
             }
         };
-        let zones = optional(parsed.inputs.zones, "zones.csv", "zones");
-        let seat_locks = optional(parsed.inputs.seat_locks, "seat_locks.csv", "seat_locks");
-        let distances = optional(parsed.inputs.distances, "distances.csv", "distances");
-        let policy = optional(parsed.inputs.policy, "policy.toml", "policy");
+        let zones = optional(
+            parsed.inputs.zones,
+            "zones.csv",
+            "zones",
+            inherited.as_ref().map(|i| i.zones.clone()),
+        );
+        let seat_locks = optional(
+            parsed.inputs.seat_locks,
+            "seat_locks.csv",
+            "seat_locks",
+            inherited.as_ref().map(|i| i.seat_locks.clone()),
+        );
+        let distances = optional(
+            parsed.inputs.distances,
+            "distances.csv",
+            "distances",
+            inherited.as_ref().map(|i| i.distances.clone()),
+        );
+        let policy = optional(
+            parsed.inputs.policy,
+            "policy.toml",
+            "policy",
+            inherited.as_ref().map(|i| i.policy.clone()),
+        );
+        let required =
+            |explicit: Option<PathBuf>, default: &str, from_base: Option<&PathBuf>| match (explicit, from_base) {
+                (Some(p), _) => resolve(p),
+                (None, Some(b)) => b.clone(),
+                (None, None) => dir.join(default),
+            };
         let inputs = InputPaths {
-            schools: resolve(parsed.inputs.schools.unwrap_or_else(|| "schools.csv".into())),
-            blocks: resolve(parsed.inputs.blocks.unwrap_or_else(|| "blocks.csv".into())),
-            students: resolve(parsed.inputs.students.unwrap_or_else(|| "students.csv".into())),
+            schools: required(
+                parsed.inputs.schools,
+                "schools.csv",
+                inherited.as_ref().map(|i| &i.schools),
+            ),
+            blocks: required(
+                parsed.inputs.blocks,
+                "blocks.csv",
+                inherited.as_ref().map(|i| &i.blocks),
+            ),
+            students: required(
+                parsed.inputs.students,
+                "students.csv",
+                inherited.as_ref().map(|i| &i.students),
+            ),
             zones,
             seat_locks,
             distances,
@@ -169,7 +274,7 @@ impl Scenario {
                 );
             }
         }
-        if !(1900..=2200).contains(&parsed.year) {
+        if !(1900..=2200).contains(&year) {
             diags.push(
                 Diagnostic::file(
                     &file,
@@ -177,10 +282,10 @@ impl Scenario {
                     "write the admission year, e.g. year = 2026",
                 )
                 .at_field(None, "year")
-                .with_value(parsed.year.to_string()),
+                .with_value(year.to_string()),
             );
         }
-        let mut stages = parsed.stages.unwrap_or_else(|| Stage::ALL.to_vec());
+        let mut stages = parsed.stages.clone().unwrap_or_else(|| Stage::ALL.to_vec());
         stages.sort();
         stages.dedup();
         if stages.is_empty() {
@@ -198,12 +303,13 @@ impl Scenario {
         }
         Ok(Scenario {
             name: parsed.name,
-            year: parsed.year,
-            crs: parsed.crs,
+            year,
+            crs: parsed.crs.unwrap_or_default(),
             stages,
             inputs,
-            output: parsed.output,
+            output: parsed.output.unwrap_or_default(),
             path: path.to_path_buf(),
+            edits,
         })
     }
 }
