@@ -30,10 +30,12 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Allocate this year's entry-grade seats (录取) and write the results.
+    /// Allocate this year's entry-grade seats (录取) and write the results. Several
+    /// scenarios run in parallel, each into its own folder under --out.
     Run {
-        /// The scenario file (scenario.toml).
-        scenario: PathBuf,
+        /// The scenario file(s) (scenario.toml).
+        #[arg(required = true, num_args = 1..)]
+        scenarios: Vec<PathBuf>,
         /// Output directory.
         #[arg(long, default_value = "out")]
         out: PathBuf,
@@ -41,6 +43,19 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
         /// Start CSV outputs with a UTF-8 BOM so Excel/WPS open Chinese text correctly.
+        #[arg(long)]
+        bom: bool,
+    },
+    /// Compare two scenarios: who moves, and how schools and stages change.
+    Compare {
+        /// The base scenario.
+        base: PathBuf,
+        /// The alternative scenario.
+        alt: PathBuf,
+        /// Output directory.
+        #[arg(long, default_value = "out/compare")]
+        out: PathBuf,
+        /// Start CSV outputs with a UTF-8 BOM.
         #[arg(long)]
         bom: bool,
     },
@@ -162,59 +177,17 @@ fn allocate(data: &xuequ::Dataset, reporter: &Reporter) -> xuequ::Allocation {
 fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
     match command {
         Command::Run {
-            scenario,
+            scenarios,
             out,
             seed,
             bom,
         } => {
-            let total = Instant::now();
-            let data = load(&scenario, seed, reporter)?;
-            let allocation = allocate(&data, reporter);
-            let t = Instant::now();
-            let report = xuequ::audit(&data, &allocation);
-            reporter.timing(
-                "audit",
-                t,
-                if report.passed() {
-                    "passed".to_string()
-                } else {
-                    "VIOLATIONS".to_string()
-                },
-            );
-            let t = Instant::now();
-            let options = xuequ::WriteOptions {
-                bom: bom || data.scenario.output.bom,
-            };
-            let files =
-                xuequ::write_outputs(&out, &data, &allocation, &report, options).map_err(|e| Failure::new(1, e))?;
-            reporter.timing("write", t, format!("{} files in {}", files.len(), out.display()));
-            let summary = xuequ::output::summary(&data, &allocation, &report);
-            reporter.clear();
-            if !reporter.quiet() {
-                for st in &summary.stages {
-                    eprintln!(
-                        "{:<12} {:>8} applicants  {:>8} placed ({:.1}% at zone school)  {:>6} unplaced  {:>6} seats left",
-                        st.stage,
-                        st.applicants,
-                        st.placed,
-                        st.zone_share * 100.0,
-                        st.unplaced,
-                        st.vacancies
-                    );
-                }
-                eprintln!("total {:.2} s", total.elapsed().as_secs_f64());
+            if scenarios.len() == 1 {
+                return run_one(&scenarios[0], &out, seed, bom, reporter);
             }
-            if !report.passed() {
-                return Err(Failure::new(
-                    4,
-                    xuequ::AuditFailed {
-                        count: report.violation_count(),
-                        first: report.first_violation().unwrap_or_default(),
-                    },
-                ));
-            }
-            Ok(())
+            run_many(&scenarios, &out, seed, bom, reporter)
         }
+        Command::Compare { base, alt, out, bom } => compare(&base, &alt, &out, bom, reporter),
         Command::Validate { scenario } => {
             let data = load(&scenario, None, reporter)?;
             let by_stage: Vec<String> = xuequ::Stage::ALL
@@ -260,6 +233,144 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
             out,
         } => synth(&preset, applicants, seed, year, &out, reporter),
     }
+}
+
+/// Runs one scenario into `out`.
+fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, bom: bool, reporter: &Reporter) -> Result<(), Failure> {
+    let total = Instant::now();
+    let data = load(scenario, seed, reporter)?;
+    let allocation = allocate(&data, reporter);
+    let t = Instant::now();
+    let report = xuequ::audit(&data, &allocation);
+    let verdict = if report.passed() { "passed" } else { "VIOLATIONS" };
+    reporter.timing("audit", t, verdict.to_string());
+    let t = Instant::now();
+    let options = xuequ::WriteOptions {
+        bom: bom || data.scenario.output.bom,
+    };
+    let files = xuequ::write_outputs(out, &data, &allocation, &report, options).map_err(|e| Failure::new(1, e))?;
+    reporter.timing("write", t, format!("{} files in {}", files.len(), out.display()));
+    let summary = xuequ::output::summary(&data, &allocation, &report);
+    reporter.clear();
+    if !reporter.quiet() {
+        for st in &summary.stages {
+            eprintln!(
+                "{:<12} {:>8} applicants  {:>8} placed ({:.1}% at zone school)  {:>6} unplaced  {:>6} seats left",
+                st.stage,
+                st.applicants,
+                st.placed,
+                st.zone_share * 100.0,
+                st.unplaced,
+                st.vacancies
+            );
+        }
+        eprintln!("total {:.2} s", total.elapsed().as_secs_f64());
+    }
+    if !report.passed() {
+        return Err(Failure::new(
+            4,
+            xuequ::AuditFailed {
+                count: report.violation_count(),
+                first: report.first_violation().unwrap_or_default(),
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Runs several scenarios in parallel, each into `out/<file stem>`; a failing scenario is
+/// reported and the others still finish.
+fn run_many(
+    scenarios: &[PathBuf],
+    out: &Path,
+    seed: Option<u64>,
+    bom: bool,
+    reporter: &Reporter,
+) -> Result<(), Failure> {
+    use rayon::prelude::*;
+    let mut folders: Vec<String> = Vec::new();
+    for (i, s) in scenarios.iter().enumerate() {
+        let stem = s
+            .file_stem()
+            .map_or_else(|| format!("scenario{}", i + 1), |x| x.to_string_lossy().into_owned());
+        let name = if folders.contains(&stem) {
+            format!("{stem}-{}", i + 1)
+        } else {
+            stem
+        };
+        folders.push(name);
+    }
+    let quiet = Reporter::new(true);
+    let results: Vec<Result<(), Failure>> = scenarios
+        .par_iter()
+        .zip(folders.par_iter())
+        .map(|(s, f)| run_one(s, &out.join(f), seed, bom, &quiet))
+        .collect();
+    let mut first_failure: Option<Failure> = None;
+    for ((s, f), r) in scenarios.iter().zip(&folders).zip(results) {
+        match r {
+            Ok(()) => {
+                if !reporter.quiet() {
+                    eprintln!("ok      {} -> {}", s.display(), out.join(f).display());
+                }
+            }
+            Err(e) => {
+                eprintln!("FAILED  {}: {}", s.display(), e.message.trim_end());
+                first_failure.get_or_insert(e);
+            }
+        }
+    }
+    match first_failure {
+        None => Ok(()),
+        Some(f) => Err(Failure::new(f.code, "at least one scenario failed (see above)")),
+    }
+}
+
+/// Runs two scenarios and writes their comparison.
+fn compare(base: &Path, alt: &Path, out: &Path, bom: bool, reporter: &Reporter) -> Result<(), Failure> {
+    let t = Instant::now();
+    let quiet = Reporter::new(true);
+    let (b, a) = rayon::join(|| load(base, None, &quiet), || load(alt, None, &quiet));
+    let (b, a) = (b?, a?);
+    let (ba, aa) = rayon::join(|| xuequ::allocate(&b), || xuequ::allocate(&a));
+    let (br, ar) = (xuequ::audit(&b, &ba), xuequ::audit(&a, &aa));
+    let run = |data, allocation, audit| xuequ::compare::Run {
+        data,
+        allocation,
+        audit,
+    };
+    let comparison = xuequ::compare::compare(run(&b, &ba, &br), run(&a, &aa, &ar));
+    let options = xuequ::WriteOptions { bom };
+    xuequ::compare::write_comparison(out, &comparison, options).map_err(|e| Failure::new(1, e))?;
+    reporter.timing("compare", t, format!("written to {}", out.display()));
+    if !reporter.quiet() {
+        for st in &comparison.stages {
+            eprintln!(
+                "{:<12} moved {:>7} (nearer {}, farther {})  newly placed {}  newly unplaced {}  to zone school {}  from zone school {}",
+                st.stage,
+                st.moved,
+                st.moved_nearer,
+                st.moved_farther,
+                st.newly_placed,
+                st.newly_unplaced,
+                st.to_zone_school,
+                st.from_zone_school
+            );
+        }
+    }
+    for (name, r) in [(base, &br), (alt, &ar)] {
+        if !r.passed() {
+            return Err(Failure::new(
+                4,
+                format!(
+                    "{}: the audit found violations: {}",
+                    name.display(),
+                    r.first_violation().unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn synth(

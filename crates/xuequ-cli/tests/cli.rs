@@ -399,3 +399,71 @@ fn duplicate_student_id_names_both_lines() {
         &["students.csv:7", "duplicate student_id (first on line 2)", "\"A\""],
     );
 }
+
+const ALT: &str =
+    "name = \"关闭实验小学\"\nbase = \"scenario.toml\"\n[[edit]]\nkind = \"close_school\"\nschool_id = \"P1\"\n";
+
+#[test]
+fn several_scenarios_run_into_their_own_folders_and_a_failure_spares_the_others() {
+    let dir = tiny();
+    fs::write(dir.path().join("alt.toml"), ALT).unwrap();
+    fs::write(
+        dir.path().join("broken.toml"),
+        "name = \"x\"\nbase = \"scenario.toml\"\n[[edit]]\nkind = \"close_school\"\nschool_id = \"NOPE\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let s = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let o = xuequ(&[
+        "run",
+        &s("scenario.toml"),
+        &s("alt.toml"),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(out.join("scenario/assignments.csv").is_file());
+    assert!(out.join("alt/assignments.csv").is_file());
+    let o = xuequ(&[
+        "run",
+        &s("broken.toml"),
+        &s("alt.toml"),
+        "--out",
+        dir.path().join("out2").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(
+        text(&o).contains("broken.toml") && text(&o).contains("NOPE"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        dir.path().join("out2/alt/summary.json").is_file(),
+        "the good scenario still ran"
+    );
+    assert!(!dir.path().join("out2/broken").exists());
+}
+
+#[test]
+fn compare_lists_who_moves() {
+    let dir = tiny();
+    fs::write(dir.path().join("alt.toml"), ALT).unwrap();
+    let out = dir.path().join("cmp");
+    let o = xuequ(&[
+        "compare",
+        dir.path().join("scenario.toml").to_str().unwrap(),
+        dir.path().join("alt.toml").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let changes = csv_rows(&out.join("changes.csv"));
+    let a = changes.iter().find(|r| r[0] == "A").expect("A loses P1");
+    assert_eq!((a[2].as_str(), a[8].as_str()), ("P1", "moved"));
+    let schools = csv_rows(&out.join("schools_delta.csv"));
+    let p1 = schools.iter().find(|r| r[0] == "P1").unwrap();
+    assert_eq!(p1[4], "", "P1 is closed in the alternative");
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(out.join("compare.json")).unwrap()).unwrap();
+    assert!(json["stages"][0]["moved"].as_u64().unwrap() >= 1);
+}

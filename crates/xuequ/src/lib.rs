@@ -44,6 +44,7 @@
 
 pub mod allocate;
 pub mod audit;
+pub mod compare;
 pub mod crs;
 pub mod edit;
 pub mod error;

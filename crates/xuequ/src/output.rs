@@ -195,6 +195,80 @@ fn program_stats(st: &StageAllocation) -> Vec<ProgramStats> {
     stats
 }
 
+/// One school's result (a row of `schools_summary.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SchoolRow {
+    /// School index in the city.
+    pub school: u32,
+    /// Entry-grade seats.
+    pub capacity: u32,
+    /// Pupils placed there (every seat pool).
+    pub assigned: u32,
+    /// Seats left.
+    pub vacancies: u32,
+    /// The last admitted applicant's tier (from their lists), if anyone was admitted.
+    pub cutoff_tier: Option<String>,
+    /// The last admitted applicant's lottery number.
+    pub cutoff_lottery: Option<u32>,
+    /// The last admitted applicant's points, where the tier orders by points.
+    pub cutoff_points: Option<f64>,
+    /// Pupils on purchased seats.
+    pub purchased_assigned: u32,
+    /// Applicants whose list names the school.
+    pub applicants: u32,
+    /// Applicants who list it first.
+    pub first_choice_applicants: u32,
+}
+
+/// Every open school of an allocated stage, in `schools.csv` order.
+pub fn school_rows(data: &Dataset, allocation: &Allocation) -> Vec<SchoolRow> {
+    let city = &data.city;
+    // school -> (stage index, main program, purchased program)
+    let mut rows: BTreeMap<u32, (usize, Option<u32>, Option<u32>)> = BTreeMap::new();
+    for (si, st) in allocation.stages.iter().enumerate() {
+        for (p, prog) in st.programs.iter().enumerate() {
+            let e = rows.entry(prog.school).or_insert((si, None, None));
+            if prog.kind == ProgramKind::Purchased {
+                e.2 = Some(p as u32);
+            } else {
+                e.1 = Some(p as u32);
+            }
+        }
+    }
+    let stats: Vec<Vec<ProgramStats>> = allocation.stages.iter().map(program_stats).collect();
+    rows.into_iter()
+        .map(|(school, (si, main, purchased))| {
+            let st = &allocation.stages[si];
+            let s = &city.schools[school as usize];
+            let get = |p: Option<u32>| p.map(|p| &stats[si][p as usize]);
+            let (m, pu) = (get(main), get(purchased));
+            let assigned = m.map_or(0, |x| x.assigned) + pu.map_or(0, |x| x.assigned);
+            let mut row = SchoolRow {
+                school,
+                capacity: s.capacity,
+                assigned,
+                vacancies: s.capacity.saturating_sub(assigned),
+                cutoff_tier: None,
+                cutoff_lottery: None,
+                cutoff_points: None,
+                purchased_assigned: pu.map_or(0, |x| x.assigned),
+                applicants: m.map_or(0, |x| x.applicants) + pu.map_or(0, |x| x.applicants),
+                first_choice_applicants: m.map_or(0, |x| x.first_choice) + pu.map_or(0, |x| x.first_choice),
+            };
+            if let Some((k, member)) = m.and_then(|x| x.cutoff) {
+                let (t, _, _, lot) = priority::unpack(crate::mechanism::PriorityKey(k));
+                let kind = st.programs[main.unwrap_or(0) as usize].kind;
+                let by_points =
+                    kind != ProgramKind::PrivateChoice && st.tier_by_points.get(t).copied().unwrap_or(false);
+                row.cutoff_tier = Some(st.tier_name(kind, t as u32).to_string());
+                row.cutoff_lottery = Some(lot);
+                row.cutoff_points = by_points.then_some(st.facts[member].points);
+            }
+            row
+        })
+        .collect()
+}
+
 /// Renders `schools_summary.csv`.
 pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: WriteOptions) -> Vec<u8> {
     let mut out = Vec::new();
@@ -221,58 +295,24 @@ pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: Wri
     ])
     .expect("writing to memory cannot fail");
     let city = &data.city;
-    // school -> (stage index, main program, purchased program)
-    let mut rows: BTreeMap<u32, (usize, Option<u32>, Option<u32>)> = BTreeMap::new();
-    for (si, st) in allocation.stages.iter().enumerate() {
-        for (p, prog) in st.programs.iter().enumerate() {
-            let e = rows.entry(prog.school).or_insert((si, None, None));
-            if prog.kind == ProgramKind::Purchased {
-                e.2 = Some(p as u32);
-            } else {
-                e.1 = Some(p as u32);
-            }
-        }
-    }
-    let stats: Vec<Vec<ProgramStats>> = allocation.stages.iter().map(program_stats).collect();
-    for (school, (si, main, purchased)) in rows {
-        let st = &allocation.stages[si];
-        let s = &city.schools[school as usize];
-        let get = |p: Option<u32>| p.map(|p| &stats[si][p as usize]);
-        let (m, pu) = (get(main), get(purchased));
-        let assigned = m.map_or(0, |x| x.assigned) + pu.map_or(0, |x| x.assigned);
-        let applicants = m.map_or(0, |x| x.applicants) + pu.map_or(0, |x| x.applicants);
-        let first = m.map_or(0, |x| x.first_choice) + pu.map_or(0, |x| x.first_choice);
-        let (tier, lottery, points) = match m.and_then(|x| x.cutoff) {
-            Some((k, member)) => {
-                let (t, _, _, lot) = priority::unpack(crate::mechanism::PriorityKey(k));
-                let kind = st.programs[main.unwrap_or(0) as usize].kind;
-                let by_points =
-                    kind != ProgramKind::PrivateChoice && st.tier_by_points.get(t).copied().unwrap_or(false);
-                let points = if by_points {
-                    format!("{}", st.facts[member].points)
-                } else {
-                    String::new()
-                };
-                (st.tier_name(kind, t as u32).to_string(), lot.to_string(), points)
-            }
-            None => (String::new(), String::new(), String::new()),
-        };
+    for r in school_rows(data, allocation) {
+        let s = &city.schools[r.school as usize];
         w.write_record([
             s.id.as_str(),
-            &s.capacity.to_string(),
-            &assigned.to_string(),
-            &s.capacity.saturating_sub(assigned).to_string(),
-            &tier,
-            &lottery,
-            &points,
+            &r.capacity.to_string(),
+            &r.assigned.to_string(),
+            &r.vacancies.to_string(),
+            r.cutoff_tier.as_deref().unwrap_or(""),
+            &r.cutoff_lottery.map_or(String::new(), |l| l.to_string()),
+            &r.cutoff_points.map_or(String::new(), |p| format!("{p}")),
             &s.name,
             &city.districts[s.district as usize],
             s.stage.as_str(),
             s.sector.as_str(),
             &s.purchased_seats.to_string(),
-            &pu.map_or(0, |x| x.assigned).to_string(),
-            &applicants.to_string(),
-            &first.to_string(),
+            &r.purchased_assigned.to_string(),
+            &r.applicants.to_string(),
+            &r.first_choice_applicants.to_string(),
         ])
         .expect("writing to memory cannot fail");
     }
