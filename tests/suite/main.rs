@@ -4,4 +4,5 @@
 mod api;
 mod properties;
 mod regression;
+mod risk;
 mod scenarios;

@@ -45,6 +45,10 @@ enum Command {
         /// Start CSV outputs with a UTF-8 BOM so Excel/WPS open Chinese text correctly.
         #[arg(long)]
         bom: bool,
+        /// Also run this many lotteries (Monte Carlo over seeds derived from the policy
+        /// seed) and write each applicant's, block's and school's admission odds.
+        #[arg(long)]
+        lotteries: Option<u32>,
     },
     /// Compare two scenarios: who moves, and how schools and stages change.
     Compare {
@@ -181,11 +185,12 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
             out,
             seed,
             bom,
+            lotteries,
         } => {
             if scenarios.len() == 1 {
-                return run_one(&scenarios[0], &out, seed, bom, reporter);
+                return run_one(&scenarios[0], &out, seed, bom, lotteries, reporter);
             }
-            run_many(&scenarios, &out, seed, bom, reporter)
+            run_many(&scenarios, &out, seed, bom, lotteries, reporter)
         }
         Command::Compare { base, alt, out, bom } => compare(&base, &alt, &out, bom, reporter),
         Command::Validate { scenario } => {
@@ -236,7 +241,14 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
 }
 
 /// Runs one scenario into `out`.
-fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, bom: bool, reporter: &Reporter) -> Result<(), Failure> {
+fn run_one(
+    scenario: &Path,
+    out: &Path,
+    seed: Option<u64>,
+    bom: bool,
+    lotteries: Option<u32>,
+    reporter: &Reporter,
+) -> Result<(), Failure> {
     let total = Instant::now();
     let data = load(scenario, seed, reporter)?;
     let allocation = allocate(&data, reporter);
@@ -250,6 +262,21 @@ fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, bom: bool, reporter: 
     };
     let files = xuequ::write_outputs(out, &data, &allocation, &report, options).map_err(|e| Failure::new(1, e))?;
     reporter.timing("write", t, format!("{} files in {}", files.len(), out.display()));
+    if let Some(draws) = lotteries {
+        let t = Instant::now();
+        let bar = reporter.bar("lotteries");
+        let risk = xuequ::risk::lottery_risk(&data, xuequ::risk::RiskParams { draws }, &|done, total| {
+            bar.set_length(u64::from(total));
+            bar.set_position(u64::from(done));
+        });
+        bar.finish_and_clear();
+        xuequ::risk::write_risk(out, &data, &risk, options).map_err(|e| Failure::new(1, e))?;
+        reporter.timing(
+            "lotteries",
+            t,
+            format!("{draws} draws per stage: risk_*.csv in {}", out.display()),
+        );
+    }
     let summary = xuequ::output::summary(&data, &allocation, &report);
     reporter.clear();
     if !reporter.quiet() {
@@ -285,6 +312,7 @@ fn run_many(
     out: &Path,
     seed: Option<u64>,
     bom: bool,
+    lotteries: Option<u32>,
     reporter: &Reporter,
 ) -> Result<(), Failure> {
     use rayon::prelude::*;
@@ -304,7 +332,7 @@ fn run_many(
     let results: Vec<Result<(), Failure>> = scenarios
         .par_iter()
         .zip(folders.par_iter())
-        .map(|(s, f)| run_one(s, &out.join(f), seed, bom, &quiet))
+        .map(|(s, f)| run_one(s, &out.join(f), seed, bom, lotteries, &quiet))
         .collect();
     let mut first_failure: Option<Failure> = None;
     for ((s, f), r) in scenarios.iter().zip(&folders).zip(results) {

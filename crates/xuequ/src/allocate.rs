@@ -91,8 +91,9 @@ pub struct Entry {
 pub struct Priorities {
     /// Single-lottery number per member (1 = best).
     pub lottery: Vec<u32>,
-    /// Per tier: each member's rank by the tier's `order_by` keys (empty: no such keys).
-    pub tier_ranks: Vec<Vec<u32>>,
+    /// Per tier: each member's rank by the tier's `order_by` keys (empty: no such keys);
+    /// shared between lottery draws.
+    pub tier_ranks: std::sync::Arc<Vec<Vec<u32>>>,
     /// Per tier: `Some(descending)` when the tier orders by distance first.
     pub tier_distance: Vec<Option<bool>>,
     /// Multiple lottery: each entry's draw at its school (empty under a single lottery).
@@ -464,7 +465,42 @@ impl UnionFind {
 /// Applicants per parallel work item when building lists.
 const LIST_CHUNK: usize = 4096;
 
+/// Everything about a stage that does not depend on the lottery: seat pools, applicant
+/// facts, in-tier ranks, candidate lists and markets. Lottery draws reuse it.
+pub(crate) struct Prepared<'a> {
+    data: &'a Dataset,
+    stage: Stage,
+    ctx: StageContext<'a>,
+    members: Vec<u32>,
+    facts: Vec<ApplicantFacts>,
+    /// Members in the order of their ids (the lottery's draw order).
+    id_order: Vec<u32>,
+    tier_ranks: std::sync::Arc<Vec<Vec<u32>>>,
+    tier_distance: Vec<Option<bool>>,
+    /// Serial dictatorship: rank by `serial_order` keys before the lottery.
+    serial_keys: Vec<u32>,
+    list_start: Vec<u32>,
+    entries: Vec<Entry>,
+    market_members: Vec<Vec<u32>>,
+    market_programs: Vec<Vec<u32>>,
+    local_index: Vec<u32>,
+}
+
+/// The outcome of one lottery draw.
+pub(crate) struct Drawn {
+    lottery: Vec<u32>,
+    priorities: Priorities,
+    serial_rank: Vec<u32>,
+    placements: Vec<Placement>,
+}
+
 fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + Sync)) -> StageAllocation {
+    let p = prepare(data, stage, progress);
+    let d = draw(&p, data.policy.seed, progress);
+    p.into_allocation(d)
+}
+
+pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Progress) + Sync)) -> Prepared<'a> {
     let city = &data.city;
     let cohort = &data.cohort;
     let policy = &data.policy;
@@ -500,9 +536,10 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
         .par_iter()
         .map(|&i| priority::facts(policy, cohort, data.scenario.year, i as usize))
         .collect();
-    let ids: Vec<&str> = members.iter().map(|&i| cohort.id(i as usize)).collect();
-    let lottery = crate::lottery::single_lottery(policy.seed, stage, &ids);
-    drop(ids);
+    let id_order = {
+        let ids: Vec<&str> = members.iter().map(|&i| cohort.id(i as usize)).collect();
+        crate::lottery::id_order(&ids)
+    };
     let value = |m: usize, a: &Attribute| match a {
         Attribute::Points => facts[m].points,
         other => priority::attribute(cohort, members[m] as usize, other, 0),
@@ -607,28 +644,8 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
         }
     }
     progress(Progress::ListsBuilt(stage));
-
-    let entry_lottery = if policy.tie_break == TieBreak::Multiple {
-        multiple_lottery(data, stage, &ctx.programs, &members, &list_start, &entries)
-    } else {
-        Vec::new()
-    };
-    let priorities = Priorities {
-        lottery: lottery.clone(),
-        tier_ranks,
-        tier_distance,
-        entry_lottery,
-    };
-
-    let serial_rank = if policy.mechanism == Mechanism::SerialDictatorship {
-        let ranks = priority::dense_ranks(members.len(), &policy.serial_order, |m, k| value(m, &k.attribute));
-        let mut order: Vec<u32> = (0..members.len() as u32).collect();
-        order.par_sort_unstable_by_key(|&m| (ranks[m as usize], lottery[m as usize]));
-        let mut r = vec![0u32; members.len()];
-        for (pos, &m) in order.iter().enumerate() {
-            r[m as usize] = pos as u32;
-        }
-        r
+    let serial_keys = if policy.mechanism == Mechanism::SerialDictatorship {
+        priority::dense_ranks(members.len(), &policy.serial_order, |m, k| value(m, &k.attribute))
     } else {
         Vec::new()
     };
@@ -668,21 +685,69 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
             market_programs[id as usize].push(p);
         }
     }
-    let total = market_members.len();
+    Prepared {
+        data,
+        stage,
+        ctx,
+        members,
+        facts,
+        id_order,
+        tier_ranks: std::sync::Arc::new(tier_ranks),
+        tier_distance,
+        serial_keys,
+        list_start,
+        entries,
+        market_members,
+        market_programs,
+        local_index,
+    }
+}
+
+/// Runs the lottery of `seed` and the mechanism on a prepared stage.
+pub(crate) fn draw(p: &Prepared<'_>, seed: u64, progress: &(dyn Fn(Progress) + Sync)) -> Drawn {
+    let data = p.data;
+    let policy = &data.policy;
+    let stage = p.stage;
+    let members = &p.members;
+    let lottery = crate::lottery::lottery_in_id_order(seed, stage, &p.id_order);
+    let entry_lottery = if policy.tie_break == TieBreak::Multiple {
+        multiple_lottery(data, seed, stage, &p.ctx.programs, members, &p.list_start, &p.entries)
+    } else {
+        Vec::new()
+    };
+    let priorities = Priorities {
+        lottery: lottery.clone(),
+        tier_ranks: p.tier_ranks.clone(),
+        tier_distance: p.tier_distance.clone(),
+        entry_lottery,
+    };
+    let serial_rank = if policy.mechanism == Mechanism::SerialDictatorship {
+        let mut order: Vec<u32> = (0..members.len() as u32).collect();
+        order.par_sort_unstable_by_key(|&m| (p.serial_keys[m as usize], lottery[m as usize]));
+        let mut r = vec![0u32; members.len()];
+        for (pos, &m) in order.iter().enumerate() {
+            r[m as usize] = pos as u32;
+        }
+        r
+    } else {
+        Vec::new()
+    };
+    let total = p.market_members.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let shared = MarketInputs {
         data,
-        ctx: &ctx,
-        members: &members,
-        list_start: &list_start,
-        entries: &entries,
+        ctx: &p.ctx,
+        members,
+        list_start: &p.list_start,
+        entries: &p.entries,
         priorities: &priorities,
         serial_rank: &serial_rank,
-        local_index: &local_index,
+        local_index: &p.local_index,
     };
-    let results: Vec<Vec<(u32, Placement)>> = market_members
+    let results: Vec<Vec<(u32, Placement)>> = p
+        .market_members
         .par_iter()
-        .zip(market_programs.par_iter())
+        .zip(p.market_programs.par_iter())
         .map(|(mm, mp)| {
             let r = run_market(&shared, mm, mp);
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -700,38 +765,86 @@ fn allocate_stage(data: &Dataset, stage: Stage, progress: &(dyn Fn(Progress) + S
         members.len()
     ];
     for r in results {
-        for (m, p) in r {
-            placements[m as usize] = p;
+        for (m, pl) in r {
+            placements[m as usize] = pl;
         }
     }
-    let mut tier_names: Vec<String> = ctx.tiers.iter().map(|t| t.name.clone()).collect();
-    tier_names.push(NO_TIER.to_string());
-    let mut tier_by_points: Vec<bool> = ctx
-        .tiers
-        .iter()
-        .map(|t| t.order_by.iter().any(|k| k.attribute == Attribute::Points))
-        .collect();
-    tier_by_points.push(false);
-    StageAllocation {
-        stage,
-        programs: ctx.programs,
-        tier_names,
-        tier_by_points,
-        members,
+    Drawn {
         lottery,
         priorities,
-        facts,
         serial_rank,
-        list_start,
-        entries,
         placements,
-        markets: total,
+    }
+}
+
+impl<'a> Prepared<'a> {
+    /// Tier names of the stage (public track), best first.
+    pub(crate) fn tier_names(&self) -> Vec<String> {
+        self.ctx.tiers.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// Cohort indices of the stage's applicants.
+    pub(crate) fn members(&self) -> &[u32] {
+        &self.members
+    }
+
+    /// Seat pools.
+    pub(crate) fn programs(&self) -> &[Program] {
+        &self.ctx.programs
+    }
+
+    /// Candidate list of member `m`.
+    pub(crate) fn list(&self, m: usize) -> &[Entry] {
+        &self.entries[self.list_start[m] as usize..self.list_start[m + 1] as usize]
+    }
+
+    fn into_allocation(self, d: Drawn) -> StageAllocation {
+        let mut tier_names: Vec<String> = self.ctx.tiers.iter().map(|t| t.name.clone()).collect();
+        tier_names.push(NO_TIER.to_string());
+        let mut tier_by_points: Vec<bool> = self
+            .ctx
+            .tiers
+            .iter()
+            .map(|t| t.order_by.iter().any(|k| k.attribute == Attribute::Points))
+            .collect();
+        tier_by_points.push(false);
+        StageAllocation {
+            stage: self.stage,
+            programs: self.ctx.programs,
+            tier_names,
+            tier_by_points,
+            members: self.members,
+            lottery: d.lottery,
+            priorities: d.priorities,
+            facts: self.facts,
+            serial_rank: d.serial_rank,
+            list_start: self.list_start,
+            entries: self.entries,
+            placements: d.placements,
+            markets: self.market_members.len(),
+        }
+    }
+}
+
+impl Drawn {
+    /// The placements of the draw.
+    pub(crate) fn placements(&self) -> &[Placement] {
+        &self.placements
+    }
+
+    /// Member `m`'s key at list position `pos` in this draw.
+    pub(crate) fn key(&self, p: &Prepared<'_>, m: usize, pos: usize) -> u128 {
+        let e = p.list_start[m] as usize + pos;
+        let entry = &p.entries[e];
+        let private = p.ctx.programs[entry.program as usize].kind == ProgramKind::PrivateChoice;
+        self.priorities.key(m, e, entry, private).0
     }
 }
 
 /// Draws every school's own lottery among its applicants; returns one number per entry.
 fn multiple_lottery(
     data: &Dataset,
+    seed: u64,
     stage: Stage,
     programs: &[Program],
     members: &[u32],
@@ -772,7 +885,7 @@ fn multiple_lottery(
             apps.sort_by(|a, b| id(a.0).as_bytes().cmp(id(b.0).as_bytes()));
             let ids: Vec<&str> = apps.iter().map(|a| id(a.0)).collect();
             let stream = crate::lottery::school_stream(stage, ordinal[school]);
-            let ranks = crate::lottery::ranks_of_sorted(data.policy.seed, stream, &ids);
+            let ranks = crate::lottery::ranks_of_sorted(seed, stream, ids.len());
             apps.iter().zip(ranks).map(|(a, r)| (a.1, r)).collect()
         })
         .collect();

@@ -56,6 +56,7 @@ pub mod model;
 pub mod output;
 pub mod policy;
 pub mod priority;
+pub mod risk;
 pub mod scenario;
 
 pub use allocate::{Allocation, Progress, allocate, allocate_with_progress};

@@ -53,14 +53,14 @@ pub fn draws(seed: u64, stream: u64, n: usize) -> Vec<u64> {
     out
 }
 
-/// Ranks `1..=n` of applicants by `(draw, id)`. `ids` must be sorted bytewise and distinct;
-/// returns the rank of each id in the same order.
-pub fn ranks_of_sorted(seed: u64, stream: u64, ids_sorted: &[&str]) -> Vec<u32> {
-    let values = draws(seed, stream, ids_sorted.len());
-    let mut order: Vec<u32> = (0..ids_sorted.len() as u32).collect();
+/// Ranks `1..=n` of `n` applicants sorted by id, by `(draw, position)`; returns the rank of
+/// each position.
+pub fn ranks_of_sorted(seed: u64, stream: u64, n: usize) -> Vec<u32> {
+    let values = draws(seed, stream, n);
+    let mut order: Vec<u32> = (0..n as u32).collect();
     // Ids are sorted, so the position breaks draw ties exactly as the id would.
     order.par_sort_unstable_by_key(|&i| (values[i as usize], i));
-    let mut rank = vec![0u32; ids_sorted.len()];
+    let mut rank = vec![0u32; n];
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = r as u32 + 1;
     }
@@ -70,6 +70,11 @@ pub fn ranks_of_sorted(seed: u64, stream: u64, ids_sorted: &[&str]) -> Vec<u32> 
 /// The single-lottery numbers of a stage's applicants, given in any order; returns each
 /// applicant's number in the order given.
 pub fn single_lottery(seed: u64, stage: Stage, ids: &[&str]) -> Vec<u32> {
+    lottery_in_id_order(seed, stage, &id_order(ids))
+}
+
+/// Positions of `ids` sorted bytewise by id (the order in which applicants draw).
+pub fn id_order(ids: &[&str]) -> Vec<u32> {
     // Sort by a 16-byte big-endian prefix first (exact for ids up to 16 bytes), falling
     // back to the whole id on equal prefixes.
     let prefix = |id: &str| {
@@ -87,15 +92,30 @@ pub fn single_lottery(seed: u64, stage: Stage, ids: &[&str]) -> Vec<u32> {
         a.0.cmp(&b.0)
             .then_with(|| ids[a.1 as usize].as_bytes().cmp(ids[b.1 as usize].as_bytes()))
     });
-    let sorted: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
-    let sorted_ids: Vec<&str> = sorted.iter().map(|&i| ids[i as usize]).collect();
-    let ranks = ranks_of_sorted(seed, stage_stream(stage), &sorted_ids);
-    let mut out = vec![0u32; ids.len()];
-    for (pos, &i) in sorted.iter().enumerate() {
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Single-lottery numbers for applicants whose id order is `order` (from [`id_order`]);
+/// returns each applicant's number by original position.
+pub fn lottery_in_id_order(seed: u64, stage: Stage, order: &[u32]) -> Vec<u32> {
+    let ranks = ranks_of_sorted(seed, stage_stream(stage), order.len());
+    let mut out = vec![0u32; order.len()];
+    for (pos, &i) in order.iter().enumerate() {
         out[i as usize] = ranks[pos];
     }
     out
 }
+
+/// The seed of Monte Carlo draw `k` (k = 0, 1, …): the `k`-th value of stream
+/// [`MONTE_CARLO_STREAM`] of the published seed.
+pub fn monte_carlo_seed(seed: u64, k: u64) -> u64 {
+    let mut rng = generator(seed, MONTE_CARLO_STREAM);
+    rng.set_word_pos(u128::from(k) * 2);
+    rng.next_u64()
+}
+
+/// The stream that derives Monte Carlo seeds ("MC").
+pub const MONTE_CARLO_STREAM: u64 = 0x4d43;
 
 #[cfg(test)]
 mod tests {

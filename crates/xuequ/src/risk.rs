@@ -1,0 +1,339 @@
+//! Admission risk by Monte Carlo over lottery seeds: each applicant's and each block's
+//! probability of a zone-school seat, each school's probability of filling, and the spread
+//! of its cutoff.
+//!
+//! Draw `k` uses seed [`crate::lottery::monte_carlo_seed`]`(seed, k)`. Candidate lists and
+//! priorities other than the lottery are built once per stage and reused by every draw;
+//! draws run in parallel and their counts are summed as integers, so the result is the same
+//! at any thread count.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::allocate::{self, GUARANTEE_POSITION, Progress, Via};
+use crate::error::OutputError;
+use crate::load::Dataset;
+use crate::mechanism::UNPLACED;
+use crate::output::{self, WriteOptions};
+
+/// One seat pool in one draw: pupils placed, and the worst admitted key with its member.
+type PoolOutcome = (u32, Option<(u128, u32)>);
+/// One draw: per-member flags (1 zone school, 2 first choice, 4 unplaced) and pool outcomes.
+type DrawOutcome = (Vec<u8>, Vec<PoolOutcome>);
+
+/// Monte Carlo settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RiskParams {
+    /// Number of lottery draws (default 1000).
+    pub draws: u32,
+}
+
+impl Default for RiskParams {
+    fn default() -> Self {
+        RiskParams { draws: 1000 }
+    }
+}
+
+/// One applicant's odds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApplicantRisk {
+    /// Cohort index.
+    pub student: u32,
+    /// Draws with a seat at a zone school (or the feeder school).
+    pub zone_school: u32,
+    /// Draws with a seat at the first school of their list.
+    pub first_choice: u32,
+    /// Draws without a seat.
+    pub unplaced: u32,
+}
+
+/// One school's spread over the draws.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SchoolRisk {
+    /// School index.
+    pub school: u32,
+    /// Draws in which every seat was taken.
+    pub full: u32,
+    /// Mean pupils placed.
+    pub mean_assigned: f64,
+    /// Cutoff lottery numbers over the draws in which the school filled: 10th, 50th and
+    /// 90th percentiles (nearest rank), when it filled at least once.
+    pub cutoff_lottery: Option<[u32; 3]>,
+    /// How often each tier was the cutoff tier, over draws in which it filled.
+    pub cutoff_tiers: BTreeMap<String, u32>,
+}
+
+/// The risk of one stage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StageRisk {
+    /// Stage.
+    pub stage: String,
+    /// Per applicant, in cohort order.
+    pub applicants: Vec<ApplicantRisk>,
+    /// Per school.
+    pub schools: Vec<SchoolRisk>,
+}
+
+/// The whole result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Risk {
+    /// Draws made.
+    pub draws: u32,
+    /// The published seed the draws derive from.
+    pub seed: u64,
+    /// Per stage.
+    pub stages: Vec<StageRisk>,
+}
+
+/// Runs `params.draws` lotteries on every stage of the scenario.
+pub fn lottery_risk(data: &Dataset, params: RiskParams, progress: &(dyn Fn(u32, u32) + Sync)) -> Risk {
+    let quiet = |_: Progress| {};
+    let done = std::sync::atomic::AtomicU32::new(0);
+    let total = params.draws * data.scenario.stages.len() as u32;
+    let stages = data
+        .scenario
+        .stages
+        .iter()
+        .map(|&stage| {
+            let prepared = allocate::prepare(data, stage, &quiet);
+            let members = prepared.members();
+            let programs = prepared.programs();
+            let n = members.len();
+            // Draws run in parallel batches; each yields per-member outcome flags and per-pool
+            // (assigned, worst admitted key), folded into integer counts in draw order.
+            let mut applicants: Vec<ApplicantRisk> = members
+                .iter()
+                .map(|&i| ApplicantRisk {
+                    student: i,
+                    zone_school: 0,
+                    first_choice: 0,
+                    unplaced: 0,
+                })
+                .collect();
+            let mut pools_per_draw: Vec<PoolOutcome> = Vec::with_capacity(params.draws as usize * programs.len());
+            const BATCH: u32 = 16;
+            let mut start = 0;
+            while start < params.draws {
+                let end = (start + BATCH).min(params.draws);
+                let batch: Vec<DrawOutcome> = (start..end)
+                    .into_par_iter()
+                    .map(|k| {
+                        let seed = crate::lottery::monte_carlo_seed(data.policy.seed, u64::from(k));
+                        let d = allocate::draw(&prepared, seed, &quiet);
+                        let mut flags = vec![0u8; n];
+                        let mut pools: Vec<PoolOutcome> = vec![(0, None); programs.len()];
+                        for (m, p) in d.placements().iter().enumerate() {
+                            if p.program == UNPLACED {
+                                flags[m] = 4;
+                                continue;
+                            }
+                            let slot = &mut pools[p.program as usize];
+                            slot.0 += 1;
+                            if p.position == GUARANTEE_POSITION {
+                                continue;
+                            }
+                            let e = prepared.list(m)[p.position as usize];
+                            flags[m] = u8::from(e.via == Via::Zone) | (u8::from(p.position == 0) << 1);
+                            let key = d.key(&prepared, m, p.position as usize);
+                            if slot.1.is_none_or(|(w, _)| key > w) {
+                                slot.1 = Some((key, m as u32));
+                            }
+                        }
+                        let c = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                        progress(c, total);
+                        (flags, pools)
+                    })
+                    .collect();
+                for (flags, pools) in batch {
+                    for (a, &f) in applicants.iter_mut().zip(&flags) {
+                        a.zone_school += u32::from(f & 1);
+                        a.first_choice += u32::from((f >> 1) & 1);
+                        a.unplaced += u32::from(f >> 2);
+                    }
+                    pools_per_draw.extend(pools);
+                }
+                start = end;
+            }
+            let per_draw: Vec<&[PoolOutcome]> = pools_per_draw.chunks(programs.len().max(1)).collect();
+            // Schools: a private school's two pools report under the school.
+            let mut by_school: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+            for (i, prog) in programs.iter().enumerate() {
+                by_school.entry(prog.school).or_default().push(i);
+            }
+            let tiers = prepared.tier_names();
+            let schools = by_school
+                .into_iter()
+                .map(|(school, pools)| {
+                    let capacity: u32 = pools.iter().map(|&p| programs[p].capacity).sum();
+                    let mut full = 0;
+                    let mut assigned_sum = 0u64;
+                    let mut cutoffs: Vec<u32> = Vec::new();
+                    let mut cutoff_tiers: BTreeMap<String, u32> = BTreeMap::new();
+                    let main = pools[0];
+                    for s in &per_draw {
+                        let assigned: u32 = pools.iter().map(|&p| s[p].0).sum();
+                        assigned_sum += u64::from(assigned);
+                        if assigned >= capacity && capacity > 0 {
+                            full += 1;
+                            if let Some((key, _)) = s[main].1 {
+                                let (t, _, _, lottery) = crate::priority::unpack(crate::mechanism::PriorityKey(key));
+                                cutoffs.push(lottery);
+                                let name = if programs[main].kind == allocate::ProgramKind::PrivateChoice {
+                                    allocate::PRIVATE_TIER.to_string()
+                                } else {
+                                    tiers.get(t).cloned().unwrap_or_else(|| allocate::NO_TIER.to_string())
+                                };
+                                *cutoff_tiers.entry(name).or_default() += 1;
+                            }
+                        }
+                    }
+                    cutoffs.sort_unstable();
+                    let pct =
+                        |q: f64| cutoffs[((q * cutoffs.len() as f64).ceil() as usize).clamp(1, cutoffs.len()) - 1];
+                    SchoolRisk {
+                        school,
+                        full,
+                        mean_assigned: if params.draws == 0 {
+                            0.0
+                        } else {
+                            (assigned_sum as f64 / f64::from(params.draws) * 100.0).round() / 100.0
+                        },
+                        cutoff_lottery: (!cutoffs.is_empty()).then(|| [pct(0.1), pct(0.5), pct(0.9)]),
+                        cutoff_tiers,
+                    }
+                })
+                .collect();
+            StageRisk {
+                stage: stage.to_string(),
+                applicants,
+                schools,
+            }
+        })
+        .collect();
+    Risk {
+        draws: params.draws,
+        seed: data.policy.seed,
+        stages,
+    }
+}
+
+fn share(count: u32, draws: u32) -> String {
+    if draws == 0 {
+        return String::new();
+    }
+    format!("{:.4}", f64::from(count) / f64::from(draws))
+}
+
+/// Writes `risk_applicants.csv`, `risk_blocks.csv`, `risk_schools.csv` atomically into `dir`.
+pub fn write_risk(dir: &Path, data: &Dataset, risk: &Risk, options: WriteOptions) -> Result<Vec<PathBuf>, OutputError> {
+    let bom: &[u8] = if options.bom { "\u{feff}".as_bytes() } else { b"" };
+    let city = &data.city;
+    let cohort = &data.cohort;
+    let mut a = csv::Writer::from_writer(bom.to_vec());
+    let mut b = csv::Writer::from_writer(bom.to_vec());
+    let mut s = csv::Writer::from_writer(bom.to_vec());
+    let ok = "writing to memory cannot fail";
+    a.write_record([
+        "student_id",
+        "stage",
+        "block_id",
+        "p_zone_school",
+        "p_first_choice",
+        "p_unplaced",
+    ])
+    .expect(ok);
+    b.write_record([
+        "block_id",
+        "name",
+        "district",
+        "stage",
+        "applicants",
+        "p_zone_school_mean",
+        "p_zone_school_min",
+    ])
+    .expect(ok);
+    s.write_record([
+        "school_id",
+        "name",
+        "stage",
+        "capacity",
+        "p_full",
+        "mean_assigned",
+        "cutoff_lottery_p10",
+        "cutoff_lottery_p50",
+        "cutoff_lottery_p90",
+        "cutoff_tiers",
+    ])
+    .expect(ok);
+    for st in &risk.stages {
+        let mut blocks: BTreeMap<u32, (u32, f64, f64)> = BTreeMap::new();
+        for r in &st.applicants {
+            let student = &cohort.students[r.student as usize];
+            a.write_record([
+                cohort.id(r.student as usize),
+                &st.stage,
+                &city.blocks[student.block as usize].id,
+                &share(r.zone_school, risk.draws),
+                &share(r.first_choice, risk.draws),
+                &share(r.unplaced, risk.draws),
+            ])
+            .expect(ok);
+            let p = if risk.draws == 0 {
+                0.0
+            } else {
+                f64::from(r.zone_school) / f64::from(risk.draws)
+            };
+            let e = blocks.entry(student.block).or_insert((0, 0.0, f64::INFINITY));
+            e.0 += 1;
+            e.1 += p;
+            e.2 = e.2.min(p);
+        }
+        for (block, (n, sum, min)) in blocks {
+            let bl = &city.blocks[block as usize];
+            b.write_record([
+                bl.id.as_str(),
+                &bl.name,
+                &city.districts[bl.district as usize],
+                &st.stage,
+                &n.to_string(),
+                &format!("{:.4}", sum / f64::from(n)),
+                &format!("{min:.4}"),
+            ])
+            .expect(ok);
+        }
+        for r in &st.schools {
+            let sc = &city.schools[r.school as usize];
+            let pct = |i: usize| r.cutoff_lottery.map_or(String::new(), |c| c[i].to_string());
+            let tiers: Vec<String> = r.cutoff_tiers.iter().map(|(t, c)| format!("{t}:{c}")).collect();
+            s.write_record([
+                sc.id.as_str(),
+                &sc.name,
+                &st.stage,
+                &sc.capacity.to_string(),
+                &share(r.full, risk.draws),
+                &format!("{}", r.mean_assigned),
+                &pct(0),
+                &pct(1),
+                &pct(2),
+                &tiers.join(";"),
+            ])
+            .expect(ok);
+        }
+    }
+    let (a, b, s) = (
+        a.into_inner().expect(ok),
+        b.into_inner().expect(ok),
+        s.into_inner().expect(ok),
+    );
+    output::write_atomically(
+        dir,
+        &[
+            ("risk_applicants.csv", &a),
+            ("risk_blocks.csv", &b),
+            ("risk_schools.csv", &s),
+        ],
+    )
+}
