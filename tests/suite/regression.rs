@@ -24,3 +24,57 @@ fn bom_and_crlf_inputs_load() {
     let alloc = xuequ::allocate(&data);
     assert!(alloc.stages.iter().any(|s| s.placements.iter().any(|p| p.is_placed())));
 }
+
+/// Line numbers stay exact when students.csv is parsed in parallel pieces, including after
+/// quoted fields that span lines.
+#[test]
+fn diagnostics_in_big_files_name_the_right_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut students = String::from("student_id,stage,block_id,property_id\n");
+    let mut line = 1u64;
+    let mut bad_line = 0;
+    for i in 0..90_000 {
+        line += 1;
+        if i == 7 {
+            // A quoted property id with a comma and a line break inside.
+            students.push_str(&format!("S{i},primary,B1,\"H1,\n2\"\n"));
+            line += 1;
+        } else if i == 33_333 {
+            students.push_str(&format!("S{i},primary,B404,\n"));
+            bad_line = line;
+        } else {
+            students.push_str(&format!("S{i},primary,B1,\n"));
+        }
+    }
+    assert!(students.len() > 1 << 20, "big enough to be cut into pieces");
+    write_files(
+        dir.path(),
+        &[
+            ("scenario.toml", "name = \"big\"\nyear = 2026\n"),
+            (
+                "schools.csv",
+                "school_id,name,district,stage,sector,lon,lat,capacity\nP1,小学,区,primary,public,120.3,31.5,3\n",
+            ),
+            (
+                "blocks.csv",
+                "block_id,name,district,lon,lat,households\nB1,小区,区,120.3,31.5,10\n",
+            ),
+            ("students.csv", &students),
+        ],
+    );
+    let err = xuequ::Dataset::load(&dir.path().join("scenario.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("students.csv:{bad_line}:3")),
+        "expected line {bad_line} in {err}"
+    );
+    // The quoted property id survives intact.
+    let fixed = students.replace("B404", "B1");
+    std::fs::write(dir.path().join("students.csv"), fixed).unwrap();
+    let data = xuequ::Dataset::load(&dir.path().join("scenario.toml")).unwrap();
+    let s7 = data.cohort.student("S7").unwrap();
+    let p = data.cohort.students[s7 as usize].property.unwrap();
+    assert_eq!(data.cohort.properties[p as usize], "H1,\n2");
+    assert_eq!(data.cohort.students.len(), 90_000);
+}
