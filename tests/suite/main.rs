@@ -4,5 +4,7 @@
 mod api;
 mod properties;
 mod regression;
+mod report;
 mod risk;
 mod scenarios;
+mod zoning;

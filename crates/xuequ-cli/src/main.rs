@@ -5,6 +5,7 @@
 //! unwritable output), 2 bad arguments, 3 invalid inputs, 4 the audit found violations.
 
 mod progress;
+mod zone;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,6 +50,12 @@ enum Command {
         /// seed) and write each applicant's, block's and school's admission odds.
         #[arg(long)]
         lotteries: Option<u32>,
+        /// Do not write the HTML report (report.html).
+        #[arg(long)]
+        no_html: bool,
+        /// Also write an Excel workbook (results.xlsx) with one sheet per table.
+        #[arg(long)]
+        xlsx: bool,
     },
     /// Compare two scenarios: who moves, and how schools and stages change.
     Compare {
@@ -96,6 +103,10 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Propose catchment zones (学区划分) for one stage and write zones, polygons and a report.
+    Zone(Box<zone::ZoneArgs>),
+    /// Which school(s) serve an address, from the zone polygons.
+    Lookup(Box<zone::LookupArgs>),
 }
 
 /// A failure with its exit code.
@@ -186,11 +197,18 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
             seed,
             bom,
             lotteries,
+            no_html,
+            xlsx,
         } => {
+            let extras = Extras {
+                bom,
+                lotteries,
+                report: xuequ::ReportOptions { html: !no_html, xlsx },
+            };
             if scenarios.len() == 1 {
-                return run_one(&scenarios[0], &out, seed, bom, lotteries, reporter);
+                return run_one(&scenarios[0], &out, seed, extras, reporter);
             }
-            run_many(&scenarios, &out, seed, bom, lotteries, reporter)
+            run_many(&scenarios, &out, seed, extras, reporter)
         }
         Command::Compare { base, alt, out, bom } => compare(&base, &alt, &out, bom, reporter),
         Command::Validate { scenario } => {
@@ -237,18 +255,26 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
             year,
             out,
         } => synth(&preset, applicants, seed, year, &out, reporter),
+        Command::Zone(args) => zone::zone(*args, reporter),
+        Command::Lookup(args) => zone::lookup(*args, reporter),
     }
 }
 
 /// Runs one scenario into `out`.
-fn run_one(
-    scenario: &Path,
-    out: &Path,
-    seed: Option<u64>,
+/// What a run writes besides its three result files.
+#[derive(Clone, Copy)]
+struct Extras {
     bom: bool,
     lotteries: Option<u32>,
-    reporter: &Reporter,
-) -> Result<(), Failure> {
+    report: xuequ::ReportOptions,
+}
+
+fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, extras: Extras, reporter: &Reporter) -> Result<(), Failure> {
+    let Extras {
+        bom,
+        lotteries,
+        report: report_options,
+    } = extras;
     let total = Instant::now();
     let data = load(scenario, seed, reporter)?;
     let allocation = allocate(&data, reporter);
@@ -262,6 +288,16 @@ fn run_one(
     };
     let files = xuequ::write_outputs(out, &data, &allocation, &report, options).map_err(|e| Failure::new(1, e))?;
     reporter.timing("write", t, format!("{} files in {}", files.len(), out.display()));
+    if report_options.html || report_options.xlsx {
+        let t = Instant::now();
+        let files = xuequ::report::write_report_files(out, &data, &allocation, &report, report_options)
+            .map_err(|e| Failure::new(1, e))?;
+        let names: Vec<String> = files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        reporter.timing("report", t, names.join(", "));
+    }
     if let Some(draws) = lotteries {
         let t = Instant::now();
         let bar = reporter.bar("lotteries");
@@ -311,8 +347,7 @@ fn run_many(
     scenarios: &[PathBuf],
     out: &Path,
     seed: Option<u64>,
-    bom: bool,
-    lotteries: Option<u32>,
+    extras: Extras,
     reporter: &Reporter,
 ) -> Result<(), Failure> {
     use rayon::prelude::*;
@@ -332,7 +367,7 @@ fn run_many(
     let results: Vec<Result<(), Failure>> = scenarios
         .par_iter()
         .zip(folders.par_iter())
-        .map(|(s, f)| run_one(s, &out.join(f), seed, bom, lotteries, &quiet))
+        .map(|(s, f)| run_one(s, &out.join(f), seed, extras, &quiet))
         .collect();
     let mut first_failure: Option<Failure> = None;
     for ((s, f), r) in scenarios.iter().zip(&folders).zip(results) {
@@ -370,6 +405,8 @@ fn compare(base: &Path, alt: &Path, out: &Path, bom: bool, reporter: &Reporter) 
     let comparison = xuequ::compare::compare(run(&b, &ba, &br), run(&a, &aa, &ar));
     let options = xuequ::WriteOptions { bom };
     xuequ::compare::write_comparison(out, &comparison, options).map_err(|e| Failure::new(1, e))?;
+    let page = xuequ::report::compare_html((&b, &ba, &br), (&a, &aa, &ar));
+    xuequ::output::write_atomically(out, &[("compare.html", page.as_bytes())]).map_err(|e| Failure::new(1, e))?;
     reporter.timing("compare", t, format!("written to {}", out.display()));
     if !reporter.quiet() {
         for st in &comparison.stages {

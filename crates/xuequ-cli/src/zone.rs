@@ -216,7 +216,12 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
                 .roads
                 .clone()
                 .or_else(|| config.roads.as_ref().map(|p| config.resolve(p)))
-                .ok_or_else(|| Failure::new(2, "--distance roads needs --roads FILE (or roads = \"...\" in zoning.toml)"))?;
+                .ok_or_else(|| {
+                    Failure::new(
+                        2,
+                        "--distance roads needs --roads FILE (or roads = \"...\" in zoning.toml)",
+                    )
+                })?;
             let roads = zoning::roads::RoadNetwork::read(&path, data.scenario.crs).map_err(zoning_failure)?;
             let radius = args
                 .road_radius
@@ -226,7 +231,11 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
             problem.distances = roads.distances(&problem, radius);
         }
     }
-    if let Some(b) = args.barriers.clone().or_else(|| config.barriers.as_ref().map(|p| config.resolve(p))) {
+    if let Some(b) = args
+        .barriers
+        .clone()
+        .or_else(|| config.barriers.as_ref().map(|p| config.resolve(p)))
+    {
         problem.barriers = zoning::read_barriers(&b).map_err(zoning_failure)?;
     }
     reporter.timing(
@@ -241,7 +250,11 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
         ),
     );
 
-    let sweep_lambdas = if args.sweep.is_empty() { config.sweep.clone() } else { args.sweep.clone() };
+    let sweep_lambdas = if args.sweep.is_empty() {
+        config.sweep.clone()
+    } else {
+        args.sweep.clone()
+    };
     let sweep = if sweep_lambdas.is_empty() {
         None
     } else {
@@ -327,7 +340,11 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
             Err(e) => return Err(zoning_failure(e)),
         }
     }
-    reporter.timing("lookup", t, format!("{} point(s), {} stage(s)", points.len(), stages.len()));
+    reporter.timing(
+        "lookup",
+        t,
+        format!("{} point(s), {} stage(s)", points.len(), stages.len()),
+    );
     let names = |problem: &Option<ZoningProblem>, hits: &[u32]| -> Vec<(String, String)> {
         match problem {
             Some(p) => hits
@@ -382,7 +399,12 @@ fn read_points(path: &Path) -> Result<Vec<(f64, f64)>, Failure> {
             continue;
         }
         let cells: Vec<&str> = line.split(',').collect();
-        let parse = |c: usize| cells.get(c).and_then(|x| x.trim().parse::<f64>().ok()).filter(|v| v.is_finite());
+        let parse = |c: usize| {
+            cells
+                .get(c)
+                .and_then(|x| x.trim().parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+        };
         match (parse(ci), parse(cj)) {
             (Some(lon), Some(lat)) => out.push((lon, lat)),
             _ => {

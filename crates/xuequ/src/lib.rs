@@ -12,6 +12,7 @@
 //! | allocation | [`allocate()`] → [`Allocation`] | [`allocate`](mod@allocate), [`mechanism`], [`priority`], [`lottery`] |
 //! | the audit | [`audit()`] → [`AuditReport`] | [`audit`](mod@audit) |
 //! | results | [`write_outputs`], [`explain()`] | [`output`], [`explain`](mod@explain) |
+//! | for people | [`report::run_html`], [`report::compare_html`], [`report::workbook`] | [`report`] |
 //!
 //! ## A whole run
 //!
@@ -49,6 +50,7 @@ pub mod crs;
 pub mod edit;
 pub mod error;
 pub mod explain;
+pub mod flow;
 pub mod load;
 pub mod lottery;
 pub mod mechanism;
@@ -56,8 +58,10 @@ pub mod model;
 pub mod output;
 pub mod policy;
 pub mod priority;
+pub mod report;
 pub mod risk;
 pub mod scenario;
+pub mod zoning;
 
 pub use allocate::{Allocation, Progress, allocate, allocate_with_progress};
 pub use audit::{AuditReport, audit};
@@ -67,4 +71,6 @@ pub use load::Dataset;
 pub use model::{City, Cohort, Stage};
 pub use output::{WriteOptions, write_outputs};
 pub use policy::Policy;
+pub use report::{ReportError, ReportOptions};
 pub use scenario::Scenario;
+pub use zoning::{Zoning, ZoningError, ZoningParams, ZoningProblem, zone};

@@ -143,7 +143,9 @@ pub enum FlowError {
         what: &'static str,
     },
     /// No flow satisfies every supply and demand.
-    #[error("no feasible flow: {unrouted} units of supply cannot reach a demand (fix: add capacity or an overflow arc)")]
+    #[error(
+        "no feasible flow: {unrouted} units of supply cannot reach a demand (fix: add capacity or an overflow arc)"
+    )]
     Infeasible {
         /// Units left on artificial arcs at the optimum of the big-M problem.
         unrouted: i64,

@@ -55,6 +55,8 @@ pub struct NetworkSimplex {
     cost_bound: i64,
     pivots: u64,
     potentials_stale: bool,
+    /// Where the first arc added since the last solve sits (pricing starts there).
+    first_added: Option<usize>,
     // Pivot scratch.
     in_arc: usize,
     join: usize,
@@ -86,6 +88,158 @@ impl NetworkSimplex {
         Self::build(net, Some(start))
     }
 
+    /// Sets up a starting basis from a feasible flow (for example a greedy solution): `flow[a]`
+    /// per arc, within bounds, conserving flow at every node. The arcs strictly between their
+    /// bounds must form a forest; they become the tree, each tree of it hung on the root by a
+    /// zero-flow artificial arc, and saturated arcs start at their upper bound.
+    pub fn with_flow(net: &Network, flow: &[i64]) -> Result<Self, FlowError> {
+        let bad = |m: String| Err(FlowError::BadChange(m));
+        if flow.len() != net.arc_count() {
+            return bad(format!(
+                "the start flow has {} entries for {} arcs (fix: give one per arc)",
+                flow.len(),
+                net.arc_count()
+            ));
+        }
+        let mut s = Self::build(net, Some(&[]))?;
+        let n = s.n;
+        for u in 0..n {
+            let e = s.art_arc(u);
+            s.state[e] = STATE_LOWER;
+            s.set_artificial(u, 0);
+        }
+        let mut balance = s.supply.clone();
+        for (a, &f) in flow.iter().enumerate() {
+            if f < 0 || (s.cap[a] != INFINITE && f > s.cap[a]) {
+                return bad(format!("the start flow on arc {a} is {f}, outside 0..capacity"));
+            }
+            balance[s.source[a] as usize] -= f;
+            balance[s.target[a] as usize] += f;
+        }
+        if let Some(u) = balance.iter().position(|&b| b != 0) {
+            return bad(format!("the start flow does not conserve at node {u}"));
+        }
+        // Union-find over free arcs.
+        let mut uf: Vec<usize> = (0..n).collect();
+        fn find(uf: &mut [usize], mut x: usize) -> usize {
+            while uf[x] != x {
+                uf[x] = uf[uf[x]];
+                x = uf[x];
+            }
+            x
+        }
+        let mut adj_count = vec![0usize; n + 1];
+        let mut tree_arcs = Vec::new();
+        for (a, &f) in flow.iter().enumerate() {
+            let c = s.cap[a];
+            s.flow[a] = f;
+            if f > 0 && (c == INFINITE || f < c) {
+                let (u, v) = (s.source[a] as usize, s.target[a] as usize);
+                let (ru, rv) = (find(&mut uf, u), find(&mut uf, v));
+                if ru == rv {
+                    return bad(format!("the start flow's free arcs form a cycle through arc {a}"));
+                }
+                uf[ru] = rv;
+                tree_arcs.push(a);
+                adj_count[u + 1] += 1;
+                adj_count[v + 1] += 1;
+                s.state[a] = STATE_TREE;
+            } else if f > 0 {
+                s.state[a] = STATE_UPPER;
+            } else {
+                s.state[a] = STATE_LOWER;
+            }
+        }
+        for i in 0..n {
+            adj_count[i + 1] += adj_count[i];
+        }
+        let mut fill = adj_count.clone();
+        let mut adj = vec![0usize; adj_count[n]];
+        for &a in &tree_arcs {
+            let (u, v) = (s.source[a] as usize, s.target[a] as usize);
+            adj[fill[u]] = a;
+            fill[u] += 1;
+            adj[fill[v]] = a;
+            fill[v] += 1;
+        }
+        // Preorder from each component's lowest node, which hangs on the root.
+        let root = s.root;
+        let mut seen = vec![false; n];
+        let mut order = vec![root];
+        s.parent[root] = NONE;
+        s.pred[root] = NONE;
+        s.pi[root] = 0;
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for r in 0..n {
+            if seen[r] {
+                continue;
+            }
+            seen[r] = true;
+            let e = s.art_arc(r);
+            s.parent[r] = root;
+            s.pred[r] = e;
+            s.state[e] = STATE_TREE;
+            s.set_artificial(r, 0);
+            s.pi[r] = 0;
+            order.push(r);
+            stack.push((r, adj_count[r]));
+            while let Some(&mut (u, ref mut next)) = stack.last_mut() {
+                if *next < adj_count[u + 1] {
+                    let a = adj[*next];
+                    *next += 1;
+                    let (x, y) = (s.source[a] as usize, s.target[a] as usize);
+                    let v = if x == u { y } else { x };
+                    if seen[v] {
+                        continue;
+                    }
+                    seen[v] = true;
+                    s.parent[v] = u;
+                    s.pred[v] = a;
+                    if x == v {
+                        s.pred_dir[v] = DIR_UP;
+                        s.pi[v] = s.pi[u] - s.cost[a];
+                    } else {
+                        s.pred_dir[v] = DIR_DOWN;
+                        s.pi[v] = s.pi[u] + s.cost[a];
+                    }
+                    order.push(v);
+                    stack.push((v, adj_count[v]));
+                } else {
+                    stack.pop();
+                }
+            }
+        }
+        s.finish_tree(&order);
+        Ok(s)
+    }
+
+    /// Thread, reverse thread, subtree sizes and last successors from a preorder.
+    fn finish_tree(&mut self, order: &[usize]) {
+        let n = self.n;
+        for i in 0..order.len() {
+            let u = order[i];
+            let v = order[(i + 1) % order.len()];
+            self.thread[u] = v;
+            self.rev_thread[v] = u;
+        }
+        for u in 0..=n {
+            self.succ_num[u] = 1;
+        }
+        for &u in order.iter().rev() {
+            let p = self.parent[u];
+            if p != NONE {
+                self.succ_num[p] += self.succ_num[u];
+            }
+        }
+        let mut pos = vec![0usize; n + 1];
+        for (i, &u) in order.iter().enumerate() {
+            pos[u] = i;
+        }
+        for u in 0..=n {
+            self.last_succ[u] = order[pos[u] + self.succ_num[u] - 1];
+        }
+    }
+
     fn build(net: &Network, start: Option<&[Option<usize>]>) -> Result<Self, FlowError> {
         let n = net.node_count();
         let m = net.arc_count();
@@ -106,11 +260,17 @@ impl NetworkSimplex {
                     capacity: net.cap[a],
                 });
             }
-            max_cost = max_cost.max(net.cost[a].checked_abs().ok_or(FlowError::TooLarge { what: "a cost" })?);
+            max_cost = max_cost.max(
+                net.cost[a]
+                    .checked_abs()
+                    .ok_or(FlowError::TooLarge { what: "a cost" })?,
+            );
         }
         let supply_abs: i128 = net.supply.iter().map(|&s| (s as i128).abs()).sum();
         if supply_abs > (i64::MAX / 4) as i128 {
-            return Err(FlowError::TooLarge { what: "the total supply" });
+            return Err(FlowError::TooLarge {
+                what: "the total supply",
+            });
         }
         // The big-M cost: more than any simple path of real arcs.
         let art_cost = (max_cost as i128 + 1) * (n as i128 + 1);
@@ -149,6 +309,7 @@ impl NetworkSimplex {
             cost_bound: max_cost,
             pivots: 0,
             potentials_stale: false,
+            first_added: None,
             in_arc: 0,
             join: 0,
             u_in: 0,
@@ -291,9 +452,9 @@ impl NetworkSimplex {
         }
         let mut fill = count.clone();
         let mut children = vec![0usize; count[n]];
-        for u in 0..n {
-            if hint[u] != NONE {
-                let p = self.target[hint[u]] as usize;
+        for (u, &h) in hint.iter().enumerate() {
+            if h != NONE {
+                let p = self.target[h] as usize;
                 children[fill[p]] = u;
                 fill[p] += 1;
             }
@@ -492,6 +653,7 @@ impl NetworkSimplex {
         self.cost.push(cost);
         self.flow.push(0);
         self.state.push(STATE_LOWER);
+        self.first_added.get_or_insert(self.source.len() - 1);
         Ok(arc)
     }
 
@@ -515,13 +677,16 @@ impl NetworkSimplex {
             self.recompute_potentials();
         }
         self.set_block_size();
+        if let Some(a) = self.first_added.take() {
+            self.next_arc = a;
+        }
         if self.next_arc >= self.source.len() {
             self.next_arc = 0;
         }
         while self.find_entering_arc() {
             self.find_join_node();
             let change = self.find_leaving_arc();
-            if self.delta >= INFINITE {
+            if self.delta == INFINITE {
                 return Err(FlowError::Unbounded);
             }
             self.change_flow(change);

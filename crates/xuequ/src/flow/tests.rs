@@ -2,6 +2,7 @@
 //! successive-shortest-path solver (Bellman–Ford on the residual graph, no potentials, no
 //! cleverness) for the optimal cost, and the complementary-slackness certificate for the
 //! returned potentials.
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 
 use super::{FlowError, INFINITE, Network, NetworkSimplex};
 
@@ -53,7 +54,10 @@ pub(crate) fn ssp_oracle(net: &Network) -> Option<i128> {
         let (u, v) = (net.from[a] as usize, net.to[a] as usize);
         let c = if net.cap[a] == INFINITE { big } else { net.cap[a] };
         if net.cost[a] < 0 {
-            assert!(net.cap[a] != INFINITE, "the oracle needs negative arcs to be capacitated");
+            assert!(
+                net.cap[a] != INFINITE,
+                "the oracle needs negative arcs to be capacitated"
+            );
             add(v, u, c, -net.cost[a], &mut adj);
             supply[u] -= c;
             supply[v] += c;
@@ -239,7 +243,9 @@ fn forest_start_reaches_the_same_optimum() {
             }
         }
         let solver = NetworkSimplex::with_start(&net, &start).unwrap();
-        solver.check_invariants().unwrap_or_else(|e| panic!("seed {seed} start: {e}"));
+        solver
+            .check_invariants()
+            .unwrap_or_else(|e| panic!("seed {seed} start: {e}"));
         check_against_oracle(&net, solver, &format!("forest seed {seed}"));
     }
 }
@@ -278,6 +284,38 @@ fn warm_start_after_cost_changes_and_new_arcs() {
 }
 
 #[test]
+fn flow_start_reaches_the_same_optimum() {
+    // A feasible start: the optimum of the same network under random other costs.
+    for seed in 0..1500u64 {
+        let mut r = Rng(seed ^ 0x5151);
+        let net = random_network(&mut r, seed % 2 == 0);
+        let mut other = net.clone();
+        for c in other.cost.iter_mut() {
+            *c = r.range(0, 30);
+        }
+        let mut s = NetworkSimplex::new(&other).unwrap();
+        if s.solve().is_err() {
+            continue;
+        }
+        let flow: Vec<i64> = (0..net.arc_count()).map(|a| s.flow(a)).collect();
+        let start = NetworkSimplex::with_flow(&net, &flow).unwrap();
+        start
+            .check_invariants()
+            .unwrap_or_else(|e| panic!("seed {seed} flow start: {e}"));
+        check_against_oracle(&net, start, &format!("flow start seed {seed}"));
+    }
+    // Bad starts are refused with a reason.
+    let mut net = Network::new(2);
+    net.set_supply(0, 1);
+    net.set_supply(1, -1);
+    net.add_arc(0, 1, INFINITE, 1);
+    assert!(NetworkSimplex::with_flow(&net, &[0]).is_err());
+    assert!(NetworkSimplex::with_flow(&net, &[2]).is_err());
+    assert!(NetworkSimplex::with_flow(&net, &[]).is_err());
+    assert!(NetworkSimplex::with_flow(&net, &[1]).is_ok());
+}
+
+#[test]
 fn rejects_bad_networks_with_a_fix() {
     let mut net = Network::new(2);
     net.set_supply(0, 3);
@@ -286,7 +324,10 @@ fn rejects_bad_networks_with_a_fix() {
     assert!(e.to_string().contains("fix:"));
     let mut net = Network::new(2);
     net.add_arc(0, 5, 1, 1);
-    assert!(matches!(NetworkSimplex::new(&net), Err(FlowError::BadNode { node: 5, .. })));
+    assert!(matches!(
+        NetworkSimplex::new(&net),
+        Err(FlowError::BadNode { node: 5, .. })
+    ));
     let mut net = Network::new(2);
     net.add_arc(0, 1, -1, 1);
     assert!(matches!(

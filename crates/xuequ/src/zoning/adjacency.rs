@@ -27,7 +27,11 @@ impl LocalFrame {
             sy += y;
             n += 1;
         }
-        let (lon0, lat0) = if n == 0 { (0.0, 0.0) } else { (sx / n as f64, sy / n as f64) };
+        let (lon0, lat0) = if n == 0 {
+            (0.0, 0.0)
+        } else {
+            (sx / n as f64, sy / n as f64)
+        };
         let r = crate::crs::EARTH_RADIUS_M;
         LocalFrame {
             lon0,
@@ -157,7 +161,10 @@ impl Adjacency {
                 let p = frame.to_xy(w[0].0, w[0].1);
                 let q = frame.to_xy(w[1].0, w[1].1);
                 if p.0.is_finite() && p.1.is_finite() && q.0.is_finite() && q.1.is_finite() {
-                    segs.push(GeomWithData::new(Rectangle::from_corners([p.0, p.1], [q.0, q.1]), (p, q)));
+                    segs.push(GeomWithData::new(
+                        Rectangle::from_corners([p.0, p.1], [q.0, q.1]),
+                        (p, q),
+                    ));
                 }
             }
         }

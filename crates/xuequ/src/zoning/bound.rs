@@ -15,9 +15,12 @@ use rayon::prelude::*;
 
 use crate::flow::{INFINITE, Network, NetworkSimplex};
 
-use super::candidates::{SchoolTree, candidates};
+use super::candidates::{Nearest, candidates_covered};
 use super::distance::Distances;
 use super::{ZoningError, ZoningParams, ZoningProblem, ZoningProgress};
+
+/// Arcs the certificate adds per block and round, most negative reduced cost first.
+const ADD_PER_ROUND: usize = 4;
 
 /// Largest λ accepted (metres per child).
 pub const MAX_LAMBDA_M: u32 = 10_000_000;
@@ -66,7 +69,9 @@ pub(crate) struct BoundSolver<'a> {
     /// Per block: schools with an arc (sorted).
     has_arc: Vec<Vec<u32>>,
     lambda: u32,
-    tree: Option<SchoolTree>,
+    tree: Option<Nearest>,
+    /// Per block: every allowed school closer than this is among its first candidates.
+    covered: Vec<u32>,
     rounds: usize,
     certified: bool,
 }
@@ -78,6 +83,7 @@ fn node_school(problem: &ZoningProblem, s: u32) -> u32 {
 impl<'a> BoundSolver<'a> {
     pub(crate) fn new(problem: &'a ZoningProblem, params: &'a ZoningParams, lambda: u32) -> Result<Self, ZoningError> {
         params.validate()?;
+        problem.validate()?;
         if lambda > MAX_LAMBDA_M {
             return Err(ZoningError::BadParameter {
                 name: "stability_m".into(),
@@ -102,7 +108,8 @@ impl<'a> BoundSolver<'a> {
         for s in 0..ns as u32 {
             let limit = problem.limit(params, s).max(0);
             let floor = problem.floor(params, s).clamp(0, limit);
-            let fill = (floor > 0).then(|| net.add_arc(node_school(problem, s), sink, floor, -(params.fill_penalty_m as i64)));
+            let fill =
+                (floor > 0).then(|| net.add_arc(node_school(problem, s), sink, floor, -(params.fill_penalty_m as i64)));
             let rest = net.add_arc(node_school(problem, s), sink, limit - floor, 0);
             school_arcs.push((fill, rest));
         }
@@ -113,19 +120,91 @@ impl<'a> BoundSolver<'a> {
             }
         }
         let first_block_arc = net.arc_count();
-        let lists = candidates(problem, params, params.candidates);
+        let (mut lists, covered) = candidates_covered(problem, params, params.candidates);
+        let tree = matches!(problem.distances, Distances::StraightLine).then(|| Nearest::new(problem));
+        // Least-cost start: fill the cheapest arcs first, each as far as the block's children
+        // and the school's seats allow. Each allocation exhausts a block or a school, so the
+        // result is a basic feasible flow.
+        let mut left_block: Vec<i64> = problem.blocks.iter().map(|b| b.demand as i64).collect();
+        let mut left_school: Vec<i64> = (0..ns as u32).map(|s| problem.limit(params, s).max(0)).collect();
+        let mut alloc: Vec<Vec<i64>> = lists.iter().map(|l| vec![0; l.len()]).collect();
+        let mut order: Vec<(i64, u32, u32)> = Vec::new();
+        for (b, list) in lists.iter().enumerate() {
+            if problem.blocks[b].demand == 0 {
+                continue;
+            }
+            for (i, &(s, m)) in list.iter().enumerate() {
+                order.push((arc_cost(problem, b as u32, s, m, lambda), b as u32, i as u32));
+            }
+        }
+        order.sort_unstable();
+        for (_, b, i) in order {
+            let s = lists[b as usize][i as usize].0;
+            let amount = left_block[b as usize].min(left_school[s as usize]);
+            if amount > 0 {
+                alloc[b as usize][i as usize] = amount;
+                left_block[b as usize] -= amount;
+                left_school[s as usize] -= amount;
+            }
+        }
+        // Grow the candidates of blocks the first arcs cannot seat: the nearest allowed
+        // schools that still have seats, in block order.
+        for b in 0..nb {
+            if left_block[b] == 0 || problem.blocks[b].locked {
+                continue;
+            }
+            let b32 = b as u32;
+            let mut more: Vec<(u32, u32)> = Vec::new();
+            let mut take = |s: u32, more: &mut Vec<(u32, u32)>, left_block: &mut [i64], left_school: &mut [i64]| {
+                if left_school[s as usize] == 0 || lists[b].iter().any(|x| x.0 == s) {
+                    return;
+                }
+                if let Some(m) = problem.allowed_metres(params, b32, s) {
+                    let amount = left_block[b].min(left_school[s as usize]);
+                    left_block[b] -= amount;
+                    left_school[s as usize] -= amount;
+                    more.push((s, m));
+                    alloc[b].push(amount);
+                }
+            };
+            match (&tree, &problem.distances) {
+                (Some(t), _) => {
+                    for (s, _) in t.around(&problem.blocks[b].location) {
+                        take(s, &mut more, &mut left_block, &mut left_school);
+                        if left_block[b] == 0 {
+                            break;
+                        }
+                    }
+                }
+                (None, Distances::Table(t)) => {
+                    let (ss, ms) = t.row(b32);
+                    let mut row: Vec<(u32, u32)> = ms.iter().copied().zip(ss.iter().copied()).collect();
+                    row.sort_unstable();
+                    for (_, s) in row {
+                        take(s, &mut more, &mut left_block, &mut left_school);
+                        if left_block[b] == 0 {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            lists[b].extend(more);
+        }
         let mut arcs = Vec::new();
         let mut has_arc = vec![Vec::new(); nb];
         let mut start: Vec<Option<usize>> = vec![None; nb + ns + 1];
+        let mut block_flow: Vec<i64> = Vec::new();
         for (b, list) in lists.into_iter().enumerate() {
             if problem.blocks[b].demand == 0 {
                 continue;
             }
             let mut best: Option<(i64, usize)> = None;
-            for (s, m) in list {
+            for (i, (s, m)) in list.into_iter().enumerate() {
                 let cost = arc_cost(problem, b as u32, s, m, lambda);
                 let a = net.add_arc(b as u32, node_school(problem, s), INFINITE, cost);
                 arcs.push((b as u32, s, m));
+                block_flow.push(alloc[b][i]);
                 has_arc[b].push(s);
                 if best.is_none_or(|(c, _)| cost < c) {
                     best = Some((cost, a));
@@ -142,8 +221,27 @@ impl<'a> BoundSolver<'a> {
                 fill.unwrap_or(rest)
             });
         }
-        let simplex = NetworkSimplex::with_start(&net, &start)?;
-        let tree = matches!(problem.distances, Distances::StraightLine).then(|| SchoolTree::new(problem));
+        let mut greedy = vec![0i64; net.arc_count()];
+        greedy[first_block_arc..].copy_from_slice(&block_flow);
+        for (b, left) in left_block.iter().enumerate() {
+            if let Some(a) = unserved_arc[b] {
+                greedy[a] = *left;
+            }
+        }
+        for (s, &(fill, rest)) in school_arcs.iter().enumerate() {
+            let load = problem.limit(params, s as u32).max(0) - left_school[s];
+            let in_fill = fill.map_or(0, |a| load.min(net.cap[a]));
+            if let Some(a) = fill {
+                greedy[a] = in_fill;
+            }
+            greedy[rest] = load - in_fill;
+        }
+        let simplex = match NetworkSimplex::with_flow(&net, &greedy) {
+            Ok(s) => s,
+            // A global seat shortage can tie unserved blocks into a cycle; start from the
+            // forest of cheapest arcs instead.
+            Err(_) => NetworkSimplex::with_start(&net, &start)?,
+        };
         Ok(BoundSolver {
             problem,
             params,
@@ -155,6 +253,7 @@ impl<'a> BoundSolver<'a> {
             has_arc,
             lambda,
             tree,
+            covered,
             rounds: 0,
             certified: false,
         })
@@ -237,6 +336,7 @@ impl<'a> BoundSolver<'a> {
         let lambda = self.lambda;
         let simplex = &self.simplex;
         let has_arc = &self.has_arc;
+        let covered = &self.covered;
         let tree = self.tree.as_ref();
         let found: Vec<Vec<(u32, u32)>> = (0..p.blocks.len() as u32)
             .into_par_iter()
@@ -249,29 +349,40 @@ impl<'a> BoundSolver<'a> {
                 // cost(b, s) + price(s) < value.
                 let value = pt - simplex.potential(b);
                 let reach = value - min_price;
-                if reach <= 0 {
+                if reach <= 0 || reach <= covered[b as usize] as i64 {
                     return Vec::new();
                 }
-                let mut out = Vec::new();
-                let check = |s: u32, m: u32, out: &mut Vec<(u32, u32)>| {
+                let mut out: Vec<(i64, u32, u32)> = Vec::new();
+                let check = |s: u32, m: u32, out: &mut Vec<(i64, u32, u32)>| {
                     if has_arc[b as usize].binary_search(&s).is_ok() {
                         return;
                     }
                     if p.allowed_metres(params, b, s).is_none() {
                         return;
                     }
-                    if arc_cost(p, b, s, m, lambda) + prices[s as usize] < value {
-                        out.push((s, m));
+                    let rc = arc_cost(p, b, s, m, lambda) + prices[s as usize] - value;
+                    if rc < 0 {
+                        out.push((rc, s, m));
                     }
                 };
                 match (&p.distances, tree) {
                     (Distances::StraightLine, Some(tree)) => {
-                        for s in tree.nearest(block.location.ecef) {
-                            let Some(m) = p.metres(b, s) else { continue };
-                            if m as i64 >= reach {
+                        for (s, lower) in tree.around(&block.location) {
+                            // Stop at the reach, or once no farther school can beat the
+                            // ADD_PER_ROUND best found so far.
+                            if lower >= reach as f64
+                                || (out.len() >= ADD_PER_ROUND && {
+                                    let mut worst: Vec<i64> = out.iter().map(|x| x.0).collect();
+                                    worst.sort_unstable();
+                                    lower + (min_price - value) as f64 >= worst[ADD_PER_ROUND - 1] as f64
+                                })
+                            {
                                 break;
                             }
-                            check(s, m, &mut out);
+                            let Some(m) = p.metres(b, s) else { continue };
+                            if (m as i64) < reach {
+                                check(s, m, &mut out);
+                            }
                         }
                     }
                     (Distances::Table(t), _) => {
@@ -284,16 +395,18 @@ impl<'a> BoundSolver<'a> {
                     }
                     _ => {}
                 }
-                out
+                // The most negative reduced costs first; a few per block and round keep the
+                // network small (a block nobody can seat would otherwise take every school).
+                out.sort_unstable();
+                out.truncate(ADD_PER_ROUND);
+                out.into_iter().map(|(_, s, m)| (s, m)).collect()
             })
             .collect();
         let mut added = 0;
         for (b, list) in found.into_iter().enumerate() {
             for (s, m) in list {
                 let cost = arc_cost(p, b as u32, s, m, lambda);
-                let a = self
-                    .simplex
-                    .add_arc(b as u32, node_school(p, s), INFINITE, cost)?;
+                let a = self.simplex.add_arc(b as u32, node_school(p, s), INFINITE, cost)?;
                 debug_assert_eq!(a, self.first_block_arc + self.arcs.len());
                 self.arcs.push((b as u32, s, m));
                 let pos = self.has_arc[b].binary_search(&s).unwrap_or_else(|e| e);

@@ -145,7 +145,11 @@ impl ZoningConfig {
 
     /// A path from the file, resolved against its folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
     }
 
     /// The parameters: defaults overridden by the file.
@@ -262,7 +266,8 @@ pub fn parse_barriers(text: &str, file: &str) -> Result<Vec<Vec<(f64, f64)>>, Zo
         ));
         ZoningError::Invalid(d)
     };
-    let v: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| bad(e.to_string()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| bad(e.to_string()))?;
     let mut out = Vec::new();
     fn line(v: &serde_json::Value) -> Option<Vec<(f64, f64)>> {
         v.as_array()?

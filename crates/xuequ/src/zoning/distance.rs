@@ -27,7 +27,9 @@ impl std::str::FromStr for DistanceSource {
             "straight" | "straight_line" | "line" => Ok(DistanceSource::StraightLine),
             "matrix" | "distances" => Ok(DistanceSource::Matrix),
             "roads" | "road" => Ok(DistanceSource::Roads),
-            other => Err(format!("unknown distance source \"{other}\"; use straight, matrix or roads")),
+            other => Err(format!(
+                "unknown distance source \"{other}\"; use straight, matrix or roads"
+            )),
         }
     }
 }

@@ -9,10 +9,13 @@ use geo::LineString;
 
 use super::polygons::ZonePolygons;
 
+/// A zone part's bounding box with (zone, part) indices.
+type Entry = GeomWithData<Rectangle<[f64; 2]>, (u32, u32)>;
+
 /// A spatial index over zone polygons.
 #[derive(Debug, Clone)]
 pub struct ZoneIndex {
-    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, (u32, u32)>>,
+    tree: RTree<Entry>,
     polygons: ZonePolygons,
 }
 
@@ -44,7 +47,10 @@ impl ZoneIndex {
                     hi = [hi[0].max(c.x), hi[1].max(c.y)];
                 }
                 if lo[0].is_finite() && hi[0].is_finite() {
-                    items.push(GeomWithData::new(Rectangle::from_corners(lo, hi), (zi as u32, pi as u32)));
+                    items.push(GeomWithData::new(
+                        Rectangle::from_corners(lo, hi),
+                        (zi as u32, pi as u32),
+                    ));
                 }
             }
         }

@@ -182,7 +182,11 @@ impl ZoningParams {
         if let Some(s) = self.max_moved_share
             && !(s.is_finite() && (0.0..=1.0).contains(&s))
         {
-            return bad("max_moved_share", s.to_string(), "give a share between 0 and 1, e.g. 0.05");
+            return bad(
+                "max_moved_share",
+                s.to_string(),
+                "give a share between 0 and 1, e.g. 0.05",
+            );
         }
         if self.unserved_penalty_m < 100_000 {
             return bad(
@@ -230,7 +234,9 @@ pub enum ZoningError {
         context: String,
     },
     /// A new school names a district that does not exist.
-    #[error("new school \"{id}\" names district \"{district}\", which no school or block uses (fix: use one of: {known})")]
+    #[error(
+        "new school \"{id}\" names district \"{district}\", which no school or block uses (fix: use one of: {known})"
+    )]
     UnknownDistrict {
         /// The school.
         id: String,
@@ -318,6 +324,30 @@ pub struct Zoning {
     pub timings: Vec<(&'static str, Duration)>,
 }
 
+/// Rounds the flow and repairs it.
+fn round_and_repair(
+    problem: &ZoningProblem,
+    params: &ZoningParams,
+    adjacency: &Adjacency,
+    lambda_m: u32,
+    bound: &FlowBound,
+) -> (Vec<u32>, RepairStats) {
+    let mut assignment = round::round(problem, params, bound);
+    let costs = repair::CostModel::new(problem, params, lambda_m, bound);
+    let stats = repair::repair(problem, params, adjacency, &costs, &mut assignment);
+    (assignment, stats)
+}
+
+/// Children whose block leaves its current zone.
+fn moved_children(problem: &ZoningProblem, assignment: &[u32]) -> u64 {
+    assignment
+        .iter()
+        .enumerate()
+        .filter(|&(b, &s)| problem.has_current(b as u32) && (s == UNASSIGNED || !problem.is_current(b as u32, s)))
+        .map(|(b, _)| problem.blocks[b].demand as u64)
+        .sum()
+}
+
 /// The whole pipeline: lower bound (with λ from the cap when one is set), rounding, adjacency,
 /// repair, polygons and report.
 pub fn zone(
@@ -333,21 +363,48 @@ pub fn zone(
         t = Instant::now();
     };
     progress(ZoningProgress::Started("lower bound"));
-    let (lambda_m, bound) = match params.max_moved_share {
-        Some(share) => {
-            let cap = (share * problem.movable_children() as f64).floor() as u64;
-            lambda_for_cap(problem, params, cap, progress)?
-        }
-        None => (params.stability_m, lower_bound(problem, params, params.stability_m, progress)?),
+    let cap = params
+        .max_moved_share
+        .map(|share| (share * problem.movable_children() as f64).floor() as u64);
+    let (mut lambda_m, mut bound) = match cap {
+        Some(cap) => lambda_for_cap(problem, params, cap, progress)?,
+        None => (
+            params.stability_m,
+            lower_bound(problem, params, params.stability_m, progress)?,
+        ),
     };
     lap("lower bound", &mut timings);
     progress(ZoningProgress::Started("adjacency"));
     let adjacency = Adjacency::delaunay(problem, params.max_edge_m);
     lap("adjacency", &mut timings);
     progress(ZoningProgress::Started("repair"));
-    let mut assignment = round::round(problem, params, &bound);
+    let (mut assignment, mut repair) = round_and_repair(problem, params, &adjacency, lambda_m, &bound);
+    // Whole blocks and repairs move more children than the flow: under a cap, double λ (at
+    // most four times) while the zoning itself exceeds the cap and doubling still helps; keep
+    // the zoning that moves fewest children. Moves forced by closures, capacity or contiguity
+    // cannot be priced away; the report then shows the miss.
+    if let Some(cap) = cap {
+        let mut moved = moved_children(problem, &assignment);
+        for _ in 0..4 {
+            if moved <= cap || lambda_m >= bound::MAX_LAMBDA_M {
+                break;
+            }
+            let next = lambda_m.saturating_mul(2).clamp(64, bound::MAX_LAMBDA_M);
+            progress(ZoningProgress::Lambda { lambda_m: next, moved });
+            let next_bound = lower_bound(problem, params, next, progress)?;
+            let (next_assignment, next_repair) = round_and_repair(problem, params, &adjacency, next, &next_bound);
+            let next_moved = moved_children(problem, &next_assignment);
+            if next_moved >= moved {
+                break;
+            }
+            let small_gain = (moved - next_moved) * 50 < moved;
+            (lambda_m, bound, assignment, repair, moved) = (next, next_bound, next_assignment, next_repair, next_moved);
+            if small_gain {
+                break;
+            }
+        }
+    }
     let costs = repair::CostModel::new(problem, params, lambda_m, &bound);
-    let repair = repair::repair(problem, params, &adjacency, &costs, &mut assignment);
     lap("round + repair", &mut timings);
     let polygons = if params.polygons {
         progress(ZoningProgress::Started("polygons"));

@@ -115,8 +115,9 @@ impl ZoningProblem {
         }
         let stage_name = stage.as_str().to_string();
         let stage_school = |id: &str| {
-            city.school(id)
-                .filter(|&i| city.schools[i as usize].stage == stage && city.schools[i as usize].sector == Sector::Public)
+            city.school(id).filter(|&i| {
+                city.schools[i as usize].stage == stage && city.schools[i as usize].sector == Sector::Public
+            })
         };
         let mut closed = BTreeSet::new();
         for id in &edits.close {
@@ -165,11 +166,15 @@ impl ZoningProblem {
                 return Err(ZoningError::BadParameter {
                     name: format!("open.{}", n.id),
                     value: n.id.clone(),
-                    fix: "give the new school an id not used in schools.csv (edit an existing school's capacity instead)"
-                        .into(),
+                    fix:
+                        "give the new school an id not used in schools.csv (edit an existing school's capacity instead)"
+                            .into(),
                 });
             }
-            if !(n.lon.is_finite() && n.lat.is_finite() && (-180.0..=180.0).contains(&n.lon) && (-90.0..=90.0).contains(&n.lat))
+            if !(n.lon.is_finite()
+                && n.lat.is_finite()
+                && (-180.0..=180.0).contains(&n.lon)
+                && (-90.0..=90.0).contains(&n.lat))
             {
                 return Err(ZoningError::BadParameter {
                     name: format!("open.{}.lon/lat", n.id),
@@ -190,7 +195,11 @@ impl ZoningProblem {
             let (lon, lat) = data.scenario.crs.to_wgs84(n.lon, n.lat);
             schools.push(ZoneSchool {
                 id: n.id.clone(),
-                name: if n.name.is_empty() { n.id.clone() } else { n.name.clone() },
+                name: if n.name.is_empty() {
+                    n.id.clone()
+                } else {
+                    n.name.clone()
+                },
                 district,
                 location: Location::from_wgs84(lon, lat),
                 capacity: n.capacity,
@@ -219,6 +228,9 @@ impl ZoningProblem {
                 }
             }
         }
+        let current = StageZones::from_pairs(city.blocks.len(), &pairs);
+        // A lock keeps the current zone; a block whose current schools all closed has none
+        // to keep, so its lock lapses.
         let blocks = city
             .blocks
             .iter()
@@ -228,18 +240,68 @@ impl ZoningProblem {
                 district: b.district,
                 location: b.location,
                 demand: demand.per_block()[i],
-                locked: locked_set[i],
+                locked: locked_set[i] && !current.schools_of(i as u32).is_empty(),
             })
             .collect::<Vec<_>>();
         Ok(ZoningProblem {
             stage,
             districts,
-            current: StageZones::from_pairs(blocks.len(), &pairs),
+            current,
             schools,
             blocks,
             distances: Distances::StraightLine,
             barriers: Vec::new(),
         })
+    }
+
+    /// Checks the instance's own consistency (useful when a caller builds it by hand): zone
+    /// schools and districts exist, the current zones cover the blocks, coordinates are finite.
+    pub fn validate(&self) -> Result<(), ZoningError> {
+        let bad = |name: &str, value: String, fix: &str| {
+            Err(ZoningError::BadParameter {
+                name: name.to_string(),
+                value,
+                fix: fix.to_string(),
+            })
+        };
+        if self.schools.is_empty() {
+            return Err(ZoningError::NoSchools {
+                stage: self.stage.as_str().to_string(),
+            });
+        }
+        for b in 0..self.blocks.len() as u32 {
+            if let Some(&s) = self
+                .current
+                .schools_of(b)
+                .iter()
+                .find(|&&s| s as usize >= self.schools.len())
+            {
+                return bad(
+                    "current",
+                    format!("block {} → school {s}", self.blocks[b as usize].id),
+                    "build current zones from indices into ZoningProblem::schools",
+                );
+            }
+        }
+        let finite = |l: &Location| l.lon.is_finite() && l.lat.is_finite() && l.ecef.iter().all(|x| x.is_finite());
+        if let Some(b) = self.blocks.iter().find(|b| !finite(&b.location)) {
+            return bad("block location", b.id.clone(), "give finite WGS84 coordinates");
+        }
+        if let Some(s) = self.schools.iter().find(|s| !finite(&s.location)) {
+            return bad("school location", s.id.clone(), "give finite WGS84 coordinates");
+        }
+        if let Distances::Table(t) = &self.distances {
+            let rows =
+                (0..self.blocks.len() as u32).all(|b| t.row(b).0.iter().all(|&s| (s as usize) < self.schools.len()));
+            if !rows {
+                return bad(
+                    "distances",
+                    "table".into(),
+                    "build the distance table over this problem's blocks and schools",
+                );
+            }
+        }
+        Ok(())
     }
 
     /// Switches to the scenario's `distances.csv` matrix.
@@ -318,6 +380,7 @@ impl ZoningProblem {
 
     /// Seats below the band's low edge.
     pub fn floor(&self, params: &ZoningParams, school: u32) -> i64 {
-        ((self.schools[school as usize].capacity as f64 * params.utilisation.0).ceil() as i64).min(self.limit(params, school))
+        ((self.schools[school as usize].capacity as f64 * params.utilisation.0).ceil() as i64)
+            .min(self.limit(params, school))
     }
 }

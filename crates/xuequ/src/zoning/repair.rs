@@ -5,8 +5,9 @@
 //!    least at seat prices (travel + λ + the flow's seat price). A piece that is a whole
 //!    island of the adjacency graph is exempt; locked blocks never move.
 //! 2. Capacity: while a school is over its limit, move the boundary block that sheds the
-//!    excess most cheaply to a neighbouring zone with room; when every neighbour is full,
-//!    search a chain of moves (up to four zones deep) ending in a zone with room.
+//!    excess most cheaply (possibly passing a smaller excess on); when none does, search a
+//!    chain of moves (up to six zones deep) ending in a zone with room; else swap a larger block
+//!    for a smaller one across a boundary.
 //! 3. Improvement: passes over all blocks taking any boundary move that lowers the objective
 //!    and keeps capacity.
 //!
@@ -32,6 +33,8 @@ pub struct RepairStats {
     pub capacity_moves: usize,
     /// Chains of moves made to restore capacity.
     pub chains: usize,
+    /// Swaps of a larger block for a smaller one across a zone boundary.
+    pub swaps: usize,
     /// Improving moves.
     pub improving_moves: usize,
 }
@@ -80,7 +83,8 @@ impl<'a> CostModel<'a> {
     fn delta(&self, b: u32, d: i64, s: u32, t: u32, load: &[i64]) -> Option<i64> {
         let ut = self.unit(b, t)?;
         let us = self.unit(b, s).unwrap_or(ut);
-        let fill = self.fill(s, load[s as usize] - d) - self.fill(s, load[s as usize]) + self.fill(t, load[t as usize] + d)
+        let fill = self.fill(s, load[s as usize] - d) - self.fill(s, load[s as usize])
+            + self.fill(t, load[t as usize] + d)
             - self.fill(t, load[t as usize]);
         Some(d * (ut - us) + fill)
     }
@@ -377,7 +381,8 @@ fn contiguity(problem: &ZoningProblem, adj: &Adjacency, st: &mut State, stats: &
                         let priced = d * ((ut + st.costs.prices[t as usize]) - (us + st.costs.prices[s as usize]));
                         // Prefer zones with room.
                         let over = (st.load[t as usize] + d - st.costs.limit[t as usize]).max(0);
-                        let key = priced.saturating_add(over.saturating_mul(st.costs.params.unserved_penalty_m as i64 / 4));
+                        let key =
+                            priced.saturating_add(over.saturating_mul(st.costs.params.unserved_penalty_m as i64 / 4));
                         if best.is_none_or(|(k, bb, tt)| (key, b, t) < (k, bb, tt)) {
                             best = Some((key, b, t));
                         }
@@ -415,7 +420,10 @@ fn full_delta(st: &State, b: u32, s: u32, t: u32) -> Option<(i64, i64)> {
     let after = (st.load[s as usize] - d - st.costs.limit[s as usize]).max(0)
         + (st.load[t as usize] + d - st.costs.limit[t as usize]).max(0);
     let over = after - before;
-    Some((delta.saturating_add(over.saturating_mul(st.costs.params.unserved_penalty_m as i64)), over))
+    Some((
+        delta.saturating_add(over.saturating_mul(st.costs.params.unserved_penalty_m as i64)),
+        over,
+    ))
 }
 
 /// The best single move out of overloaded `s` that lowers the total overload (it may push
@@ -444,21 +452,27 @@ fn best_single(st: &mut State, s: u32) -> Option<(u32, u32)> {
     None
 }
 
+/// A chain-search label: (key, travel delta so far, excess left, block moved in, its zone).
+type Label = (i64, i64, i64, u32, u32);
+
 /// Chains of moves from overloaded `s` towards zones with room (breadth-first over
 /// neighbouring zones, up to six deep). Each step moves a block at least as large as the
 /// excess the previous step left in its zone, so the excess travels along the chain until a
 /// zone absorbs it. A chain is kept only if it lowers the total overload; otherwise it is
 /// undone.
-fn try_chains(st: &mut State, s: u32) -> bool {
+fn try_chains(st: &mut State, s: u32, first_need: i64) -> bool {
     const DEPTH: usize = 6;
     const TRIES: usize = 8;
     let ns = st.members.len();
     let penalty = st.costs.params.unserved_penalty_m as i64;
     // label[v] = (key, travel delta so far, excess left at v, block moved into v, its zone).
-    let mut label: Vec<Option<(i64, i64, i64, u32, u32)>> = vec![None; ns];
+    let mut label: Vec<Option<Label>> = vec![None; ns];
     let mut reached = vec![false; ns];
     reached[s as usize] = true;
-    let mut frontier: Vec<(u32, i64, i64)> = vec![(s, 0, overload(st, s))];
+    // The first step moves a block of at least `first_need` children (the whole excess, or
+    // any block when the excess is larger than every block); further along, a step must carry
+    // at least the excess the previous one left.
+    let mut frontier: Vec<(u32, i64, i64)> = vec![(s, 0, first_need)];
     let mut terminals: Vec<(i64, u32)> = Vec::new();
     for _ in 0..DEPTH {
         let mut next: Vec<u32> = Vec::new();
@@ -473,7 +487,9 @@ fn try_chains(st: &mut State, s: u32) -> bool {
                     if reached[t as usize] {
                         continue;
                     }
-                    let Some(delta) = st.costs.delta(b, d, u, t, &st.load) else { continue };
+                    let Some(delta) = st.costs.delta(b, d, u, t, &st.load) else {
+                        continue;
+                    };
                     let c = cu.saturating_add(delta);
                     let left = (st.load[t as usize] + d - st.costs.limit[t as usize]).max(0);
                     let key = c.saturating_add(left.saturating_mul(penalty));
@@ -502,13 +518,22 @@ fn try_chains(st: &mut State, s: u32) -> bool {
         }
         frontier = carry;
     }
+    if terminals.is_empty() {
+        // No zone absorbs the whole excess: try chains that leave less of it behind.
+        let start = overload(st, s);
+        terminals = (0..ns as u32)
+            .filter_map(|t| label[t as usize].filter(|l| l.2 < start).map(|l| (l.0, t)))
+            .collect();
+    }
     terminals.sort_unstable();
     for &(_, term) in terminals.iter().take(TRIES) {
         // The path from s to the terminal, as moves (block, from, to), terminal end first.
         let mut path = Vec::new();
         let mut v = term;
         while v != s {
-            let Some((_, _, _, b, u)) = label[v as usize] else { break };
+            let Some((_, _, _, b, u)) = label[v as usize] else {
+                break;
+            };
             path.push((b, u, v));
             v = u;
         }
@@ -540,6 +565,64 @@ fn try_chains(st: &mut State, s: u32) -> bool {
     false
 }
 
+/// Swaps across a boundary of overloaded `s`: a block of `s` goes to a neighbouring zone and a
+/// smaller block of that zone comes back, when that lowers the total overload (for tight
+/// schools where every movable block is larger than the room next door). Cheapest first.
+fn try_swaps(st: &mut State, s: u32) -> bool {
+    let mut cands: Vec<(i64, u32, u32, u32)> = Vec::new();
+    for i in 0..st.members[s as usize].len() {
+        let b = st.members[s as usize][i];
+        let d = st.demand(b);
+        if d == 0 || !st.movable(b) {
+            continue;
+        }
+        for t in st.neighbour_zones(b) {
+            let Some(out) = st.costs.delta(b, d, s, t, &st.load) else {
+                continue;
+            };
+            for j in 0..st.members[t as usize].len() {
+                let c = st.members[t as usize][j];
+                let dc = st.demand(c);
+                if dc >= d || !st.movable(c) {
+                    continue;
+                }
+                let before = overload(st, s) + overload(st, t);
+                let after = (st.load[s as usize] - d + dc - st.costs.limit[s as usize]).max(0)
+                    + (st.load[t as usize] + d - dc - st.costs.limit[t as usize]).max(0);
+                if after >= before {
+                    continue;
+                }
+                let Some(back) = st
+                    .costs
+                    .unit(c, s)
+                    .zip(st.costs.unit(c, t))
+                    .map(|(us, ut)| dc * (us - ut))
+                else {
+                    continue;
+                };
+                let key = (out + back)
+                    .saturating_add((after - before).saturating_mul(st.costs.params.unserved_penalty_m as i64));
+                cands.push((key, b, t, c));
+            }
+        }
+    }
+    cands.sort_unstable();
+    for (_, b, t, c) in cands.into_iter().take(64) {
+        if st.assign[b as usize] != s || st.assign[c as usize] != t || st.is_cut(b) {
+            continue;
+        }
+        st.apply(b, t);
+        // c must touch what is left of s and must not disconnect t.
+        let touches = st.adj.neighbours(c).iter().any(|&n| st.assign[n as usize] == s);
+        if touches && !st.is_cut(c) {
+            st.apply(c, s);
+            return true;
+        }
+        st.apply(b, s);
+    }
+    false
+}
+
 fn capacity(st: &mut State, stats: &mut RepairStats) {
     let ns = st.members.len();
     let max_iter = 50 * ns + 1000;
@@ -554,8 +637,11 @@ fn capacity(st: &mut State, stats: &mut RepairStats) {
             st.apply(b, t);
             stats.capacity_moves += 1;
             failed.iter_mut().for_each(|f| *f = false);
-        } else if try_chains(st, s) {
+        } else if try_chains(st, s, overload(st, s)) || try_chains(st, s, 1) {
             stats.chains += 1;
+            failed.iter_mut().for_each(|f| *f = false);
+        } else if try_swaps(st, s) {
+            stats.swaps += 1;
             failed.iter_mut().for_each(|f| *f = false);
         } else {
             failed[s as usize] = true;
@@ -582,7 +668,9 @@ fn improve(st: &mut State, passes: usize, stats: &mut RepairStats) {
                 if over_t {
                     continue;
                 }
-                let Some(delta) = st.costs.delta(b, d, s, t, &st.load) else { continue };
+                let Some(delta) = st.costs.delta(b, d, s, t, &st.load) else {
+                    continue;
+                };
                 if delta < 0 && best.is_none_or(|(bd, bt)| (delta, t) < (bd, bt)) {
                     best = Some((delta, t));
                 }

@@ -137,6 +137,8 @@ pub struct RepairReport {
     pub capacity_moves: usize,
     /// Capacity chains.
     pub chains: usize,
+    /// Capacity swaps.
+    pub swaps: usize,
     /// Improving moves.
     pub improving_moves: usize,
 }
@@ -151,7 +153,11 @@ pub struct ZoningReport {
 }
 
 fn round4(x: f64) -> f64 {
-    if x.is_finite() { (x * 10_000.0).round() / 10_000.0 } else { 0.0 }
+    if x.is_finite() {
+        (x * 10_000.0).round() / 10_000.0
+    } else {
+        0.0
+    }
 }
 
 fn clamp64(x: i128) -> i64 {
@@ -271,10 +277,10 @@ impl ZoningReport {
             r.contiguous = list.len() <= 1;
             if !r.contiguous {
                 non_contiguous += 1;
-                let island = list
-                    .iter()
-                    .skip(1)
-                    .any(|p| p.iter().all(|&b| adj.neighbours(b).iter().all(|n| p.binary_search(n).is_ok())));
+                let island = list.iter().skip(1).any(|p| {
+                    p.iter()
+                        .all(|&b| adj.neighbours(b).iter().all(|n| p.binary_search(n).is_ok()))
+                });
                 let locked = list
                     .iter()
                     .skip(1)
@@ -353,6 +359,7 @@ impl ZoningReport {
                 stuck_fragments: repair.stuck_fragments,
                 capacity_moves: repair.capacity_moves,
                 chains: repair.chains,
+                swaps: repair.swaps,
                 improving_moves: repair.improving_moves,
             },
         };

@@ -50,9 +50,16 @@ impl RoadNetwork {
         let mut diags = Diagnostics::default();
         let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
         let headers = match rdr.headers() {
-            Ok(h) => h.iter().map(|x| x.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect::<Vec<_>>(),
+            Ok(h) => h
+                .iter()
+                .map(|x| x.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+                .collect::<Vec<_>>(),
             Err(e) => {
-                diags.push(Diagnostic::file(file, e.to_string(), "save the file as UTF-8 CSV with a header row"));
+                diags.push(Diagnostic::file(
+                    file,
+                    e.to_string(),
+                    "save the file as UTF-8 CSV with a header row",
+                ));
                 return Err(ZoningError::Invalid(diags));
             }
         };
@@ -103,10 +110,14 @@ impl RoadNetwork {
                     _ => {
                         ok = false;
                         diags.push(
-                            Diagnostic::file(file, format!("{} is not a coordinate in degrees", need[k]), "write a number such as 120.3012")
-                                .at_line(line)
-                                .at_field(Some(c + 1), need[k])
-                                .with_value(text),
+                            Diagnostic::file(
+                                file,
+                                format!("{} is not a coordinate in degrees", need[k]),
+                                "write a number such as 120.3012",
+                            )
+                            .at_line(line)
+                            .at_field(Some(c + 1), need[k])
+                            .with_value(text),
                         );
                     }
                 }
@@ -118,13 +129,17 @@ impl RoadNetwork {
             let b = node(vals[2], vals[3], &mut nodes);
             let length = match len_col.map(|c| rec.get(c).unwrap_or("").trim()) {
                 Some(t) if !t.is_empty() => match t.parse::<f64>() {
-                    Ok(v) if v.is_finite() && v >= 0.0 && v < 1e8 => v.round() as u32,
+                    Ok(v) if (0.0..1e8).contains(&v) => v.round() as u32,
                     _ => {
                         diags.push(
-                            Diagnostic::file(file, "length_m is not a length in metres", "write a number ≥ 0 or leave it empty")
-                                .at_line(line)
-                                .at_field(len_col.map(|c| c + 1), "length_m")
-                                .with_value(t),
+                            Diagnostic::file(
+                                file,
+                                "length_m is not a length in metres",
+                                "write a number ≥ 0 or leave it empty",
+                            )
+                            .at_line(line)
+                            .at_field(len_col.map(|c| c + 1), "length_m")
+                            .with_value(t),
                         );
                         continue;
                     }

@@ -1,6 +1,7 @@
 //! Zoning tests on random instances built in memory: the bound against an independent
 //! solver and brute force, contiguity, capacity, lookup, determinism, stability, barriers,
 //! roads and the configuration file.
+#![allow(clippy::unwrap_used, clippy::needless_range_loop)]
 
 use std::path::Path;
 
@@ -105,7 +106,12 @@ fn complete_network(p: &ZoningProblem, params: &ZoningParams, lambda: u32) -> (N
         for s in 0..ns as u32 {
             if let Some(m) = p.allowed_metres(params, b, s) {
                 let moved = p.has_current(b) && !p.is_current(b, s);
-                net.add_arc(b, nb as u32 + s, INFINITE, m as i64 + if moved { lambda as i64 } else { 0 });
+                net.add_arc(
+                    b,
+                    nb as u32 + s,
+                    INFINITE,
+                    m as i64 + if moved { lambda as i64 } else { 0 },
+                );
             }
         }
     }
@@ -115,7 +121,11 @@ fn complete_network(p: &ZoningProblem, params: &ZoningParams, lambda: u32) -> (N
 fn random_params(r: &mut Rng) -> ZoningParams {
     ZoningParams {
         candidates: 1 + r.below(3) as usize,
-        max_distance_m: if r.below(3) == 0 { Some(1500 + r.below(3000) as u32) } else { None },
+        max_distance_m: if r.below(3) == 0 {
+            Some(1500 + r.below(3000) as u32)
+        } else {
+            None
+        },
         within_district: r.below(3) == 0,
         utilisation: if r.below(3) == 0 { (0.5, 0.9) } else { (0.0, 1.0) },
         fill_penalty_m: 3_000,
@@ -127,7 +137,13 @@ fn random_params(r: &mut Rng) -> ZoningParams {
 fn lower_bound_equals_the_oracle_optimum() {
     for seed in 0..300u64 {
         let mut r = Rng(seed ^ 0x51);
-        let p = instance(seed, 2 + r.below(25) as usize, 1 + r.below(6) as usize, 0.6 + r.unit(), 0.1);
+        let p = instance(
+            seed,
+            2 + r.below(25) as usize,
+            1 + r.below(6) as usize,
+            0.6 + r.unit(),
+            0.1,
+        );
         let params = random_params(&mut r);
         let lambda = [0, 200, 1000][r.below(3) as usize];
         let bound = lower_bound(&p, &params, lambda, &|_| {}).unwrap();
@@ -177,7 +193,10 @@ fn no_whole_block_zoning_beats_the_bound_and_small_gaps_are_closed() {
             a[i] += 1;
         }
         assert!(lb <= best, "seed {seed}: bound {lb} above a whole-block zoning {best}");
-        assert!(z.report.overall.objective as i128 >= best, "seed {seed}: zoning beats brute force?");
+        assert!(
+            z.report.overall.objective as i128 >= best,
+            "seed {seed}: zoning beats brute force?"
+        );
     }
 }
 
@@ -188,7 +207,11 @@ fn check_zoning(p: &ZoningProblem, z: &Zoning, params: &ZoningParams) {
     for (s, row) in z.report.schools.iter().enumerate() {
         assert_eq!(row.pieces as usize, pieces[s].len());
         if pieces[s].len() > 1 {
-            assert!(!row.contiguous && !row.why_not_contiguous.is_empty(), "{}", row.school_id);
+            assert!(
+                !row.contiguous && !row.why_not_contiguous.is_empty(),
+                "{}",
+                row.school_id
+            );
         }
     }
     // Capacity: holds, or the shortfall is reported exactly.
@@ -208,7 +231,10 @@ fn check_zoning(p: &ZoningProblem, z: &Zoning, params: &ZoningParams) {
     // Locked blocks keep a current school; assignments are allowed pairs.
     for (b, &s) in z.assignment.iter().enumerate() {
         if s != UNASSIGNED {
-            assert!(p.allowed_metres(params, b as u32, s).is_some(), "block {b} at a disallowed school");
+            assert!(
+                p.allowed_metres(params, b as u32, s).is_some(),
+                "block {b} at a disallowed school"
+            );
         }
         if p.blocks[b].locked && p.has_current(b as u32) {
             assert!(p.is_current(b as u32, s), "locked block {b} moved");
@@ -359,7 +385,11 @@ fn road_distances_are_at_least_straight_and_zone() {
     let params = ZoningParams::default();
     let z = zone(&p, &params, &|_| {}).unwrap();
     check_zoning(&p, &z, &params);
-    let bad = roads::RoadNetwork::from_csv("from_lon,from_lat,to_lon\n1,2,3\n".as_bytes(), "roads.csv", crate::crs::Crs::Wgs84);
+    let bad = roads::RoadNetwork::from_csv(
+        "from_lon,from_lat,to_lon\n1,2,3\n".as_bytes(),
+        "roads.csv",
+        crate::crs::Crs::Wgs84,
+    );
     assert!(bad.unwrap_err().to_string().contains("to_lat"));
 }
 
@@ -429,4 +459,18 @@ fn degenerate_inputs_do_not_panic() {
         ..ZoningParams::default()
     };
     assert!(matches!(zone(&p, &bad, &|_| {}), Err(ZoningError::BadParameter { .. })));
+}
+
+#[test]
+fn inconsistent_hand_built_problems_are_refused() {
+    let mut p = instance(9, 10, 2, 1.2, 0.0);
+    p.current = StageZones::from_pairs(10, &[(0, 7)]);
+    let e = zone(&p, &ZoningParams::default(), &|_| {}).unwrap_err();
+    assert!(e.to_string().contains("fix:"), "{e}");
+    let mut p = instance(9, 10, 2, 1.2, 0.0);
+    p.schools.clear();
+    assert!(matches!(
+        zone(&p, &ZoningParams::default(), &|_| {}),
+        Err(ZoningError::NoSchools { .. })
+    ));
 }

@@ -13,7 +13,11 @@ use super::stability::SweepPoint;
 use super::{UNASSIGNED, Zoning, ZoningProblem};
 
 fn bom_prefix(bom: bool) -> Vec<u8> {
-    if bom { "\u{feff}".as_bytes().to_vec() } else { Vec::new() }
+    if bom {
+        "\u{feff}".as_bytes().to_vec()
+    } else {
+        Vec::new()
+    }
 }
 
 /// `zones.csv`: block_id, stage, school_id, in block order. Locked blocks keep every current
