@@ -467,3 +467,83 @@ fn compare_lists_who_moves() {
     let json: serde_json::Value = serde_json::from_slice(&fs::read(out.join("compare.json")).unwrap()).unwrap();
     assert!(json["stages"][0]["moved"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn zone_then_lookup_then_run_on_the_proposal() {
+    let demo = root().join("data/demo/scenario.toml");
+    let out = tempfile::tempdir().unwrap();
+    let z = out.path().join("zones");
+    let o = xuequ(&[
+        "zone",
+        demo.to_str().unwrap(),
+        "--stage",
+        "primary",
+        "--out",
+        z.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for f in ["zones.csv", "zones.geojson", "zoning_report.csv", "zoning_report.json"] {
+        assert!(z.join(f).is_file(), "{f}");
+    }
+    // Every block of the proposal is served by its proposed school at its own point.
+    let blocks = csv_rows(&root().join("data/demo/blocks.csv"));
+    let zones = csv_rows(&z.join("zones.csv"));
+    let (id, lon, lat) = (&blocks[0][0], &blocks[0][3], &blocks[0][4]);
+    let expected: Vec<&String> = zones
+        .iter()
+        .filter(|r| &r[0] == id && r[1] == "primary")
+        .map(|r| &r[2])
+        .collect();
+    let o = xuequ(&[
+        "lookup",
+        demo.to_str().unwrap(),
+        "--lon",
+        lon,
+        "--lat",
+        lat,
+        "--stage",
+        "primary",
+        "--zones",
+        z.join("zones.csv").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for s in expected {
+        assert!(text(&o).contains(s.as_str()), "{s} not in {}", text(&o));
+    }
+    // The proposal feeds straight back into an allocation run.
+    let scenario = out.path().join("proposal.toml");
+    fs::write(
+        &scenario,
+        format!(
+            "name = \"proposal\"\nbase = \"{}\"\n[inputs]\nzones = \"{}\"\n",
+            demo.display(),
+            z.join("zones.csv").display()
+        ),
+    )
+    .unwrap();
+    let o = xuequ(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out.path().join("run").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn zone_refuses_an_unknown_stage() {
+    let demo = root().join("data/demo/scenario.toml");
+    let out = tempfile::tempdir().unwrap();
+    let o = xuequ(&[
+        "zone",
+        demo.to_str().unwrap(),
+        "--stage",
+        "senior",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(!text(&o).contains("panicked"), "{}", text(&o));
+}
