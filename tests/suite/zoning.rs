@@ -216,3 +216,97 @@ fn stability_sweep_and_cap() {
     .unwrap();
     assert!(z.bound.moved as f64 <= 0.02 * p.movable_children() as f64 + 0.5 || z.lambda_m == 10_000_000);
 }
+
+#[test]
+fn multi_school_zones_feed_the_allocator_and_lookup_returns_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo(dir.path());
+    let p = problem(&data, &SchoolEdits::default(), &[]);
+    let multi = zoning::MultiSchoolParams::default();
+    let params = ZoningParams {
+        multi_school: Some(multi),
+        ..ZoningParams::default()
+    };
+    let z = zoning::zone(&p, &params, &|_| {}).unwrap();
+    let groups = z.report.groups.as_ref().unwrap();
+    assert!(!groups.is_empty(), "the demo city has hot schools");
+    let out = dir.path().join("multi");
+    zoning::write_zoning(&out, &p, &z, Some(&data.city), None, false).unwrap();
+
+    // zones.csv: one primary row per school of the block's group.
+    let rows = rows(&fs::read(out.join("zones.csv")).unwrap());
+    let mut schools_of: HashMap<&str, Vec<&str>> = HashMap::new();
+    for r in rows.iter().filter(|r| r.1 == "primary") {
+        schools_of.entry(r.0.as_str()).or_default().push(r.2.as_str());
+    }
+    let group_of = zoning::group_index(p.schools.len(), groups);
+    let mut multi_blocks = 0;
+    for (b, block) in p.blocks.iter().enumerate() {
+        let s = z.assignment[b];
+        if s == UNASSIGNED {
+            assert!(!schools_of.contains_key(block.id.as_str()));
+            continue;
+        }
+        let want: Vec<&str> = match group_of[s as usize] {
+            Some(g) => {
+                multi_blocks += 1;
+                groups[g].school_ids.iter().map(String::as_str).collect()
+            }
+            None => vec![p.schools[s as usize].id.as_str()],
+        };
+        assert_eq!(schools_of[block.id.as_str()], want, "block {}", block.id);
+    }
+    assert!(multi_blocks > 0);
+    for g in groups {
+        assert!(g.schools.len() >= 2 && g.schools.len() <= multi.max_group, "{g:?}");
+    }
+
+    // Lookup returns every school of the group.
+    let index = ZoneIndex::new(z.polygons.as_ref().unwrap());
+    for block in &p.blocks {
+        let hits = index.lookup(block.location.lon, block.location.lat);
+        let ids: Vec<&str> = hits.iter().map(|&s| p.schools[s as usize].id.as_str()).collect();
+        if let Some(want) = schools_of.get(block.id.as_str()) {
+            assert!(
+                want.iter().all(|w| ids.contains(w)),
+                "block {}: {ids:?} vs {want:?}",
+                block.id
+            );
+        }
+    }
+
+    // GeoJSON: one feature per group; the report lists the groups.
+    let geo: serde_json::Value = serde_json::from_slice(&fs::read(out.join("zones.geojson")).unwrap()).unwrap();
+    let features = geo["features"].as_array().unwrap();
+    let group_features: Vec<_> = features
+        .iter()
+        .filter(|f| f["properties"]["group_id"].is_string())
+        .collect();
+    assert_eq!(group_features.len(), groups.len());
+    for (f, g) in group_features.iter().zip(groups) {
+        assert_eq!(f["properties"]["group_id"], g.group_id.as_str());
+        assert_eq!(f["properties"]["school_ids"].as_array().unwrap().len(), g.schools.len());
+    }
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(out.join("zoning_report.json")).unwrap()).unwrap();
+    assert_eq!(report["groups"].as_array().unwrap().len(), groups.len());
+    assert!(report["groups"][0]["utilisation"].is_number());
+
+    // The allocator runs on the multi-school zones.csv and its audit passes.
+    fs::copy(out.join("zones.csv"), dir.path().join("zones.csv")).unwrap();
+    let again = xuequ::Dataset::load(&dir.path().join("scenario.toml")).unwrap();
+    let allocation = xuequ::allocate(&again);
+    assert!(xuequ::audit(&again, &allocation).passed());
+}
+
+#[test]
+fn multi_school_off_writes_no_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo(dir.path());
+    let p = problem(&data, &SchoolEdits::default(), &[]);
+    let z = zoning::zone(&p, &ZoningParams::default(), &|_| {}).unwrap();
+    assert!(z.report.groups.is_none());
+    let report = String::from_utf8(zoning::report_json(&z)).unwrap();
+    assert!(!report.contains("\"groups\""));
+    let geo = String::from_utf8(zoning::zones_geojson(&p, &z)).unwrap();
+    assert!(!geo.contains("school_ids") && !geo.contains("group_id"));
+}

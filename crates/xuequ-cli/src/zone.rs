@@ -78,6 +78,11 @@ pub struct ZoneArgs {
     /// Skip the zone polygons (zones.geojson is then empty).
     #[arg(long)]
     no_polygons: bool,
+    /// Multi-school zones (多校划片): group adjacent hot zones, served by lottery. The optional
+    /// value is the utilisation (demand / capacity) from which a school is hot (default: the
+    /// config's, else 0.95).
+    #[arg(long, value_name = "THRESHOLD", num_args = 0..=1)]
+    multi_school: Option<Option<f64>>,
     /// Start CSV outputs with a UTF-8 BOM.
     #[arg(long)]
     bom: bool,
@@ -182,6 +187,13 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
     }
     params.contiguity &= !args.no_contiguity;
     params.polygons &= !args.no_polygons;
+    if let Some(threshold) = args.multi_school {
+        let mut multi = params.multi_school.unwrap_or_default();
+        if let Some(t) = threshold {
+            multi.min_utilisation = t;
+        }
+        params.multi_school = Some(multi);
+    }
     params.validate().map_err(zoning_failure)?;
 
     let demand_source = match args.demand.as_deref() {
@@ -293,6 +305,10 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
             o.schools_over_limit,
             o.non_contiguous_zones
         );
+        if let Some(groups) = &result.report.groups {
+            let schools: usize = groups.iter().map(|g| g.schools.len()).sum();
+            eprintln!("multi-school: {} groups of {schools} schools", groups.len());
+        }
         eprintln!("total {:.2} s", total.elapsed().as_secs_f64());
     }
     Ok(())

@@ -533,6 +533,81 @@ fn zone_then_lookup_then_run_on_the_proposal() {
 }
 
 #[test]
+fn zone_with_multi_school_groups_and_lookup_returns_the_group() {
+    let demo = root().join("data/demo/scenario.toml");
+    let out = tempfile::tempdir().unwrap();
+    let z = out.path().join("zones");
+    let o = xuequ(&[
+        "zone",
+        demo.to_str().unwrap(),
+        "--stage",
+        "primary",
+        "--out",
+        z.to_str().unwrap(),
+        "--multi-school",
+        "0.9",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&fs::read(z.join("zoning_report.json")).unwrap()).unwrap();
+    let groups = report["groups"].as_array().expect("groups in the report");
+    assert!(!groups.is_empty());
+    // A block of the first group has one primary row per school of the group.
+    let zones = csv_rows(&z.join("zones.csv"));
+    let first = &groups[0]["school_ids"];
+    let want: Vec<&str> = first.as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let block = zones
+        .iter()
+        .find(|r| r[1] == "primary" && r[2] == want[0])
+        .map(|r| r[0].clone())
+        .unwrap();
+    let got: Vec<&str> = zones
+        .iter()
+        .filter(|r| r[0] == block && r[1] == "primary")
+        .map(|r| r[2].as_str())
+        .collect();
+    assert_eq!(got, want);
+    let blocks = csv_rows(&root().join("data/demo/blocks.csv"));
+    let b = blocks.iter().find(|r| r[0] == block).unwrap();
+    let o = xuequ(&[
+        "lookup",
+        demo.to_str().unwrap(),
+        "--lon",
+        &b[3],
+        "--lat",
+        &b[4],
+        "--stage",
+        "primary",
+        "--zones",
+        z.join("zones.csv").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    for s in want {
+        assert!(text(&o).contains(s), "{s} not in {}", text(&o));
+    }
+    // The bare flag takes the default threshold.
+    let o = xuequ(&[
+        "zone",
+        demo.to_str().unwrap(),
+        "--out",
+        out.path().join("bare").to_str().unwrap(),
+        "--multi-school",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = xuequ(&[
+        "zone",
+        demo.to_str().unwrap(),
+        "--out",
+        out.path().join("bad").to_str().unwrap(),
+        "--multi-school",
+        "0",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("multi_school.min_utilisation"), "{}", text(&o));
+}
+
+#[test]
 fn zone_refuses_an_unknown_stage() {
     let demo = root().join("data/demo/scenario.toml");
     let out = tempfile::tempdir().unwrap();

@@ -12,6 +12,9 @@
 //! utilisation = [0.8, 1.0]
 //! sweep = [0, 100, 250, 500, 1000]
 //! locked = ["B000012", "B000013"]
+//! [multi_school]                 # opt-in: group adjacent hot zones (多校划片)
+//! min_utilisation = 0.95
+//! max_group = 3
 //! [demand]
 //! source = "students"            # or "households" with primary = 0.0378 ...
 //! [schools]
@@ -36,6 +39,7 @@ use crate::policy::line_col;
 
 use super::demand::{DemandSource, HouseholdRates};
 use super::distance::DistanceSource;
+use super::multischool::MultiSchoolParams;
 use super::problem::SchoolEdits;
 use super::{ZoningError, ZoningParams};
 
@@ -95,6 +99,9 @@ pub struct ZoningConfig {
     pub cell_radius_m: Option<u32>,
     /// See [`ZoningParams::improve_passes`].
     pub improve_passes: Option<usize>,
+    /// `[multi_school]`: see [`ZoningParams::multi_school`]; the table (even empty) turns the
+    /// grouping on, its keys `min_utilisation` and `max_group` override the defaults.
+    pub multi_school: Option<MultiSchoolParams>,
     /// λ values for the stability sweep (metres per child).
     pub sweep: Vec<u32>,
     /// Block ids that keep their current zone.
@@ -193,6 +200,9 @@ impl ZoningConfig {
         }
         if let Some(x) = self.improve_passes {
             p.improve_passes = x;
+        }
+        if self.multi_school.is_some() {
+            p.multi_school = self.multi_school;
         }
         p
     }

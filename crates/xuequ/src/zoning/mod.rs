@@ -60,6 +60,7 @@ mod config;
 mod demand;
 mod distance;
 mod lookup;
+mod multischool;
 mod polygons;
 mod problem;
 mod repair;
@@ -81,6 +82,7 @@ pub use config::{DemandConfig, ZoningConfig, parse_barriers, read_barriers};
 pub use demand::{Demand, DemandSource, HouseholdRates};
 pub use distance::{DistanceSource, DistanceTable, Distances};
 pub use lookup::ZoneIndex;
+pub use multischool::{MultiSchoolParams, SchoolGroup, group_index, group_schools};
 pub use polygons::{ZonePolygon, ZonePolygons, current_zone_polygons, zone_polygons};
 pub use problem::{NewSchool, SchoolEdits, ZoneBlock, ZoneSchool, ZoningProblem};
 pub use repair::RepairStats;
@@ -90,6 +92,7 @@ pub use write::{report_csv, report_json, sweep_csv, write_zoning, zones_csv, zon
 
 use crate::error::Diagnostics;
 use crate::flow::FlowError;
+use polygons::group_polygons;
 
 /// "No school" in an assignment.
 pub const UNASSIGNED: u32 = u32::MAX;
@@ -135,6 +138,10 @@ pub struct ZoningParams {
     pub polygons: bool,
     /// Passes of improving boundary moves after repair (default 30).
     pub improve_passes: usize,
+    /// Multi-school zones (多校划片): group adjacent hot zones into one zone served by lottery
+    /// after the repair (default none: every block has exactly one school). See
+    /// [`MultiSchoolParams`] and [`group_schools`].
+    pub multi_school: Option<MultiSchoolParams>,
 }
 
 impl Default for ZoningParams {
@@ -154,6 +161,7 @@ impl Default for ZoningParams {
             cell_radius_m: 2_000,
             polygons: true,
             improve_passes: 30,
+            multi_school: None,
         }
     }
 }
@@ -197,6 +205,22 @@ impl ZoningParams {
         }
         if self.cell_radius_m == 0 {
             return bad("cell_radius_m", "0".into(), "use a positive radius, e.g. 2000");
+        }
+        if let Some(m) = &self.multi_school {
+            if !(m.min_utilisation.is_finite() && m.min_utilisation > 0.0 && m.min_utilisation <= 10.0) {
+                return bad(
+                    "multi_school.min_utilisation",
+                    m.min_utilisation.to_string(),
+                    "give a share of capacity above 0, e.g. 0.95",
+                );
+            }
+            if m.max_group < 2 {
+                return bad(
+                    "multi_school.max_group",
+                    m.max_group.to_string(),
+                    "use at least 2 schools per group (default 3)",
+                );
+            }
         }
         Ok(())
     }
@@ -314,7 +338,8 @@ pub struct Zoning {
     pub lambda_m: u32,
     /// The lower bound.
     pub bound: FlowBound,
-    /// Zone polygons, when asked for.
+    /// Zone polygons, when asked for. With multi-school groups, each member school's polygon
+    /// is its whole group's, so a lookup returns every school of the group.
     pub polygons: Option<ZonePolygons>,
     /// The report.
     pub report: ZoningReport,
@@ -415,7 +440,7 @@ pub fn zone(
         None
     };
     progress(ZoningProgress::Started("report"));
-    let report = ZoningReport::new(
+    let mut report = ZoningReport::new(
         problem,
         params,
         &costs,
@@ -427,6 +452,24 @@ pub fn zone(
         &repair,
     );
     lap("report", &mut timings);
+    let mut polygons = polygons;
+    if let Some(multi) = &params.multi_school {
+        progress(ZoningProgress::Started("multi-school"));
+        let groups = group_schools(problem, &assignment, &adjacency, multi);
+        if params.polygons && !groups.is_empty() {
+            let of = group_index(problem.schools.len(), &groups);
+            polygons = Some(group_polygons(
+                problem,
+                &assignment,
+                &adjacency,
+                params.cell_radius_m,
+                &groups,
+                &of,
+            ));
+        }
+        report.groups = Some(groups);
+        lap("multi-school", &mut timings);
+    }
     Ok(Zoning {
         assignment,
         lambda_m,

@@ -6,6 +6,7 @@ use geo::{Coord, LineString, MultiPolygon, Polygon, unary_union};
 use rayon::prelude::*;
 
 use super::adjacency::{Adjacency, LocalFrame};
+use super::multischool::SchoolGroup;
 use super::{UNASSIGNED, ZoningProblem};
 
 /// Vertices of the disc that bounds a cell.
@@ -197,5 +198,26 @@ pub fn zone_polygons(problem: &ZoningProblem, assignment: &[u32], adj: &Adjacenc
 /// of its schools).
 pub fn current_zone_polygons(problem: &ZoningProblem, adj: &Adjacency, cell_radius_m: u32) -> ZonePolygons {
     let of = |b: u32| problem.current.schools_of(b).to_vec();
+    polygons_from(adj, problem.schools.len(), &of, cell_radius_m as f64)
+}
+
+/// Zone polygons of an assignment with multi-school groups: a block of a grouped school
+/// belongs to every school of the group, so each member's polygon is the group's dissolved
+/// union. `group_of` is [`group_index`](super::group_index) of `groups`.
+pub(crate) fn group_polygons(
+    problem: &ZoningProblem,
+    assignment: &[u32],
+    adj: &Adjacency,
+    cell_radius_m: u32,
+    groups: &[SchoolGroup],
+    group_of: &[Option<usize>],
+) -> ZonePolygons {
+    let of = |b: u32| match assignment.get(b as usize) {
+        Some(&s) if s != UNASSIGNED => match group_of.get(s as usize).copied().flatten() {
+            Some(g) => groups[g].schools.clone(),
+            None => vec![s],
+        },
+        _ => Vec::new(),
+    };
     polygons_from(adj, problem.schools.len(), &of, cell_radius_m as f64)
 }

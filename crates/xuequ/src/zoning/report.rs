@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::adjacency::Adjacency;
 use super::bound::FlowBound;
+use super::multischool::SchoolGroup;
 use super::polygons::ZonePolygons;
 use super::repair::{CostModel, RepairStats, zone_pieces};
 use super::{UNASSIGNED, ZoningParams, ZoningProblem};
@@ -150,6 +151,10 @@ pub struct ZoningReport {
     pub overall: OverallReport,
     /// One row per school, in `schools.csv` order (new schools last).
     pub schools: Vec<SchoolReport>,
+    /// Multi-school groups (only with [`ZoningParams::multi_school`]; absent from the JSON
+    /// otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<SchoolGroup>>,
 }
 
 fn round4(x: f64) -> f64 {
@@ -363,6 +368,10 @@ impl ZoningReport {
                 improving_moves: repair.improving_moves,
             },
         };
-        ZoningReport { overall, schools: rows }
+        ZoningReport {
+            overall,
+            schools: rows,
+            groups: None,
+        }
     }
 }

@@ -422,6 +422,19 @@ capacity = 270
     assert!(matches!(c.demand_source().unwrap(), DemandSource::Households(r) if r.primary == 0.04));
     assert_eq!(c.distance_source().unwrap(), DistanceSource::Matrix);
     assert_eq!(c.schools.capacity["P1"], 360);
+    assert_eq!(c.params().multi_school, None);
+    let c = ZoningConfig::from_toml("[multi_school]\nmax_group = 2\n", Path::new("z.toml")).unwrap();
+    assert_eq!(
+        c.params().multi_school,
+        Some(MultiSchoolParams {
+            min_utilisation: 0.95,
+            max_group: 2
+        })
+    );
+    let e = ZoningConfig::from_toml("[multi_school]\nmax_group = 1\n", Path::new("z.toml")).unwrap_err();
+    assert!(e.to_string().contains("multi_school.max_group"), "{e}");
+    let e = ZoningConfig::from_toml("[multi_school]\nmin_utilisaton = 1\n", Path::new("z.toml")).unwrap_err();
+    assert!(e.to_string().contains("z.toml:2"), "{e}");
     let e = ZoningConfig::from_toml("stage = \"primary\"\nmax_distanse_m = 5\n", Path::new("z.toml")).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains("z.toml:2"), "{msg}");
@@ -473,4 +486,176 @@ fn inconsistent_hand_built_problems_are_refused() {
         zone(&p, &ZoningParams::default(), &|_| {}),
         Err(ZoningError::NoSchools { .. })
     ));
+}
+
+/// Checks the multi-school groups of a zoning made with `multi`.
+fn check_groups(p: &ZoningProblem, z: &Zoning, multi: &MultiSchoolParams, adj: &Adjacency) {
+    let groups = z.report.groups.as_ref().expect("grouping was on");
+    let demand = multischool::zone_demand(p, &z.assignment);
+    let nbrs = multischool::zone_adjacency(p.schools.len(), adj, &z.assignment);
+    let mut seen = vec![false; p.schools.len()];
+    for g in groups {
+        assert!(g.schools.len() >= 2 && g.schools.len() <= multi.max_group, "{g:?}");
+        assert!(g.schools.windows(2).all(|w| w[0] < w[1]), "{g:?}");
+        for &s in &g.schools {
+            assert!(!seen[s as usize], "school {s} in two groups");
+            seen[s as usize] = true;
+        }
+        assert!(
+            g.schools.iter().any(|&s| multischool::is_hot(
+                demand[s as usize],
+                p.schools[s as usize].capacity as u64,
+                multi.min_utilisation
+            )),
+            "{g:?} has no hot school"
+        );
+        // Connected in the zone adjacency.
+        let mut reached = vec![g.schools[0]];
+        let mut i = 0;
+        while i < reached.len() {
+            let s = reached[i];
+            for &t in &nbrs[s as usize] {
+                if g.schools.contains(&t) && !reached.contains(&t) {
+                    reached.push(t);
+                }
+            }
+            i += 1;
+        }
+        assert_eq!(reached.len(), g.schools.len(), "{g:?} is not connected");
+        let d: u64 = g.schools.iter().map(|&s| demand[s as usize]).sum();
+        let c: u64 = g.schools.iter().map(|&s| p.schools[s as usize].capacity as u64).sum();
+        assert_eq!((g.demand, g.capacity), (d, c));
+    }
+    // zones.csv: one row per school of the block's group.
+    let group_of = group_index(p.schools.len(), groups);
+    let csv = zones_csv(p, z, None, false);
+    let mut rows: Vec<Vec<String>> = vec![Vec::new(); p.blocks.len()];
+    let index: std::collections::HashMap<&str, usize> =
+        p.blocks.iter().enumerate().map(|(b, x)| (x.id.as_str(), b)).collect();
+    for rec in csv::Reader::from_reader(&csv[..]).records() {
+        let rec = rec.unwrap();
+        rows[index[&rec[0]]].push(rec[2].to_string());
+    }
+    for (b, block) in p.blocks.iter().enumerate() {
+        let s = z.assignment[b];
+        if block.locked || s == UNASSIGNED {
+            continue;
+        }
+        let want: Vec<String> = match group_of[s as usize] {
+            Some(g) => groups[g].school_ids.clone(),
+            None => vec![p.schools[s as usize].id.clone()],
+        };
+        assert_eq!(rows[b], want, "block {}", block.id);
+    }
+    // Lookup returns every school of the group at every block point.
+    if let Some(polys) = &z.polygons {
+        let index = ZoneIndex::new(polys);
+        for (b, block) in p.blocks.iter().enumerate() {
+            let s = z.assignment[b];
+            if s == UNASSIGNED {
+                continue;
+            }
+            let hits = index.lookup(block.location.lon, block.location.lat);
+            let want = match group_of[s as usize] {
+                Some(g) => groups[g].schools.clone(),
+                None => vec![s],
+            };
+            assert!(want.iter().all(|t| hits.contains(t)), "block {b}: {hits:?} vs {want:?}");
+        }
+    }
+}
+
+#[test]
+fn multi_school_groups_are_connected_small_and_hot() {
+    let mut grouped = 0;
+    for seed in 0..30u64 {
+        let mut r = Rng(seed ^ 0x3a);
+        let nb = 30 + r.below(250) as usize;
+        let ns = 2 + r.below(12) as usize;
+        let p = instance(
+            seed,
+            nb,
+            ns,
+            0.9 + 0.3 * r.unit(),
+            if seed % 4 == 0 { 0.05 } else { 0.0 },
+        );
+        let multi = MultiSchoolParams {
+            min_utilisation: [0.95, 0.8, 1.0][r.below(3) as usize],
+            max_group: 2 + r.below(3) as usize,
+        };
+        let off = ZoningParams::default();
+        let on = ZoningParams {
+            multi_school: Some(multi),
+            ..ZoningParams::default()
+        };
+        let z0 = zone(&p, &off, &|_| {}).unwrap();
+        let z = zone(&p, &on, &|_| {}).unwrap();
+        assert!(z0.report.groups.is_none());
+        // A post-process: the assignment and the per-school report are unchanged.
+        assert_eq!(z.assignment, z0.assignment);
+        assert_eq!(z.report.schools, z0.report.schools);
+        let adj = Adjacency::delaunay(&p, on.max_edge_m);
+        check_groups(&p, &z, &multi, &adj);
+        let groups = z.report.groups.as_ref().unwrap();
+        grouped += groups.len();
+        // The GeoJSON has one feature per group plus one per ungrouped zone.
+        let geo: serde_json::Value = serde_json::from_slice(&zones_geojson(&p, &z)).unwrap();
+        let in_groups: usize = groups.iter().map(|g| g.schools.len()).sum();
+        let zones = z0.polygons.as_ref().unwrap().zones.len();
+        assert_eq!(
+            geo["features"].as_array().unwrap().len(),
+            zones - in_groups + groups.len()
+        );
+        // Deterministic at 1 and 2 threads.
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let z1 = one.install(|| zone(&p, &on, &|_| {}).unwrap());
+        assert_eq!(zones_geojson(&p, &z1), zones_geojson(&p, &z));
+        assert_eq!(report_json(&z1), report_json(&z));
+    }
+    assert!(grouped > 10, "only {grouped} groups over all seeds");
+}
+
+#[test]
+fn multi_school_prefers_a_neighbour_with_spare_seats() {
+    // Three zones in a row: 0 – 1 – 2, school 1 hot.
+    let mut p = instance(7, 6, 3, 1.0, 0.0);
+    for (b, d) in [2, 0, 10, 10, 3, 2].into_iter().enumerate() {
+        p.blocks[b].demand = d;
+        p.blocks[b].locked = false;
+    }
+    let assignment = vec![0, 0, 1, 1, 2, 2];
+    let adj = Adjacency::with_edges(&p, &[(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]);
+    let group = |caps: [u32; 3], demand1: u32, max_group: usize| {
+        let mut p = p.clone();
+        for (s, c) in caps.into_iter().enumerate() {
+            p.schools[s].capacity = c;
+        }
+        p.blocks[2].demand = demand1;
+        let multi = MultiSchoolParams {
+            max_group,
+            ..MultiSchoolParams::default()
+        };
+        multischool::group_schools(&p, &assignment, &adj, &multi)
+            .into_iter()
+            .map(|g| g.schools)
+            .collect::<Vec<_>>()
+    };
+    // School 2 has more spare seats and the merge fits: stop there.
+    assert_eq!(group([10, 10, 30], 10, 3), vec![vec![1, 2]]);
+    // School 0 fits, school 2 does not: the fitting merge wins.
+    assert_eq!(group([40, 10, 11], 30, 3), vec![vec![0, 1]]);
+    // Nothing fits: grow to max_group.
+    assert_eq!(group([10, 10, 30], 100, 3), vec![vec![0, 1, 2]]);
+    assert_eq!(group([10, 10, 30], 100, 2), vec![vec![1, 2]]);
+    // Nobody hot: no group.
+    assert_eq!(group([100, 100, 100], 10, 3), Vec::<Vec<u32>>::new());
+    // Invalid parameters are refused.
+    let bad = ZoningParams {
+        multi_school: Some(MultiSchoolParams {
+            min_utilisation: 0.9,
+            max_group: 1,
+        }),
+        ..ZoningParams::default()
+    };
+    assert!(matches!(bad.validate(), Err(ZoningError::BadParameter { .. })));
 }

@@ -10,7 +10,7 @@ use crate::model::{City, Stage};
 use crate::output::write_atomically;
 
 use super::stability::SweepPoint;
-use super::{UNASSIGNED, Zoning, ZoningProblem};
+use super::{UNASSIGNED, Zoning, ZoningProblem, group_index};
 
 fn bom_prefix(bom: bool) -> Vec<u8> {
     if bom {
@@ -21,9 +21,12 @@ fn bom_prefix(bom: bool) -> Vec<u8> {
 }
 
 /// `zones.csv`: block_id, stage, school_id, in block order. Locked blocks keep every current
-/// zone school. With `city`, the other stages' current zones are kept, so the file can replace
-/// the scenario's `zones.csv` as it is.
+/// zone school. A block of a multi-school group has one row per school of the group, in school
+/// order. With `city`, the other stages' current zones are kept, so the file can replace the
+/// scenario's `zones.csv` as it is.
 pub fn zones_csv(problem: &ZoningProblem, zoning: &Zoning, city: Option<&City>, bom: bool) -> Vec<u8> {
+    let groups = zoning.report.groups.as_deref().unwrap_or_default();
+    let group_of = group_index(problem.schools.len(), groups);
     let mut w = csv::Writer::from_writer(bom_prefix(bom));
     let mut row = |r: [&str; 3]| w.write_record(r).expect("writing to memory cannot fail");
     row(["block_id", "stage", "school_id"]);
@@ -38,7 +41,14 @@ pub fn zones_csv(problem: &ZoningProblem, zoning: &Zoning, city: Option<&City>, 
                 } else if let Some(&s) = zoning.assignment.get(b)
                     && s != UNASSIGNED
                 {
-                    row([&block.id, stage.as_str(), &problem.schools[s as usize].id]);
+                    match group_of[s as usize] {
+                        Some(g) => {
+                            for &m in &groups[g].schools {
+                                row([&block.id, stage.as_str(), &problem.schools[m as usize].id]);
+                            }
+                        }
+                        None => row([&block.id, stage.as_str(), &problem.schools[s as usize].id]),
+                    }
                 }
             } else if let Some(city) = city
                 && let Some(cb) = city.block(&block.id)
@@ -56,13 +66,25 @@ fn round7(x: f64) -> f64 {
     (x * 1e7).round() / 1e7
 }
 
-/// `zones.geojson`: one MultiPolygon feature per school zone, WGS84.
+/// `zones.geojson`: one MultiPolygon feature per school zone, WGS84. With multi-school groups,
+/// one feature per group (the union of its schools' zones, with `group_id`, `school_ids` and
+/// the group's combined figures) and one per ungrouped school (with `school_ids` added).
 pub fn zones_geojson(problem: &ZoningProblem, zoning: &Zoning) -> Vec<u8> {
+    let groups = zoning.report.groups.as_ref();
+    let group_of = group_index(problem.schools.len(), groups.map(Vec::as_slice).unwrap_or_default());
     let mut features = Vec::new();
     if let Some(polys) = &zoning.polygons {
         for z in &polys.zones {
             let s = &problem.schools[z.school as usize];
             let r = &zoning.report.schools[z.school as usize];
+            let group = match (groups, group_of[z.school as usize]) {
+                (Some(gs), Some(g)) => Some(&gs[g]),
+                _ => None,
+            };
+            if group.is_some_and(|g| g.schools[0] != z.school) {
+                // The group's feature is written at its first school.
+                continue;
+            }
             let coords: Vec<Value> = z
                 .polygon
                 .0
@@ -76,7 +98,29 @@ pub fn zones_geojson(problem: &ZoningProblem, zoning: &Zoning) -> Vec<u8> {
                     Value::Array(rings)
                 })
                 .collect();
-            features.push(json!({
+            let geometry = json!({ "type": "MultiPolygon", "coordinates": coords });
+            if let Some(g) = group {
+                let blocks: u32 = g
+                    .schools
+                    .iter()
+                    .map(|&m| zoning.report.schools[m as usize].blocks)
+                    .sum();
+                features.push(json!({
+                    "type": "Feature",
+                    "properties": {
+                        "group_id": g.group_id,
+                        "school_ids": g.school_ids,
+                        "stage": problem.stage.as_str(),
+                        "capacity": g.capacity,
+                        "children": g.demand,
+                        "blocks": blocks,
+                        "utilisation": g.utilisation,
+                    },
+                    "geometry": geometry,
+                }));
+                continue;
+            }
+            let mut feature = json!({
                 "type": "Feature",
                 "properties": {
                     "school_id": s.id,
@@ -90,8 +134,12 @@ pub fn zones_geojson(problem: &ZoningProblem, zoning: &Zoning) -> Vec<u8> {
                     "contiguous": r.contiguous,
                     "compactness": r.compactness,
                 },
-                "geometry": { "type": "MultiPolygon", "coordinates": coords },
-            }));
+                "geometry": geometry,
+            });
+            if groups.is_some() {
+                feature["properties"]["school_ids"] = json!([s.id]);
+            }
+            features.push(feature);
         }
     }
     let doc = json!({ "type": "FeatureCollection", "features": features });
