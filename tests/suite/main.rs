@@ -7,4 +7,5 @@ mod regression;
 mod report;
 mod risk;
 mod scenarios;
+mod supply;
 mod zoning;

@@ -5,6 +5,7 @@
 //! unwritable output), 2 bad arguments, 3 invalid inputs, 4 the audit found violations.
 
 mod progress;
+mod supply;
 mod zone;
 
 use std::path::{Path, PathBuf};
@@ -107,6 +108,12 @@ enum Command {
     Zone(Box<zone::ZoneArgs>),
     /// Which school(s) serve an address, from the zone polygons.
     Lookup(Box<zone::LookupArgs>),
+    /// Forecast entry-grade demand, seats and shortfalls per block, zone, school and district.
+    Forecast(Box<supply::ForecastArgs>),
+    /// Check whether a new residential block is covered by its zone school(s) (教育设施配套).
+    CheckDevelopment(Box<supply::DevelopmentArgs>),
+    /// Choose sites for new schools among candidate sites (capacitated p-median or coverage).
+    Site(Box<supply::SiteArgs>),
 }
 
 /// A failure with its exit code.
@@ -257,6 +264,9 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
         } => synth(&preset, applicants, seed, year, &out, reporter),
         Command::Zone(args) => zone::zone(*args, reporter),
         Command::Lookup(args) => zone::lookup(*args, reporter),
+        Command::Forecast(args) => supply::forecast(*args, reporter),
+        Command::CheckDevelopment(args) => supply::check_development(*args, reporter),
+        Command::Site(args) => supply::site(*args, reporter),
     }
 }
 

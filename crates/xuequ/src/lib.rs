@@ -13,6 +13,7 @@
 //! | the audit | [`audit()`] → [`AuditReport`] | [`audit`](mod@audit) |
 //! | results | [`write_outputs`], [`explain()`] | [`output`], [`explain`](mod@explain) |
 //! | for people | [`report::run_html`], [`report::compare_html`], [`report::workbook`] | [`report`] |
+//! | seat supply planning | [`supply::forecast()`], [`supply::check_development`], [`supply::site`] (`planning.toml`: [`PlanningParams`]) | [`supply`] |
 //!
 //! ## A whole run
 //!
@@ -61,6 +62,7 @@ pub mod priority;
 pub mod report;
 pub mod risk;
 pub mod scenario;
+pub mod supply;
 pub mod zoning;
 
 pub use allocate::{Allocation, Progress, allocate, allocate_with_progress};
@@ -73,4 +75,5 @@ pub use output::{WriteOptions, write_outputs};
 pub use policy::Policy;
 pub use report::{ReportError, ReportOptions};
 pub use scenario::Scenario;
+pub use supply::{PlanningParams, SupplyError};
 pub use zoning::{Zoning, ZoningError, ZoningParams, ZoningProblem, zone};
