@@ -622,3 +622,95 @@ fn zone_refuses_an_unknown_stage() {
     assert_ne!(o.status.code(), Some(0));
     assert!(!text(&o).contains("panicked"), "{}", text(&o));
 }
+
+#[test]
+fn forecast_check_development_and_site_on_the_demo() {
+    let demo = root().join("data/demo/scenario.toml");
+    let demo = demo.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dir = |n: &str| out.path().join(n).to_str().unwrap().to_string();
+    let o = xuequ(&["forecast", demo, "--years", "5", "--out", &dir("forecast"), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let written: Vec<String> = fs::read_dir(out.path().join("forecast"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        written.iter().any(|f| f.ends_with(".csv")) && written.iter().any(|f| f.ends_with(".json")),
+        "{written:?}"
+    );
+
+    // A new development that has not moved in yet.
+    let o = xuequ(&[
+        "check-development",
+        demo,
+        "--block",
+        "B000009",
+        "--out",
+        &dir("dev"),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = xuequ(&[
+        "check-development",
+        demo,
+        "--block",
+        "NO_SUCH_BLOCK",
+        "--out",
+        &dir("dev2"),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("NO_SUCH_BLOCK"));
+
+    // Candidate sites: next to every fifth block.
+    let blocks = csv_rows(&root().join("data/demo/blocks.csv"));
+    let mut sites = String::from("site_id,name,district,lon,lat,capacity\n");
+    for (k, b) in blocks.iter().step_by(5).enumerate() {
+        let lon: f64 = b[3].parse().unwrap();
+        sites.push_str(&format!(
+            "X{k:03},{}地块,{},{:.6},{},90\n",
+            b[1],
+            b[2],
+            lon + 0.0005,
+            b[4]
+        ));
+    }
+    fs::write(out.path().join("sites.csv"), sites).unwrap();
+    let o = xuequ(&[
+        "site",
+        demo,
+        "--stage",
+        "primary",
+        "--new-schools",
+        "3",
+        "--sites",
+        &dir("sites.csv"),
+        "--out",
+        &dir("site"),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(fs::read_dir(out.path().join("site")).unwrap().count() >= 2);
+    // A broken sites file names its line.
+    fs::write(
+        out.path().join("bad_sites.csv"),
+        "site_id,name,district,lon,lat,capacity\nX1,a,b,120.3,31.5,lots\n",
+    )
+    .unwrap();
+    let o = xuequ(&[
+        "site",
+        demo,
+        "--stage",
+        "primary",
+        "--new-schools",
+        "1",
+        "--sites",
+        &dir("bad_sites.csv"),
+        "--out",
+        &dir("site2"),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("bad_sites.csv:2"), "{}", text(&o));
+    assert!(!out.path().join("site2").exists());
+}
