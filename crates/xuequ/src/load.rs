@@ -169,16 +169,22 @@ impl Columns {
     }
 }
 
-/// One data row while it is being read.
-struct Row<'a> {
-    file: &'a str,
-    line: u64,
+/// One data row while it is being read (shared with the other CSV inputs of the crate).
+pub(crate) struct Row<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) line: u64,
     record: &'a csv::StringRecord,
     columns: &'a Columns,
 }
 
 impl<'a> Row<'a> {
-    fn diag(&self, column: &str, value: &str, message: impl Into<String>, hint: impl Into<String>) -> Diagnostic {
+    pub(crate) fn diag(
+        &self,
+        column: &str,
+        value: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Diagnostic {
         Diagnostic::file(self.file, message, hint)
             .at_line(self.line)
             .at_field(self.columns.get(column).map(|c| c + 1), column)
@@ -186,14 +192,14 @@ impl<'a> Row<'a> {
     }
 
     /// The trimmed cell, empty when the column is absent.
-    fn text(&self, column: &str) -> &'a str {
+    pub(crate) fn text(&self, column: &str) -> &'a str {
         self.columns
             .get(column)
             .and_then(|c| self.record.get(c))
             .map_or("", str::trim)
     }
 
-    fn required(&self, column: &str, diags: &mut Diagnostics) -> Option<&'a str> {
+    pub(crate) fn required(&self, column: &str, diags: &mut Diagnostics) -> Option<&'a str> {
         let v = self.text(column);
         if v.is_empty() {
             diags.push(self.diag(column, v, format!("{column} is empty"), format!("fill in {column}")));
@@ -203,7 +209,12 @@ impl<'a> Row<'a> {
         }
     }
 
-    fn parse<T: std::str::FromStr>(&self, column: &str, what: &str, diags: &mut Diagnostics) -> Option<Option<T>> {
+    pub(crate) fn parse<T: std::str::FromStr>(
+        &self,
+        column: &str,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Option<T>> {
         let v = self.text(column);
         if v.is_empty() {
             return Some(None);
@@ -217,11 +228,11 @@ impl<'a> Row<'a> {
         }
     }
 
-    fn count(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<u32>> {
+    pub(crate) fn count(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<u32>> {
         self.parse::<u32>(column, "a whole number ≥ 0", diags)
     }
 
-    fn number(&self, column: &str, diags: &mut Diagnostics) -> Option<f64> {
+    pub(crate) fn number(&self, column: &str, diags: &mut Diagnostics) -> Option<f64> {
         match self.parse::<f64>(column, "a number", diags)? {
             None => Some(0.0),
             Some(x) if x.is_finite() && x >= 0.0 => Some(x),
@@ -237,7 +248,7 @@ impl<'a> Row<'a> {
         }
     }
 
-    fn boolean(&self, column: &str, diags: &mut Diagnostics) -> Option<bool> {
+    pub(crate) fn boolean(&self, column: &str, diags: &mut Diagnostics) -> Option<bool> {
         let v = self.text(column);
         match v.to_ascii_lowercase().as_str() {
             "" | "false" | "0" | "no" | "n" | "f" | "否" => Some(false),
@@ -254,7 +265,7 @@ impl<'a> Row<'a> {
         }
     }
 
-    fn location(&self, crs: Crs, diags: &mut Diagnostics) -> Option<Location> {
+    pub(crate) fn location(&self, crs: Crs, diags: &mut Diagnostics) -> Option<Location> {
         let lon = self.parse::<f64>("lon", "a longitude in degrees", diags)?;
         let lat = self.parse::<f64>("lat", "a latitude in degrees", diags)?;
         let (Some(lon), Some(lat)) = (lon, lat) else {
@@ -289,12 +300,51 @@ impl<'a> Row<'a> {
         Some(Location::from_wgs84(lon, lat))
     }
 
-    fn stage(&self, diags: &mut Diagnostics) -> Option<Stage> {
+    pub(crate) fn stage(&self, diags: &mut Diagnostics) -> Option<Stage> {
         let v = self.required("stage", diags)?;
         match v.parse() {
             Ok(s) => Some(s),
             Err(hint) => {
                 diags.push(self.diag("stage", v, "unknown stage", hint));
+                None
+            }
+        }
+    }
+}
+
+impl<'a> Row<'a> {
+    /// True when the file has the column.
+    pub(crate) fn has(&self, column: &str) -> bool {
+        self.columns.get(column).is_some()
+    }
+
+    /// An optional number that must be finite and ≥ 0 (`Some(None)` when empty).
+    pub(crate) fn non_negative(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<f64>> {
+        match self.parse::<f64>(column, "a number", diags)? {
+            None => Some(None),
+            Some(x) if x.is_finite() && x >= 0.0 => Some(Some(x)),
+            Some(_) => {
+                diags.push(self.diag(
+                    column,
+                    self.text(column),
+                    format!("{column} must be a finite number ≥ 0"),
+                    "write a number ≥ 0",
+                ));
+                None
+            }
+        }
+    }
+
+    /// An optional stage in `column` (`Some(None)` when empty).
+    pub(crate) fn optional_stage(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<Stage>> {
+        let v = self.text(column);
+        if v.is_empty() {
+            return Some(None);
+        }
+        match v.parse() {
+            Ok(s) => Some(Some(s)),
+            Err(hint) => {
+                diags.push(self.diag(column, v, "unknown stage", hint));
                 None
             }
         }
@@ -462,8 +512,9 @@ fn parse_rows(
     }
 }
 
-/// Reads a CSV source row by row, checking headers, UTF-8 and field counts.
-fn read_csv<R: Read>(
+/// Reads a CSV source row by row, checking headers, UTF-8 and field counts. Returns false
+/// when the header was unusable (nothing was read).
+pub(crate) fn read_csv<R: Read>(
     reader: R,
     file: &str,
     required: &[&str],

@@ -133,7 +133,7 @@ impl CandidateSites {
                     None => None,
                 };
                 let stage = if row.has("stage") {
-                    row.stage("stage", diags)
+                    row.optional_stage("stage", diags)
                 } else {
                     Some(None)
                 };
