@@ -232,20 +232,9 @@ impl<'a> Row<'a> {
         self.parse::<u32>(column, "a whole number ≥ 0", diags)
     }
 
+    /// A number ≥ 0, where an empty cell means 0.
     pub(crate) fn number(&self, column: &str, diags: &mut Diagnostics) -> Option<f64> {
-        match self.parse::<f64>(column, "a number", diags)? {
-            None => Some(0.0),
-            Some(x) if x.is_finite() && x >= 0.0 => Some(x),
-            Some(_) => {
-                diags.push(self.diag(
-                    column,
-                    self.text(column),
-                    format!("{column} must be a finite number ≥ 0"),
-                    "write a number ≥ 0",
-                ));
-                None
-            }
-        }
+        self.non_negative(column, diags).map(|v| v.unwrap_or(0.0))
     }
 
     pub(crate) fn boolean(&self, column: &str, diags: &mut Diagnostics) -> Option<bool> {
