@@ -533,32 +533,7 @@ impl NetworkSimplex {
                 }
             }
         }
-        // Thread = preorder, cyclic.
-        for i in 0..order.len() {
-            let u = order[i];
-            let v = order[(i + 1) % order.len()];
-            self.thread[u] = v;
-            self.rev_thread[v] = u;
-        }
-        // Subtree sizes and last successors in reverse preorder.
-        for u in 0..=n {
-            self.succ_num[u] = 1;
-            self.last_succ[u] = u;
-        }
-        for &u in order.iter().rev() {
-            let p = self.parent[u];
-            if p != NONE {
-                self.succ_num[p] += self.succ_num[u];
-            }
-        }
-        // last_succ: the last node of u's subtree in preorder = order[pos(u) + succ_num(u) - 1].
-        let mut pos = vec![0usize; n + 1];
-        for (i, &u) in order.iter().enumerate() {
-            pos[u] = i;
-        }
-        for u in 0..=n {
-            self.last_succ[u] = order[pos[u] + self.succ_num[u] - 1];
-        }
+        self.finish_tree(&order);
     }
 
     /// Number of pivots done so far (over all solves).
