@@ -114,6 +114,15 @@ enum Command {
     CheckDevelopment(Box<supply::DevelopmentArgs>),
     /// Choose sites for new schools among candidate sites (capacitated p-median or coverage).
     Site(Box<supply::SiteArgs>),
+    /// Build the scenario's road network ([inputs] roads) and write distances.csv (reusable
+    /// as distance = "matrix") and roads_report.json.
+    Roads {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// Output directory.
+        #[arg(long, default_value = "out/roads")]
+        out: PathBuf,
+    },
 }
 
 /// A failure with its exit code.
@@ -176,14 +185,16 @@ fn load(scenario: &Path, seed: Option<u64>, reporter: &Reporter) -> Result<xuequ
     if let Some(s) = seed {
         data.policy.seed = s;
     }
+    print_warnings(data.spatial.warnings(), reporter);
     reporter.timing(
         "load + validate",
         t,
         format!(
-            "{} schools, {} blocks, {} applicants",
+            "{} schools, {} blocks, {} applicants; distance {}",
             data.city.schools.len(),
             data.city.blocks.len(),
-            data.cohort.students.len()
+            data.cohort.students.len(),
+            data.spatial.kind()
         ),
     );
     Ok(data)
@@ -267,6 +278,60 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
         Command::Forecast(args) => supply::forecast(*args, reporter),
         Command::CheckDevelopment(args) => supply::check_development(*args, reporter),
         Command::Site(args) => supply::site(*args, reporter),
+        Command::Roads { scenario, out } => roads(&scenario, &out, reporter),
+    }
+}
+
+/// `xuequ roads`.
+fn roads(scenario: &Path, out: &Path, reporter: &Reporter) -> Result<(), Failure> {
+    let data = load(scenario, None, reporter)?;
+    let t = Instant::now();
+    let spatial = if data.spatial.kind() == xuequ::spatial::DistanceKind::Roads {
+        data.spatial.clone()
+    } else {
+        let s = xuequ::spatial::Spatial::roads_for_scenario(&data.scenario, &data.city).map_err(|e| match e {
+            xuequ::spatial::SpatialError::Io { .. } => Failure::new(1, e),
+            _ => Failure::new(3, e),
+        })?;
+        print_warnings(s.warnings(), reporter);
+        s
+    };
+    let (report, files) = xuequ::spatial::write_roads_outputs(out, &spatial, &data.city)
+        .map_err(|e| Failure::new(1, format!("cannot write to {}: {e}", out.display())))?
+        .ok_or_else(|| Failure::new(2, "no road network"))?;
+    reporter.timing("roads", t, format!("{} files in {}", files.len(), out.display()));
+    reporter.clear();
+    if !reporter.quiet() {
+        eprintln!(
+            "roads ({}): {} nodes, {} segments, {:.1} km, {} pieces; {} school-block pairs within {} m, \
+             {} unreachable; road/straight median {:.2}, p90 {:.2}; cache: {:?}",
+            report.mode,
+            report.nodes,
+            report.segments,
+            report.kilometres,
+            report.components,
+            report.pairs_by_road,
+            report.radius_m,
+            report.pairs_unreachable,
+            report.road_to_straight.p50,
+            report.road_to_straight.p90,
+            report.cache
+        );
+    }
+    Ok(())
+}
+
+/// Prints the distance source's per-block warnings (the first 20 and a count).
+fn print_warnings(warnings: &[xuequ::Diagnostic], reporter: &Reporter) {
+    reporter.clear();
+    for w in warnings.iter().take(20) {
+        eprintln!("warning: {w}");
+    }
+    if warnings.len() > 20 {
+        eprintln!(
+            "warning: … and {} more (see roads_report.json from `xuequ roads`)",
+            warnings.len() - 20
+        );
     }
 }
 

@@ -30,10 +30,12 @@ pub struct ZoneArgs {
     /// Distance source: straight (default), matrix (the scenario's distances.csv) or roads.
     #[arg(long)]
     distance: Option<DistanceSource>,
-    /// Road network CSV for --distance roads.
+    /// Road network for --distance roads (.osm.pbf, .osm or roads.csv; default: the
+    /// scenario's [inputs] roads).
     #[arg(long)]
     roads: Option<PathBuf>,
-    /// Road search radius in metres (default: --max-distance, else 10000).
+    /// Road search radius in metres (default: --max-distance, else the scenario's
+    /// [roads] radius_m).
     #[arg(long)]
     road_radius: Option<u32>,
     /// Barrier lines (GeoJSON, WGS84): adjacency edges crossing them are removed.
@@ -216,31 +218,36 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
     let t = Instant::now();
     let demand = Demand::from_source(&data, stage, demand_source);
     let mut problem = ZoningProblem::from_dataset(&data, stage, &demand, &edits, &locked).map_err(zoning_failure)?;
+    // The scenario's distance source unless --distance or zoning.toml's distance says
+    // otherwise; from_dataset already took the scenario's.
     let source = match args.distance {
         Some(d) => d,
-        None => config.distance_source().map_err(zoning_failure)?,
+        None if config.distance.is_some() => config.distance_source().map_err(zoning_failure)?,
+        None => data.spatial.kind(),
     };
+    let roads_path = args
+        .roads
+        .clone()
+        .or_else(|| config.roads.as_ref().map(|p| config.resolve(p)));
+    let radius = args.road_radius.or(config.road_radius_m);
     match source {
-        DistanceSource::StraightLine => {}
+        DistanceSource::Straight => problem.use_spatial(&xuequ::spatial::Spatial::straight(&data.city)),
         DistanceSource::Matrix => problem.use_matrix(&data).map_err(zoning_failure)?,
-        DistanceSource::Roads => {
-            let path = args
-                .roads
-                .clone()
-                .or_else(|| config.roads.as_ref().map(|p| config.resolve(p)))
-                .ok_or_else(|| {
-                    Failure::new(
-                        2,
-                        "--distance roads needs --roads FILE (or roads = \"...\" in zoning.toml)",
-                    )
-                })?;
-            let roads = zoning::roads::RoadNetwork::read(&path, data.scenario.crs).map_err(zoning_failure)?;
-            let radius = args
-                .road_radius
-                .or(config.road_radius_m)
-                .or(params.max_distance_m)
-                .unwrap_or(10_000);
-            problem.distances = roads.distances(&problem, radius);
+        _ if data.spatial.kind() == DistanceSource::Roads && roads_path.is_none() && radius.is_none() => {}
+        _ => {
+            let mut options = data.scenario.roads;
+            options.radius_m = radius.or(params.max_distance_m).unwrap_or(options.radius_m);
+            let path = roads_path.or_else(|| data.scenario.inputs.roads.clone()).ok_or_else(|| {
+                Failure::new(
+                    2,
+                    "--distance roads needs a road network: [inputs] roads in the scenario, --roads FILE, or roads = \"...\" in zoning.toml",
+                )
+            })?;
+            let network = xuequ::spatial::load_network(&path, data.scenario.crs, options.mode, options.cache)
+                .map_err(|e| Failure::new(3, e))?;
+            let spatial = xuequ::spatial::Spatial::roads(&data.city, network, options);
+            crate::print_warnings(spatial.warnings(), reporter);
+            problem.use_spatial(&spatial);
         }
     }
     if let Some(b) = args
@@ -361,30 +368,52 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
         t,
         format!("{} point(s), {} stage(s)", points.len(), stages.len()),
     );
-    let names = |problem: &Option<ZoningProblem>, hits: &[u32]| -> Vec<(String, String)> {
+    // Each hit with its distance from the point by the scenario's source (the same rule as
+    // for blocks: a point at a block's location gets the block's distance).
+    let kind = data.spatial.kind();
+    let names = |problem: &Option<ZoningProblem>, hits: &[u32], at: (f64, f64)| -> Vec<(String, String, String)> {
+        let here = xuequ::model::Location::from_wgs84(at.0, at.1);
         match problem {
             Some(p) => hits
                 .iter()
-                .map(|&s| (p.schools[s as usize].id.clone(), p.schools[s as usize].name.clone()))
+                .map(|&s| {
+                    let school = &p.schools[s as usize];
+                    let metres = school
+                        .city_index
+                        .and_then(|c| data.spatial.school_to_point_mm(c, &here))
+                        .map_or(String::new(), |mm| xuequ::spatial::metres_of_mm(mm).to_string());
+                    (school.id.clone(), school.name.clone(), metres)
+                })
                 .collect(),
             None => Vec::new(),
         }
     };
     if args.points.is_some() {
-        println!("lon,lat,stage,school_ids");
+        println!("lon,lat,stage,school_ids,distances_m");
         for (i, &(lon, lat)) in points.iter().enumerate() {
             for (stage, problem, hits) in &answers {
-                let ids: Vec<String> = names(problem, &hits[i]).into_iter().map(|x| x.0).collect();
-                println!("{lon},{lat},{stage},{}", ids.join(";"));
+                let found = names(problem, &hits[i], wgs[i]);
+                let ids: Vec<&str> = found.iter().map(|x| x.0.as_str()).collect();
+                let metres: Vec<&str> = found.iter().map(|x| x.2.as_str()).collect();
+                println!("{lon},{lat},{stage},{},{}", ids.join(";"), metres.join(";"));
             }
         }
     } else {
         for (stage, problem, hits) in &answers {
-            let found = names(problem, &hits[0]);
+            let found = names(problem, &hits[0], wgs[0]);
             if found.is_empty() {
                 println!("{stage} ({}): outside every zone", stage.chinese());
             } else {
-                let list: Vec<String> = found.iter().map(|(id, name)| format!("{id} {name}")).collect();
+                let list: Vec<String> = found
+                    .iter()
+                    .map(|(id, name, m)| {
+                        if m.is_empty() {
+                            format!("{id} {name} (unreachable by {kind})")
+                        } else {
+                            format!("{id} {name} ({m} m, {kind})")
+                        }
+                    })
+                    .collect();
                 println!("{stage} ({}): {}", stage.chinese(), list.join("; "));
             }
         }

@@ -122,6 +122,10 @@ impl Priorities {
     }
 }
 
+/// The `distance_m` of a pair the distance source cannot measure (unreachable, see
+/// [`crate::spatial`]); written as an empty field.
+pub const UNKNOWN_DISTANCE: u32 = u32::MAX;
+
 /// Marks a placement made by the final pass, outside the applicant's list.
 pub const GUARANTEE_POSITION: u32 = u32::MAX - 1;
 
@@ -279,16 +283,23 @@ struct StageContext<'a> {
 }
 
 impl StageContext<'_> {
+    /// Exact millimetres from the scenario's distance source; `None`: unreachable.
+    fn distance_mm(&self, school: u32, block: u32) -> Option<u32> {
+        self.data.spatial.mm(school, block)
+    }
+
+    /// Whole metres as shown, [`UNKNOWN_DISTANCE`] when unreachable.
     fn distance(&self, school: u32, block: u32) -> u32 {
-        let city = &self.data.city;
-        if let Some(m) = &self.data.distances
-            && let Some(d) = m.get(school, block)
-        {
-            return d;
-        }
-        city.blocks[block as usize]
-            .location
-            .distance_m(&city.schools[school as usize].location)
+        shown(self.distance_mm(school, block))
+    }
+
+    /// The "nearest first" order of a school from a block: exact millimetres (unreachable
+    /// last), then the school id, never the row order of `schools.csv`.
+    fn nearness(&self, school: u32, block: u32) -> (u32, &str) {
+        (
+            self.distance_mm(school, block).unwrap_or(u32::MAX),
+            self.data.city.schools[school as usize].id.as_str(),
+        )
     }
 
     fn main_program(&self, school: u32) -> Option<u32> {
@@ -299,25 +310,36 @@ impl StageContext<'_> {
             .map(|(m, _)| m)
     }
 
-    /// Public-track programs of the block's district within the overflow radius, nearest first.
+    /// Public-track programs of the block's district within the overflow radius (exact
+    /// millimetres, inclusive), nearest first (ties by school id).
     fn overflow_candidates(&self, block: u32) -> Vec<(u32, u32)> {
         let city = &self.data.city;
         let b = &city.blocks[block as usize];
-        let radius = self.data.policy.overflow_radius_m;
-        // Road distances are never shorter than the straight line, so the chord query is a
-        // superset; the exact distance filters it.
-        let chord = crate::crs::chord_for_arc(f64::from(radius) + 1.0);
-        let mut out: Vec<(u32, u32)> = self
+        let radius_mm = u64::from(self.data.policy.overflow_radius_m) * 1000;
+        // Matrix and road distances are taken to be never shorter than the straight line, so
+        // the chord query (with a metre to spare) is a superset; the exact distance filters it.
+        let chord = crate::crs::chord_for_arc(f64::from(self.data.policy.overflow_radius_m) + 1.0);
+        let mut out: Vec<((u32, &str), u32)> = self
             .public_tree
             .locate_within_distance(b.location.ecef, chord * chord)
             .map(|p| p.data)
             .filter(|&prog| self.programs[prog as usize].district == b.district)
-            .map(|prog| (self.distance(self.programs[prog as usize].school, block), prog))
-            .filter(|&(d, _)| d <= radius)
+            .filter_map(|prog| {
+                let school = self.programs[prog as usize].school;
+                let mm = self.distance_mm(school, block)?;
+                (u64::from(mm) <= radius_mm).then(|| (self.nearness(school, block), prog))
+            })
             .collect();
         out.sort_unstable();
-        out.into_iter().map(|(d, p)| (p, d)).collect()
+        out.into_iter()
+            .map(|((mm, _), p)| (p, crate::spatial::metres_of_mm(mm)))
+            .collect()
     }
+}
+
+/// Whole metres as shown, [`UNKNOWN_DISTANCE`] for an unreachable pair.
+fn shown(mm: Option<u32>) -> u32 {
+    mm.map_or(UNKNOWN_DISTANCE, crate::spatial::metres_of_mm)
 }
 
 fn build_programs(data: &Dataset, stage: Stage) -> (Vec<Program>, ProgramsOfSchool) {
@@ -426,13 +448,16 @@ fn candidate_list(
                     _ => {}
                 }
             }
-            let mut rest: Vec<(u32, u32)> = home[..n_home]
+            let mut rest: Vec<((u32, &str), u32, u32)> = home[..n_home]
                 .iter()
                 .chain(home_extra.iter())
-                .filter_map(|&sc| ctx.main_program(sc).map(|p| (ctx.distance(sc, s.block), p)))
+                .filter_map(|&sc| {
+                    ctx.main_program(sc)
+                        .map(|p| (ctx.nearness(sc, s.block), p, ctx.distance(sc, s.block)))
+                })
                 .collect();
             rest.sort_unstable();
-            for (d, p) in rest {
+            for (_, p, d) in rest {
                 push(out, p, Via::Zone, Some(d));
             }
             for &(p, d) in overflow {
@@ -1017,31 +1042,38 @@ fn guarantee_pass(inp: &MarketInputs<'_>, market_programs: &[u32], used: &mut [u
     }
     waiting.sort_unstable();
     let mut nearest_cache: HashMap<u32, Vec<(u32, u32)>> = HashMap::new();
+    // Nearest first by exact millimetres, then school id; unreachable schools last (the
+    // final pass places at any distance).
     for (_, _, slot) in waiting {
         let m = out[slot].0 as usize;
         let i = inp.members[m] as usize;
         let s = &cohort.students[i];
         let district = city.blocks[s.block as usize].district;
         let options = nearest_cache.entry(s.block).or_insert_with(|| {
-            let mut v: Vec<(u32, u32)> = market_programs
+            let mut v: Vec<((u32, &str), u32)> = market_programs
                 .iter()
                 .copied()
                 .filter(|&p| {
                     let prog = &ctx.programs[p as usize];
                     prog.kind.is_public_track() && prog.district == district
                 })
-                .map(|p| (ctx.distance(ctx.programs[p as usize].school, s.block), p))
+                .map(|p| (ctx.nearness(ctx.programs[p as usize].school, s.block), p))
                 .collect();
             v.sort_unstable();
-            v
+            v.into_iter().map(|((mm, _), p)| (p, mm)).collect()
         });
-        let Some(&(d, p)) = options.iter().find(|&&(_, p)| {
+        let Some(&(p, mm)) = options.iter().find(|&&(p, _)| {
             let l = inp.local_index[p as usize] as usize;
             used[l] < ctx.programs[p as usize].capacity
         }) else {
             continue;
         };
         used[inp.local_index[p as usize] as usize] += 1;
+        let d = if mm == u32::MAX {
+            UNKNOWN_DISTANCE
+        } else {
+            crate::spatial::metres_of_mm(mm)
+        };
         let prog = &ctx.programs[p as usize];
         let facts = priority::facts(policy, cohort, data.scenario.year, i);
         let c = Context {

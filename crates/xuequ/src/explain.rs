@@ -20,8 +20,11 @@ pub struct ExplainedChoice {
     pub school_name: String,
     /// zone, choice or overflow.
     pub via: &'static str,
-    /// Home-to-school distance.
+    /// Home-to-school distance by the scenario's source
+    /// ([`crate::allocate::UNKNOWN_DISTANCE`] when unreachable).
     pub distance_m: u32,
+    /// Great-circle distance, for comparison.
+    pub straight_m: u32,
     /// The applicant's tier there.
     pub tier: String,
     /// The lottery number used there.
@@ -51,6 +54,8 @@ pub struct Explanation {
     pub lottery: u32,
     /// Mechanism.
     pub mechanism: &'static str,
+    /// What `distance_m` measures: `straight`, `matrix` or `roads`.
+    pub distance: &'static str,
     /// The list.
     pub choices: Vec<ExplainedChoice>,
     /// The result, in words.
@@ -122,6 +127,7 @@ pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Res
             school_name: school.name.clone(),
             via: e.via.as_str(),
             distance_m: e.distance_m,
+            straight_m: crate::spatial::metres_of_mm(data.spatial.straight_mm(prog.school, s.block)),
             tier: st.tier_name(prog.kind, tier as u32).to_string(),
             lottery,
             capacity: prog.capacity,
@@ -135,7 +141,7 @@ pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Res
             let prog = st.programs[p.program as usize];
             let school = &city.schools[prog.school as usize];
             format!(
-                "every listed school was full; placed by overflow (统筹) at the nearest {} with a free seat: {} {} ({} m)",
+                "every listed school was full; placed by overflow (统筹) at the nearest {} with a free seat: {} {} ({})",
                 if prog.kind == ProgramKind::Purchased {
                     "purchased seat"
                 } else {
@@ -143,19 +149,19 @@ pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Res
                 },
                 school.id,
                 school.name,
-                p.distance_m
+                shown(p.distance_m)
             )
         }
         pos => {
             let prog = st.programs[p.program as usize];
             let school = &city.schools[prog.school as usize];
             format!(
-                "admitted at choice {} 第{}志愿录取: {} {} ({} m, via {})",
+                "admitted at choice {} 第{}志愿录取: {} {} ({}, via {})",
                 pos + 1,
                 pos + 1,
                 school.id,
                 school.name,
-                p.distance_m,
+                shown(p.distance_m),
                 st.via(m)
             )
         }
@@ -169,9 +175,19 @@ pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Res
         seat_locked: st.facts[m].seat_locked,
         lottery: st.lottery[m],
         mechanism: data.policy.mechanism.as_str(),
+        distance: data.spatial.kind().as_str(),
         choices,
         result,
     })
+}
+
+/// A distance as shown: `1234 m`, or `unreachable` for a pair the source cannot measure.
+fn shown(d: u32) -> String {
+    if d == crate::allocate::UNKNOWN_DISTANCE {
+        "unreachable 不可达".to_string()
+    } else {
+        format!("{d} m")
+    }
 }
 
 /// Worst admitted list key per program.
@@ -219,6 +235,15 @@ impl fmt::Display for Explanation {
                 "seat lock 学位锁定: the home already gave a seat within the lock years"
             )?;
         }
+        writeln!(
+            f,
+            "distances 距离: {}",
+            match self.distance {
+                "roads" => "by road 道路距离 (straight line 直线 in brackets)",
+                "matrix" => "from distances.csv 距离表 (straight line 直线 in brackets)",
+                _ => "straight line 直线距离",
+            }
+        )?;
         if self.choices.is_empty() {
             writeln!(f, "candidate schools 候选学校: none")?;
         } else {
@@ -229,19 +254,15 @@ impl fmt::Display for Explanation {
                 Some((t, l)) => format!("last admitted 录取线: {t} / lottery {l}"),
                 None => "nobody admitted".to_string(),
             };
+            let distance = if self.distance == "straight" {
+                shown(c.distance_m)
+            } else {
+                format!("{} (straight {} m)", shown(c.distance_m), c.straight_m)
+            };
             writeln!(
                 f,
-                "  {}. {} {} [{}; {} m; {} seats] your tier 顺位: {}, lottery {}; {}\n     -> {}",
-                c.rank,
-                c.school_id,
-                c.school_name,
-                c.via,
-                c.distance_m,
-                c.capacity,
-                c.tier,
-                c.lottery,
-                cutoff,
-                c.outcome
+                "  {}. {} {} [{}; {}; {} seats] your tier 顺位: {}, lottery {}; {}\n     -> {}",
+                c.rank, c.school_id, c.school_name, c.via, distance, c.capacity, c.tier, c.lottery, cutoff, c.outcome
             )?;
         }
         writeln!(f, "result 结果: {}", self.result)

@@ -62,6 +62,7 @@ pub mod priority;
 pub mod report;
 pub mod risk;
 pub mod scenario;
+pub mod spatial;
 pub mod supply;
 pub mod zoning;
 

@@ -16,21 +16,34 @@ use crate::model::{
 use crate::policy::Policy;
 use crate::scenario::Scenario;
 
-/// Precomputed travel distances in metres, from `distances.csv`.
+/// Precomputed travel distances from `distances.csv`, kept to the millimetre. Commands ask
+/// [`crate::spatial::Spatial`] for distances, not this table.
 #[derive(Debug, Clone, Default)]
 pub struct DistanceMatrix {
     map: HashMap<(u32, u32), u32>,
 }
 
 impl DistanceMatrix {
-    /// The distance from a block to a school, if the matrix has it.
+    /// The distance from a block to a school in whole metres, if the matrix has it.
     pub fn get(&self, school: u32, block: u32) -> Option<u32> {
-        self.map.get(&(school, block)).copied()
+        self.map
+            .get(&(school, block))
+            .map(|&mm| crate::spatial::metres_of_mm(mm))
     }
 
-    /// Sets a distance.
+    /// Sets a distance in whole metres.
     pub fn insert(&mut self, school: u32, block: u32, metres: u32) {
-        self.map.insert((school, block), metres);
+        self.map.insert((school, block), metres.saturating_mul(1000));
+    }
+
+    /// Sets a distance in millimetres.
+    pub fn insert_mm(&mut self, school: u32, block: u32, mm: u32) {
+        self.map.insert((school, block), mm);
+    }
+
+    /// Every pair as `(school, block, millimetres)`, in no particular order.
+    pub fn iter_mm(&self) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
+        self.map.iter().map(|(&(s, b), &mm)| (s, b, mm))
     }
 
     /// Number of pairs.
@@ -57,6 +70,8 @@ pub struct Dataset {
     pub policy: Policy,
     /// Precomputed distances, if given.
     pub distances: Option<DistanceMatrix>,
+    /// The distance source every command asks ([`crate::spatial`]).
+    pub spatial: crate::spatial::Spatial,
 }
 
 impl Dataset {
@@ -144,6 +159,19 @@ impl Dataset {
             Some(p) => Some(read_distances(open(p)?, &name(p), &city, &mut diags)),
             None => None,
         };
+        let spatial = if diags.is_empty() {
+            match crate::spatial::Spatial::for_scenario(&scenario, &city, distances.as_ref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    for d in e.into_diagnostics(&name(&scenario.path)) {
+                        diags.push(d);
+                    }
+                    crate::spatial::Spatial::default()
+                }
+            }
+        } else {
+            crate::spatial::Spatial::default()
+        };
         if diags.is_empty() {
             Ok(Dataset {
                 scenario,
@@ -151,6 +179,7 @@ impl Dataset {
                 cohort,
                 policy,
                 distances,
+                spatial,
             })
         } else {
             Err(LoadError::Invalid(diags))
@@ -1231,12 +1260,12 @@ pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut D
                 f
             });
             let d = match row.parse::<f64>("distance_m", "a distance in metres", diags) {
-                Some(Some(d)) if (0.0..4.0e9).contains(&d) => Some(d.round() as u32),
+                Some(Some(d)) if (0.0..4.0e6).contains(&d) => Some((d * 1000.0).round() as u32),
                 Some(_) => {
                     diags.push(row.diag(
                         "distance_m",
                         row.text("distance_m"),
-                        "distance_m must be a number of metres ≥ 0",
+                        "distance_m must be a number of metres from 0 to 4,000,000",
                         "write the travel distance in metres",
                     ));
                     None
@@ -1244,7 +1273,7 @@ pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut D
                 None => None,
             };
             if let (Some(s), Some(b), Some(d)) = (school, block, d) {
-                matrix.insert(s, b, d);
+                matrix.insert_mm(s, b, d);
             }
         },
     );

@@ -122,9 +122,10 @@ impl Location {
         }
     }
 
-    /// Great-circle distance in whole metres (rounded).
+    /// Great-circle distance in whole metres (the exact millimetres rounded half up, as
+    /// [`crate::spatial`] shows every distance).
     pub fn distance_m(&self, other: &Location) -> u32 {
-        crate::crs::arc_metres(self.ecef, other.ecef).round() as u32
+        crate::spatial::metres_of_mm(crate::spatial::straight_mm(self, other))
     }
 }
 

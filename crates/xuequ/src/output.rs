@@ -122,7 +122,11 @@ pub fn write_assignments(
                 push_field(&mut out, &school.id);
                 out.push(b',');
                 push_field(&mut out, st.tier_name(prog.kind, p.tier));
-                let _ = write!(num, ",{},{},{},", st.lottery[m], p.distance_m, st.via(m));
+                if p.distance_m == crate::allocate::UNKNOWN_DISTANCE {
+                    let _ = write!(num, ",{},,{},", st.lottery[m], st.via(m));
+                } else {
+                    let _ = write!(num, ",{},{},{},", st.lottery[m], p.distance_m, st.via(m));
+                }
                 out.extend_from_slice(num.as_bytes());
                 push_field(&mut out, &school.name);
                 out.push(b',');
@@ -407,6 +411,8 @@ pub struct Summary {
     pub candidates: String,
     /// Overflow radius.
     pub overflow_radius_m: u32,
+    /// What `distance_m` measures: `straight`, `matrix` or `roads` (see [`crate::spatial`]).
+    pub distance: String,
     /// Final placement pass.
     pub guarantee: String,
     /// Per stage.
@@ -440,6 +446,7 @@ pub fn summary(data: &Dataset, allocation: &Allocation, audit: &AuditReport) -> 
         }
         .to_string(),
         overflow_radius_m: policy.overflow_radius_m,
+        distance: data.spatial.kind().as_str().to_string(),
         guarantee: format!("{:?}", policy.guarantee).to_lowercase(),
         stages,
         audit: AuditSummary {
@@ -499,7 +506,9 @@ fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
             continue;
         }
         s.placed += 1;
-        distances.push(p.distance_m);
+        if p.distance_m != crate::allocate::UNKNOWN_DISTANCE {
+            distances.push(p.distance_m);
+        }
         match st.via(m) {
             "zone" => s.via_zone += 1,
             "choice" => s.via_choice += 1,

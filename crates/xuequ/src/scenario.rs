@@ -31,6 +31,8 @@ pub struct InputPaths {
     pub distances: Option<PathBuf>,
     /// `policy.toml` (optional: every key has a default).
     pub policy: Option<PathBuf>,
+    /// The road network (`.osm.pbf`, `.osm` or `roads.csv`; optional).
+    pub roads: Option<PathBuf>,
 }
 
 /// Output switches a scenario may set (the CLI can override them).
@@ -61,6 +63,11 @@ pub struct Scenario {
     pub path: PathBuf,
     /// Edits applied on load, base edits first.
     pub edits: Vec<crate::edit::Edit>,
+    /// The distance every command uses (`distance = ...`; default `matrix` when the scenario
+    /// has `distances.csv`, else `straight`).
+    pub distance: crate::spatial::DistanceKind,
+    /// `[roads]`: mode, radius, snap limit, cache.
+    pub roads: crate::spatial::RoadsOptions,
 }
 
 #[derive(Deserialize)]
@@ -76,6 +83,8 @@ struct ScenarioFile {
     output: Option<OutputOptions>,
     #[serde(default, rename = "edit")]
     edits: Vec<toml::Spanned<toml::Table>>,
+    distance: Option<crate::spatial::DistanceKind>,
+    roads: Option<crate::spatial::RoadsOptions>,
 }
 
 /// How deep `base` chains may go (guards against cycles).
@@ -91,6 +100,7 @@ struct InputsFile {
     seat_locks: Option<PathBuf>,
     distances: Option<PathBuf>,
     policy: Option<PathBuf>,
+    roads: Option<PathBuf>,
 }
 
 impl Scenario {
@@ -123,7 +133,7 @@ impl Scenario {
                 let mut d = Diagnostic::file(
                     &file,
                     e.message().to_string(),
-                    "a scenario needs name and year (or a base); optional: crs, stages, base, [inputs], [output], [[edit]] (see docs/files.md)",
+                    "a scenario needs name and year (or a base); optional: crs, stages, base, distance, [inputs], [output], [roads], [[edit]] (see docs/files.md)",
                 );
                 if let Some(span) = e.span() {
                     let (line, col) = line_col(text, span.start);
@@ -166,6 +176,8 @@ impl Scenario {
             crs: parsed.crs.or(base.as_ref().map(|b| b.crs)),
             stages: parsed.stages.or(base.as_ref().map(|b| b.stages.clone())),
             output: parsed.output.or(base.as_ref().map(|b| b.output.clone())),
+            distance: parsed.distance.or(base.as_ref().map(|b| b.distance)),
+            roads: parsed.roads.or(base.as_ref().map(|b| b.roads)),
             ..parsed
         };
         let Some(year) = parsed.year else {
@@ -231,6 +243,12 @@ impl Scenario {
             "policy",
             inherited.as_ref().map(|i| i.policy.clone()),
         );
+        let roads = optional(
+            parsed.inputs.roads,
+            "roads.osm.pbf",
+            "roads",
+            inherited.as_ref().map(|i| i.roads.clone()),
+        );
         let required =
             |explicit: Option<PathBuf>, default: &str, from_base: Option<&PathBuf>| match (explicit, from_base) {
                 (Some(p), _) => resolve(p),
@@ -257,6 +275,7 @@ impl Scenario {
             seat_locks,
             distances,
             policy,
+            roads,
         };
         for (key, p) in [
             ("schools", &inputs.schools),
@@ -298,6 +317,17 @@ impl Scenario {
                 .at_field(None, "stages"),
             );
         }
+        if parsed.distance == Some(crate::spatial::DistanceKind::Roads) && inputs.roads.is_none() {
+            diags.push(
+                Diagnostic::file(
+                    &file,
+                    "distance = \"roads\" but no road network is named",
+                    "set [inputs] roads = \"city.osm.pbf\" (or .osm, or roads.csv)",
+                )
+                .at_field(None, "inputs.roads"),
+            );
+        }
+        let inputs_have_matrix = inputs.distances.is_some();
         if !diags.is_empty() {
             return Err(LoadError::Invalid(diags));
         }
@@ -310,6 +340,12 @@ impl Scenario {
             output: parsed.output.unwrap_or_default(),
             path: path.to_path_buf(),
             edits,
+            distance: parsed.distance.unwrap_or(if inputs_have_matrix {
+                crate::spatial::DistanceKind::Matrix
+            } else {
+                crate::spatial::DistanceKind::Straight
+            }),
+            roads: parsed.roads.unwrap_or_default(),
         })
     }
 }

@@ -224,7 +224,7 @@ fn meta_line(out: &mut String, s: &Summary) {
     let _ = write!(
         out,
         "<div class=\"meta\"><span>年份 {}</span><span>机制 {} <small>{}</small></span><span>摇号 {}</span>\
-         <span>种子 {}</span><span>候选 {}，统筹半径 {}</span><span>兜底 {}</span></div>",
+         <span>种子 {}</span><span>候选 {}，统筹半径 {}</span><span>距离 {}</span><span>兜底 {}</span></div>",
         s.year,
         mechanism_zh(&s.mechanism),
         esc(&s.mechanism),
@@ -232,6 +232,11 @@ fn meta_line(out: &mut String, s: &Summary) {
         s.seed,
         candidates_zh(&s.candidates),
         metres(s.overflow_radius_m),
+        match s.distance.as_str() {
+            "roads" => "道路 roads",
+            "matrix" => "距离表 matrix",
+            _ => "直线 straight",
+        },
         guarantee_zh(&s.guarantee),
     );
 }

@@ -327,7 +327,9 @@ fn stage_view(data: &Dataset, st: &StageAllocation, summary: usize, rows: &[Scho
         if via == "overflow" {
             flow_pairs.push(key);
         }
-        fine[((p.distance_m / FINE_M) as usize).min(FINE_BINS - 1)][via_index(via)] += 1;
+        if p.distance_m != crate::allocate::UNKNOWN_DISTANCE {
+            fine[((p.distance_m / FINE_M) as usize).min(FINE_BINS - 1)][via_index(via)] += 1;
+        }
     }
     placed_pairs.par_sort_unstable();
     flow_pairs.par_sort_unstable();

@@ -402,10 +402,14 @@ fn stage_check(
             if !spare.is_finite() || spare < 1.0 {
                 return None;
             }
-            let metres = in_csv
-                .then(|| data.distances.as_ref().and_then(|m| m.get(s, b)))
-                .flatten()
-                .unwrap_or_else(|| block.location.distance_m(&sc.location));
+            // A block of blocks.csv takes the city's distance; a proposed one is measured
+            // from its location by the same source (unreachable schools are not listed).
+            let mm = if in_csv {
+                data.spatial.mm(s, b)
+            } else {
+                data.spatial.school_to_point_mm(s, &block.location)
+            }?;
+            let metres = crate::spatial::metres_of_mm(mm);
             Some(NearbySchool {
                 school_id: sc.id.clone(),
                 name: sc.name.clone(),

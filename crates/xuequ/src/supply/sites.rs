@@ -9,8 +9,8 @@
 //! - `stage` (optional): the stage the site is reserved for; empty or absent means any stage.
 //!
 //! `site_distances.csv` (optional): `site_id, block_id, distance_m`, travel metres from a
-//! routing engine; pairs it lacks fall back to great-circle metres, as `distances.csv` does
-//! for schools.
+//! routing engine; pairs it lacks are unreachable, as for `distances.csv` and schools (see
+//! [`crate::spatial`]).
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -155,8 +155,10 @@ pub struct SitingResult {
 impl SitingProblem {
     /// Builds the siting problem of `stage` from a forecast (which must include the stage and
     /// the design year), candidate sites and optional site distances. Distances to schools come
-    /// from the scenario's `distances.csv` where it has the pair, to sites from
-    /// `site_distances`, else great-circle metres.
+    /// from the scenario's distance source ([`crate::spatial`]); to sites from
+    /// `site_distances` when given, else from the same source (great-circle, or the road
+    /// network; a `matrix` source does not know sites, so they are unreachable without
+    /// `site_distances`). An unreachable pair is never an arc.
     pub fn build(
         data: &Dataset,
         forecast: &Forecast,
@@ -165,16 +167,28 @@ impl SitingProblem {
         site_distances: Option<&SiteDistances>,
         params: &SitingParams,
     ) -> Result<SitingProblem, SupplyError> {
+        let spatial = &data.spatial;
+        let site_rows: Vec<Vec<(u32, u32)>> = match site_distances {
+            Some(_) => Vec::new(),
+            None => spatial.from_places(&sites.sites.iter().map(|s| s.location).collect::<Vec<_>>()),
+        };
         let distance = |f: &Facility, b: u32| match f.kind {
-            FacilityKind::School => data.distances.as_ref().and_then(|m| m.get(f.index, b)),
-            FacilityKind::Site => site_distances.and_then(|m| m.get(f.index, b)),
+            FacilityKind::School => spatial.metres(f.index, b),
+            FacilityKind::Site => match site_distances {
+                Some(m) => m.get(f.index, b),
+                None => site_rows.get(f.index as usize).and_then(|row| {
+                    row.binary_search_by_key(&b, |x| x.0)
+                        .ok()
+                        .map(|i| crate::spatial::metres_of_mm(row[i].1))
+                }),
+            },
         };
         SitingProblem::build_with(data, forecast, stage, sites, &distance, params)
     }
 
     /// [`SitingProblem::build`] with any distance source: `distance(facility, block)` gives the
-    /// travel metres from a block (city block index) to a school or site, or `None` for the
-    /// great-circle distance (e.g. a road network's shortest paths, see [`crate::zoning`]).
+    /// travel metres from a block (city block index) to a school or site, or `None` when the
+    /// pair is unreachable (never an arc; see [`crate::spatial`]).
     pub fn build_with(
         data: &Dataset,
         forecast: &Forecast,
@@ -252,9 +266,7 @@ impl SitingProblem {
             ),
         };
         // Per block: the nearest existing schools and nearest sites (ties: lower index).
-        let metres = |f: &Facility, b: u32| -> u32 {
-            distance(f, b).unwrap_or_else(|| city.blocks[b as usize].location.distance_m(&f.location))
-        };
+        let metres = |f: &Facility, b: u32| -> Option<u32> { distance(f, b) };
         // Per block: its arcs (facility, cost) and their metres.
         type Lists = (Vec<(u32, u32)>, Vec<u32>);
         let lists: Vec<Lists> = blocks
@@ -264,7 +276,7 @@ impl SitingProblem {
                 let pick = |range: std::ops::Range<usize>, k: usize| -> Vec<(u32, u32)> {
                     let mut v: Vec<(u32, u32)> = range
                         .filter(|&f| !params.within_district || facilities[f].district == district)
-                        .map(|f| (metres(&facilities[f], b), f as u32))
+                        .filter_map(|f| metres(&facilities[f], b).map(|d| (d, f as u32)))
                         .collect();
                     if v.len() > k {
                         v.select_nth_unstable(k);

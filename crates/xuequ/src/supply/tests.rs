@@ -603,8 +603,9 @@ fn siting_uses_the_given_distances() {
     assert_eq!(problem.site_id(r.chosen[0]), "X0");
     assert_eq!(r.before.unmet - r.after.unmet, 200);
     let mut text = String::from("site_id,block_id,distance_m\n");
+    // Pairs the file lacks are unreachable (one meaning in every command), so X1 is given too.
     for b in ["B1", "B2", "B3", "B4"] {
-        text.push_str(&format!("X0,{b},90000\n"));
+        text.push_str(&format!("X0,{b},90000\nX1,{b},6000\n"));
     }
     let dist = SiteDistances::from_csv(text.as_bytes(), "site_distances.csv", &data, &sites).unwrap();
     let problem = SitingProblem::build(&data, &fc, Stage::Primary, &sites, Some(&dist), &params.siting).unwrap();

@@ -245,7 +245,7 @@ impl ZoningConfig {
     /// The distance source.
     pub fn distance_source(&self) -> Result<DistanceSource, ZoningError> {
         match &self.distance {
-            None => Ok(DistanceSource::StraightLine),
+            None => Ok(DistanceSource::Straight),
             Some(s) => s.parse().map_err(|e: String| ZoningError::BadParameter {
                 name: "distance".into(),
                 value: s.clone(),

@@ -1,38 +1,12 @@
-//! Block-to-school distances in metres: straight line, a precomputed matrix, or roads.
+//! A zoning problem's view of [`crate::spatial`]: block-to-school whole metres over the
+//! problem's own school list (which may add schools the city lacks).
 
-use rayon::prelude::*;
-
-use crate::load::DistanceMatrix;
+use crate::spatial::{DistanceKind, Spatial};
 
 use super::problem::{ZoneBlock, ZoneSchool};
 
-/// Which distance a zoning uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DistanceSource {
-    /// Great-circle metres between the points (default).
-    #[default]
-    StraightLine,
-    /// The scenario's `distances.csv` (school_id, block_id, distance_m); pairs it lacks are
-    /// not allowed.
-    Matrix,
-    /// Shortest paths over a road network ([`super::roads`]); pairs beyond the search radius
-    /// are not allowed.
-    Roads,
-}
-
-impl std::str::FromStr for DistanceSource {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "straight" | "straight_line" | "line" => Ok(DistanceSource::StraightLine),
-            "matrix" | "distances" => Ok(DistanceSource::Matrix),
-            "roads" | "road" => Ok(DistanceSource::Roads),
-            other => Err(format!(
-                "unknown distance source \"{other}\"; use straight, matrix or roads"
-            )),
-        }
-    }
-}
+/// Which distance a zoning uses: the scenario's source ([`crate::spatial::DistanceKind`]).
+pub type DistanceSource = crate::spatial::DistanceKind;
 
 /// Distances of a [`super::ZoningProblem`].
 #[derive(Debug, Clone, Default)]
@@ -110,20 +84,33 @@ impl Distances {
         }
     }
 
-    /// A table from the scenario's distance matrix: every (block, school) pair the matrix has.
-    /// `city_school[s]` is the city index of problem school `s` (new schools have none and
-    /// are unreachable); `city_block[b]` likewise for blocks.
-    pub fn from_matrix(matrix: &DistanceMatrix, city_block: &[u32], city_school: &[Option<u32>]) -> Distances {
-        let lists: Vec<Vec<(u32, u32)>> = city_block
-            .par_iter()
-            .map(|&cb| {
-                city_school
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(s, cs)| cs.and_then(|cs| matrix.get(cs, cb)).map(|m| (s as u32, m)))
-                    .collect()
-            })
-            .collect();
+    /// The problem's distances from the scenario's source. `city_school[s]` is the city index
+    /// of problem school `s` (a school the zoning adds has none: its distances come from
+    /// [`Spatial::from_places`] at `new_school_locations[s]`); problem blocks are the city's.
+    pub fn from_spatial(
+        spatial: &Spatial,
+        blocks: usize,
+        city_school: &[Option<u32>],
+        school_locations: &[crate::model::Location],
+    ) -> Distances {
+        if spatial.kind() == DistanceKind::Straight {
+            return Distances::StraightLine;
+        }
+        let new: Vec<usize> = (0..city_school.len()).filter(|&s| city_school[s].is_none()).collect();
+        let places: Vec<crate::model::Location> = new.iter().map(|&s| school_locations[s]).collect();
+        let mut new_rows = spatial.from_places(&places).into_iter();
+        let mut lists: Vec<Vec<(u32, u32)>> = vec![Vec::new(); blocks];
+        for (s, cs) in city_school.iter().enumerate() {
+            let row = match cs {
+                Some(cs) => spatial.school_row(*cs),
+                None => new_rows.next().unwrap_or_default(),
+            };
+            for (b, mm) in row {
+                if let Some(l) = lists.get_mut(b as usize) {
+                    l.push((s as u32, crate::spatial::metres_of_mm(mm)));
+                }
+            }
+        }
         Distances::Table(DistanceTable::from_lists(lists))
     }
 }

@@ -8,7 +8,7 @@
 //! | demand per block | [`Demand`] (students, households × rate, or a forecast's counts) | `demand.rs` |
 //! | the instance | [`ZoningProblem`] (schools, blocks, current zones, locks, edits) | `problem.rs` |
 //! | planner edits | [`SchoolEdits`], [`NewSchool`] | `problem.rs` |
-//! | distances | [`DistanceSource`], [`Distances`]; road network in [`roads`] | `distance.rs`, `roads.rs` |
+//! | distances | [`DistanceSource`], [`Distances`], taken from [`crate::spatial`] | `distance.rs` |
 //! | candidate arcs | k nearest allowed schools + current school per block | `candidates.rs` |
 //! | lower bound | [`lower_bound`] → [`FlowBound`]: min-cost flow, grown and certified | `bound.rs` |
 //! | stability | [`sweep`], [`lambda_for_cap`] (λ metres per child, bisection) | `stability.rs` |
@@ -65,7 +65,6 @@ mod polygons;
 mod problem;
 mod repair;
 mod report;
-pub mod roads;
 mod round;
 mod stability;
 mod write;

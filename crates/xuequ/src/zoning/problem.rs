@@ -243,7 +243,7 @@ impl ZoningProblem {
                 locked: locked_set[i] && !current.schools_of(i as u32).is_empty(),
             })
             .collect::<Vec<_>>();
-        Ok(ZoningProblem {
+        let mut problem = ZoningProblem {
             stage,
             districts,
             current,
@@ -251,7 +251,9 @@ impl ZoningProblem {
             blocks,
             distances: Distances::StraightLine,
             barriers: Vec::new(),
-        })
+        };
+        problem.use_spatial(&data.spatial);
+        Ok(problem)
     }
 
     /// Checks the instance's own consistency (useful when a caller builds it by hand): zone
@@ -304,21 +306,23 @@ impl ZoningProblem {
         Ok(())
     }
 
-    /// Switches to the scenario's `distances.csv` matrix.
+    /// Switches to the scenario's `distances.csv` matrix (pairs it lacks are unreachable).
     pub fn use_matrix(&mut self, data: &Dataset) -> Result<(), ZoningError> {
         let Some(matrix) = &data.distances else {
             return Err(ZoningError::NoDistances(
                 "the distance source is matrix but the scenario has no distances.csv (fix: add distances.csv beside the scenario or set [inputs] distances)".into(),
             ));
         };
-        let city_block: Vec<u32> = self
-            .blocks
-            .iter()
-            .map(|b| data.city.block(&b.id).unwrap_or(u32::MAX))
-            .collect();
-        let city_school: Vec<Option<u32>> = self.schools.iter().map(|s| s.city_index).collect();
-        self.distances = Distances::from_matrix(matrix, &city_block, &city_school);
+        self.use_spatial(&crate::spatial::Spatial::matrix(&data.city, matrix));
         Ok(())
+    }
+
+    /// Takes distances from a [`crate::spatial::Spatial`] built over the scenario's city (the
+    /// dataset's own is used by [`ZoningProblem::from_dataset`]).
+    pub fn use_spatial(&mut self, spatial: &crate::spatial::Spatial) {
+        let city_school: Vec<Option<u32>> = self.schools.iter().map(|s| s.city_index).collect();
+        let locations: Vec<Location> = self.schools.iter().map(|s| s.location).collect();
+        self.distances = Distances::from_spatial(spatial, self.blocks.len(), &city_school, &locations);
     }
 
     /// The distance from a block to a school in metres, `None` if unreachable.

@@ -372,10 +372,19 @@ fn road_distances_are_at_least_straight_and_zone() {
             text.push_str(&format!("{x},{y},{x},{}\n", y + 0.005));
         }
     }
-    let roads = roads::RoadNetwork::from_csv(text.as_bytes(), "roads.csv", crate::crs::Crs::Wgs84).unwrap();
+    let roads = crate::spatial::network_from_csv(text.as_bytes(), "roads.csv", crate::crs::Crs::Wgs84).unwrap();
     let mut p = instance(5, 60, 4, 1.3, 0.0);
     let straight = p.clone();
-    p.distances = roads.distances(&p, 20_000);
+    let snap = |l: &crate::model::Location| roads.snap(l);
+    let schools: Vec<_> = p.schools.iter().map(|s| snap(&s.location)).collect();
+    let blocks: Vec<_> = p.blocks.iter().map(|b| snap(&b.location)).collect();
+    let mut lists = vec![Vec::new(); p.blocks.len()];
+    for (s, row) in roads.distances(&schools, &blocks, 20_000_000).into_iter().enumerate() {
+        for (b, mm) in row {
+            lists[b as usize].push((s as u32, crate::spatial::metres_of_mm(mm)));
+        }
+    }
+    p.distances = Distances::Table(super::DistanceTable::from_lists(lists));
     for b in 0..p.blocks.len() as u32 {
         for s in 0..p.schools.len() as u32 {
             let road = p.metres(b, s).expect("the grid reaches everything within 20 km");
@@ -385,7 +394,7 @@ fn road_distances_are_at_least_straight_and_zone() {
     let params = ZoningParams::default();
     let z = zone(&p, &params, &|_| {}).unwrap();
     check_zoning(&p, &z, &params);
-    let bad = roads::RoadNetwork::from_csv(
+    let bad = crate::spatial::network_from_csv(
         "from_lon,from_lat,to_lon\n1,2,3\n".as_bytes(),
         "roads.csv",
         crate::crs::Crs::Wgs84,
