@@ -6,6 +6,7 @@ mod properties;
 mod regression;
 mod report;
 mod risk;
+mod roads;
 mod scenarios;
 mod supply;
 mod zoning;

@@ -19,7 +19,8 @@
 //!
 //! ## Files written
 //! `schools.csv`, `blocks.csv`, `zones.csv`, `students.csv`, `seat_locks.csv`,
-//! `policy.toml`, `scenario.toml` and a bilingual `README.md`, in the formats of the
+//! `policy.toml`, `scenario.toml`, a walking network `roads.osm.pbf` with its scenario
+//! `scenario_roads.toml` (`distance = "roads"`) and a bilingual `README.md`, in the formats of the
 //! workspace's input contract v1. Every file is first written under a temporary name in the
 //! output directory and renamed into place once all are complete.
 //!
@@ -54,6 +55,7 @@ mod layout;
 mod names;
 mod preset;
 mod rng;
+mod roads;
 mod students;
 mod texts;
 mod writer;
@@ -66,6 +68,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::SynthError;
 pub use preset::{MAX_CHOICE_K, ParsePresetError, Preset};
+pub use roads::{RoadsSummary, write_synthetic_network};
 
 use layout::{City, Ctx, Ids, build_city};
 use preset::{Shape, plan};
@@ -284,6 +287,8 @@ pub struct SynthSummary {
     pub migrants: u64,
     /// Rows of seat_locks.csv.
     pub seat_locks: u64,
+    /// The road network written to `roads.osm.pbf`.
+    pub roads: Option<RoadsSummary>,
     /// The files written, in the output directory.
     pub files: Vec<PathBuf>,
 }
@@ -374,12 +379,15 @@ fn write_with_shape(
         applicants: StageCounts::default(),
         migrants: 0,
         seat_locks: 0,
+        roads: None,
         files: Vec::new(),
     };
     let mut ids = Ids::default();
+    let mut road_file: Option<PathBuf> = None;
     let mut next_student = 0u64;
     let (mut buf, mut lock_buf) = (Vec::with_capacity(FLUSH_AT * 2), Vec::new());
     let mut reported = 0u64;
+    let mut extent: Option<(geography::MicroPt, geography::MicroPt)> = None;
     for p in &plans {
         progress(SynthProgress {
             phase: SynthPhase::Layout,
@@ -387,6 +395,23 @@ fn write_with_shape(
             total: u64::from(copies),
         });
         let city = build_city(&ctx, p, &mut ids);
+        for pt in city
+            .blocks
+            .iter()
+            .map(|b| b.pt)
+            .chain(city.schools.iter().map(|s| s.pt))
+        {
+            let pt = pt.shifted(city.offset);
+            let (lo, hi) = extent.get_or_insert((pt, pt));
+            *lo = geography::MicroPt {
+                lon: lo.lon.min(pt.lon),
+                lat: lo.lat.min(pt.lat),
+            };
+            *hi = geography::MicroPt {
+                lon: hi.lon.max(pt.lon),
+                lat: hi.lat.max(pt.lat),
+            };
+        }
         write_layout(&city, &mut buf, &mut summary, &mut schools, &mut blocks, &mut zones)?;
 
         let mut cohort = StudentGen::new(
@@ -427,15 +452,35 @@ fn write_with_shape(
         total,
     });
 
+    // The walking network: a street grid over the city's extent with about 50 nodes per
+    // block, from 20,000 nodes (the demo) to 300,000 (a Wuxi-size walking network), never
+    // denser than 150 m between streets.
+    if let Some((lo, hi)) = extent {
+        let area = f64::from(hi.lon - lo.lon)
+            * geography::M_PER_UDEG_LON
+            * f64::from(hi.lat - lo.lat)
+            * geography::M_PER_UDEG_LAT;
+        let target = (summary.blocks as f64 * 50.0).clamp(20_000.0, 300_000.0);
+        let spacing = (area / target).sqrt().max(150.0);
+        let tmp = out_dir.join(".roads.osm.pbf");
+        summary.roads = Some(roads::write_grid(&tmp, lo, hi, spacing, config.seed)?);
+        road_file = Some(tmp);
+    }
     let mut texts = Vec::new();
     for (name, text) in [
         ("scenario.toml", texts::scenario(config, &stages)),
+        ("scenario_roads.toml", texts::scenario_roads(config)),
         ("policy.toml", texts::policy(config)),
         ("README.md", texts::readme(config, out_dir, &summary)),
     ] {
         let mut f = TempFile::create(out_dir, name)?;
         f.write(text.as_bytes())?;
         texts.push(f);
+    }
+    if let Some(tmp) = road_file {
+        let path = out_dir.join("roads.osm.pbf");
+        fs::rename(&tmp, &path).map_err(|e| SynthError::io(&path, e))?;
+        summary.files.push(path);
     }
     let mut all = vec![schools, blocks, zones, students, locks];
     all.extend(texts);

@@ -18,6 +18,8 @@ pub(crate) enum Purpose {
     Students = 1,
     /// Which blocks are new and how many applicants live where.
     Demand = 2,
+    /// The road network.
+    Roads = 3,
 }
 
 /// A seeded ChaCha20 generator with the few distributions the generator needs.

@@ -283,7 +283,9 @@ fn check_dataset(dir: &Path, config: &SynthConfig, summary: &SynthSummary) -> Ve
     assert_eq!(zones.len() as u64, summary.zone_rows);
     assert_eq!(locks.len() as u64, summary.seat_locks);
     assert_eq!(migrants, summary.migrants);
-    assert_eq!(summary.files.len(), 8);
+    // Eight inputs and README, plus roads.osm.pbf and scenario_roads.toml.
+    assert_eq!(summary.files.len(), 10);
+    assert!(summary.roads.is_some_and(|r| r.nodes >= 20_000));
     if students.len() >= 2_000 {
         let share = migrants as f64 / students.len() as f64;
         assert!((0.25..0.42).contains(&share), "migrant share {share}");

@@ -23,6 +23,26 @@ seat_locks = "seat_locks.csv"
 policy = "policy.toml"
 "#;
 
+/// The second scenario: the same city measured by walking distance over its roads.
+const SCENARIO_ROADS: &str = r#"# {TITLE} — the same scenario, distances by walking over roads.osm.pbf (a synthetic street
+# grid with arterials; canals and a railway cross it with few bridges). See docs/roads.md.
+name = "{TITLE} {YEAR} (walking distance)"
+base = "scenario.toml"
+distance = "roads"                  # straight | matrix | roads
+[inputs]
+roads = "roads.osm.pbf"             # .osm.pbf | .osm | roads.csv
+[roads]
+mode = "walk"                       # walk | drive
+radius_m = 10000                    # road pairs longer than this are unreachable
+"#;
+
+/// scenario_roads.toml: the scenario with `distance = "roads"`.
+pub(crate) fn scenario_roads(config: &SynthConfig) -> String {
+    SCENARIO_ROADS
+        .replace("{TITLE}", &title(config.preset))
+        .replace("{YEAR}", &config.year.to_string())
+}
+
 /// The demo policy text; the `seed` and `candidates` lines are filled in.
 const POLICY: &str = r#"# 招生规则 (synthetic demo): Wuxi-style catchment tiers, seat locks, migrant points, lottery
 mechanism = "deferred_acceptance"   # deferred_acceptance | immediate_acceptance | serial_dictatorship
@@ -226,6 +246,17 @@ pub(crate) fn readme(config: &SynthConfig, out_dir: &Path, s: &SynthSummary) -> 
          `students.csv`, `seat_locks.csv`; formats in the repository's `docs/synth.md` and\n\
          DESIGN notes (contract v1)."
     );
+    if let Some(roads) = &s.roads {
+        let _ = writeln!(
+            r,
+            "\n`roads.osm.pbf`: a synthetic walking network in OpenStreetMap format ({} nodes, streets\n\
+             every {} m, every sixth an arterial; canals and a railway cross it with few bridges).\n\
+             `scenario_roads.toml` is the same scenario with `distance = \"roads\"` (walking distance;\n\
+             see the repository's `docs/roads.md`): `xuequ run scenario_roads.toml`.\n\
+             步行距离场景：`scenario_roads.toml` 按合成路网计算步行距离。",
+            roads.nodes, roads.spacing_m
+        );
+    }
     let _ = writeln!(r, "\n## 边界数据来源 Attribution\n");
     let _ = writeln!(
         r,
