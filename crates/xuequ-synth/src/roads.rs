@@ -45,6 +45,19 @@ pub(crate) fn write_grid(
     spacing_m: f64,
     seed: u64,
 ) -> Result<RoadsSummary, SynthError> {
+    write_grid_with(path, lo, hi, spacing_m, seed, 0)
+}
+
+/// [`write_grid`] with `buildings` square `building=yes` ways in every grid cell (not
+/// walkable: a file closer to a real city extract, where most nodes are not roads).
+fn write_grid_with(
+    path: &Path,
+    lo: MicroPt,
+    hi: MicroPt,
+    spacing_m: f64,
+    seed: u64,
+    buildings: usize,
+) -> Result<RoadsSummary, SynthError> {
     let margin = 300.0;
     let lo = lo.moved(-margin, -margin);
     let hi = hi.moved(margin, margin);
@@ -140,6 +153,22 @@ pub(crate) fn write_grid(
         ways.push((refs, b.tag.0, b.tag.1));
     }
     nodes.extend(extra_nodes);
+    // Buildings: small squares inside each cell.
+    let side = spacing_m / (2.0 * (buildings.max(1) as f64).sqrt() + 1.0);
+    for r in 0..rows.saturating_sub(1) {
+        for c in 0..cols.saturating_sub(1) {
+            let corner = lo.moved(c as f64 * spacing_m, r as f64 * spacing_m);
+            for _ in 0..buildings {
+                let x = rng.range(spacing_m * 0.15, spacing_m * 0.85 - side);
+                let y = rng.range(spacing_m * 0.15, spacing_m * 0.85 - side);
+                let first = nodes.len() as i64 + 1;
+                for (dx, dy) in [(0.0, 0.0), (side, 0.0), (side, side), (0.0, side)] {
+                    nodes.push(corner.moved(x + dx, y + dy));
+                }
+                ways.push((vec![first, first + 1, first + 2, first + 3, first], "building", "yes"));
+            }
+        }
+    }
     let summary = RoadsSummary {
         nodes: nodes.len() as u64,
         ways: ways.len() as u64,
@@ -270,11 +299,19 @@ pub(crate) fn write_pbf(
     Ok(())
 }
 
-/// Writes a synthetic walking network of about `nodes` nodes (a jittered street grid around
-/// central Wuxi with barriers) to `path`: for benchmarks of reading and searching.
-pub fn write_synthetic_network(path: &Path, nodes: u64, spacing_m: f64, seed: u64) -> Result<RoadsSummary, SynthError> {
-    let side = (nodes as f64).sqrt() * spacing_m;
+/// Writes a synthetic walking network of about `road_nodes` street nodes (a jittered street
+/// grid around central Wuxi with barriers) to `path`, with `buildings` square
+/// `building=yes` ways per grid cell (dropped by the reader, as most of a real extract is):
+/// for benchmarks of reading and searching.
+pub fn write_synthetic_network(
+    path: &Path,
+    road_nodes: u64,
+    spacing_m: f64,
+    buildings: usize,
+    seed: u64,
+) -> Result<RoadsSummary, SynthError> {
+    let side = (road_nodes as f64).sqrt() * spacing_m;
     let lo = MicroPt::from_deg(120.0, 31.3);
     let hi = lo.moved(side, side);
-    write_grid(path, lo, hi, spacing_m, seed)
+    write_grid_with(path, lo, hi, spacing_m, seed, buildings)
 }

@@ -9,6 +9,7 @@
 //! | what to run | [`Scenario`] (`scenario.toml`) | [`scenario`] |
 //! | the rules | [`Policy`] (`policy.toml`): tiers, seat locks, migrant points, lottery | [`policy`] |
 //! | the inputs | [`Dataset`] = [`City`] + [`Cohort`] + policy, validated | [`load`], [`model`] |
+//! | distances | [`spatial::Spatial`]: straight, `distances.csv` or roads (OpenStreetMap), for every command | [`spatial`] |
 //! | allocation | [`allocate()`] → [`Allocation`] | [`allocate`](mod@allocate), [`mechanism`], [`priority`], [`lottery`] |
 //! | the audit | [`audit()`] → [`AuditReport`] | [`audit`](mod@audit) |
 //! | results | [`write_outputs`], [`explain()`] | [`output`], [`explain`](mod@explain) |

@@ -116,21 +116,39 @@ struct Way {
     backward: bool,
 }
 
+/// A node: id, longitude and latitude in 1e-7 degrees (OpenStreetMap's own precision).
+type RawNode = (i64, i32, i32);
+
+/// Degrees to 1e-7 degrees.
+fn e7(deg: f64) -> i32 {
+    (deg * 1e7).round() as i32
+}
+
 /// Joins ways to node coordinates (ids sorted for the lookup) and builds segments.
-fn assemble(mut nodes: Vec<(i64, f64, f64)>, mut ways: Vec<Way>) -> RawRoads {
-    nodes.sort_unstable_by_key(|n| n.0);
+fn assemble(mut nodes: Vec<RawNode>, mut ways: Vec<Way>) -> RawRoads {
+    if !nodes.is_sorted_by_key(|n| n.0) {
+        nodes.par_sort_unstable_by_key(|n| n.0);
+    }
     nodes.dedup_by_key(|n| n.0);
-    ways.sort_unstable_by_key(|w| w.id);
+    ways.par_sort_unstable_by_key(|w| w.id);
     let mut used: Vec<i64> = ways.iter().flat_map(|w| w.refs.iter().copied()).collect();
-    used.sort_unstable();
+    used.par_sort_unstable();
     used.dedup();
-    used.retain(|id| nodes.binary_search_by_key(id, |n| n.0).is_ok());
-    let locations: Vec<Location> = used
+    let found: Vec<Option<RawNode>> = used
+        .par_iter()
+        .map(|id| nodes.binary_search_by_key(id, |n| n.0).ok().map(|i| nodes[i]))
+        .collect();
+    drop(nodes);
+    let used: Vec<i64> = used
         .iter()
-        .map(|id| {
-            let n = nodes[nodes.binary_search_by_key(id, |n| n.0).unwrap_or(0)];
-            Location::from_wgs84(n.1, n.2)
-        })
+        .zip(&found)
+        .filter(|(_, f)| f.is_some())
+        .map(|(id, _)| *id)
+        .collect();
+    let locations: Vec<Location> = found
+        .par_iter()
+        .flatten()
+        .map(|n| Location::from_wgs84(f64::from(n.1) * 1e-7, f64::from(n.2) * 1e-7))
         .collect();
     let index = |id: i64| used.binary_search(&id).ok().map(|i| i as u32);
     let mut segments = Vec::new();
@@ -245,7 +263,7 @@ fn pbf_frames(bytes: &[u8], file: &str) -> Result<Vec<(usize, usize)>, SpatialEr
 }
 
 /// Nodes and kept ways of one PBF blob.
-type BlobContent = (Vec<(i64, f64, f64)>, Vec<Way>);
+type BlobContent = (Vec<RawNode>, Vec<Way>);
 
 /// Reads a `.osm.pbf` file held in memory. Blobs decode in parallel, collected in file order.
 pub(crate) fn read_pbf(bytes: &[u8], file: &str, mode: RoadMode) -> Result<RawRoads, SpatialError> {
@@ -268,10 +286,10 @@ pub(crate) fn read_pbf(bytes: &[u8], file: &str, mode: RoadMode) -> Result<RawRo
             if let osmpbf::BlobDecode::OsmData(block) = blob.decode().map_err(err)? {
                 for group in block.groups() {
                     for n in group.dense_nodes() {
-                        nodes.push((n.id(), n.lon(), n.lat()));
+                        nodes.push((n.id(), e7(n.lon()), e7(n.lat())));
                     }
                     for n in group.nodes() {
-                        nodes.push((n.id(), n.lon(), n.lat()));
+                        nodes.push((n.id(), e7(n.lon()), e7(n.lat())));
                     }
                     for w in group.ways() {
                         let tags: Vec<(&str, &str)> = w.tags().collect();
@@ -290,8 +308,13 @@ pub(crate) fn read_pbf(bytes: &[u8], file: &str, mode: RoadMode) -> Result<RawRo
             Ok((nodes, ways))
         })
         .collect();
-    let mut nodes = Vec::new();
-    let mut ways = Vec::new();
+    let mut total = (0usize, 0usize);
+    for (n, w) in parts.iter().flatten() {
+        total.0 += n.len();
+        total.1 += w.len();
+    }
+    let mut nodes = Vec::with_capacity(total.0);
+    let mut ways = Vec::with_capacity(total.1);
     for p in parts {
         let (n, w) = p?;
         nodes.extend(n);
@@ -314,7 +337,7 @@ pub(crate) fn read_xml<R: Read>(reader: R, file: &str, mode: RoadMode) -> Result
         hint: "export the area from OpenStreetMap as .osm (XML) or .osm.pbf".into(),
     };
     let mut seen_root = false;
-    let mut nodes: Vec<(i64, f64, f64)> = Vec::new();
+    let mut nodes: Vec<RawNode> = Vec::new();
     let mut ways: Vec<Way> = Vec::new();
     // The way being read: id, refs, tags.
     let mut way: Option<PartialWay> = None;
@@ -390,7 +413,7 @@ pub(crate) fn read_xml<R: Read>(reader: R, file: &str, mode: RoadMode) -> Result
                 if lat.abs() > 90.0 || lon.abs() > 180.0 {
                     return Err(fail(pos, format!("node {id} has coordinates out of range")));
                 }
-                nodes.push((id, lon, lat));
+                nodes.push((id, e7(lon), e7(lat)));
             }
             b"way" => {
                 let id = num(attr(b"id")?, "id")? as i64;
