@@ -30,13 +30,13 @@ fn bom_and_crlf_inputs_load() {
 #[test]
 fn diagnostics_in_big_files_name_the_right_line() {
     let dir = tempfile::tempdir().unwrap();
-    let mut students = String::from("student_id,stage,block_id,property_id\n");
+    let mut students = String::from("student_id,stage,block_id,note\n");
     let mut line = 1u64;
     let mut bad_line = 0;
     for i in 0..90_000 {
         line += 1;
         if i == 7 {
-            // A quoted property id with a comma and a line break inside.
+            // A quoted note (an extra column) with a comma and a line break inside.
             students.push_str(&format!("S{i},primary,B1,\"H1,\n2\"\n"));
             line += 1;
         } else if i == 33_333 {
@@ -69,12 +69,20 @@ fn diagnostics_in_big_files_name_the_right_line() {
         err.contains(&format!("students.csv:{bad_line}:3")),
         "expected line {bad_line} in {err}"
     );
-    // The quoted property id survives intact.
+    // The quoted multi-line note is one field: every row loads.
     let fixed = students.replace("B404", "B1");
-    std::fs::write(dir.path().join("students.csv"), fixed).unwrap();
+    std::fs::write(dir.path().join("students.csv"), &fixed).unwrap();
     let data = xuequ::Dataset::load(&dir.path().join("scenario.toml")).unwrap();
-    let s7 = data.cohort.student("S7").unwrap();
-    let p = data.cohort.students[s7 as usize].property.unwrap();
-    assert_eq!(data.cohort.properties[p as usize], "H1,\n2");
+    assert!(data.cohort.student("S8").is_some());
     assert_eq!(data.cohort.students.len(), 90_000);
+    // The same file saved with CRLF line ends (as Excel and WPS save CSV) names the same line.
+    let crlf = students.replace('\n', "\r\n");
+    std::fs::write(dir.path().join("students.csv"), crlf).unwrap();
+    let err = xuequ::Dataset::load(&dir.path().join("scenario.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("students.csv:{bad_line}:3")),
+        "expected line {bad_line} in a CRLF file: {err}"
+    );
 }

@@ -270,6 +270,16 @@ pub struct City {
     pub school_index: IdIndex,
     /// Block id to index.
     pub block_index: IdIndex,
+    /// Ids of school and block rows that were rejected while loading (their own problem is
+    /// reported once; rows of other files naming them are not reported again).
+    pub(crate) rejected: RejectedIds,
+}
+
+/// School and block ids whose rows were rejected while loading.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RejectedIds {
+    pub(crate) schools: rustc_hash::FxHashSet<String>,
+    pub(crate) blocks: rustc_hash::FxHashSet<String>,
 }
 
 impl City {
