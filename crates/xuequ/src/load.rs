@@ -141,9 +141,12 @@ impl Dataset {
         table("schools", &inputs.schools, &mut diags, &mut |b, f, d| {
             read_schools(b, f, crs, &mut city, d)
         })?;
+        city.rejected.all_schools = city.schools.is_empty() && !diags.is_empty();
+        let before = diags.total();
         table("blocks", &inputs.blocks, &mut diags, &mut |b, f, d| {
             read_blocks(b, f, crs, &mut city, d)
         })?;
+        city.rejected.all_blocks = city.blocks.is_empty() && diags.total() > before;
         if let Some(z) = &inputs.zones {
             table("zones", z, &mut diags, &mut |b, f, d| read_zones(b, f, &mut city, d))?;
         }
@@ -354,7 +357,7 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
                 .with_value(feeder.clone())
         };
         match city.school(&feeder) {
-            None if city.rejected.schools.contains(&feeder) => {}
+            None if city.rejected.school(&feeder) => {}
             None => diags.push(d("no school has this id", "name a junior school from schools.csv")),
             Some(j) if city.schools[j as usize].stage != Stage::Junior => {
                 diags.push(d("the feeder school is not a junior school", "name a junior school"))
@@ -447,7 +450,7 @@ pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut D
         |row, diags| {
             let block = row.required("block_id", diags).and_then(|b| {
                 let found = city.block(b);
-                if found.is_none() && !city.rejected.blocks.contains(b) {
+                if found.is_none() && !city.rejected.block(b) {
                     diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
                 }
                 found
@@ -455,7 +458,7 @@ pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut D
             let stage = row.stage(diags);
             let school = row.required("school_id", diags).and_then(|s| {
                 let found = city.school(s);
-                if found.is_none() && !city.rejected.schools.contains(s) {
+                if found.is_none() && !city.rejected.school(s) {
                     diags.push(row.diag(
                         "school_id",
                         s,
@@ -699,7 +702,7 @@ fn parse_student(
     let stage = row.stage(diags);
     let block = row.required("block_id", diags).and_then(|b| {
         let found = city.block(b);
-        if found.is_none() && !city.rejected.blocks.contains(b) {
+        if found.is_none() && !city.rejected.block(b) {
             diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
         }
         found
@@ -727,7 +730,7 @@ fn parse_student(
                 ));
                 None
             }
-            None if city.rejected.schools.contains(primary) => None,
+            None if city.rejected.school(primary) => None,
             None => {
                 diags.push(row.diag(
                     "primary_school_id",
@@ -744,7 +747,7 @@ fn parse_student(
     let mut choices_ok = true;
     for c in row.text("choices").split(';').map(str::trim).filter(|c| !c.is_empty()) {
         match city.school(c) {
-            None if city.rejected.schools.contains(c) => choices_ok = false,
+            None if city.rejected.school(c) => choices_ok = false,
             None => {
                 diags.push(row.diag(
                     "choices",
@@ -896,7 +899,7 @@ pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut D
         |row, diags| {
             let school = row.required("school_id", diags).and_then(|s| {
                 let f = city.school(s);
-                if f.is_none() && !city.rejected.schools.contains(s) {
+                if f.is_none() && !city.rejected.school(s) {
                     diags.push(row.diag(
                         "school_id",
                         s,
@@ -908,7 +911,7 @@ pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut D
             });
             let block = row.required("block_id", diags).and_then(|b| {
                 let f = city.block(b);
-                if f.is_none() && !city.rejected.blocks.contains(b) {
+                if f.is_none() && !city.rejected.block(b) {
                     diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
                 }
                 f

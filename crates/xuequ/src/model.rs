@@ -280,6 +280,22 @@ pub struct City {
 pub(crate) struct RejectedIds {
     pub(crate) schools: rustc_hash::FxHashSet<String>,
     pub(crate) blocks: rustc_hash::FxHashSet<String>,
+    /// The whole schools file could not be read (every school reference is then moot).
+    pub(crate) all_schools: bool,
+    /// The whole blocks file could not be read.
+    pub(crate) all_blocks: bool,
+}
+
+impl RejectedIds {
+    /// True when a reference to school `id` is not worth reporting again.
+    pub(crate) fn school(&self, id: &str) -> bool {
+        self.all_schools || self.schools.contains(id)
+    }
+
+    /// True when a reference to block `id` is not worth reporting again.
+    pub(crate) fn block(&self, id: &str) -> bool {
+        self.all_blocks || self.blocks.contains(id)
+    }
 }
 
 impl City {
