@@ -478,3 +478,16 @@ fn a_population_count_beyond_a_million_is_refused() {
         .to_string();
     assert!(err.contains("population.csv:2:3 [count]"), "{err}");
 }
+
+#[test]
+fn a_cell_longer_than_a_spreadsheet_cell_is_refused() {
+    let dir = demo_copy();
+    let path = dir.path().join("blocks.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen("安镇北苑", &"苑".repeat(40_000), 1)).unwrap();
+    let err = load_err(dir.path()).to_string();
+    assert!(
+        err.contains("blocks.csv:2:2 [name]") && err.contains("40000 characters"),
+        "{err}"
+    );
+}
