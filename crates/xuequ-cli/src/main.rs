@@ -248,6 +248,8 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
                 data.city.blocks.len(),
                 by_stage.join(", ")
             );
+            let sources: Vec<String> = data.sources.iter().map(ToString::to_string).collect();
+            println!("inputs: {}", sources.join(", "));
             Ok(())
         }
         Command::Explain {
