@@ -56,12 +56,15 @@ pub mod load;
 pub mod lottery;
 pub mod mechanism;
 pub mod model;
+pub mod names;
 pub mod output;
+pub mod plausibility;
 pub mod policy;
 pub mod priority;
 pub mod report;
 pub mod risk;
 pub mod scenario;
+pub mod shapes;
 pub mod supply;
 pub mod zoning;
 

@@ -57,6 +57,9 @@ pub struct Dataset {
     pub policy: Policy,
     /// Precomputed distances, if given.
     pub distances: Option<DistanceMatrix>,
+    /// Plausibility warnings about the inputs ([`crate::plausibility`]); with
+    /// `strict = true` they fail the load instead.
+    pub warnings: Vec<crate::plausibility::Warning>,
 }
 
 impl Dataset {
@@ -116,15 +119,27 @@ impl Dataset {
             &mut city,
             &mut diags,
         );
-        read_blocks(
-            open(&inputs.blocks)?,
-            &name(&inputs.blocks),
-            scenario.crs,
-            &mut city,
-            &mut diags,
-        );
+        if crate::shapes::is_polygon_file(&inputs.blocks) {
+            crate::shapes::read_blocks(&inputs.blocks, scenario.crs, &mut city, &mut diags);
+        } else {
+            read_blocks(
+                open(&inputs.blocks)?,
+                &name(&inputs.blocks),
+                scenario.crs,
+                &mut city,
+                &mut diags,
+            );
+        }
+        let mut zone_polygons = Vec::new();
         if let Some(z) = &inputs.zones {
-            read_zones(open(z)?, &name(z), &mut city, &mut diags);
+            if crate::shapes::is_polygon_file(z) {
+                zone_polygons = crate::shapes::read_zones(z, scenario.crs, &mut city, &mut diags);
+            } else {
+                read_zones(open(z)?, &name(z), &mut city, &mut diags);
+            }
+        }
+        if let Some(d) = &inputs.districts {
+            crate::shapes::read_districts(d, scenario.crs, &mut city, &mut diags);
         }
         crate::edit::apply_city_edits(&mut city, &scenario.edits, scenario.crs, &mut diags);
         let mut cohort = Cohort::default();
@@ -144,6 +159,15 @@ impl Dataset {
             Some(p) => Some(read_distances(open(p)?, &name(p), &city, &mut diags)),
             None => None,
         };
+        let mut warnings = Vec::new();
+        if diags.is_empty() {
+            warnings = crate::plausibility::check_inputs(&scenario, &city, &zone_polygons);
+            if scenario.strict {
+                for w in &warnings {
+                    diags.push(w.as_error());
+                }
+            }
+        }
         if diags.is_empty() {
             Ok(Dataset {
                 scenario,
@@ -151,6 +175,7 @@ impl Dataset {
                 cohort,
                 policy,
                 distances,
+                warnings,
             })
         } else {
             Err(LoadError::Invalid(diags))

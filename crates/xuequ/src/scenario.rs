@@ -31,6 +31,9 @@ pub struct InputPaths {
     pub distances: Option<PathBuf>,
     /// `policy.toml` (optional: every key has a default).
     pub policy: Option<PathBuf>,
+    /// District outlines, a GeoJSON FeatureCollection of (Multi)Polygons with a `name`
+    /// property (optional: plausibility checks and maps; see `docs/inputs.md`).
+    pub districts: Option<PathBuf>,
 }
 
 /// Output switches a scenario may set (the CLI can override them).
@@ -61,6 +64,8 @@ pub struct Scenario {
     pub path: PathBuf,
     /// Edits applied on load, base edits first.
     pub edits: Vec<crate::edit::Edit>,
+    /// Plausibility warnings are errors (`strict = true`, or the CLI's `--strict`).
+    pub strict: bool,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +79,7 @@ struct ScenarioFile {
     #[serde(default)]
     inputs: InputsFile,
     output: Option<OutputOptions>,
+    strict: Option<bool>,
     #[serde(default, rename = "edit")]
     edits: Vec<toml::Spanned<toml::Table>>,
 }
@@ -91,6 +97,7 @@ struct InputsFile {
     seat_locks: Option<PathBuf>,
     distances: Option<PathBuf>,
     policy: Option<PathBuf>,
+    districts: Option<PathBuf>,
 }
 
 impl Scenario {
@@ -123,7 +130,7 @@ impl Scenario {
                 let mut d = Diagnostic::file(
                     &file,
                     e.message().to_string(),
-                    "a scenario needs name and year (or a base); optional: crs, stages, base, [inputs], [output], [[edit]] (see docs/files.md)",
+                    "a scenario needs name and year (or a base); optional: crs, stages, base, strict, [inputs], [output], [[edit]] (see docs/files.md)",
                 );
                 if let Some(span) = e.span() {
                     let (line, col) = line_col(text, span.start);
@@ -166,6 +173,7 @@ impl Scenario {
             crs: parsed.crs.or(base.as_ref().map(|b| b.crs)),
             stages: parsed.stages.or(base.as_ref().map(|b| b.stages.clone())),
             output: parsed.output.or(base.as_ref().map(|b| b.output.clone())),
+            strict: parsed.strict.or(base.as_ref().map(|b| b.strict)),
             ..parsed
         };
         let Some(year) = parsed.year else {
@@ -231,6 +239,10 @@ impl Scenario {
             "policy",
             inherited.as_ref().map(|i| i.policy.clone()),
         );
+        let districts = match parsed.inputs.districts {
+            Some(p) => optional(Some(p), "", "districts", None),
+            None => inherited.as_ref().and_then(|i| i.districts.clone()),
+        };
         let required =
             |explicit: Option<PathBuf>, default: &str, from_base: Option<&PathBuf>| match (explicit, from_base) {
                 (Some(p), _) => resolve(p),
@@ -257,6 +269,7 @@ impl Scenario {
             seat_locks,
             distances,
             policy,
+            districts,
         };
         for (key, p) in [
             ("schools", &inputs.schools),
@@ -310,6 +323,7 @@ impl Scenario {
             output: parsed.output.unwrap_or_default(),
             path: path.to_path_buf(),
             edits,
+            strict: parsed.strict.unwrap_or(false),
         })
     }
 }
