@@ -14,7 +14,7 @@
 //! | `zone_far` | a zone whose school is farther from some of its blocks than `zone_far_factor` × the stage's median block-to-zone-school distance (and at least `zone_far_min_m`) | 7 ×, 3 km |
 //! | `zone_other_district` | a zone whose school lies in another district than some of its blocks | |
 //! | `district_rare` | a district name used by a single school or block | 1 row |
-//! | `district_similar` | a district name within `similar_edits` edits of another that is used at least `similar_ratio` times as often | 2 edits, 10 × |
+//! | `district_similar` | a district name within `similar_edits` edits of another that is used at least `similar_ratio` times as often | 1 edit, 10 × |
 //! | `capacity_outlier` | a capacity above `capacity_factor` × the median capacity of the stage, or below the median divided by it | 10 × |
 //! | `duplicate_location` | two schools of the same stage within `duplicate_m` of each other (schools of different stages may share a campus, 九年一贯制) | 1 m |
 //! | `zone_polygon_none` / `zone_polygon_many` | a block whose point lies in no zone polygon of a stage, or in two or more | |
@@ -142,7 +142,7 @@ pub struct Params {
     /// … and farther than this (default 3,000 m), so a compact city is not flagged for
     /// ordinary walks.
     pub zone_far_min_m: f64,
-    /// District names this many edits apart or fewer are close (default 2).
+    /// District names this many edits apart or fewer are close (default 1: most district names are three characters, and 梁溪区 and 滨湖区 are two edits apart).
     pub similar_edits: usize,
     /// A close name is flagged when the other is used at least this many times as often
     /// (default 10): 锡山区 and 惠山区 are one edit apart but both common.
@@ -163,7 +163,7 @@ impl Default for Params {
             outline_tolerance_m: 1_000.0,
             zone_far_factor: 7.0,
             zone_far_min_m: 3_000.0,
-            similar_edits: 2,
+            similar_edits: 1,
             similar_ratio: 10,
             capacity_factor: 10.0,
             duplicate_m: 1.0,

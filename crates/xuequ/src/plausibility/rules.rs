@@ -371,13 +371,16 @@ pub(super) fn capacity(city: &City, pos: &Positions, params: &Params, out: &mut 
                         .school(
                             &s.id,
                             format!(
-                                "school {} {} has capacity {} , {} {} × the median {stage} capacity {}",
+                                "school {} {} has capacity {}, {} {} the median {stage} capacity {med}",
                                 s.id,
                                 s.name,
                                 s.capacity,
-                                if high { "more than" } else { "less than 1/" },
-                                params.capacity_factor,
-                                med
+                                if high { "more than" } else { "less than 1 /" },
+                                if high {
+                                    format!("{} ×", params.capacity_factor)
+                                } else {
+                                    format!("{} of", params.capacity_factor)
+                                },
                             ),
                             "capacity is the entry-grade seats (classes × class size), not the whole school",
                         )

@@ -397,11 +397,16 @@ pub fn read_zones(path: &Path, crs: Crs, city: &mut City, diags: &mut Diagnostic
         if polys.is_empty() {
             continue;
         }
+        let boxes: Vec<((f64, f64), (f64, f64))> = polys.iter().map(|(_, _, g)| bounds(g)).collect();
         let mut pairs = Vec::new();
         for (b, block) in city.blocks.iter().enumerate() {
-            let p = geo::Point::new(block.location.lon, block.location.lat);
+            let (x, y) = (block.location.lon, block.location.lat);
+            let p = geo::Point::new(x, y);
             let hits: Vec<&(u64, u32, MultiPolygon<f64>)> = polys
                 .iter()
+                .zip(&boxes)
+                .filter(|(_, (lo, hi))| lo.0 <= x && x <= hi.0 && lo.1 <= y && y <= hi.1)
+                .map(|(z, _)| z)
                 .filter(|(_, _, g)| g.contains(&p) || touches(g, &p))
                 .collect();
             for h in &hits {
