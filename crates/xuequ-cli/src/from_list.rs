@@ -36,7 +36,7 @@ pub(crate) fn run(args: FromListArgs, reporter: &Reporter) -> Result<(), Failure
     let rows = from_list::read_list(&args.list).map_err(crate::load_error)?;
     let result = from_list::zones_from_list(&data.city, stage, &rows, &args.list.display().to_string())
         .map_err(crate::load_error)?;
-    from_list::write(&args.out, &data.city, &result).map_err(|e| Failure::new(1, e))?;
+    from_list::write(&args.out, &data.city, &result, &args.list).map_err(|e| Failure::new(1, e))?;
     let blocks: std::collections::BTreeSet<u32> = result.pairs.iter().map(|p| p.0).collect();
     reporter.timing(
         "zones-from-list",

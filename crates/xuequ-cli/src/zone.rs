@@ -285,8 +285,10 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
     }
     let t = Instant::now();
     let bom = args.bom || data.scenario.output.bom;
-    let files = zoning::write_zoning(&args.out, &problem, &result, Some(&data.city), sweep.as_deref(), bom)
+    let mut set = crate::supply::begin_set(&args.out, "zone", &data)?;
+    zoning::write_zoning(&mut set, &problem, &result, Some(&data.city), sweep.as_deref(), bom)
         .map_err(|e| Failure::new(1, e))?;
+    let files = set.commit().map_err(|e| Failure::new(1, e))?;
     reporter.timing("write", t, format!("{} files in {}", files.len(), args.out.display()));
     let o = &result.report.overall;
     if !reporter.quiet() {
@@ -336,7 +338,10 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
     }
     let points: Vec<(f64, f64)> = match (&args.points, args.lon, args.lat) {
         (Some(p), _, _) => read_points(p)?,
-        (None, Some(lon), Some(lat)) => vec![(lon, lat)],
+        (None, Some(lon), Some(lat)) => {
+            xuequ::crs::check_lon_lat(lon, lat).map_err(|e| Failure::new(2, e))?;
+            vec![(lon, lat)]
+        }
         _ => return Err(Failure::new(2, "give --lon and --lat, or --points FILE")),
     };
     let wgs: Vec<(f64, f64)> = points
@@ -422,7 +427,11 @@ fn read_points(path: &Path) -> Result<Vec<(f64, f64)>, Failure> {
                 .filter(|v| v.is_finite())
         };
         match (parse(ci), parse(cj)) {
-            (Some(lon), Some(lat)) => out.push((lon, lat)),
+            (Some(lon), Some(lat)) => {
+                xuequ::crs::check_lon_lat(lon, lat)
+                    .map_err(|e| Failure::new(3, format!("{}:{}: {e}", path.display(), i + 1)))?;
+                out.push((lon, lat))
+            }
             _ => {
                 return Err(Failure::new(
                     3,

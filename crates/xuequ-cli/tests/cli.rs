@@ -22,6 +22,60 @@ fn text(o: &Output) -> String {
     )
 }
 
+#[test]
+fn lookup_refuses_a_longitude_outside_the_globe() {
+    let demo = root().join("data/demo/scenario.toml");
+    let o = xuequ(&[
+        "lookup",
+        demo.to_str().unwrap(),
+        "--lon",
+        "500",
+        "--lat",
+        "31.5",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("longitude 500 is outside -180..180"), "{}", text(&o));
+}
+
+#[test]
+fn threads_beyond_the_cap_are_capped_with_a_message() {
+    let demo = root().join("data/demo/scenario.toml");
+    let o = xuequ(&["--threads", "100000", "validate", demo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("--threads 100000 is more than"), "{}", text(&o));
+}
+
+#[test]
+fn a_run_folder_holds_one_run_with_its_manifest() {
+    let dir = tiny();
+    let out = dir.path().join("out");
+    assert!(run_into(dir.path(), &out, &["--xlsx"]).status.success());
+    fs::write(out.join("notes.txt"), "a planner's own file").unwrap();
+    // A second run without the workbook: the stale workbook goes, the planner's file stays.
+    assert!(run_into(dir.path(), &out, &["--no-html"]).status.success());
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "assignments.csv",
+            "manifest.json",
+            "notes.txt",
+            "schools_summary.csv",
+            "summary.json"
+        ]
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["command"], "run");
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 3);
+    assert!(manifest["inputs"].as_array().unwrap().len() >= 5);
+    assert!(manifest["seed"].is_u64());
+}
+
 /// A fresh copy of the tiny fixture.
 fn tiny() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

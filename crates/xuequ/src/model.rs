@@ -277,6 +277,32 @@ pub struct City {
     pub block_polygons: std::collections::BTreeMap<u32, geo::MultiPolygon<f64>>,
     /// District outlines from `[inputs] districts` (WGS84 degrees), by name; empty without.
     pub district_outlines: Vec<(String, geo::MultiPolygon<f64>)>,
+    /// Ids of school and block rows that were rejected while loading (their own problem is
+    /// reported once; rows of other files naming them are not reported again).
+    pub(crate) rejected: RejectedIds,
+}
+
+/// School and block ids whose rows were rejected while loading.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RejectedIds {
+    pub(crate) schools: rustc_hash::FxHashSet<String>,
+    pub(crate) blocks: rustc_hash::FxHashSet<String>,
+    /// The whole schools file could not be read (every school reference is then moot).
+    pub(crate) all_schools: bool,
+    /// The whole blocks file could not be read.
+    pub(crate) all_blocks: bool,
+}
+
+impl RejectedIds {
+    /// True when a reference to school `id` is not worth reporting again.
+    pub(crate) fn school(&self, id: &str) -> bool {
+        self.all_schools || self.schools.contains(id)
+    }
+
+    /// True when a reference to block `id` is not worth reporting again.
+    pub(crate) fn block(&self, id: &str) -> bool {
+        self.all_blocks || self.blocks.contains(id)
+    }
 }
 
 impl City {

@@ -32,17 +32,25 @@ pub struct ListRow {
     pub blocks: String,
 }
 
-/// Reads a 划片 list (CSV; see [`SCHOOL_COLUMNS`] and [`BLOCKS_COLUMNS`] for the headers).
+/// Reads a 划片 list: CSV in any encoding the inputs accept (UTF-8, GBK, UTF-16), or the first
+/// sheet of a workbook (`.xlsx`, `.xls`, `.ods`); see [`SCHOOL_COLUMNS`] and
+/// [`BLOCKS_COLUMNS`] for the headers. Problems name the file and line (a workbook's sheet and
+/// row).
 pub fn read_list(path: &Path) -> Result<Vec<ListRow>, LoadError> {
     let file = path.display().to_string();
-    let f = std::fs::File::open(path).map_err(|source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = match crate::io::source::read_table(&crate::io::source::InputSpec::new(path), &file) {
+        Ok(t) => t,
+        Err(crate::io::source::OpenError::Io(path, source)) => return Err(LoadError::Io { path, source }),
+        Err(crate::io::source::OpenError::Invalid(d)) => {
+            let mut diags = Diagnostics::default();
+            diags.push(*d);
+            return Err(LoadError::Invalid(diags));
+        }
+    };
     let mut diags = Diagnostics::default();
     let mut rows = Vec::new();
     let mut missing = false;
-    crate::load::read_csv(f, &file, &[], &mut diags, |row, diags| {
+    crate::load::read_csv(text.bytes.as_slice(), &file, &[], &mut diags, |row, diags| {
         let school = SCHOOL_COLUMNS.iter().find(|c| row.has(c));
         let blocks = BLOCKS_COLUMNS.iter().find(|c| row.has(c));
         let (Some(school), Some(blocks)) = (school, blocks) else {
@@ -81,7 +89,13 @@ pub fn read_list(path: &Path) -> Result<Vec<ListRow>, LoadError> {
     if diags.is_empty() {
         Ok(rows)
     } else {
-        Err(LoadError::Invalid(diags))
+        let mut placed = Diagnostics::default();
+        for mut d in diags.items().iter().cloned() {
+            text.locate(&mut d);
+            placed.push(d);
+        }
+        placed.omitted = diags.omitted;
+        Err(LoadError::Invalid(placed))
     }
 }
 
@@ -277,29 +291,21 @@ fn find_school(city: &City, stage: Stage, text: &str) -> Option<u32> {
 }
 
 /// Writes `zones.csv` (block_id, stage, school_id) and `match_report.csv` (line, school_id,
-/// phrase, kind, block_ids, block_names, candidates) into `out`.
-pub fn write(out: &Path, city: &City, result: &FromList) -> Result<Vec<PathBuf>, OutputError> {
-    let io = |e: std::io::Error| OutputError::Io {
-        path: out.to_path_buf(),
-        source: e,
-    };
-    let mut zones = csv::Writer::from_writer(Vec::new());
-    let mut report = csv::Writer::from_writer(Vec::new());
-    let csv_err = |e: csv::Error| io(std::io::Error::other(e));
-    zones
-        .write_record(["block_id", "stage", "school_id"])
-        .map_err(csv_err)?;
+/// phrase, kind, block_ids, block_names, candidates) into `out` as one output set (with
+/// `manifest.json`; the list is recorded as the input). Text cells that a spreadsheet would
+/// run as a formula are neutralised by the CSV writer.
+pub fn write(out: &Path, city: &City, result: &FromList, list: &Path) -> Result<Vec<PathBuf>, OutputError> {
+    use crate::io::writer::CsvWriter;
+    let mut zones = CsvWriter::with_header(&["block_id", "stage", "school_id"], false);
     for &(b, s) in &result.pairs {
-        zones
-            .write_record([
-                city.blocks[b as usize].id.as_str(),
-                result.stage.as_str(),
-                city.schools[s as usize].id.as_str(),
-            ])
-            .map_err(csv_err)?;
+        zones.row(&[
+            city.blocks[b as usize].id.as_str(),
+            result.stage.as_str(),
+            city.schools[s as usize].id.as_str(),
+        ]);
     }
-    report
-        .write_record([
+    let mut report = CsvWriter::with_header(
+        &[
             "line",
             "school_id",
             "phrase",
@@ -307,8 +313,9 @@ pub fn write(out: &Path, city: &City, result: &FromList) -> Result<Vec<PathBuf>,
             "block_ids",
             "block_names",
             "candidates",
-        ])
-        .map_err(csv_err)?;
+        ],
+        false,
+    );
     let label = |b: &u32| {
         let blk = &city.blocks[*b as usize];
         format!("{} {} ({})", blk.id, blk.name, city.districts[blk.district as usize])
@@ -326,35 +333,19 @@ pub fn write(out: &Path, city: &City, result: &FromList) -> Result<Vec<PathBuf>,
         } else {
             r.candidates.iter().map(label).collect()
         };
-        report
-            .write_record([
-                m.line.to_string().as_str(),
-                city.schools[m.school as usize].id.as_str(),
-                neutral(&m.phrase).as_str(),
-                r.kind.as_str(),
-                ids.join(";").as_str(),
-                names.join(";").as_str(),
-                candidates.join("; ").as_str(),
-            ])
-            .map_err(csv_err)?;
+        report.row(&[
+            m.line.to_string(),
+            city.schools[m.school as usize].id.clone(),
+            m.phrase.clone(),
+            r.kind.as_str().to_string(),
+            ids.join(";"),
+            names.join(";"),
+            candidates.join("; "),
+        ]);
     }
-    let zones = zones
-        .into_inner()
-        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-    let report = report
-        .into_inner()
-        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-    crate::output::write_atomically(
-        out,
-        &[("zones.csv", zones.as_slice()), ("match_report.csv", report.as_slice())],
-    )
-}
-
-/// A phrase that a spreadsheet would read as a formula gets a leading apostrophe.
-fn neutral(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@']) {
-        format!("'{s}")
-    } else {
-        s.to_string()
-    }
+    crate::io::output_set::write_set(out, "zones-from-list", |set| {
+        set.inputs([list]);
+        set.write_bytes("zones.csv", &zones.into_bytes())?;
+        set.write_bytes("match_report.csv", &report.into_bytes())
+    })
 }

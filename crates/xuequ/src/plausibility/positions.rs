@@ -23,16 +23,27 @@ pub(super) struct Positions {
     schools_file: String,
     blocks_file: String,
     zones_file: String,
+    /// The tables read again, to place positions on a workbook's sheet, row and column.
+    tables: Vec<crate::io::source::TableText>,
 }
 
-fn csv_lines(path: &Path, columns: &[&str], mut on: impl FnMut(Vec<&str>, u64)) {
-    let Ok(f) = std::fs::File::open(path) else {
-        return;
-    };
+/// Reads one tabular input as the loader does (any encoding, or a workbook's sheet) and
+/// calls `on` with the wanted columns of every row and its line. Returns the table, to place
+/// positions on a workbook's cells.
+fn table_lines(
+    scenario: &Scenario,
+    key: &str,
+    path: &Path,
+    columns: &[&str],
+    mut on: impl FnMut(Vec<&str>, u64),
+) -> Option<crate::io::source::TableText> {
+    let file = path.display().to_string();
+    let text = crate::io::source::read_table(&scenario.input_spec(key, path), &file).ok()?;
     let mut ignore = Diagnostics::default();
-    crate::load::read_csv(f, &path.display().to_string(), columns, &mut ignore, |row, _| {
+    crate::load::read_csv(text.bytes.as_slice(), &file, columns, &mut ignore, |row, _| {
         on(columns.iter().map(|c| row.text(c)).collect(), row.line)
     });
+    Some(text)
 }
 
 impl Positions {
@@ -47,13 +58,15 @@ impl Positions {
             schools_file: name(&inputs.schools),
             blocks_file: name(&inputs.blocks),
             zones_file: inputs.zones.as_deref().map(name).unwrap_or_default(),
+            tables: Vec::new(),
         };
         let file = name(&inputs.schools);
-        csv_lines(&inputs.schools, &["school_id"], |v, line| {
-            pos.schools
-                .entry(v[0].to_string())
-                .or_insert((file.clone(), Some(line)));
+        let mut schools = HashMap::new();
+        let t = table_lines(scenario, "schools", &inputs.schools, &["school_id"], |v, line| {
+            schools.entry(v[0].to_string()).or_insert((file.clone(), Some(line)));
         });
+        pos.schools = schools;
+        pos.tables.extend(t);
         let file = name(&inputs.blocks);
         if crate::shapes::is_polygon_file(&inputs.blocks) {
             // Blocks read from a polygon file come first, in feature order.
@@ -70,9 +83,12 @@ impl Positions {
                 pos.blocks.insert(b.id.clone(), (file.clone(), Some(i as u64 + 1)));
             }
         } else {
-            csv_lines(&inputs.blocks, &["block_id"], |v, line| {
-                pos.blocks.entry(v[0].to_string()).or_insert((file.clone(), Some(line)));
+            let mut blocks = HashMap::new();
+            let t = table_lines(scenario, "blocks", &inputs.blocks, &["block_id"], |v, line| {
+                blocks.entry(v[0].to_string()).or_insert((file.clone(), Some(line)));
             });
+            pos.blocks = blocks;
+            pos.tables.extend(t);
         }
         if let Some(z) = &inputs.zones {
             let file = name(z);
@@ -88,13 +104,16 @@ impl Positions {
                     }
                 }
             } else {
-                csv_lines(z, &["block_id", "stage", "school_id"], |v, line| {
+                let mut zones = HashMap::new();
+                let t = table_lines(scenario, "zones", z, &["block_id", "stage", "school_id"], |v, line| {
                     if let Ok(stage) = v[1].parse::<Stage>() {
-                        pos.zones
+                        zones
                             .entry((stage, v[0].to_string(), v[2].to_string()))
                             .or_insert((file.clone(), Some(line)));
                     }
                 });
+                pos.zones = zones;
+                pos.tables.extend(t);
             }
         }
         // Edits come last: what an edit made is found at the edit.
@@ -128,7 +147,15 @@ impl Positions {
         pos
     }
 
-    fn diag(at: Option<&At>, fallback: &str, message: String, hint: &str) -> Diagnostic {
+    fn diag(&self, at: Option<&At>, fallback: &str, message: String, hint: &str) -> Diagnostic {
+        let mut d = Self::place(at, fallback, message, hint);
+        for t in &self.tables {
+            t.locate(&mut d);
+        }
+        d
+    }
+
+    fn place(at: Option<&At>, fallback: &str, message: String, hint: &str) -> Diagnostic {
         match at {
             Some((file, line)) => {
                 let d = Diagnostic::file(file, message, hint);
@@ -143,12 +170,14 @@ impl Positions {
 
     /// A diagnostic at a school's row.
     pub(super) fn school(&self, id: &str, message: String, hint: &str) -> Diagnostic {
-        Self::diag(self.schools.get(id), &self.schools_file, message, hint).with_value(id)
+        self.diag(self.schools.get(id), &self.schools_file, message, hint)
+            .with_value(id)
     }
 
     /// A diagnostic at a block's row.
     pub(super) fn block(&self, id: &str, message: String, hint: &str) -> Diagnostic {
-        Self::diag(self.blocks.get(id), &self.blocks_file, message, hint).with_value(id)
+        self.diag(self.blocks.get(id), &self.blocks_file, message, hint)
+            .with_value(id)
     }
 
     /// A diagnostic at the row (or polygon, or edit) that zones `block` to `school`.
@@ -157,6 +186,6 @@ impl Positions {
             .zones
             .get(&(stage, block.to_string(), school.to_string()))
             .or_else(|| self.zone_features.get(&(stage, school.to_string())));
-        Self::diag(at, &self.zones_file, message, hint).with_value(school)
+        self.diag(at, &self.zones_file, message, hint).with_value(school)
     }
 }
