@@ -231,6 +231,19 @@ fn blocks_as_a_gbk_shapefile_give_identical_assignments() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("blocks.dbf is missing"), "{e}");
+    // A .shp cut short: one error naming the file, no panic.
+    let whole = fs::read(&shp).unwrap();
+    fs::write(&shp, &whole[..whole.len() / 2]).unwrap();
+    fs::write(
+        dir.path().join("blocks.dbf"),
+        dbf(&fields, &table, |s| encoding_rs::GBK.encode(s).0.into_owned()),
+    )
+    .unwrap();
+    let e = xuequ::Dataset::load(&dir.path().join("scenario.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("blocks.shp"), "{e}");
+    fs::write(&shp, &whole).unwrap();
     // A projected .prj is refused, never guessed.
     fs::write(
         dir.path().join("blocks.dbf"),
@@ -504,4 +517,32 @@ fn the_demo_and_the_readme_edit_have_no_warnings() {
         "{:?}",
         data.warnings
     );
+}
+
+#[test]
+fn a_list_saved_as_an_excel_workbook_or_gbk_csv_reads_like_csv() {
+    let data = xuequ::Dataset::load(&demo_dir().join("scenario.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A workbook with the Chinese headers a bureau uses.
+    let xlsx = dir.path().join("划片.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "学校").unwrap();
+    sheet.write_string(0, 1, "划片范围").unwrap();
+    sheet.write_string(1, 0, "锡山区实验小学").unwrap();
+    sheet
+        .write_string(1, 1, "安镇北苑、羊尖悦府（五期）\n人民路1-99号单号")
+        .unwrap();
+    book.save(&xlsx).unwrap();
+    let rows = from_list::read_list(&xlsx).unwrap();
+    let result = from_list::zones_from_list(&data.city, Stage::Primary, &rows, "划片.xlsx").unwrap();
+    let kinds: Vec<MatchKind> = result.matches.iter().map(|m| m.resolution.kind).collect();
+    assert_eq!(kinds, [MatchKind::Exact, MatchKind::Normalised, MatchKind::Unmatched]);
+    // The same list as GBK CSV.
+    let gbk = dir.path().join("list.csv");
+    let text = "学校,划片范围\n锡山区实验小学,\"安镇北苑、羊尖悦府（五期）\n人民路1-99号单号\"\n";
+    fs::write(&gbk, encoding_rs::GBK.encode(text).0).unwrap();
+    let rows = from_list::read_list(&gbk).unwrap();
+    let again = from_list::zones_from_list(&data.city, Stage::Primary, &rows, "list.csv").unwrap();
+    assert_eq!(again.pairs, result.pairs);
 }

@@ -13,7 +13,8 @@ use crate::progress::Reporter;
 pub(crate) struct FromListArgs {
     /// The scenario file (its schools and blocks are matched).
     scenario: PathBuf,
-    /// The list: CSV with columns school (or 学校) and blocks (or 划片范围).
+    /// The list: CSV (UTF-8, GBK) or a workbook, with columns school (or 学校) and blocks (or
+    /// 划片范围).
     #[arg(long)]
     list: PathBuf,
     /// The stage the list zones.

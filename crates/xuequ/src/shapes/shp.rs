@@ -143,12 +143,12 @@ fn read_dbf(bytes: &[u8], file: &str, text: Option<Text>) -> Result<Vec<DbfRecor
     let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let record_len = u16::from_le_bytes([bytes[10], bytes[11]]) as usize;
     let text = text.unwrap_or(if bytes[29] == 0x4D { Text::Gbk } else { Text::Guess });
-    let mut fields: Vec<(String, usize)> = Vec::new();
+    let mut fields: Vec<(String, usize, u8)> = Vec::new();
     let mut at = 32;
     while at + 32 <= bytes.len().min(header_len) && bytes[at] != 0x0D {
         let name = decode(&bytes[at..at + 11], text);
         let len = bytes[at + 16] as usize;
-        fields.push((name, len));
+        fields.push((name, len, bytes[at + 11]));
         at += 32;
     }
     let width: usize = 1 + fields.iter().map(|f| f.1).sum::<usize>();
@@ -164,13 +164,26 @@ fn read_dbf(bytes: &[u8], file: &str, text: Option<Text>) -> Result<Vec<DbfRecor
         let deleted = rec[0] == b'*';
         let mut pos = 1;
         let mut values = Vec::with_capacity(fields.len());
-        for (name, len) in &fields {
-            values.push((name.clone(), decode(&rec[pos..pos + len], text)));
+        for (name, len, kind) in &fields {
+            let mut v = decode(&rec[pos..pos + len], text);
+            if matches!(kind, b'N' | b'F') {
+                v = whole_number(v);
+            }
+            values.push((name.clone(), v));
             pos += len;
         }
         out.push((deleted, values));
     }
     Ok(out)
+}
+
+/// A numeric field written with decimals that are all zero (`146.000`) as the whole number
+/// it is (`146`), so counts and years read as whole numbers.
+fn whole_number(v: String) -> String {
+    match v.split_once('.') {
+        Some((int, frac)) if !int.is_empty() && frac.bytes().all(|b| b == b'0') => int.to_string(),
+        _ => v,
+    }
 }
 
 pub(super) fn read(path: &Path, file: &str) -> Result<Vec<Feature>, Diagnostics> {
