@@ -546,3 +546,19 @@ fn a_list_saved_as_an_excel_workbook_or_gbk_csv_reads_like_csv() {
     let again = from_list::zones_from_list(&data.city, Stage::Primary, &rows, "list.csv").unwrap();
     assert_eq!(again.pairs, result.pairs);
 }
+
+/// Rural counties (宜兴市) have longer zones than the city centre: the far-zone rule measures
+/// a zone against its own district's median too, so the generated Wuxi city is clean.
+#[test]
+fn generated_wuxi_cities_have_no_warnings() {
+    for preset in [xuequ_synth::Preset::Wuxi, xuequ_synth::Preset::Choice { k: 5 }] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = xuequ_synth::SynthConfig {
+            applicants: Some(20_000),
+            ..xuequ_synth::SynthConfig::new(preset)
+        };
+        xuequ_synth::write_city(&config, dir.path(), &mut |_| {}).unwrap();
+        let data = xuequ::Dataset::load(&dir.path().join("scenario.toml")).unwrap();
+        assert!(data.warnings.is_empty(), "{preset:?}: {:?}", data.warnings);
+    }
+}

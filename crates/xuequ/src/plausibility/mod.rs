@@ -11,7 +11,7 @@
 //! | `outside_city` | a school or block outside every district outline (`[inputs] districts`), or, without outlines, farther from the median point of all schools and blocks than `extent_factor` × the 90th-percentile of those distances | 1 km tolerance; 4 × |
 //! | `outside_district` | a school or block outside the outline of its own district | 1 km tolerance |
 //! | `unknown_district` | a district name with no outline in the districts file | |
-//! | `zone_far` | a zone whose school is farther from some of its blocks than `zone_far_factor` × the stage's median block-to-zone-school distance (and at least `zone_far_min_m`) | 7 ×, 3 km |
+//! | `zone_far` | a zone whose school is farther from some of its blocks than `zone_far_factor` × the stage's median block-to-zone-school distance, of the city or of the school's district, whichever is larger (and at least `zone_far_min_m`) | 7 ×, 3 km |
 //! | `zone_other_district` | a zone whose school lies in another district than some of its blocks | |
 //! | `district_rare` | a district name used by a single school or block | 1 row |
 //! | `district_similar` | a district name within `similar_edits` edits of another that is used at least `similar_ratio` times as often | 1 edit, 10 × |

@@ -271,10 +271,26 @@ pub(super) fn zones(city: &City, pos: &Positions, params: &Params, out: &mut Vec
         if all.is_empty() {
             continue;
         }
-        let med = median(&mut all);
-        let limit = (params.zone_far_factor * med).max(params.zone_far_min_m);
+        let city_median = median(&mut all);
+        // Per district of the school: rural counties have longer zones than the city centre.
+        let mut by_district: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+        for (&s, pairs) in &by_school {
+            by_district
+                .entry(city.schools[s as usize].district)
+                .or_default()
+                .extend(pairs.iter().map(|p| p.1));
+        }
+        let district_median: BTreeMap<u32, f64> =
+            by_district.into_iter().map(|(d, mut v)| (d, median(&mut v))).collect();
         for (&s, pairs) in &by_school {
             let school = &city.schools[s as usize];
+            let own = district_median.get(&school.district).copied().unwrap_or(0.0);
+            let (med, of) = if own > city_median {
+                (own, format!("of {}", city.districts[school.district as usize]))
+            } else {
+                (city_median, "of the city".to_string())
+            };
+            let limit = (params.zone_far_factor * med).max(params.zone_far_min_m);
             let far: Vec<&(u32, f64)> = pairs.iter().filter(|(_, d)| *d > limit).collect();
             if let Some(&&(b, _)) = far.first() {
                 let list: Vec<String> = far
@@ -290,7 +306,7 @@ pub(super) fn zones(city: &City, pos: &Positions, params: &Params, out: &mut Vec
                             &city.blocks[b as usize].id,
                             &school.id,
                             format!(
-                                "the {stage} zone of {} {} has {} of {} block(s) farther than {} ({} × the median zone distance {}): {}{}",
+                                "the {stage} zone of {} {} has {} of {} block(s) farther than {} ({} × the median zone distance {of}, {}): {}{}",
                                 school.id,
                                 school.name,
                                 far.len(),
