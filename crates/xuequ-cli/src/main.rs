@@ -283,6 +283,8 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
                 by_stage.join(", "),
                 data.warnings.len()
             );
+            let sources: Vec<String> = data.sources.iter().map(ToString::to_string).collect();
+            println!("inputs: {}", sources.join(", "));
             Ok(())
         }
         Command::Explain {

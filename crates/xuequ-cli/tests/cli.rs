@@ -39,6 +39,32 @@ fn lookup_refuses_a_longitude_outside_the_globe() {
 }
 
 #[test]
+fn validate_names_what_each_input_was_read_as() {
+    let dir = tiny();
+    // blocks.csv saved by Excel on a Chinese Windows: GBK, detected; zones.csv forced.
+    let blocks = dir.path().join("blocks.csv");
+    let utf8 = fs::read_to_string(&blocks).unwrap();
+    let (gbk, _, _) = encoding_rs::GBK.encode(&utf8);
+    fs::write(&blocks, gbk).unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    let s = fs::read_to_string(&scenario).unwrap();
+    fs::write(
+        &scenario,
+        format!("{s}\n[inputs]\nzones = {{ path = \"zones.csv\", encoding = \"gbk\" }}\n"),
+    )
+    .unwrap();
+    let o = xuequ(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for read_as in [
+        "blocks.csv (csv, gbk)",
+        "zones.csv (csv, gbk)",
+        "schools.csv (csv, utf-8)",
+    ] {
+        assert!(text(&o).contains(read_as), "{read_as}: {}", text(&o));
+    }
+}
+
+#[test]
 fn threads_beyond_the_cap_are_capped_with_a_message() {
     let demo = root().join("data/demo/scenario.toml");
     let o = xuequ(&["--threads", "100000", "validate", demo.to_str().unwrap()]);
