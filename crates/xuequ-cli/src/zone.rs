@@ -246,7 +246,7 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
             let network = xuequ::spatial::load_network(&path, data.scenario.crs, options.mode, options.cache)
                 .map_err(|e| Failure::new(3, e))?;
             let spatial = xuequ::spatial::Spatial::roads(&data.city, network, options);
-            crate::print_warnings(spatial.warnings(), reporter);
+            crate::print_distance_warnings(spatial.warnings(), reporter);
             problem.use_spatial(&spatial);
         }
     }

@@ -11,7 +11,7 @@
 //! lon = 120.40
 //! lat = 31.50
 //! capacity = 180                # or classes + class_size
-//! zone_blocks = ["B000120", "B000121"]
+//! zone_blocks = ["B000077", "B000086"]
 //!
 //! [[edit]]
 //! kind = "close_school"

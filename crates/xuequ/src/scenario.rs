@@ -35,6 +35,9 @@ pub struct InputPaths {
     pub policy: Option<PathBuf>,
     /// The road network (`.osm.pbf`, `.osm` or `roads.csv`; optional).
     pub roads: Option<PathBuf>,
+    /// District outlines, a GeoJSON FeatureCollection of (Multi)Polygons with a `name`
+    /// property (optional: plausibility checks and maps; see `docs/inputs.md`).
+    pub districts: Option<PathBuf>,
 }
 
 /// Output switches a scenario may set (the CLI can override them).
@@ -72,6 +75,8 @@ pub struct Scenario {
     pub distance: crate::spatial::DistanceKind,
     /// `[roads]`: mode, radius, snap limit, cache.
     pub roads: crate::spatial::RoadsOptions,
+    /// Plausibility warnings are errors (`strict = true`, or the CLI's `--strict`).
+    pub strict: bool,
 }
 
 #[derive(Deserialize)]
@@ -85,6 +90,7 @@ struct ScenarioFile {
     #[serde(default)]
     inputs: InputsFile,
     output: Option<OutputOptions>,
+    strict: Option<bool>,
     #[serde(default, rename = "edit")]
     edits: Vec<toml::Spanned<toml::Table>>,
     distance: Option<crate::spatial::DistanceKind>,
@@ -105,6 +111,7 @@ struct InputsFile {
     distances: Option<toml::Spanned<InputEntry>>,
     policy: Option<toml::Spanned<InputEntry>>,
     roads: Option<toml::Spanned<InputEntry>>,
+    districts: Option<toml::Spanned<InputEntry>>,
 }
 
 /// An `[inputs]` value: a path, or `{ path = "…", encoding = "gbk", sheet = "学校" }`.
@@ -178,7 +185,7 @@ impl Scenario {
                 let mut d = Diagnostic::file(
                     &file,
                     e.message().to_string(),
-                    "a scenario needs name and year (or a base); optional: crs, stages, base, distance, [inputs], [output], [roads], [[edit]] (see docs/files.md)",
+                    "a scenario needs name and year (or a base); optional: crs, stages, base, strict, distance, [inputs], [output], [roads], [[edit]] (see docs/files.md)",
                 );
                 if let Some(span) = e.span() {
                     let (line, col) = line_col(text, span.start);
@@ -240,6 +247,7 @@ impl Scenario {
             output: parsed.output.or(base.as_ref().map(|b| b.output.clone())),
             distance: parsed.distance.or(base.as_ref().map(|b| b.distance)),
             roads: parsed.roads.or(base.as_ref().map(|b| b.roads)),
+            strict: parsed.strict.or(base.as_ref().map(|b| b.strict)),
             ..parsed
         };
         let Some(year) = parsed.year else {
@@ -345,6 +353,10 @@ impl Scenario {
             "roads",
             inherited.as_ref().map(|i| i.roads.clone()),
         );
+        let districts = match parsed.inputs.districts.clone() {
+            Some(entry) => optional(Some(entry), "", "districts", None),
+            None => inherited.as_ref().and_then(|i| i.districts.clone()),
+        };
         let mut key_lines: Vec<(&str, Option<(u64, usize)>)> = Vec::new();
         let mut required = |explicit: &Option<toml::Spanned<InputEntry>>,
                             key: &'static str,
@@ -381,6 +393,7 @@ impl Scenario {
             distances,
             policy,
             roads,
+            districts,
         };
         for ((key, at), p) in key_lines
             .iter()
@@ -451,6 +464,7 @@ impl Scenario {
                 crate::spatial::DistanceKind::Straight
             }),
             roads: parsed.roads.unwrap_or_default(),
+            strict: parsed.strict.unwrap_or(false),
         })
     }
 }
