@@ -292,8 +292,9 @@ pub(crate) fn read_pbf(bytes: &[u8], file: &str, mode: RoadMode) -> Result<RawRo
                         nodes.push((n.id(), e7(n.lon()), e7(n.lat())));
                     }
                     for w in group.ways() {
-                        let tags: Vec<(&str, &str)> = w.tags().collect();
-                        let tag = |k: &str| tags.iter().find(|t| t.0 == k).map(|t| t.1);
+                        // Tags are looked up in place (a way has a handful): no allocation
+                        // for the many ways that are not roads.
+                        let tag = |k: &str| w.tags().find(|t| t.0 == k).map(|t| t.1);
                         if let Some((forward, backward)) = keep_way(mode, tag) {
                             ways.push(Way {
                                 id: w.id(),
