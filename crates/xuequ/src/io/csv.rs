@@ -201,17 +201,19 @@ pub(crate) struct Header {
 /// Reads the whole source, decodes it (UTF-8, GBK or UTF-16; see [`super::text`]) and checks
 /// the header. Header names are matched case-insensitively and through the Chinese aliases
 /// of [`canonical_header`].
-pub(crate) fn read_header<R: Read>(
-    mut reader: R,
+pub(crate) fn read_header(
+    input: impl CsvInput,
     file: &str,
     required: &[&str],
     diags: &mut Diagnostics,
 ) -> Option<(Vec<u8>, Header)> {
-    let mut bytes = Vec::new();
-    if let Err(e) = reader.read_to_end(&mut bytes) {
-        diags.push(Diagnostic::file(file, format!("cannot read: {e}"), "check the file"));
-        return None;
-    }
+    let bytes = match input.into_bytes() {
+        Ok(b) => b,
+        Err(e) => {
+            diags.push(Diagnostic::file(file, format!("cannot read: {e}"), "check the file"));
+            return None;
+        }
+    };
     let bytes = match super::text::decode(bytes, file, None) {
         Ok((bytes, _)) => bytes,
         Err(d) => {
@@ -221,6 +223,32 @@ pub(crate) fn read_header<R: Read>(
     };
     let header = header_of(&bytes, file, required, diags)?;
     Some((bytes, header))
+}
+
+/// What a CSV reader takes whole: any reader (read to the end), or bytes already in memory
+/// wrapped in [`OwnedBytes`] (taken as they are, without a copy: at a million applicants the
+/// text is hundreds of megabytes).
+pub trait CsvInput {
+    /// The whole input.
+    fn into_bytes(self) -> std::io::Result<Vec<u8>>;
+}
+
+impl<R: Read> CsvInput for R {
+    fn into_bytes(mut self) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// Bytes already read, handed to a reader without a copy.
+#[derive(Debug)]
+pub struct OwnedBytes(pub Vec<u8>);
+
+impl CsvInput for OwnedBytes {
+    fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        Ok(self.0)
+    }
 }
 
 /// Checks the header of decoded UTF-8 CSV text.
@@ -487,6 +515,12 @@ pub const MAX_CELL_CHARS: usize = 32_767;
 /// codes — a column named `*_id`, `stage`, `sector`, `status` — also tab and line breaks), or
 /// more than [`MAX_CELL_CHARS`] characters.
 fn control_character<'r>(record: &'r csv::StringRecord, columns: &Columns) -> Option<(usize, &'r str, String)> {
+    // Fast path: no byte that could start a control character (C0, DEL, or the 0xC2 lead
+    // byte of C1) and no field long enough to matter.
+    let bytes = record.as_slice().as_bytes();
+    if bytes.len() <= MAX_CELL_CHARS && !bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        return None;
+    }
     for (i, field) in record.iter().enumerate() {
         if field.len() > MAX_CELL_CHARS && field.chars().count() > MAX_CELL_CHARS {
             return Some((
@@ -513,8 +547,8 @@ fn control_character<'r>(record: &'r csv::StringRecord, columns: &Columns) -> Op
 
 /// Reads a CSV source row by row, checking encoding, headers and field counts. Nothing is
 /// read when the header is unusable.
-pub(crate) fn read_csv<R: Read>(
-    reader: R,
+pub(crate) fn read_csv(
+    reader: impl CsvInput,
     file: &str,
     required: &[&str],
     diags: &mut Diagnostics,

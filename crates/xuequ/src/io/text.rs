@@ -248,10 +248,7 @@ impl<'a> LineCounter<'a> {
 
 /// The first `\r` or `\n` in `bytes[from..to]`.
 fn memchr2(bytes: &[u8], from: usize, to: usize) -> Option<usize> {
-    bytes[from..to]
-        .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map(|p| from + p)
+    memchr::memchr2(b'\n', b'\r', &bytes[from..to]).map(|p| from + p)
 }
 
 /// Counts line breaks (`\n`, `\r\n`, lone `\r`) in `bytes`.
