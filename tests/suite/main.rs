@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod api;
+mod fuzz;
 mod lottery_recheck;
 mod properties;
 mod regression;
