@@ -4,6 +4,7 @@
 mod api;
 mod fuzz;
 mod lottery_recheck;
+mod planner;
 mod properties;
 mod regression;
 mod report;

@@ -22,6 +22,86 @@ fn text(o: &Output) -> String {
     )
 }
 
+#[test]
+fn lookup_refuses_a_longitude_outside_the_globe() {
+    let demo = root().join("data/demo/scenario.toml");
+    let o = xuequ(&[
+        "lookup",
+        demo.to_str().unwrap(),
+        "--lon",
+        "500",
+        "--lat",
+        "31.5",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("longitude 500 is outside -180..180"), "{}", text(&o));
+}
+
+#[test]
+fn validate_names_what_each_input_was_read_as() {
+    let dir = tiny();
+    // blocks.csv saved by Excel on a Chinese Windows: GBK, detected; zones.csv forced.
+    let blocks = dir.path().join("blocks.csv");
+    let utf8 = fs::read_to_string(&blocks).unwrap();
+    let (gbk, _, _) = encoding_rs::GBK.encode(&utf8);
+    fs::write(&blocks, gbk).unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    let s = fs::read_to_string(&scenario).unwrap();
+    fs::write(
+        &scenario,
+        format!("{s}\n[inputs]\nzones = {{ path = \"zones.csv\", encoding = \"gbk\" }}\n"),
+    )
+    .unwrap();
+    let o = xuequ(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for read_as in [
+        "blocks.csv (csv, gbk)",
+        "zones.csv (csv, gbk)",
+        "schools.csv (csv, utf-8)",
+    ] {
+        assert!(text(&o).contains(read_as), "{read_as}: {}", text(&o));
+    }
+}
+
+#[test]
+fn threads_beyond_the_cap_are_capped_with_a_message() {
+    let demo = root().join("data/demo/scenario.toml");
+    let o = xuequ(&["--threads", "100000", "validate", demo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("--threads 100000 is more than"), "{}", text(&o));
+}
+
+#[test]
+fn a_run_folder_holds_one_run_with_its_manifest() {
+    let dir = tiny();
+    let out = dir.path().join("out");
+    assert!(run_into(dir.path(), &out, &["--xlsx"]).status.success());
+    fs::write(out.join("notes.txt"), "a planner's own file").unwrap();
+    // A second run without the workbook: the stale workbook goes, the planner's file stays.
+    assert!(run_into(dir.path(), &out, &["--no-html"]).status.success());
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "assignments.csv",
+            "manifest.json",
+            "notes.txt",
+            "schools_summary.csv",
+            "summary.json"
+        ]
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["command"], "run");
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 3);
+    assert!(manifest["inputs"].as_array().unwrap().len() >= 5);
+    assert!(manifest["seed"].is_u64());
+}
+
 /// A fresh copy of the tiny fixture.
 fn tiny() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -713,4 +793,106 @@ fn forecast_check_development_and_site_on_the_demo() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("bad_sites.csv:2"), "{}", text(&o));
     assert!(!out.path().join("site2").exists());
+}
+
+/// The demo with a scenario edit that zones two 江阴市 blocks to a new 新吴区 school.
+fn demo_with_far_zone() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = root().join("data/demo/scenario.toml");
+    let s = dir.path().join("far.toml");
+    fs::write(
+        &s,
+        format!(
+            "name = \"far\"\nbase = \"{}\"\n[[edit]]\nkind = \"open_school\"\nschool_id = \"P9001\"\nname = \"新城实验小学\"\ndistrict = \"新吴区\"\nstage = \"primary\"\nlon = 120.40\nlat = 31.50\nclasses = 4\nzone_blocks = [\"B000120\", \"B000121\"]\n",
+            base.display().to_string().replace('\\', "/")
+        ),
+    )
+    .unwrap();
+    (dir, s)
+}
+
+#[test]
+fn plausibility_warnings_are_printed_and_strict_makes_them_errors() {
+    let (dir, s) = demo_with_far_zone();
+    let o = xuequ(&["validate", s.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("warning[zone_other_district]") && t.contains("far.toml:3"),
+        "{t}"
+    );
+    assert!(t.contains("2 plausibility warning(s)"), "{t}");
+    let o = xuequ(&["validate", "--strict", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("an error because strict is on"));
+    // A run writes them into summary.json and the report.
+    let out = dir.path().join("out");
+    let o = xuequ(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let kinds: Vec<&str> = summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["zone_far", "zone_other_district"]);
+    assert_eq!(summary["warnings"][0]["line"], 3);
+    let html = fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("id=\"warnings\"") && html.contains("zone_other_district"));
+    // The demo itself has none.
+    let o = xuequ(&["validate", root().join("data/demo/scenario.toml").to_str().unwrap()]);
+    assert!(text(&o).contains("; 0 plausibility warning(s))"), "{}", text(&o));
+}
+
+#[test]
+fn zones_from_list_writes_zones_and_a_match_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.csv");
+    fs::write(
+        &list,
+        "学校,划片范围\n锡山区实验小学,\"安镇北苑、羊尖悦府（五期）、人民路1-99号单号\"\nP0005,盛岸三村；风雅苑\n",
+    )
+    .unwrap();
+    let out = dir.path().join("z");
+    let scenario = root().join("data/demo/scenario.toml");
+    let o = xuequ(&[
+        "zones-from-list",
+        scenario.to_str().unwrap(),
+        "--list",
+        list.to_str().unwrap(),
+        "--stage",
+        "primary",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("5 phrases: 2 exact, 1 normalised, 0 fuzzy, 1 ambiguous, 1 unmatched; 3 blocks zoned"),
+        "{}",
+        text(&o)
+    );
+    let zones = csv_rows(&out.join("zones.csv"));
+    assert_eq!(zones[0], ["B000001", "primary", "P0002"]);
+    let report = csv_rows(&out.join("match_report.csv"));
+    assert_eq!(report.len(), 5);
+    assert!(report.iter().any(|r| r[2] == "人民路1-99号单号" && r[3] == "unmatched"));
+    // A school that is not in the city: exit 3, the list's line and value.
+    fs::write(&list, "school,blocks\n不存在小学,安镇北苑\n").unwrap();
+    let o = xuequ(&[
+        "zones-from-list",
+        scenario.to_str().unwrap(),
+        "--list",
+        list.to_str().unwrap(),
+        "--stage",
+        "primary",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        text(&o).contains("list.csv:2 [school] value \"不存在小学\""),
+        "{}",
+        text(&o)
+    );
 }

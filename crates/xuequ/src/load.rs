@@ -57,6 +57,9 @@ pub struct Dataset {
     pub policy: Policy,
     /// Precomputed distances, if given.
     pub distances: Option<DistanceMatrix>,
+    /// Plausibility warnings about the inputs ([`crate::plausibility`]); with
+    /// `strict = true` they fail the load instead.
+    pub warnings: Vec<crate::plausibility::Warning>,
     /// What each tabular input was read as (format, encoding, sheet).
     pub sources: Vec<SourceInfo>,
 }
@@ -141,11 +144,26 @@ impl Dataset {
         table("schools", &inputs.schools, &mut diags, &mut |b, f, d| {
             read_schools(b, f, crs, &mut city, d)
         })?;
-        table("blocks", &inputs.blocks, &mut diags, &mut |b, f, d| {
-            read_blocks(b, f, crs, &mut city, d)
-        })?;
+        city.rejected.all_schools = city.schools.is_empty() && !diags.is_empty();
+        let before = diags.total();
+        if crate::shapes::is_polygon_file(&inputs.blocks) {
+            crate::shapes::read_blocks(&inputs.blocks, crs, &mut city, &mut diags);
+        } else {
+            table("blocks", &inputs.blocks, &mut diags, &mut |b, f, d| {
+                read_blocks(b, f, crs, &mut city, d)
+            })?;
+        }
+        city.rejected.all_blocks = city.blocks.is_empty() && diags.total() > before;
+        let mut zone_polygons = Vec::new();
         if let Some(z) = &inputs.zones {
-            table("zones", z, &mut diags, &mut |b, f, d| read_zones(b, f, &mut city, d))?;
+            if crate::shapes::is_polygon_file(z) {
+                zone_polygons = crate::shapes::read_zones(z, crs, &mut city, &mut diags);
+            } else {
+                table("zones", z, &mut diags, &mut |b, f, d| read_zones(b, f, &mut city, d))?;
+            }
+        }
+        if let Some(d) = &inputs.districts {
+            crate::shapes::read_districts(d, crs, &mut city, &mut diags);
         }
         crate::edit::apply_city_edits(&mut city, &scenario.edits, scenario.crs, &mut diags);
         let mut cohort = Cohort::default();
@@ -165,6 +183,15 @@ impl Dataset {
                 distances = Some(read_distances(b, f, &city, d));
             })?;
         }
+        let mut warnings = Vec::new();
+        if diags.is_empty() {
+            warnings = crate::plausibility::check_inputs(&scenario, &city, &zone_polygons);
+            if scenario.strict {
+                for w in &warnings {
+                    diags.push(w.as_error());
+                }
+            }
+        }
         if diags.is_empty() {
             Ok(Dataset {
                 scenario,
@@ -172,6 +199,7 @@ impl Dataset {
                 cohort,
                 policy,
                 distances,
+                warnings,
                 sources,
             })
         } else {
@@ -354,7 +382,7 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
                 .with_value(feeder.clone())
         };
         match city.school(&feeder) {
-            None if city.rejected.schools.contains(&feeder) => {}
+            None if city.rejected.school(&feeder) => {}
             None => diags.push(d("no school has this id", "name a junior school from schools.csv")),
             Some(j) if city.schools[j as usize].stage != Stage::Junior => {
                 diags.push(d("the feeder school is not a junior school", "name a junior school"))
@@ -447,7 +475,7 @@ pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut D
         |row, diags| {
             let block = row.required("block_id", diags).and_then(|b| {
                 let found = city.block(b);
-                if found.is_none() && !city.rejected.blocks.contains(b) {
+                if found.is_none() && !city.rejected.block(b) {
                     diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
                 }
                 found
@@ -455,7 +483,7 @@ pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut D
             let stage = row.stage(diags);
             let school = row.required("school_id", diags).and_then(|s| {
                 let found = city.school(s);
-                if found.is_none() && !city.rejected.schools.contains(s) {
+                if found.is_none() && !city.rejected.school(s) {
                     diags.push(row.diag(
                         "school_id",
                         s,
@@ -699,7 +727,7 @@ fn parse_student(
     let stage = row.stage(diags);
     let block = row.required("block_id", diags).and_then(|b| {
         let found = city.block(b);
-        if found.is_none() && !city.rejected.blocks.contains(b) {
+        if found.is_none() && !city.rejected.block(b) {
             diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
         }
         found
@@ -727,7 +755,7 @@ fn parse_student(
                 ));
                 None
             }
-            None if city.rejected.schools.contains(primary) => None,
+            None if city.rejected.school(primary) => None,
             None => {
                 diags.push(row.diag(
                     "primary_school_id",
@@ -744,7 +772,7 @@ fn parse_student(
     let mut choices_ok = true;
     for c in row.text("choices").split(';').map(str::trim).filter(|c| !c.is_empty()) {
         match city.school(c) {
-            None if city.rejected.schools.contains(c) => choices_ok = false,
+            None if city.rejected.school(c) => choices_ok = false,
             None => {
                 diags.push(row.diag(
                     "choices",
@@ -896,7 +924,7 @@ pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut D
         |row, diags| {
             let school = row.required("school_id", diags).and_then(|s| {
                 let f = city.school(s);
-                if f.is_none() && !city.rejected.schools.contains(s) {
+                if f.is_none() && !city.rejected.school(s) {
                     diags.push(row.diag(
                         "school_id",
                         s,
@@ -908,7 +936,7 @@ pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut D
             });
             let block = row.required("block_id", diags).and_then(|b| {
                 let f = city.block(b);
-                if f.is_none() && !city.rejected.blocks.contains(b) {
+                if f.is_none() && !city.rejected.block(b) {
                     diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
                 }
                 f

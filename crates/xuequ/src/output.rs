@@ -403,6 +403,9 @@ pub struct Summary {
     pub stages: Vec<StageSummary>,
     /// The audit.
     pub audit: AuditSummary,
+    /// Plausibility warnings: the inputs' and the placements'
+    /// ([`crate::plausibility::all_warnings`]).
+    pub warnings: Vec<crate::plausibility::Warning>,
 }
 
 /// The audit as written in `summary.json`.
@@ -436,6 +439,7 @@ pub fn summary(data: &Dataset, allocation: &Allocation, audit: &AuditReport) -> 
             passed: audit.passed(),
             checks: audit.checks.clone(),
         },
+        warnings: crate::plausibility::all_warnings(data, allocation),
     }
 }
 

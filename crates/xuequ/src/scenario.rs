@@ -33,6 +33,9 @@ pub struct InputPaths {
     pub distances: Option<PathBuf>,
     /// `policy.toml` (optional: every key has a default).
     pub policy: Option<PathBuf>,
+    /// District outlines, a GeoJSON FeatureCollection of (Multi)Polygons with a `name`
+    /// property (optional: plausibility checks and maps; see `docs/inputs.md`).
+    pub districts: Option<PathBuf>,
 }
 
 /// Output switches a scenario may set (the CLI can override them).
@@ -65,6 +68,8 @@ pub struct Scenario {
     pub path: PathBuf,
     /// Edits applied on load, base edits first.
     pub edits: Vec<crate::edit::Edit>,
+    /// Plausibility warnings are errors (`strict = true`, or the CLI's `--strict`).
+    pub strict: bool,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +83,7 @@ struct ScenarioFile {
     #[serde(default)]
     inputs: InputsFile,
     output: Option<OutputOptions>,
+    strict: Option<bool>,
     #[serde(default, rename = "edit")]
     edits: Vec<toml::Spanned<toml::Table>>,
 }
@@ -95,6 +101,7 @@ struct InputsFile {
     seat_locks: Option<toml::Spanned<InputEntry>>,
     distances: Option<toml::Spanned<InputEntry>>,
     policy: Option<toml::Spanned<InputEntry>>,
+    districts: Option<toml::Spanned<InputEntry>>,
 }
 
 /// An `[inputs]` value: a path, or `{ path = "…", encoding = "gbk", sheet = "学校" }`.
@@ -168,7 +175,7 @@ impl Scenario {
                 let mut d = Diagnostic::file(
                     &file,
                     e.message().to_string(),
-                    "a scenario needs name and year (or a base); optional: crs, stages, base, [inputs], [output], [[edit]] (see docs/files.md)",
+                    "a scenario needs name and year (or a base); optional: crs, stages, base, strict, [inputs], [output], [[edit]] (see docs/files.md)",
                 );
                 if let Some(span) = e.span() {
                     let (line, col) = line_col(text, span.start);
@@ -228,6 +235,7 @@ impl Scenario {
             crs: parsed.crs.or(base.as_ref().map(|b| b.crs)),
             stages: parsed.stages.or(base.as_ref().map(|b| b.stages.clone())),
             output: parsed.output.or(base.as_ref().map(|b| b.output.clone())),
+            strict: parsed.strict.or(base.as_ref().map(|b| b.strict)),
             ..parsed
         };
         let Some(year) = parsed.year else {
@@ -327,6 +335,10 @@ impl Scenario {
             "policy",
             inherited.as_ref().map(|i| i.policy.clone()),
         );
+        let districts = match parsed.inputs.districts.clone() {
+            Some(entry) => optional(Some(entry), "", "districts", None),
+            None => inherited.as_ref().and_then(|i| i.districts.clone()),
+        };
         let mut key_lines: Vec<(&str, Option<(u64, usize)>)> = Vec::new();
         let mut required = |explicit: &Option<toml::Spanned<InputEntry>>,
                             key: &'static str,
@@ -362,6 +374,7 @@ impl Scenario {
             seat_locks,
             distances,
             policy,
+            districts,
         };
         for ((key, at), p) in key_lines
             .iter()
@@ -415,6 +428,7 @@ impl Scenario {
             output: parsed.output.unwrap_or_default(),
             path: path.to_path_buf(),
             edits,
+            strict: parsed.strict.unwrap_or(false),
         })
     }
 }

@@ -456,12 +456,12 @@ pub(crate) fn parse_rows(
             diags.push(
                 Diagnostic::file(
                     file,
-                    format!("the text holds a control character ({what})"),
-                    "remove it: ids and names may not hold control characters (a tab or line break only inside a quoted text field)",
+                    format!("the cell holds {what}"),
+                    "remove it: ids and names may not hold control characters (a tab or line break only inside a quoted free-text field), and a cell holds at most 32,767 characters",
                 )
                 .at_line(line)
                 .at_field(Some(column + 1), name)
-                .with_value(value.escape_debug().to_string()),
+                .with_value(value.chars().take(80).collect::<String>().escape_debug().to_string()),
             );
             if diags.is_full() {
                 return;
@@ -481,10 +481,22 @@ pub(crate) fn parse_rows(
     }
 }
 
-/// The first field holding a control character: any C0 or C1 control or DEL, and in ids and
-/// codes (a column named `*_id`, `stage`, `sector`, `status`) also tab and line breaks.
+/// The most characters a cell may hold: a spreadsheet cell's own limit, so every output can
+/// be opened in Excel and written into a workbook.
+pub const MAX_CELL_CHARS: usize = 32_767;
+
+/// The first field holding a control character (any C0 or C1 control or DEL, and in ids and
+/// codes — a column named `*_id`, `stage`, `sector`, `status` — also tab and line breaks), or
+/// more than [`MAX_CELL_CHARS`] characters.
 fn control_character<'r>(record: &'r csv::StringRecord, columns: &Columns) -> Option<(usize, &'r str, String)> {
     for (i, field) in record.iter().enumerate() {
+        if field.len() > MAX_CELL_CHARS && field.chars().count() > MAX_CELL_CHARS {
+            return Some((
+                i,
+                field,
+                format!("{} characters, more than {MAX_CELL_CHARS}", field.chars().count()),
+            ));
+        }
         if !field.chars().any(char::is_control) {
             continue;
         }
@@ -495,7 +507,7 @@ fn control_character<'r>(record: &'r csv::StringRecord, columns: &Columns) -> Op
             .chars()
             .find(|&c| c.is_control() && (strict || !matches!(c, '\t' | '\n' | '\r')));
         if let Some(c) = bad {
-            return Some((i, field, format!("U+{:04X}", c as u32)));
+            return Some((i, field, format!("a control character, U+{:04X}", c as u32)));
         }
     }
     None

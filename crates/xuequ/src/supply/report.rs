@@ -1,6 +1,6 @@
 //! Result files of the forecast, the development check and siting (CSV + JSON), rendered in
-//! memory and written atomically with [`crate::output::write_atomically`]: every file goes to
-//! a temporary name first and all are renamed into place only when all are complete.
+//! memory and written into the command's [`OutputSet`] (`crate::io::output_set`): the whole
+//! set is staged and moved into place only when it is complete.
 //!
 //! Fractional figures (expected children) are written with one decimal; the same inputs give
 //! byte-identical files.
