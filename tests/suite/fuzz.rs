@@ -375,7 +375,10 @@ fn check_diagnostics(dir: &Path, diags: &xuequ::Diagnostics, sheet_rows: u64) ->
             if p.is_absolute() { p.to_path_buf() } else { dir.join(p) }
         };
         let bytes = fs::read(&path);
-        prop_assert!(bytes.is_ok(), "a diagnostic names line {line} of a file that does not exist: {d}");
+        prop_assert!(
+            bytes.is_ok(),
+            "a diagnostic names line {line} of a file that does not exist: {d}"
+        );
         let bound = if d.sheet.is_some() {
             sheet_rows
         } else {
@@ -566,7 +569,8 @@ order_by = ["distance_m"]
 // ---------------------------------------------------------------------------------------
 // The supply inputs, read against the unmutated tiny dataset.
 
-const SITES: &str = "site_id,name,district,lon,lat,capacity\nX1,新地块,梁溪区,120.305,31.571,90\nX2,北地块,梁溪区,120.306,31.580,45\n";
+const SITES: &str =
+    "site_id,name,district,lon,lat,capacity\nX1,新地块,梁溪区,120.305,31.571,90\nX2,北地块,梁溪区,120.306,31.580,45\n";
 
 const PLANNING: &str = "[forecast]\nyears = 5\nmove_in_ramp = [0.3, 0.6, 0.85, 1.0]\nsurvival = 0.99\n\n[forecast.children_per_household]\nprimary = 0.04\n";
 

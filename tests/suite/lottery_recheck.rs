@@ -208,7 +208,9 @@ fn recheck(dir: &Path) -> Checked {
         let stage = st.stage.as_str();
         let id = |m: usize| data.cohort.id(st.members[m] as usize);
         let school_of = |e: &xuequ::allocate::Entry| {
-            data.city.schools[st.programs[e.program as usize].school as usize].id.as_str()
+            data.city.schools[st.programs[e.program as usize].school as usize]
+                .id
+                .as_str()
         };
         let mut applicants: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for m in 0..st.members.len() {
@@ -225,7 +227,12 @@ fn recheck(dir: &Path) -> Checked {
             .collect();
         for m in 0..st.members.len() {
             let why = xuequ::explain(&data, &allocation, id(m)).unwrap();
-            assert_eq!(why.lottery, single[stage][id(m)], "explain's single number of {}", id(m));
+            assert_eq!(
+                why.lottery,
+                single[stage][id(m)],
+                "explain's single number of {}",
+                id(m)
+            );
             let list = st.list(m);
             assert_eq!(why.choices.len(), list.len());
             let mut pools_at: HashMap<&str, usize> = HashMap::new();
@@ -290,7 +297,10 @@ fn demo_multiple_lottery_numbers_are_reproduced_from_the_docs() {
     let c = recheck(dir.path());
     assert_eq!(c.single_numbers, 3000, "{c:?}");
     assert!(c.school_numbers > 3000, "{c:?}");
-    assert!(c.two_pool_applicants > 0, "some applicant lists both pools of a private school: {c:?}");
+    assert!(
+        c.two_pool_applicants > 0,
+        "some applicant lists both pools of a private school: {c:?}"
+    );
 }
 
 #[test]
@@ -312,5 +322,8 @@ fn choice_market_multiple_lottery_numbers_are_reproduced_from_the_docs() {
     copy_with_tie_break(city.path(), dir.path(), "multiple");
     let c = recheck(dir.path());
     assert!(c.school_numbers > c.single_numbers, "{c:?}");
-    assert!(c.two_pool_applicants > 0, "private schools with purchased seats are listed twice: {c:?}");
+    assert!(
+        c.two_pool_applicants > 0,
+        "private schools with purchased seats are listed twice: {c:?}"
+    );
 }

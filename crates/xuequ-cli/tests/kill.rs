@@ -118,8 +118,28 @@ struct Case {
 const CASES: &[Case] = &[
     Case {
         name: "run",
-        a: &["run", "{demo}", "--out", "{out}", "--xlsx", "--lotteries", "20", "--quiet"],
-        b: &["run", "{demo}", "--out", "{out}", "--xlsx", "--lotteries", "20", "--seed", "7", "--quiet"],
+        a: &[
+            "run",
+            "{demo}",
+            "--out",
+            "{out}",
+            "--xlsx",
+            "--lotteries",
+            "20",
+            "--quiet",
+        ],
+        b: &[
+            "run",
+            "{demo}",
+            "--out",
+            "{out}",
+            "--xlsx",
+            "--lotteries",
+            "20",
+            "--seed",
+            "7",
+            "--quiet",
+        ],
     },
     Case {
         name: "compare",
@@ -129,7 +149,17 @@ const CASES: &[Case] = &[
     Case {
         name: "zone",
         a: &["zone", "{demo}", "--stage", "primary", "--out", "{out}", "--quiet"],
-        b: &["zone", "{demo}", "--stage", "primary", "--stability", "500", "--out", "{out}", "--quiet"],
+        b: &[
+            "zone",
+            "{demo}",
+            "--stage",
+            "primary",
+            "--stability",
+            "500",
+            "--out",
+            "{out}",
+            "--quiet",
+        ],
     },
     Case {
         name: "forecast",
@@ -175,7 +205,13 @@ fn scratch() -> tempfile::TempDir {
     for (k, b) in r.records().step_by(5).enumerate() {
         let b = b.unwrap();
         let lon: f64 = b[3].parse().unwrap();
-        sites.push_str(&format!("X{k:03},{}地块,{},{:.6},{},90\n", &b[1], &b[2], lon + 0.0005, &b[4]));
+        sites.push_str(&format!(
+            "X{k:03},{}地块,{},{:.6},{},90\n",
+            &b[1],
+            &b[2],
+            lon + 0.0005,
+            &b[4]
+        ));
     }
     fs::write(dir.path().join("sites.csv"), sites).unwrap();
     let demo = root().join("data/demo/scenario.toml");
