@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod api;
+mod fuzz;
+mod lottery_recheck;
 mod planner;
 mod properties;
 mod regression;

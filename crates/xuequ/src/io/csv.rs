@@ -278,7 +278,9 @@ pub(crate) fn header_of(bytes: &[u8], file: &str, required: &[&str], diags: &mut
     if body_start > 0 && bytes.get(body_start - 1) == Some(&b'\r') && bytes.get(body_start) == Some(&b'\n') {
         body_start += 1;
     }
-    let lines_before = LineCounter::new(bytes).record_line(body_start) - 1;
+    // The body may begin with blank lines or the rest of a terminator (`\r\r\n`): it starts
+    // on the line of its own first byte, not on the line of the first record.
+    let lines_before = LineCounter::new(bytes).position(body_start).0 - 1;
     let mut index: HashMap<String, usize, rustc_hash::FxBuildHasher> = HashMap::default();
     for (i, h) in record.iter().enumerate() {
         let h = canonical_header(h);
@@ -625,4 +627,38 @@ fn csv_error(file: &str, e: &csv::Error, lines: &mut LineCounter<'_>) -> Diagnos
         "check quoting: a field with a quote must be quoted and the quote doubled",
     )
     .at_line(line)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::crs::Crs;
+    use crate::error::Diagnostics;
+    use crate::model::City;
+
+    fn bad_row_line(text: &str) -> Option<u64> {
+        let mut city = City::default();
+        let mut diags = Diagnostics::default();
+        crate::load::read_blocks(text.as_bytes(), "blocks.csv", Crs::Wgs84, &mut city, &mut diags);
+        assert_eq!(diags.items().len(), 1, "{diags}");
+        diags.items()[0].line
+    }
+
+    /// The header may end in a lone CR followed by a line break (`\r\r\n`, a CRLF file saved
+    /// again as CRLF) or be followed by blank lines: rows keep the line an editor shows.
+    #[test]
+    fn rows_after_blank_lines_or_doubled_cr_after_the_header_keep_their_line() {
+        const H: &str = "block_id,name,district,lon,lat,households";
+        const B1: &str = "B1,a,b,120.3,31.5,10";
+        for (text, line) in [
+            (format!("{H}\n{B1}\nB2,a\n"), 3),
+            (format!("{H}\n\n{B1}\n\nB2,a\n"), 5),
+            (format!("{H}\r\n\r\n{B1}\r\nB2,a\r\n"), 4),
+            (format!("{H}\r\r\n{B1}\r\r\nB2,a"), 5),
+            (format!("{H}\r\r{B1}\r\rB2,a\r"), 5),
+            (format!("{H}\r\r\n\r\r\n{B1}\r\nB2,a"), 6),
+        ] {
+            assert_eq!(bad_row_line(&text), Some(line), "{text:?}");
+        }
+    }
 }
