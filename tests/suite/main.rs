@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod api;
+mod layers;
+mod ogc;
 mod properties;
 mod regression;
 mod report;

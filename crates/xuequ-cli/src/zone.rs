@@ -48,9 +48,13 @@ pub struct ZoneArgs {
     /// Longest allowed home-to-school distance, metres.
     #[arg(long)]
     max_distance: Option<u32>,
-    /// Zones never cross district boundaries.
-    #[arg(long)]
+    /// Zones never cross district boundaries (the default; kept for old scripts).
+    #[arg(long, conflicts_with = "across_districts")]
     within_district: bool,
+    /// Let zones cross district boundaries (by default each block stays with schools of its
+    /// own district, as 划片 is set per 区县).
+    #[arg(long)]
+    across_districts: bool,
     /// Stability weight λ: metres per child charged for moving a block from its current zone.
     #[arg(long)]
     stability: Option<u32>,
@@ -99,9 +103,13 @@ pub struct LookupArgs {
     /// Latitude (the scenario's coordinate system).
     #[arg(long, allow_hyphen_values = true)]
     lat: Option<f64>,
-    /// Many points: a CSV with lon,lat columns; prints lon,lat,stage,school_ids.
+    /// Many points: a CSV with lon and lat columns (any others are kept); writes every input
+    /// column plus stage, school_ids and school_names, one row per point and stage.
     #[arg(long)]
     points: Option<PathBuf>,
+    /// With --points: write the answers to this CSV file instead of standard output.
+    #[arg(long, requires = "points")]
+    out: Option<PathBuf>,
     /// Stage (default: every stage of the scenario).
     #[arg(long)]
     stage: Option<Stage>,
@@ -175,7 +183,12 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
     if args.max_distance.is_some() {
         params.max_distance_m = args.max_distance;
     }
-    params.within_district |= args.within_district;
+    if args.within_district {
+        params.within_district = true;
+    }
+    if args.across_districts {
+        params.within_district = false;
+    }
     if let Some(l) = args.stability {
         params.stability_m = l;
     }
@@ -334,9 +347,9 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
             return Err(Failure::new(3, xuequ::LoadError::Invalid(diags)));
         }
     }
-    let points: Vec<(f64, f64)> = match (&args.points, args.lon, args.lat) {
+    let (header, rows, points): Points = match (&args.points, args.lon, args.lat) {
         (Some(p), _, _) => read_points(p)?,
-        (None, Some(lon), Some(lat)) => vec![(lon, lat)],
+        (None, Some(lon), Some(lat)) => (Vec::new(), Vec::new(), vec![(lon, lat)]),
         _ => return Err(Failure::new(2, "give --lon and --lat, or --points FILE")),
     };
     let wgs: Vec<(f64, f64)> = points
@@ -371,12 +384,45 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
         }
     };
     if args.points.is_some() {
-        println!("lon,lat,stage,school_ids");
-        for (i, &(lon, lat)) in points.iter().enumerate() {
-            for (stage, problem, hits) in &answers {
-                let ids: Vec<String> = names(problem, &hits[i]).into_iter().map(|x| x.0).collect();
-                println!("{lon},{lat},{stage},{}", ids.join(";"));
+        // Every input column, then the answer, one row per point and stage.
+        let quote = |f: &str| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.to_string()
             }
+        };
+        let mut text = String::new();
+        let mut cols: Vec<String> = header.iter().map(|h| quote(h)).collect();
+        cols.extend(["stage", "school_ids", "school_names"].map(String::from));
+        text.push_str(&cols.join(","));
+        text.push('\n');
+        for (i, row) in rows.iter().enumerate() {
+            for (stage, problem, hits) in &answers {
+                let found = names(problem, &hits[i]);
+                let ids: Vec<&str> = found.iter().map(|x| x.0.as_str()).collect();
+                let school_names: Vec<&str> = found.iter().map(|x| x.1.as_str()).collect();
+                let mut cells: Vec<String> = row.iter().map(|c| quote(c)).collect();
+                cells.push(stage.as_str().to_string());
+                cells.push(quote(&ids.join(";")));
+                cells.push(quote(&school_names.join(";")));
+                text.push_str(&cells.join(","));
+                text.push('\n');
+            }
+        }
+        match &args.out {
+            Some(path) => {
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("lookup.csv");
+                xuequ::output::write_atomically(dir, &[(name, text.as_bytes())]).map_err(|e| Failure::new(1, e))?;
+                if !reporter.quiet() {
+                    eprintln!("写入 wrote {}", path.display());
+                }
+            }
+            None => print!("{text}"),
         }
     } else {
         for (stage, problem, hits) in &answers {
@@ -392,48 +438,56 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
     Ok(())
 }
 
-fn read_points(path: &Path) -> Result<Vec<(f64, f64)>, Failure> {
+/// Reads a points CSV: its header, every row's cells, and each row's lon/lat.
+type Points = (Vec<String>, Vec<Vec<String>>, Vec<(f64, f64)>);
+
+fn read_points(path: &Path) -> Result<Points, Failure> {
     let text =
         std::fs::read_to_string(path).map_err(|e| Failure::new(1, format!("cannot read {}: {e}", path.display())))?;
-    let mut lines = text.trim_start_matches('\u{feff}').lines().enumerate();
-    let header: Vec<String> = lines
-        .next()
-        .map(|(_, h)| h.split(',').map(|x| x.trim().to_ascii_lowercase()).collect())
-        .unwrap_or_default();
-    let (Some(ci), Some(cj)) = (
-        header.iter().position(|h| h == "lon"),
-        header.iter().position(|h| h == "lat"),
-    ) else {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| Failure::new(3, format!("{}: {e}", path.display())))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let find = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let (Some(ci), Some(cj)) = (find("lon"), find("lat")) else {
         return Err(Failure::new(
             3,
             format!("{}: needs a header with lon and lat columns", path.display()),
         ));
     };
-    let mut out = Vec::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
+    let (mut rows, mut out) = (Vec::new(), Vec::new());
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| Failure::new(3, format!("{}: {e}", path.display())))?;
+        if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let cells: Vec<&str> = line.split(',').collect();
         let parse = |c: usize| {
-            cells
+            record
                 .get(c)
                 .and_then(|x| x.trim().parse::<f64>().ok())
                 .filter(|v| v.is_finite())
         };
         match (parse(ci), parse(cj)) {
-            (Some(lon), Some(lat)) => out.push((lon, lat)),
+            (Some(lon), Some(lat)) => {
+                out.push((lon, lat));
+                rows.push(record.iter().map(str::to_string).collect());
+            }
             _ => {
                 return Err(Failure::new(
                     3,
                     format!(
                         "{}:{}: lon and lat must be numbers (fix: write degrees, e.g. 120.3,31.57)",
                         path.display(),
-                        i + 1
+                        i + 2
                     ),
                 ));
             }
         }
     }
-    Ok(out)
+    Ok((header, rows, out))
 }

@@ -52,6 +52,7 @@ pub mod edit;
 pub mod error;
 pub mod explain;
 pub mod flow;
+pub mod gpkg;
 pub mod load;
 pub mod lottery;
 pub mod mechanism;
@@ -63,6 +64,7 @@ pub mod report;
 pub mod risk;
 pub mod scenario;
 pub mod supply;
+pub mod warning;
 pub mod zoning;
 
 pub use allocate::{Allocation, Progress, allocate, allocate_with_progress};

@@ -86,7 +86,9 @@ pub fn write_assignments(
     if options.bom {
         w.write_all("\u{feff}".as_bytes())?;
     }
-    w.write_all(b"student_id,stage,school_id,tier,lottery,distance_m,via,school_name,district,reason\n")?;
+    w.write_all(
+        b"student_id,stage,school_id,tier,lottery,distance_m,via,school_name,district,reason,block_id,home_district\n",
+    )?;
     // Map cohort index -> (stage allocation, member).
     let mut slot: Vec<(u16, u32)> = vec![(u16::MAX, 0); data.cohort.students.len()];
     for (si, st) in allocation.stages.iter().enumerate() {
@@ -127,6 +129,18 @@ pub fn write_assignments(
                 push_field(&mut out, &school.name);
                 out.push(b',');
                 push_field(&mut out, &city.districts[school.district as usize]);
+                out.push(b',');
+            }
+            // The applicant's home block and its district.
+            out.push(b',');
+            if let Some(block) = city.blocks.get(s.block as usize) {
+                push_field(&mut out, &block.id);
+                out.push(b',');
+                push_field(
+                    &mut out,
+                    city.districts.get(block.district as usize).map_or("", String::as_str),
+                );
+            } else {
                 out.push(b',');
             }
             out.push(b'\n');
@@ -255,7 +269,11 @@ pub fn school_rows(data: &Dataset, allocation: &Allocation) -> Vec<SchoolRow> {
                 applicants: m.map_or(0, |x| x.applicants) + pu.map_or(0, |x| x.applicants),
                 first_choice_applicants: m.map_or(0, |x| x.first_choice) + pu.map_or(0, |x| x.first_choice),
             };
-            if let Some((k, member)) = m.and_then(|x| x.cutoff) {
+            // A cutoff only means something where seats ran out: a school with seats left
+            // admitted everyone who asked, and gets the marker instead.
+            if row.vacancies > 0 {
+                row.cutoff_tier = Some(NOT_FULL.to_string());
+            } else if let Some((k, member)) = m.and_then(|x| x.cutoff) {
                 let (t, _, _, lot) = priority::unpack(crate::mechanism::PriorityKey(k));
                 let kind = st.programs[main.unwrap_or(0) as usize].kind;
                 let by_points =
@@ -267,6 +285,19 @@ pub fn school_rows(data: &Dataset, allocation: &Allocation) -> Vec<SchoolRow> {
             row
         })
         .collect()
+}
+
+/// The `cutoff_tier` of a school with seats left (`schools_summary.csv`, the report and the
+/// workbook): it admitted every applicant who reached it, so it has no cutoff.
+pub const NOT_FULL: &str = "not_full";
+
+/// Demand / seats rounded to 4 decimals, empty without seats.
+pub(crate) fn demand_ratio(demand: u64, seats: u64) -> String {
+    if seats == 0 {
+        String::new()
+    } else {
+        format!("{}", (demand as f64 / seats as f64 * 1e4).round() / 1e4)
+    }
 }
 
 /// Renders `schools_summary.csv`.
@@ -292,9 +323,12 @@ pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: Wri
         "purchased_assigned",
         "applicants",
         "first_choice_applicants",
+        "demand_ratio",
+        "warning",
     ])
     .expect("writing to memory cannot fail");
     let city = &data.city;
+    let thresholds = data.policy.seat_warning;
     for r in school_rows(data, allocation) {
         let s = &city.schools[r.school as usize];
         w.write_record([
@@ -313,6 +347,10 @@ pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: Wri
             &r.purchased_assigned.to_string(),
             &r.applicants.to_string(),
             &r.first_choice_applicants.to_string(),
+            &demand_ratio(u64::from(r.first_choice_applicants), u64::from(r.capacity)),
+            thresholds
+                .level(u64::from(r.first_choice_applicants), u64::from(r.capacity))
+                .as_str(),
         ])
         .expect("writing to memory cannot fail");
     }
@@ -624,7 +662,8 @@ pub fn write_rendered_atomically(dir: &Path, files: &[(&str, Render<'_>)]) -> Re
     Ok(temps.into_iter().map(|(_, t)| t).collect())
 }
 
-/// Writes `assignments.csv`, `schools_summary.csv` and `summary.json` into `dir`.
+/// Writes `assignments.csv`, `schools_summary.csv`, `districts_summary.csv` and `summary.json`
+/// into `dir`.
 pub fn write_outputs(
     dir: &Path,
     data: &Dataset,
@@ -633,15 +672,18 @@ pub fn write_outputs(
     options: WriteOptions,
 ) -> Result<Vec<PathBuf>, OutputError> {
     let schools = schools_summary_csv(data, allocation, options);
+    let districts = crate::report::districts_summary_csv(data, allocation, audit, options.bom);
     let summary = summary_json(&summary(data, allocation, audit));
     let assignments = |w: &mut dyn Write| write_assignments(w, data, allocation, options);
     let schools = |w: &mut dyn Write| w.write_all(&schools);
+    let districts = |w: &mut dyn Write| w.write_all(&districts);
     let summary = |w: &mut dyn Write| w.write_all(&summary);
     write_rendered_atomically(
         dir,
         &[
             ("assignments.csv", &assignments),
             ("schools_summary.csv", &schools),
+            ("districts_summary.csv", &districts),
             ("summary.json", &summary),
         ],
     )

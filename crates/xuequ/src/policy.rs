@@ -373,6 +373,8 @@ pub struct Policy {
     pub tiers: Vec<Tier>,
     /// Audit switches.
     pub audit: AuditRules,
+    /// 学位预警 thresholds (`[seat_warning]`).
+    pub seat_warning: crate::warning::SeatWarning,
 }
 
 impl Default for Policy {
@@ -390,6 +392,7 @@ impl Default for Policy {
             migrant: MigrantRules::default(),
             tiers: default_tiers(),
             audit: AuditRules::default(),
+            seat_warning: crate::warning::SeatWarning::default(),
         }
     }
 }
@@ -450,6 +453,8 @@ struct PolicyFile {
     tiers: Vec<TierFile>,
     #[serde(default)]
     audit: AuditRules,
+    #[serde(default)]
+    seat_warning: crate::warning::SeatWarning,
 }
 
 #[derive(Deserialize)]
@@ -526,6 +531,7 @@ impl Policy {
             migrant: MigrantRules::default(),
             tiers: Vec::new(),
             audit: parsed.audit,
+            seat_warning: parsed.seat_warning,
         };
         for key in &parsed.serial_order {
             match OrderKey::parse(key.get_ref()) {

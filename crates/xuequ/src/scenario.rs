@@ -31,6 +31,9 @@ pub struct InputPaths {
     pub distances: Option<PathBuf>,
     /// `policy.toml` (optional: every key has a default).
     pub policy: Option<PathBuf>,
+    /// `districts.geojson` (optional district outlines, (Multi)Polygons with a `name` or
+    /// `district` property, in the scenario's crs): drawn on the report's maps.
+    pub districts: Option<PathBuf>,
 }
 
 /// Output switches a scenario may set (the CLI can override them).
@@ -91,6 +94,7 @@ struct InputsFile {
     seat_locks: Option<PathBuf>,
     distances: Option<PathBuf>,
     policy: Option<PathBuf>,
+    districts: Option<PathBuf>,
 }
 
 impl Scenario {
@@ -231,6 +235,12 @@ impl Scenario {
             "policy",
             inherited.as_ref().map(|i| i.policy.clone()),
         );
+        let districts = optional(
+            parsed.inputs.districts,
+            "districts.geojson",
+            "districts",
+            inherited.as_ref().map(|i| i.districts.clone()),
+        );
         let required =
             |explicit: Option<PathBuf>, default: &str, from_base: Option<&PathBuf>| match (explicit, from_base) {
                 (Some(p), _) => resolve(p),
@@ -257,6 +267,7 @@ impl Scenario {
             seat_locks,
             distances,
             policy,
+            districts,
         };
         for (key, p) in [
             ("schools", &inputs.schools),

