@@ -280,30 +280,57 @@ fn gcj02_inputs_give_the_same_result_as_wgs84() {
 }
 
 #[test]
-fn outputs_are_written_atomically() {
+fn a_failed_output_set_leaves_the_previous_run() {
     let students = format!("{HEADER}A,primary,B1,true,true,5,H1,false,0,0,,\n");
     let (dir, data) = tiny(&students, "", "property_id,stage,year\n");
     let alloc = xuequ::allocate(&data);
     let report = xuequ::audit(&data, &alloc);
     let out = dir.path().join("out");
     xuequ::write_outputs(&out, &data, &alloc, &report, Default::default()).unwrap();
-    let before = fs::read(out.join("assignments.csv")).unwrap();
-    // Make the last file impossible to write: a directory where summary.json goes.
-    fs::remove_file(out.join("summary.json")).unwrap();
-    fs::create_dir(out.join("summary.json")).unwrap();
-    let err = xuequ::write_outputs(&out, &data, &alloc, &report, xuequ::WriteOptions { bom: true });
-    assert!(err.is_err());
-    assert_eq!(
-        fs::read(out.join("assignments.csv")).unwrap(),
-        before,
-        "the good file was not replaced"
-    );
-    let leftovers: Vec<_> = fs::read_dir(&out)
+    let before: Vec<(String, Vec<u8>)> = {
+        let mut v: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    // A new run whose last file fails (a full disk, a workbook that cannot be built).
+    let mut set = xuequ::io::OutputSet::begin(&out, "run").unwrap();
+    xuequ::output::write_outputs_into(&mut set, &data, &alloc, &report, xuequ::WriteOptions { bom: true }).unwrap();
+    let failed = set.write("report.html", &|_| {
+        Err(std::io::Error::other("no space left on device"))
+    });
+    assert!(failed.is_err());
+    drop(set);
+    let after: Vec<(String, Vec<u8>)> = {
+        let mut v: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(before, after, "the folder still holds the previous complete run");
+    let beside: Vec<_> = fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("xuequ-staging"))
         .collect();
-    assert!(leftovers.is_empty(), "temporary files were cleaned up");
+    assert!(beside.is_empty(), "the staging folder was removed: {beside:?}");
 }
 
 #[test]

@@ -146,8 +146,11 @@ fn demo_comparison_with_another_seed() {
 fn report_files_land_in_the_output_folder() {
     let (data, allocation, audit) = load_and_run(&demo_path());
     let out = tempfile::tempdir().unwrap();
-    let files = report::write_report_files(out.path(), &data, &allocation, &audit, ReportOptions::default()).unwrap();
-    assert_eq!(files.len(), 2);
+    let files = xuequ::io::write_set(out.path(), "run", |s| {
+        report::write_report_files(s, &data, &allocation, &audit, ReportOptions::default())
+    })
+    .unwrap();
+    assert_eq!(files.len(), 3, "page, workbook, manifest");
     let page = std::fs::read_to_string(out.path().join(report::HTML_FILE)).unwrap();
     assert_page_shape(&page, &data);
     let book = std::fs::read(out.path().join(report::XLSX_FILE)).unwrap();
@@ -234,16 +237,18 @@ fn demo_page_renders_in_a_headless_browser() {
     };
     let (data, allocation, audit) = load_and_run(&demo_path());
     let dir = tempfile::tempdir().unwrap();
-    let files = report::write_report_files(
-        dir.path(),
-        &data,
-        &allocation,
-        &audit,
-        ReportOptions {
-            html: true,
-            xlsx: false,
-        },
-    )
+    let files = xuequ::io::write_set(&dir.path().join("out"), "run", |s| {
+        report::write_report_files(
+            s,
+            &data,
+            &allocation,
+            &audit,
+            ReportOptions {
+                html: true,
+                xlsx: false,
+            },
+        )
+    })
     .unwrap();
     let url = format!("file://{}", files[0].display());
     let profile = dir.path().join("profile");
@@ -356,18 +361,20 @@ fn reports_print_every_school_row_and_show_zones() {
     for (name, scenario) in [("demo", demo_path()), ("wuxi", wuxi.join("scenario.toml"))] {
         let (data, allocation, audit) = load_and_run(&scenario);
         let out = dir.path().join(format!("{name}-out"));
-        let files = report::write_report_files(
-            &out,
-            &data,
-            &allocation,
-            &audit,
-            ReportOptions {
-                html: true,
-                xlsx: false,
-            },
-        )
+        xuequ::io::write_set(&out, "run", |s| {
+            report::write_report_files(
+                s,
+                &data,
+                &allocation,
+                &audit,
+                ReportOptions {
+                    html: true,
+                    xlsx: false,
+                },
+            )
+        })
         .unwrap();
-        let html = &files[0];
+        let html = &out.join(report::HTML_FILE);
         let profile = dir.path().join(format!("{name}-profile"));
 
         // The DOM after the script ran: every stage's map has its zone layer, switched on.

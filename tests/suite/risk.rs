@@ -44,5 +44,8 @@ fn zero_draws_is_empty_but_well_formed() {
             .all(|s| s.schools.iter().all(|x| x.cutoff_lottery.is_none()))
     );
     let dir = tempfile::tempdir().unwrap();
-    xuequ::risk::write_risk(dir.path(), &data, &r, Default::default()).unwrap();
+    xuequ::io::write_set(dir.path(), "run", |s| {
+        xuequ::risk::write_risk(s, &data, &r, Default::default())
+    })
+    .unwrap();
 }

@@ -100,8 +100,8 @@ fn forecast_adds_up_at_every_level_and_is_identical_at_any_thread_count() {
     assert_eq!(one, two);
     // The files: five, every CSV row as wide as its header.
     let out = dir.path().join("forecast");
-    let files = report::write_forecast(&out, &data, &fc, false).unwrap();
-    assert_eq!(files.len(), 5);
+    let files = xuequ::io::write_set(&out, "forecast", |s| report::write_forecast(s, &data, &fc, false)).unwrap();
+    assert_eq!(files.len(), 6, "five files and the manifest");
     for name in [
         "forecast_blocks.csv",
         "forecast_zones.csv",
@@ -224,8 +224,11 @@ fn development_check_absorbs_small_and_flags_large_developments() {
         assert_eq!(s.district, sc.district);
         assert!(n.min_spare >= 1.0 && !n.could_absorb);
     }
-    let files = report::write_development(&dir.path().join("dev-out"), &r, false).unwrap();
-    assert_eq!(files.len(), 3);
+    let files = xuequ::io::write_set(&dir.path().join("dev-out"), "check-development", |s| {
+        report::write_development(s, &r, false)
+    })
+    .unwrap();
+    assert_eq!(files.len(), 4, "three files and the manifest");
     // A development file naming an existing block is rejected with the fix.
     fs::write(
         &file,

@@ -49,8 +49,11 @@ fn proposal_feeds_back_into_the_allocator_and_lookup_agrees() {
     assert!(o.gap < 0.05 || o.children_over_limit > 0, "gap {}", o.gap);
     assert!(o.travel_gap < 0.10, "travel gap {}", o.travel_gap);
     let out = dir.path().join("proposal");
-    let files = zoning::write_zoning(&out, &p, &z, Some(&data.city), None, false).unwrap();
-    assert_eq!(files.len(), 5);
+    let files = xuequ::io::write_set(&out, "zone", |s| {
+        zoning::write_zoning(s, &p, &z, Some(&data.city), None, false)
+    })
+    .unwrap();
+    assert_eq!(files.len(), 6, "five files and the manifest");
     assert!(
         fs::read(out.join("zones.gpkg"))
             .unwrap()
@@ -112,7 +115,10 @@ fn files_are_byte_identical_at_any_thread_count() {
             .install(|| {
                 let z = zoning::zone(&p, &params, &|_| {}).unwrap();
                 let out = dir.path().join(format!("t{threads}"));
-                zoning::write_zoning(&out, &p, &z, Some(&data.city), None, false).unwrap();
+                xuequ::io::write_set(&out, "zone", |s| {
+                    zoning::write_zoning(s, &p, &z, Some(&data.city), None, false)
+                })
+                .unwrap();
                 ["zones.csv", "zones.geojson", "zoning_report.csv", "zoning_report.json"]
                     .map(|f| fs::read(out.join(f)).unwrap())
             })
@@ -241,7 +247,10 @@ fn multi_school_zones_feed_the_allocator_and_lookup_returns_the_group() {
     let groups = z.report.groups.as_ref().unwrap();
     assert!(!groups.is_empty(), "the demo city has hot schools");
     let out = dir.path().join("multi");
-    zoning::write_zoning(&out, &p, &z, Some(&data.city), None, false).unwrap();
+    xuequ::io::write_set(&out, "zone", |s| {
+        zoning::write_zoning(s, &p, &z, Some(&data.city), None, false)
+    })
+    .unwrap();
 
     // zones.csv: one primary row per school of the block's group.
     let rows = rows(&fs::read(out.join("zones.csv")).unwrap());

@@ -152,6 +152,16 @@ fn main() -> ExitCode {
             eprintln!("error: --threads must be at least 1");
             return ExitCode::from(2);
         }
+        let limit = xuequ::max_threads();
+        let n = if n > limit {
+            eprintln!(
+                "warning: --threads {n} is more than {limit} (4 × the machine's {} cores); using {limit}",
+                limit / 4
+            );
+            limit
+        } else {
+            n
+        };
         if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
             eprintln!("error: cannot start {n} threads: {e}");
             return ExitCode::from(1);
@@ -296,16 +306,25 @@ fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, extras: Extras, repor
     let options = xuequ::WriteOptions {
         bom: bom || data.scenario.output.bom,
     };
-    let files = xuequ::write_outputs(out, &data, &allocation, &report, options).map_err(|e| Failure::new(1, e))?;
-    reporter.timing("write", t, format!("{} files in {}", files.len(), out.display()));
+    // Every file of the run goes into one output set, moved into place whole at the end.
+    let mut set = xuequ::io::OutputSet::begin(out, "run").map_err(|e| Failure::new(1, e))?;
+    set.scenarios([scenario.display().to_string()]);
+    set.seed(data.policy.seed);
+    set.inputs(data.input_files());
+    xuequ::output::write_outputs_into(&mut set, &data, &allocation, &report, options)
+        .map_err(|e| Failure::new(1, e))?;
+    reporter.timing("write", t, format!("results staged for {}", out.display()));
     if report_options.html || report_options.xlsx {
         let t = Instant::now();
-        let files = xuequ::report::write_report_files(out, &data, &allocation, &report, report_options)
+        xuequ::report::write_report_files(&mut set, &data, &allocation, &report, report_options)
             .map_err(|e| Failure::new(1, e))?;
-        let names: Vec<String> = files
-            .iter()
-            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect();
+        let names: Vec<&str> = [
+            report_options.html.then_some(xuequ::report::HTML_FILE),
+            report_options.xlsx.then_some(xuequ::report::XLSX_FILE),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         reporter.timing("report", t, names.join(", "));
     }
     if let Some(draws) = lotteries {
@@ -316,13 +335,12 @@ fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, extras: Extras, repor
             bar.set_position(u64::from(done));
         });
         bar.finish_and_clear();
-        xuequ::risk::write_risk(out, &data, &risk, options).map_err(|e| Failure::new(1, e))?;
-        reporter.timing(
-            "lotteries",
-            t,
-            format!("{draws} draws per stage: risk_*.csv in {}", out.display()),
-        );
+        xuequ::risk::write_risk(&mut set, &data, &risk, options).map_err(|e| Failure::new(1, e))?;
+        reporter.timing("lotteries", t, format!("{draws} draws per stage: risk_*.csv"));
     }
+    let t = Instant::now();
+    let files = set.commit().map_err(|e| Failure::new(1, e))?;
+    reporter.timing("commit", t, format!("{} files in {}", files.len(), out.display()));
     let summary = xuequ::output::summary(&data, &allocation, &report);
     reporter.clear();
     if !reporter.quiet() {
@@ -414,9 +432,14 @@ fn compare(base: &Path, alt: &Path, out: &Path, bom: bool, reporter: &Reporter) 
     };
     let comparison = xuequ::compare::compare(run(&b, &ba, &br), run(&a, &aa, &ar));
     let options = xuequ::WriteOptions { bom };
-    xuequ::compare::write_comparison(out, &comparison, options).map_err(|e| Failure::new(1, e))?;
+    let mut set = xuequ::io::OutputSet::begin(out, "compare").map_err(|e| Failure::new(1, e))?;
+    set.scenarios([base.display().to_string(), alt.display().to_string()]);
+    set.inputs(b.input_files().into_iter().chain(a.input_files()));
+    xuequ::compare::write_comparison(&mut set, &comparison, options).map_err(|e| Failure::new(1, e))?;
     let page = xuequ::report::compare_html((&b, &ba, &br), (&a, &aa, &ar));
-    xuequ::output::write_atomically(out, &[("compare.html", page.as_bytes())]).map_err(|e| Failure::new(1, e))?;
+    set.write_bytes("compare.html", page.as_bytes())
+        .map_err(|e| Failure::new(1, e))?;
+    set.commit().map_err(|e| Failure::new(1, e))?;
     reporter.timing("compare", t, format!("written to {}", out.display()));
     if !reporter.quiet() {
         for st in &comparison.stages {

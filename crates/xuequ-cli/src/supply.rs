@@ -186,8 +186,9 @@ pub fn forecast(args: ForecastArgs, reporter: &Reporter) -> Result<(), Failure> 
         ),
     );
     let t = Instant::now();
-    let files = supply::report::write_forecast(&args.out, &l.data, &fc, args.bom || l.data.scenario.output.bom)
-        .map_err(failure)?;
+    let mut set = begin_set(&args.out, "forecast", &l.data)?;
+    supply::report::write_forecast(&mut set, &l.data, &fc, args.bom || l.data.scenario.output.bom).map_err(failure)?;
+    let files = set.commit().map_err(|e| Failure::new(1, e))?;
     reporter.timing("write", t, format!("{} files in {}", files.len(), args.out.display()));
     if !reporter.quiet() {
         for sf in &fc.stages {
@@ -238,8 +239,10 @@ pub fn check_development(args: DevelopmentArgs, reporter: &Reporter) -> Result<(
     .map_err(failure)?;
     reporter.timing("check", t, format!("{} development(s)", report.developments.len()));
     if let Some(out) = &args.out {
-        let files =
-            supply::report::write_development(out, &report, args.bom || l.data.scenario.output.bom).map_err(failure)?;
+        let mut set = begin_set(out, "check-development", &l.data)?;
+        supply::report::write_development(&mut set, &report, args.bom || l.data.scenario.output.bom)
+            .map_err(failure)?;
+        let files = set.commit().map_err(|e| Failure::new(1, e))?;
         reporter.timing("write", t, format!("{} files in {}", files.len(), out.display()));
     }
     for d in &report.developments {
@@ -339,8 +342,10 @@ pub fn site(args: SiteArgs, reporter: &Reporter) -> Result<(), Failure> {
         format!("{} exact evaluations, {} swaps", result.evaluations, result.moves),
     );
     let t = Instant::now();
-    let files = supply::report::write_siting(&args.out, &problem, &result, args.bom || l.data.scenario.output.bom)
+    let mut set = begin_set(&args.out, "site", &l.data)?;
+    supply::report::write_siting(&mut set, &problem, &result, args.bom || l.data.scenario.output.bom)
         .map_err(failure)?;
+    let files = set.commit().map_err(|e| Failure::new(1, e))?;
     reporter.timing("write", t, format!("{} files in {}", files.len(), args.out.display()));
     if !reporter.quiet() {
         for (label, m) in [("before", &result.before), ("after", &result.after)] {
@@ -367,4 +372,12 @@ pub fn site(args: SiteArgs, reporter: &Reporter) -> Result<(), Failure> {
         );
     }
     Ok(())
+}
+
+/// Starts a command's output set, recording the scenario and its inputs.
+pub(crate) fn begin_set(out: &Path, command: &str, data: &xuequ::Dataset) -> Result<xuequ::io::OutputSet, Failure> {
+    let mut set = xuequ::io::OutputSet::begin(out, command).map_err(|e| Failure::new(1, e))?;
+    set.scenarios([data.scenario.path.display().to_string()]);
+    set.inputs(data.input_files());
+    Ok(set)
 }

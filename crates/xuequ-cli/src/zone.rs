@@ -298,8 +298,10 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
     }
     let t = Instant::now();
     let bom = args.bom || data.scenario.output.bom;
-    let files = zoning::write_zoning(&args.out, &problem, &result, Some(&data.city), sweep.as_deref(), bom)
+    let mut set = crate::supply::begin_set(&args.out, "zone", &data)?;
+    zoning::write_zoning(&mut set, &problem, &result, Some(&data.city), sweep.as_deref(), bom)
         .map_err(|e| Failure::new(1, e))?;
+    let files = set.commit().map_err(|e| Failure::new(1, e))?;
     reporter.timing("write", t, format!("{} files in {}", files.len(), args.out.display()));
     let o = &result.report.overall;
     if !reporter.quiet() {
@@ -349,7 +351,10 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
     }
     let (header, rows, points): Points = match (&args.points, args.lon, args.lat) {
         (Some(p), _, _) => read_points(p)?,
-        (None, Some(lon), Some(lat)) => (Vec::new(), Vec::new(), vec![(lon, lat)]),
+        (None, Some(lon), Some(lat)) => {
+            xuequ::crs::check_lon_lat(lon, lat).map_err(|e| Failure::new(2, e))?;
+            (Vec::new(), Vec::new(), vec![(lon, lat)])
+        }
         _ => return Err(Failure::new(2, "give --lon and --lat, or --points FILE")),
     };
     let wgs: Vec<(f64, f64)> = points
@@ -412,12 +417,15 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
         }
         match &args.out {
             Some(path) => {
-                let dir = path
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
+                // One file: written beside its final name, then renamed into place.
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("lookup.csv");
-                xuequ::output::write_atomically(dir, &[(name, text.as_bytes())]).map_err(|e| Failure::new(1, e))?;
+                let temp = path.with_file_name(format!(".{name}.tmp"));
+                std::fs::write(&temp, text.as_bytes())
+                    .and_then(|_| std::fs::rename(&temp, path))
+                    .map_err(|e| {
+                        let _ = std::fs::remove_file(&temp);
+                        Failure::new(1, format!("cannot write {}: {e}", path.display()))
+                    })?;
                 if !reporter.quiet() {
                     eprintln!("写入 wrote {}", path.display());
                 }
@@ -474,6 +482,8 @@ fn read_points(path: &Path) -> Result<Points, Failure> {
         };
         match (parse(ci), parse(cj)) {
             (Some(lon), Some(lat)) => {
+                xuequ::crs::check_lon_lat(lon, lat)
+                    .map_err(|e| Failure::new(3, format!("{}:{}: {e}", path.display(), i + 2)))?;
                 out.push((lon, lat));
                 rows.push(record.iter().map(str::to_string).collect());
             }

@@ -22,6 +22,61 @@ fn text(o: &Output) -> String {
     )
 }
 
+#[test]
+fn lookup_refuses_a_longitude_outside_the_globe() {
+    let demo = root().join("data/demo/scenario.toml");
+    let o = xuequ(&[
+        "lookup",
+        demo.to_str().unwrap(),
+        "--lon",
+        "500",
+        "--lat",
+        "31.5",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("longitude 500 is outside -180..180"), "{}", text(&o));
+}
+
+#[test]
+fn threads_beyond_the_cap_are_capped_with_a_message() {
+    let demo = root().join("data/demo/scenario.toml");
+    let o = xuequ(&["--threads", "100000", "validate", demo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("--threads 100000 is more than"), "{}", text(&o));
+}
+
+#[test]
+fn a_run_folder_holds_one_run_with_its_manifest() {
+    let dir = tiny();
+    let out = dir.path().join("out");
+    assert!(run_into(dir.path(), &out, &["--xlsx"]).status.success());
+    fs::write(out.join("notes.txt"), "a planner's own file").unwrap();
+    // A second run without the workbook: the stale workbook goes, the planner's file stays.
+    assert!(run_into(dir.path(), &out, &["--no-html"]).status.success());
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "assignments.csv",
+            "districts_summary.csv",
+            "manifest.json",
+            "notes.txt",
+            "schools_summary.csv",
+            "summary.json"
+        ]
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["command"], "run");
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 4);
+    assert!(manifest["inputs"].as_array().unwrap().len() >= 5);
+    assert!(manifest["seed"].is_u64());
+}
+
 /// A fresh copy of the tiny fixture.
 fn tiny() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -713,4 +768,55 @@ fn forecast_check_development_and_site_on_the_demo() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("bad_sites.csv:2"), "{}", text(&o));
     assert!(!out.path().join("site2").exists());
+}
+
+/// `lookup --points` keeps every input column (ids, names, quoted commas) and adds the
+/// answer; `--out` writes it to a file.
+#[test]
+fn lookup_points_keep_every_input_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = root().join("data/demo/scenario.toml");
+    let blocks = csv_rows(&root().join("data/demo/blocks.csv"));
+    let points = dir.path().join("points.csv");
+    let mut input = String::from("addr_id,name,lat,lon,note\n");
+    for (i, b) in blocks.iter().take(5).enumerate() {
+        input.push_str(&format!("A{i},\"{} 1号, 2单元\",{},{},x\n", b[1], b[4], b[3]));
+    }
+    fs::write(&points, input).unwrap();
+    let out = dir.path().join("answers.csv");
+    let o = xuequ(&[
+        "lookup",
+        demo.to_str().unwrap(),
+        "--points",
+        points.to_str().unwrap(),
+        "--stage",
+        "primary",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = csv_rows(&out);
+    let mut r = csv::Reader::from_path(&out).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(
+        header,
+        [
+            "addr_id",
+            "name",
+            "lat",
+            "lon",
+            "note",
+            "stage",
+            "school_ids",
+            "school_names"
+        ]
+    );
+    assert_eq!(rows.len(), 5);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], format!("A{i}"));
+        assert!(row[1].ends_with("1号, 2单元"));
+        assert_eq!(row[4], "x");
+        assert_eq!(row[5], "primary");
+        assert!(!row[6].is_empty(), "a block point lies in a zone");
+    }
 }

@@ -882,11 +882,24 @@ fn multiple_lottery(
         .enumerate()
         .filter(|(_, apps)| !apps.is_empty())
         .map(|(school, mut apps)| {
-            apps.sort_by(|a, b| id(a.0).as_bytes().cmp(id(b.0).as_bytes()));
-            let ids: Vec<&str> = apps.iter().map(|a| id(a.0)).collect();
+            // One draw per applicant per school: an applicant listing both seat pools of a
+            // private school (lottery and purchased seats) draws once and uses the number
+            // in both.
+            apps.sort_by(|a, b| id(a.0).as_bytes().cmp(id(b.0).as_bytes()).then(a.1.cmp(&b.1)));
+            let mut applicant_of_entry = Vec::with_capacity(apps.len());
+            let mut applicants = 0usize;
+            for (i, a) in apps.iter().enumerate() {
+                if i > 0 && apps[i - 1].0 != a.0 {
+                    applicants += 1;
+                }
+                applicant_of_entry.push(applicants);
+            }
             let stream = crate::lottery::school_stream(stage, ordinal[school]);
-            let ranks = crate::lottery::ranks_of_sorted(seed, stream, ids.len());
-            apps.iter().zip(ranks).map(|(a, r)| (a.1, r)).collect()
+            let ranks = crate::lottery::ranks_of_sorted(seed, stream, applicants + 1);
+            apps.iter()
+                .zip(applicant_of_entry)
+                .map(|(a, k)| (a.1, ranks[k]))
+                .collect()
         })
         .collect();
     let mut out = vec![0u32; entries.len()];

@@ -6,13 +6,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::allocate::Allocation;
 use crate::audit::AuditReport;
 use crate::error::OutputError;
+use crate::io::OutputSet;
 use crate::load::Dataset;
 use crate::output::{self, SchoolRow, StageSummary, WriteOptions};
 
@@ -363,14 +363,14 @@ pub fn schools_delta_csv(c: &Comparison, options: WriteOptions) -> Vec<u8> {
     w.into_inner().expect("writing to memory cannot fail")
 }
 
-/// Writes `changes.csv`, `schools_delta.csv` and `compare.json` atomically into `dir`.
-pub fn write_comparison(dir: &Path, c: &Comparison, options: WriteOptions) -> Result<Vec<PathBuf>, OutputError> {
+/// Adds `changes.csv`, `schools_delta.csv` and `compare.json` to an output set.
+pub fn write_comparison(set: &mut OutputSet, c: &Comparison, options: WriteOptions) -> Result<(), OutputError> {
     let changes = changes_csv(c, options);
     let schools = schools_delta_csv(c, options);
     let mut json = serde_json::to_vec_pretty(c).expect("the comparison serialises");
     let _ = json.write_all(b"\n");
-    output::write_atomically(
-        dir,
+    output::write_files(
+        set,
         &[
             ("changes.csv", &changes),
             ("schools_delta.csv", &schools),

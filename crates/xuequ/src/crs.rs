@@ -186,6 +186,22 @@ pub fn chord_for_arc(arc: f64) -> f64 {
     2.0 * EARTH_RADIUS_M * half.sin()
 }
 
+/// Checks a longitude/latitude pair given by a user (a command-line point, a lookup file):
+/// both finite, longitude within -180..180 and latitude within -90..90.
+pub fn check_lon_lat(lon: f64, lat: f64) -> Result<(), String> {
+    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+        return Err(format!(
+            "longitude {lon} is outside -180..180 (fix: give degrees east, e.g. 120.30; check that lon and lat are not swapped)"
+        ));
+    }
+    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return Err(format!(
+            "latitude {lat} is outside -90..90 (fix: give degrees north, e.g. 31.57; check that lon and lat are not swapped)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

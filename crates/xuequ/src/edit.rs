@@ -252,6 +252,15 @@ impl Edit {
             }
             "policy" => {
                 let p: PolicyEdit = value.try_into().map_err(bad)?;
+                // The keys are checked here, on their own, so that a typo is reported at
+                // this edit's line of the scenario file (not in the merged policy text).
+                let text = toml::to_string(&p.set).unwrap_or_default();
+                if let Err(problems) = crate::policy::Policy::from_toml(&text, file) {
+                    let first = problems.items().first().map(|d| (d.message.clone(), d.hint.clone()));
+                    if let Some((message, hint)) = first {
+                        return Err(fail(format!("policy edit: {message}"), &hint));
+                    }
+                }
                 Change::Policy(p.set)
             }
             other => {

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 pub struct Diagnostic {
     /// The file, as the user named it (or as resolved from the scenario).
     pub file: String,
+    /// The sheet, for a workbook input: `line` is then the sheet's row and `column` its
+    /// column, shown as Excel shows them (`schools.xlsx:学校!C7`).
+    pub sheet: Option<String>,
     /// 1-based line number in the file, when the problem is tied to a line.
     pub line: Option<u64>,
     /// 1-based column number, when the problem is tied to a field.
@@ -27,6 +30,7 @@ impl Diagnostic {
     pub fn file(file: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Diagnostic {
             file: file.into(),
+            sheet: None,
             line: None,
             column: None,
             field: None,
@@ -59,11 +63,19 @@ impl Diagnostic {
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(col) = self.column {
-                write!(f, ":{col}")?;
+        match (&self.sheet, self.line) {
+            (Some(sheet), Some(line)) => {
+                let col = self.column.map(crate::io::sheet::column_letters).unwrap_or_default();
+                write!(f, ":{sheet}!{col}{line}")?;
             }
+            (Some(sheet), None) => write!(f, ":{sheet}")?,
+            (None, Some(line)) => {
+                write!(f, ":{line}")?;
+                if let Some(col) = self.column {
+                    write!(f, ":{col}")?;
+                }
+            }
+            (None, None) => {}
         }
         if let Some(field) = &self.field {
             write!(f, " [{field}]")?;

@@ -53,6 +53,7 @@ pub mod error;
 pub mod explain;
 pub mod flow;
 pub mod gpkg;
+pub mod io;
 pub mod load;
 pub mod lottery;
 pub mod mechanism;
@@ -66,6 +67,13 @@ pub mod scenario;
 pub mod supply;
 pub mod warning;
 pub mod zoning;
+
+/// The most worker threads a run uses: 4 × the cores the machine reports. More threads give
+/// the same results (every parallel step collects in order) but only add scheduling cost,
+/// and tens of thousands can stall a machine; callers asking for more get this many.
+pub fn max_threads() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
 
 pub use allocate::{Allocation, Progress, allocate, allocate_with_progress};
 pub use audit::{AuditReport, audit};

@@ -4,15 +4,15 @@
 //! [`Diagnostics::DEFAULT_CAP`]), each with file, line, column, value and a fix. Cross-file
 //! references (a student's block, a zone's school) are checked once all files are read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::crs::Crs;
 use crate::error::{Diagnostic, Diagnostics, LoadError};
-use crate::model::{
-    Block, BlockStatus, City, Cohort, Location, School, Sector, Stage, StageZones, StringTable, Student,
-};
+use crate::io::source::{OpenError, SourceInfo};
+use crate::io::toml_file::TomlReadError;
+use crate::model::{Block, BlockStatus, City, Cohort, School, Sector, Stage, StageZones, StringTable, Student};
 use crate::policy::Policy;
 use crate::scenario::Scenario;
 
@@ -57,6 +57,8 @@ pub struct Dataset {
     pub policy: Policy,
     /// Precomputed distances, if given.
     pub distances: Option<DistanceMatrix>,
+    /// What each tabular input was read as (format, encoding, sheet).
+    pub sources: Vec<SourceInfo>,
 }
 
 impl Dataset {
@@ -70,24 +72,26 @@ impl Dataset {
     /// Loads the inputs of an already parsed scenario.
     pub fn load_scenario(scenario: Scenario) -> Result<Dataset, LoadError> {
         let mut diags = Diagnostics::default();
-        let open = |p: &Path| {
-            std::fs::File::open(p).map_err(|source| LoadError::Io {
-                path: p.to_path_buf(),
-                source,
-            })
-        };
+        let mut sources: Vec<SourceInfo> = Vec::new();
         let name = |p: &Path| p.display().to_string();
 
         let (policy_text, policy_name) = match &scenario.inputs.policy {
-            Some(p) => {
-                let text = std::fs::read_to_string(p).map_err(|source| LoadError::Io {
-                    path: p.clone(),
-                    source,
-                })?;
-                (text.trim_start_matches('\u{feff}').to_string(), name(p))
-            }
+            Some(p) => match crate::io::toml_file::read_toml_text(p, &name(p)) {
+                Ok(text) => (text, name(p)),
+                Err(TomlReadError::Io(source)) => {
+                    return Err(LoadError::Io {
+                        path: p.clone(),
+                        source,
+                    });
+                }
+                Err(TomlReadError::Encoding(d)) => {
+                    diags.push(*d);
+                    (String::new(), name(p))
+                }
+            },
             None => (String::new(), "policy.toml (defaults)".to_string()),
         };
+        let policy_text = policy_text.trim_start_matches('\u{feff}').to_string();
         // Policy edits of the scenario are merged over the file before it is read.
         let (policy_text, policy_name) = match crate::edit::edited_policy(&policy_text, &scenario.edits) {
             Ok(Some(text)) => (text, format!("{policy_name} + the scenario's policy edits")),
@@ -107,43 +111,63 @@ impl Dataset {
             }
         };
 
+        // Each tabular input: read (CSV in any accepted encoding, or a workbook's sheet),
+        // parsed by its reader, and its diagnostics placed on the workbook's cells.
+        let mut table =
+            |key: &str, path: &Path, diags: &mut Diagnostics, read: &mut dyn FnMut(&[u8], &str, &mut Diagnostics)| {
+                let file = name(path);
+                match crate::io::source::read_table(&scenario.input_spec(key, path), &file) {
+                    Ok(text) => {
+                        let mut local = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
+                        read(&text.bytes, &file, &mut local);
+                        for mut d in local.items().iter().cloned() {
+                            text.locate(&mut d);
+                            diags.push(d);
+                        }
+                        diags.omitted += local.omitted;
+                        sources.push(text.info);
+                        Ok(())
+                    }
+                    Err(OpenError::Io(path, source)) => Err(LoadError::Io { path, source }),
+                    Err(OpenError::Invalid(d)) => {
+                        diags.push(*d);
+                        Ok(())
+                    }
+                }
+            };
         let inputs = &scenario.inputs;
+        let crs = scenario.crs;
         let mut city = City::default();
-        read_schools(
-            open(&inputs.schools)?,
-            &name(&inputs.schools),
-            scenario.crs,
-            &mut city,
-            &mut diags,
-        );
-        read_blocks(
-            open(&inputs.blocks)?,
-            &name(&inputs.blocks),
-            scenario.crs,
-            &mut city,
-            &mut diags,
-        );
+        table("schools", &inputs.schools, &mut diags, &mut |b, f, d| {
+            read_schools(b, f, crs, &mut city, d)
+        })?;
+        city.rejected.all_schools = city.schools.is_empty() && !diags.is_empty();
+        let before = diags.total();
+        table("blocks", &inputs.blocks, &mut diags, &mut |b, f, d| {
+            read_blocks(b, f, crs, &mut city, d)
+        })?;
+        city.rejected.all_blocks = city.blocks.is_empty() && diags.total() > before;
         if let Some(z) = &inputs.zones {
-            read_zones(open(z)?, &name(z), &mut city, &mut diags);
+            table("zones", z, &mut diags, &mut |b, f, d| read_zones(b, f, &mut city, d))?;
         }
         crate::edit::apply_city_edits(&mut city, &scenario.edits, scenario.crs, &mut diags);
         let mut cohort = Cohort::default();
         let extra = policy.extra_attributes();
-        read_students(
-            open(&inputs.students)?,
-            &name(&inputs.students),
-            &city,
-            &extra,
-            &mut cohort,
-            &mut diags,
-        );
+        table("students", &inputs.students, &mut diags, &mut |b, f, d| {
+            read_students_checked(b, f, &city, &extra, &policy.attribute_sites, &mut cohort, d)
+        })?;
         if let Some(p) = &inputs.seat_locks {
-            read_seat_locks(open(p)?, &name(p), scenario.year, &mut cohort, &mut diags);
+            let year = scenario.year;
+            table("seat_locks", p, &mut diags, &mut |b, f, d| {
+                read_seat_locks(b, f, year, &mut cohort, d)
+            })?;
         }
-        let distances = match &inputs.distances {
-            Some(p) => Some(read_distances(open(p)?, &name(p), &city, &mut diags)),
-            None => None,
-        };
+        let mut distances = None;
+        if let Some(p) = &inputs.distances {
+            table("distances", p, &mut diags, &mut |b, f, d| {
+                distances = Some(read_distances(b, f, &city, d));
+            })?;
+        }
         if diags.is_empty() {
             Ok(Dataset {
                 scenario,
@@ -151,438 +175,30 @@ impl Dataset {
                 cohort,
                 policy,
                 distances,
+                sources,
             })
         } else {
             Err(LoadError::Invalid(diags))
         }
     }
-}
 
-/// Column lookup for one CSV file.
-struct Columns {
-    index: HashMap<String, usize, rustc_hash::FxBuildHasher>,
-}
-
-impl Columns {
-    fn get(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
-    }
-}
-
-/// One data row while it is being read (shared with the other CSV inputs of the crate).
-pub(crate) struct Row<'a> {
-    pub(crate) file: &'a str,
-    pub(crate) line: u64,
-    record: &'a csv::StringRecord,
-    columns: &'a Columns,
-}
-
-impl<'a> Row<'a> {
-    pub(crate) fn diag(
-        &self,
-        column: &str,
-        value: &str,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Diagnostic {
-        Diagnostic::file(self.file, message, hint)
-            .at_line(self.line)
-            .at_field(self.columns.get(column).map(|c| c + 1), column)
-            .with_value(value)
-    }
-
-    /// The trimmed cell, empty when the column is absent.
-    pub(crate) fn text(&self, column: &str) -> &'a str {
-        self.columns
-            .get(column)
-            .and_then(|c| self.record.get(c))
-            .map_or("", str::trim)
-    }
-
-    pub(crate) fn required(&self, column: &str, diags: &mut Diagnostics) -> Option<&'a str> {
-        let v = self.text(column);
-        if v.is_empty() {
-            diags.push(self.diag(column, v, format!("{column} is empty"), format!("fill in {column}")));
-            None
-        } else {
-            Some(v)
-        }
-    }
-
-    pub(crate) fn parse<T: std::str::FromStr>(
-        &self,
-        column: &str,
-        what: &str,
-        diags: &mut Diagnostics,
-    ) -> Option<Option<T>> {
-        let v = self.text(column);
-        if v.is_empty() {
-            return Some(None);
-        }
-        match v.parse::<T>() {
-            Ok(x) => Some(Some(x)),
-            Err(_) => {
-                diags.push(self.diag(column, v, format!("{column} is not {what}"), format!("write {what}")));
-                None
-            }
-        }
-    }
-
-    pub(crate) fn count(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<u32>> {
-        self.parse::<u32>(column, "a whole number ≥ 0", diags)
-    }
-
-    /// A number ≥ 0, where an empty cell means 0.
-    pub(crate) fn number(&self, column: &str, diags: &mut Diagnostics) -> Option<f64> {
-        self.non_negative(column, diags).map(|v| v.unwrap_or(0.0))
-    }
-
-    pub(crate) fn boolean(&self, column: &str, diags: &mut Diagnostics) -> Option<bool> {
-        let v = self.text(column);
-        match v.to_ascii_lowercase().as_str() {
-            "" | "false" | "0" | "no" | "n" | "f" | "否" => Some(false),
-            "true" | "1" | "yes" | "y" | "t" | "是" => Some(true),
-            _ => {
-                diags.push(self.diag(
-                    column,
-                    v,
-                    format!("{column} is not true or false"),
-                    "write true or false (also accepted: 1/0, yes/no, 是/否)",
-                ));
-                None
-            }
-        }
-    }
-
-    pub(crate) fn location(&self, crs: Crs, diags: &mut Diagnostics) -> Option<Location> {
-        let lon = self.parse::<f64>("lon", "a longitude in degrees", diags)?;
-        let lat = self.parse::<f64>("lat", "a latitude in degrees", diags)?;
-        let (Some(lon), Some(lat)) = (lon, lat) else {
-            let col = if lon.is_none() { "lon" } else { "lat" };
-            diags.push(self.diag(
-                col,
-                "",
-                format!("{col} is empty"),
-                "every school and block needs lon and lat",
-            ));
-            return None;
-        };
-        if !(-180.0..=180.0).contains(&lon) || !lon.is_finite() {
-            diags.push(self.diag(
-                "lon",
-                self.text("lon"),
-                "longitude is outside -180..180",
-                "check that lon and lat are not swapped",
-            ));
-            return None;
-        }
-        if !(-90.0..=90.0).contains(&lat) || !lat.is_finite() {
-            diags.push(self.diag(
-                "lat",
-                self.text("lat"),
-                "latitude is outside -90..90",
-                "check that lon and lat are not swapped",
-            ));
-            return None;
-        }
-        let (lon, lat) = crs.to_wgs84(lon, lat);
-        Some(Location::from_wgs84(lon, lat))
-    }
-
-    pub(crate) fn stage(&self, diags: &mut Diagnostics) -> Option<Stage> {
-        let v = self.required("stage", diags)?;
-        match v.parse() {
-            Ok(s) => Some(s),
-            Err(hint) => {
-                diags.push(self.diag("stage", v, "unknown stage", hint));
-                None
-            }
-        }
-    }
-}
-
-impl<'a> Row<'a> {
-    /// True when the file has the column.
-    pub(crate) fn has(&self, column: &str) -> bool {
-        self.columns.get(column).is_some()
-    }
-
-    /// An optional number that must be finite and ≥ 0 (`Some(None)` when empty).
-    pub(crate) fn non_negative(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<f64>> {
-        match self.parse::<f64>(column, "a number", diags)? {
-            None => Some(None),
-            Some(x) if x.is_finite() && x >= 0.0 => Some(Some(x)),
-            Some(_) => {
-                diags.push(self.diag(
-                    column,
-                    self.text(column),
-                    format!("{column} must be a finite number ≥ 0"),
-                    "write a number ≥ 0",
-                ));
-                None
-            }
-        }
-    }
-
-    /// An optional stage in `column` (`Some(None)` when empty).
-    pub(crate) fn optional_stage(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<Stage>> {
-        let v = self.text(column);
-        if v.is_empty() {
-            return Some(None);
-        }
-        match v.parse() {
-            Ok(s) => Some(Some(s)),
-            Err(hint) => {
-                diags.push(self.diag(column, v, "unknown stage", hint));
-                None
-            }
-        }
-    }
-}
-
-/// A CSV file's header: column positions and width, and where the data rows start.
-struct Header {
-    columns: Columns,
-    width: usize,
-    /// Byte offset of the first data row.
-    body_start: usize,
-    /// Lines before the first data row (1 for a one-line header).
-    lines_before: u64,
-}
-
-/// Reads the whole source, strips a UTF-8 byte-order mark, and checks the header.
-fn read_header<R: Read>(
-    mut reader: R,
-    file: &str,
-    required: &[&str],
-    diags: &mut Diagnostics,
-) -> Option<(Vec<u8>, Header)> {
-    let mut bytes = Vec::new();
-    if let Err(e) = reader.read_to_end(&mut bytes) {
-        diags.push(Diagnostic::file(file, format!("cannot read: {e}"), "check the file"));
-        return None;
-    }
-    if bytes.starts_with(b"\xef\xbb\xbf") {
-        bytes.drain(..3);
-    }
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(false)
-        .from_reader(bytes.as_slice());
-    let mut record = csv::ByteRecord::new();
-    match rdr.read_byte_record(&mut record) {
-        Ok(true) => {}
-        Ok(false) => {
-            diags.push(Diagnostic::file(
-                file,
-                "the file is empty",
-                format!("write a header row: {}", required.join(",")),
-            ));
-            return None;
-        }
-        Err(e) => {
-            diags.push(csv_error(file, &e, 0));
-            return None;
-        }
-    }
-    let body_start = rdr.position().byte() as usize;
-    let lines_before = rdr.position().line() - 1;
-    let mut index: HashMap<String, usize, rustc_hash::FxBuildHasher> = HashMap::default();
-    for (i, h) in record.iter().enumerate() {
-        let Ok(h) = std::str::from_utf8(h) else {
-            diags.push(not_utf8(file, 1, i));
-            return None;
-        };
-        let h = h.trim().to_ascii_lowercase();
-        if index.insert(h.clone(), i).is_some() {
-            diags.push(
-                Diagnostic::file(
-                    file,
-                    format!("column {h} appears twice in the header"),
-                    "remove the duplicate column",
-                )
-                .at_line(1)
-                .at_field(Some(i + 1), h),
-            );
-        }
-    }
-    let missing: Vec<&str> = required.iter().copied().filter(|c| !index.contains_key(*c)).collect();
-    if !missing.is_empty() {
-        let mut found: Vec<(usize, String)> = index.iter().map(|(k, v)| (*v, k.clone())).collect();
-        found.sort();
-        let found: Vec<String> = found.into_iter().map(|(_, k)| k).collect();
-        diags.push(
-            Diagnostic::file(
-                file,
-                format!("missing required column(s): {}", missing.join(", ")),
-                format!(
-                    "the header must contain {}; found: {}",
-                    required.join(","),
-                    found.join(",")
-                ),
-            )
-            .at_line(1),
+    /// Every input file this dataset was read from (for a run's manifest).
+    pub fn input_files(&self) -> Vec<&Path> {
+        let i = &self.scenario.inputs;
+        let mut files: Vec<&Path> = vec![self.scenario.path.as_path()];
+        files.extend([i.schools.as_path(), i.blocks.as_path(), i.students.as_path()]);
+        files.extend(
+            [&i.zones, &i.seat_locks, &i.distances, &i.policy]
+                .into_iter()
+                .flatten()
+                .map(PathBuf::as_path),
         );
-        return None;
-    }
-    let header = Header {
-        columns: Columns { index },
-        width: record.len(),
-        body_start,
-        lines_before,
-    };
-    Some((bytes, header))
-}
-
-/// Parses data rows of `body`, whose first line is line `lines_before + 1` of the file.
-fn parse_rows(
-    body: &[u8],
-    lines_before: u64,
-    file: &str,
-    header: &Header,
-    diags: &mut Diagnostics,
-    mut on_row: impl FnMut(&Row<'_>, &mut Diagnostics),
-) {
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .has_headers(false)
-        .from_reader(body);
-    let mut record = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                match e.kind() {
-                    csv::ErrorKind::Utf8 { pos, err } => {
-                        let line = lines_before + pos.as_ref().map_or(0, |p| p.line());
-                        diags.push(not_utf8(file, line, err.field()));
-                    }
-                    _ => diags.push(csv_error(file, &e, lines_before)),
-                }
-                if diags.is_full() {
-                    return;
-                }
-                continue;
-            }
-        }
-        let line = lines_before + record.position().map_or(0, |p| p.line());
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
-            continue; // blank line
-        }
-        if record.len() != header.width {
-            diags.push(
-                Diagnostic::file(
-                    file,
-                    format!(
-                        "this row has {} fields but the header has {}",
-                        record.len(),
-                        header.width
-                    ),
-                    "check for a missing or extra comma; quote fields that contain commas",
-                )
-                .at_line(line),
-            );
-            if diags.is_full() {
-                return;
-            }
-            continue;
-        }
-        let row = Row {
-            file,
-            line,
-            record: &record,
-            columns: &header.columns,
-        };
-        on_row(&row, diags);
-        if diags.is_full() {
-            return;
-        }
+        files
     }
 }
 
-/// Reads a CSV source row by row, checking headers, UTF-8 and field counts. Returns false
-/// when the header was unusable (nothing was read).
-pub(crate) fn read_csv<R: Read>(
-    reader: R,
-    file: &str,
-    required: &[&str],
-    diags: &mut Diagnostics,
-    on_row: impl FnMut(&Row<'_>, &mut Diagnostics),
-) {
-    let Some((bytes, header)) = read_header(reader, file, required, diags) else {
-        return;
-    };
-    parse_rows(
-        &bytes[header.body_start..],
-        header.lines_before,
-        file,
-        &header,
-        diags,
-        on_row,
-    );
-}
-
-/// Cuts `body` into pieces of about `target` bytes at record boundaries (newlines outside
-/// quotes). Returns (start, end, lines before the piece).
-fn split_records(body: &[u8], target: usize) -> Vec<(usize, usize, u64)> {
-    let mut pieces = Vec::new();
-    let has_quotes = body.contains(&b'"');
-    let mut start = 0usize;
-    let mut lines = 0u64;
-    let mut in_quotes = false;
-    let mut pos = 0usize;
-    while start < body.len() {
-        let want = start.saturating_add(target);
-        if want >= body.len() {
-            pieces.push((start, body.len(), lines));
-            break;
-        }
-        // Advance to the first record boundary at or after `want`.
-        let mut cut = None;
-        if has_quotes {
-            while pos < body.len() {
-                let b = body[pos];
-                pos += 1;
-                if b == b'"' {
-                    in_quotes = !in_quotes;
-                } else if b == b'\n' && !in_quotes && pos >= want {
-                    cut = Some(pos);
-                    break;
-                }
-            }
-        } else {
-            cut = body[want..].iter().position(|&b| b == b'\n').map(|i| want + i + 1);
-        }
-        let end = cut.unwrap_or(body.len());
-        let n = body[start..end].iter().filter(|&&b| b == b'\n').count() as u64;
-        pieces.push((start, end, lines));
-        lines += n;
-        start = end;
-        pos = pos.max(end);
-    }
-    pieces
-}
-
-fn not_utf8(file: &str, line: u64, field: usize) -> Diagnostic {
-    Diagnostic::file(
-        file,
-        "the text is not valid UTF-8",
-        "save the file as UTF-8 (Excel: 另存为 → CSV UTF-8; files saved as GBK/GB2312 must be converted)",
-    )
-    .at_line(line)
-    .at_field(Some(field + 1), format!("column {}", field + 1))
-}
-
-fn csv_error(file: &str, e: &csv::Error, lines_before: u64) -> Diagnostic {
-    let line = lines_before + e.position().map_or(0, |p| p.line());
-    Diagnostic::file(
-        file,
-        format!("unreadable CSV: {e}"),
-        "check quoting: a field with a quote must be quoted and the quote doubled",
-    )
-    .at_line(line)
-}
+pub(crate) use crate::io::csv::{Row, read_csv};
+use crate::io::csv::{parse_rows, read_header, split_records};
 
 fn district_index(city: &mut City, name: &str) -> u32 {
     if let Some(i) = city.districts.iter().position(|d| d == name) {
@@ -606,7 +222,10 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
     ];
     let mut feeders: Vec<(u32, String, u64, Option<usize>)> = Vec::new();
     let mut feeder_col = None;
-    read_csv(reader, file, REQUIRED, diags, |row, diags| {
+    // The line of each school read so far (index = school), for duplicate-id messages.
+    let mut lines: Vec<u64> = vec![0; city.schools.len()];
+    let mut seen: Vec<String> = Vec::new();
+    let mut on_row = |row: &Row<'_>, diags: &mut Diagnostics| {
         feeder_col = row.columns.get("feeder_junior_id").map(|c| c + 1);
         let id = row.required("school_id", diags);
         let district = row.required("district", diags);
@@ -675,10 +294,17 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
             return;
         }
         let index = city.schools.len() as u32;
-        if city.school_index.insert(id.to_string(), index).is_some() {
-            diags.push(row.diag("school_id", id, "duplicate school_id", "every school needs its own id"));
+        if let Some(&first) = city.school_index.get(id) {
+            diags.push(row.diag(
+                "school_id",
+                id,
+                format!("duplicate school_id (first on line {})", lines[first as usize]),
+                "every school needs its own id",
+            ));
             return;
         }
+        city.school_index.insert(id.to_string(), index);
+        lines.push(row.line);
         let feeder = row.text("feeder_junior_id");
         if !feeder.is_empty() {
             if stage != Stage::Primary {
@@ -713,7 +339,16 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
             purchased_seats: purchased,
             closed: false,
         });
+    };
+    read_csv(reader, file, REQUIRED, diags, |row, diags| {
+        seen.push(row.text("school_id").to_string());
+        on_row(row, diags);
     });
+    let rejected: Vec<String> = seen
+        .into_iter()
+        .filter(|id| !id.is_empty() && city.school(id).is_none())
+        .collect();
+    city.rejected.schools.extend(rejected);
     for (school, feeder, line, col) in feeders {
         let d = |msg: &str, hint: &str| {
             Diagnostic::file(file, msg, hint)
@@ -722,6 +357,7 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
                 .with_value(feeder.clone())
         };
         match city.school(&feeder) {
+            None if city.rejected.school(&feeder) => {}
             None => diags.push(d("no school has this id", "name a junior school from schools.csv")),
             Some(j) if city.schools[j as usize].stage != Stage::Junior => {
                 diags.push(d("the feeder school is not a junior school", "name a junior school"))
@@ -734,7 +370,9 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
 /// Reads `blocks.csv` into `city.blocks`.
 pub fn read_blocks<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
     const REQUIRED: &[&str] = &["block_id", "name", "district", "lon", "lat", "households"];
-    read_csv(reader, file, REQUIRED, diags, |row, diags| {
+    let mut lines: Vec<u64> = vec![0; city.blocks.len()];
+    let mut seen: Vec<String> = Vec::new();
+    let mut on_row = |row: &Row<'_>, diags: &mut Diagnostics| {
         let id = row.required("block_id", diags);
         let district = row.required("district", diags);
         let location = row.location(crs, diags);
@@ -762,10 +400,17 @@ pub fn read_blocks<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, di
             return;
         };
         let index = city.blocks.len() as u32;
-        if city.block_index.insert(id.to_string(), index).is_some() {
-            diags.push(row.diag("block_id", id, "duplicate block_id", "every block needs its own id"));
+        if let Some(&first) = city.block_index.get(id) {
+            diags.push(row.diag(
+                "block_id",
+                id,
+                format!("duplicate block_id (first on line {})", lines[first as usize]),
+                "every block needs its own id",
+            ));
             return;
         }
+        city.block_index.insert(id.to_string(), index);
+        lines.push(row.line);
         let district = district_index(city, district);
         let name = row.text("name");
         city.blocks.push(Block {
@@ -782,7 +427,16 @@ pub fn read_blocks<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, di
             move_in_year,
             planned_households: planned,
         });
+    };
+    read_csv(reader, file, REQUIRED, diags, |row, diags| {
+        seen.push(row.text("block_id").to_string());
+        on_row(row, diags);
     });
+    let rejected: Vec<String> = seen
+        .into_iter()
+        .filter(|id| !id.is_empty() && city.block(id).is_none())
+        .collect();
+    city.rejected.blocks.extend(rejected);
 }
 
 /// Reads `zones.csv` into `city.zones`.
@@ -796,7 +450,7 @@ pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut D
         |row, diags| {
             let block = row.required("block_id", diags).and_then(|b| {
                 let found = city.block(b);
-                if found.is_none() {
+                if found.is_none() && !city.rejected.block(b) {
                     diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
                 }
                 found
@@ -804,7 +458,7 @@ pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut D
             let stage = row.stage(diags);
             let school = row.required("school_id", diags).and_then(|s| {
                 let found = city.school(s);
-                if found.is_none() {
+                if found.is_none() && !city.rejected.school(s) {
                     diags.push(row.diag(
                         "school_id",
                         s,
@@ -888,12 +542,40 @@ pub fn read_students<R: Read>(
     cohort: &mut Cohort,
     diags: &mut Diagnostics,
 ) {
+    read_students_checked(reader, file, city, extra, &BTreeMap::new(), cohort, diags);
+}
+
+/// [`read_students`], reporting a missing policy column at the policy line naming it.
+fn read_students_checked<R: Read>(
+    reader: R,
+    file: &str,
+    city: &City,
+    extra: &[String],
+    sites: &BTreeMap<String, Diagnostic>,
+    cohort: &mut Cohort,
+    diags: &mut Diagnostics,
+) {
     use rayon::prelude::*;
-    let mut required: Vec<&str> = vec!["student_id", "stage", "block_id"];
-    required.extend(extra.iter().map(String::as_str));
-    let Some((bytes, header)) = read_header(reader, file, &required, diags) else {
+    let Some((bytes, header)) = read_header(reader, file, &["student_id", "stage", "block_id"], diags) else {
         return;
     };
+    let mut missing = false;
+    for name in extra {
+        if header.columns.get(name).is_none() {
+            missing = true;
+            diags.push(sites.get(name).cloned().unwrap_or_else(|| {
+                Diagnostic::file(
+                    file,
+                    format!("the policy reads a column \"{name}\" that this file does not have"),
+                    "add the column, or fix the name in the policy",
+                )
+                .at_line(1)
+            }));
+        }
+    }
+    if missing {
+        return;
+    }
     let body = &bytes[header.body_start..];
     const PIECE: usize = 1 << 20;
     let pieces: Vec<StudentPiece> = split_records(body, PIECE)
@@ -1020,7 +702,7 @@ fn parse_student(
     let stage = row.stage(diags);
     let block = row.required("block_id", diags).and_then(|b| {
         let found = city.block(b);
-        if found.is_none() {
+        if found.is_none() && !city.rejected.block(b) {
             diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
         }
         found
@@ -1028,9 +710,11 @@ fn parse_student(
     let hukou = row.boolean("hukou_in_zone", diags);
     let owns = row.boolean("owns_home", diags);
     let migrant = row.boolean("migrant", diags);
-    let years = row.number("years_at_address", diags);
-    let permit = row.number("residence_permit_months", diags);
-    let insurance = row.number("social_insurance_months", diags);
+    // An empty cell is "missing" (NaN): it never satisfies a comparison and ranks last.
+    let missing = |v: Option<Option<f64>>| v.map(|x| x.unwrap_or(f64::NAN));
+    let years = missing(row.non_negative("years_at_address", diags));
+    let permit = missing(row.non_negative("residence_permit_months", diags));
+    let insurance = missing(row.non_negative("social_insurance_months", diags));
     let primary = row.text("primary_school_id");
     let primary_school = if primary.is_empty() {
         Some(None)
@@ -1046,6 +730,7 @@ fn parse_student(
                 ));
                 None
             }
+            None if city.rejected.school(primary) => None,
             None => {
                 diags.push(row.diag(
                     "primary_school_id",
@@ -1062,6 +747,7 @@ fn parse_student(
     let mut choices_ok = true;
     for c in row.text("choices").split(';').map(str::trim).filter(|c| !c.is_empty()) {
         match city.school(c) {
+            None if city.rejected.school(c) => choices_ok = false,
             None => {
                 diags.push(row.diag(
                     "choices",
@@ -1213,7 +899,7 @@ pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut D
         |row, diags| {
             let school = row.required("school_id", diags).and_then(|s| {
                 let f = city.school(s);
-                if f.is_none() {
+                if f.is_none() && !city.rejected.school(s) {
                     diags.push(row.diag(
                         "school_id",
                         s,
@@ -1225,7 +911,7 @@ pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut D
             });
             let block = row.required("block_id", diags).and_then(|b| {
                 let f = city.block(b);
-                if f.is_none() {
+                if f.is_none() && !city.rejected.block(b) {
                     diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
                 }
                 f

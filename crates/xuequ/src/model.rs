@@ -270,6 +270,32 @@ pub struct City {
     pub school_index: IdIndex,
     /// Block id to index.
     pub block_index: IdIndex,
+    /// Ids of school and block rows that were rejected while loading (their own problem is
+    /// reported once; rows of other files naming them are not reported again).
+    pub(crate) rejected: RejectedIds,
+}
+
+/// School and block ids whose rows were rejected while loading.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RejectedIds {
+    pub(crate) schools: rustc_hash::FxHashSet<String>,
+    pub(crate) blocks: rustc_hash::FxHashSet<String>,
+    /// The whole schools file could not be read (every school reference is then moot).
+    pub(crate) all_schools: bool,
+    /// The whole blocks file could not be read.
+    pub(crate) all_blocks: bool,
+}
+
+impl RejectedIds {
+    /// True when a reference to school `id` is not worth reporting again.
+    pub(crate) fn school(&self, id: &str) -> bool {
+        self.all_schools || self.schools.contains(id)
+    }
+
+    /// True when a reference to block `id` is not worth reporting again.
+    pub(crate) fn block(&self, id: &str) -> bool {
+        self.all_blocks || self.blocks.contains(id)
+    }
 }
 
 impl City {

@@ -4,9 +4,9 @@
 //! - `schools_summary.csv`: one row per school of an allocated stage, in `schools.csv` order.
 //! - `summary.json`: counts, distance percentiles, migrant figures and the audit.
 //!
-//! Files are first written in full to hidden temporary files beside their targets, then
-//! renamed over them, so a failed run never leaves a half-written file or replaces a good one
-//! with a partial one.
+//! Every command writes its files as one output set ([`crate::io::OutputSet`]): staged beside
+//! the target folder and moved into place whole, with a `manifest.json`, so a folder always
+//! holds one complete run. CSV goes through the one writer ([`crate::io::CsvWriter`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::allocate::{Allocation, GUARANTEE_POSITION, ProgramKind, StageAllocation};
 use crate::audit::AuditReport;
 use crate::error::OutputError;
+use crate::io::{CsvWriter, OutputSet};
 use crate::load::Dataset;
 use crate::mechanism::UNPLACED;
 use crate::policy::Guarantee;
@@ -57,22 +58,6 @@ pub fn assignments_csv(data: &Dataset, allocation: &Allocation, options: WriteOp
     out
 }
 
-/// Appends one CSV field, quoted only when it must be.
-fn push_field(out: &mut Vec<u8>, field: &str) {
-    if field.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
-        out.push(b'"');
-        for b in field.bytes() {
-            if b == b'"' {
-                out.push(b'"');
-            }
-            out.push(b);
-        }
-        out.push(b'"');
-    } else {
-        out.extend_from_slice(field.as_bytes());
-    }
-}
-
 /// Streams `assignments.csv`: rows are formatted in parallel in blocks and written in
 /// students.csv order, so memory stays bounded however many applicants there are.
 pub fn write_assignments(
@@ -82,13 +67,24 @@ pub fn write_assignments(
     options: WriteOptions,
 ) -> std::io::Result<()> {
     use rayon::prelude::*;
-    use std::fmt::Write as _;
-    if options.bom {
-        w.write_all("\u{feff}".as_bytes())?;
-    }
-    w.write_all(
-        b"student_id,stage,school_id,tier,lottery,distance_m,via,school_name,district,reason,block_id,home_district\n",
-    )?;
+    let header = CsvWriter::with_header(
+        &[
+            "student_id",
+            "stage",
+            "school_id",
+            "tier",
+            "lottery",
+            "distance_m",
+            "via",
+            "school_name",
+            "district",
+            "reason",
+            "block_id",
+            "home_district",
+        ],
+        options.bom,
+    );
+    w.write_all(&header.into_bytes())?;
     // Map cohort index -> (stage allocation, member).
     let mut slot: Vec<(u16, u32)> = vec![(u16::MAX, 0); data.cohort.students.len()];
     for (si, st) in allocation.stages.iter().enumerate() {
@@ -98,8 +94,7 @@ pub fn write_assignments(
     }
     let city = &data.city;
     let format_rows = |range: std::ops::Range<usize>| -> Vec<u8> {
-        let mut out = Vec::with_capacity(range.len() * 80);
-        let mut num = String::new();
+        let mut out = CsvWriter::piece(range.len() * 80);
         for i in range {
             let (si, m) = slot[i];
             if si == u16::MAX {
@@ -109,43 +104,38 @@ pub fn write_assignments(
             let st = &allocation.stages[si as usize];
             let m = m as usize;
             let p = st.placements[m];
-            push_field(&mut out, data.cohort.id(i));
-            out.push(b',');
-            out.extend_from_slice(s.stage.as_str().as_bytes());
-            out.push(b',');
-            num.clear();
+            out.text(data.cohort.id(i)).text(s.stage.as_str());
             if p.program == UNPLACED {
-                let _ = write!(num, ",,{},,unplaced,,,", st.lottery[m]);
-                out.extend_from_slice(num.as_bytes());
-                out.extend_from_slice(unplaced_reason(data, st, m).as_bytes());
+                out.text("")
+                    .text("")
+                    .value(st.lottery[m])
+                    .text("")
+                    .text("unplaced")
+                    .text("")
+                    .text("")
+                    .text(unplaced_reason(data, st, m));
             } else {
                 let prog = st.programs[p.program as usize];
                 let school = &city.schools[prog.school as usize];
-                push_field(&mut out, &school.id);
-                out.push(b',');
-                push_field(&mut out, st.tier_name(prog.kind, p.tier));
-                let _ = write!(num, ",{},{},{},", st.lottery[m], p.distance_m, st.via(m));
-                out.extend_from_slice(num.as_bytes());
-                push_field(&mut out, &school.name);
-                out.push(b',');
-                push_field(&mut out, &city.districts[school.district as usize]);
-                out.push(b',');
+                out.text(&school.id)
+                    .text(st.tier_name(prog.kind, p.tier))
+                    .value(st.lottery[m])
+                    .value(p.distance_m)
+                    .text(st.via(m))
+                    .text(&school.name)
+                    .text(&city.districts[school.district as usize])
+                    .text("");
             }
             // The applicant's home block and its district.
-            out.push(b',');
-            if let Some(block) = city.blocks.get(s.block as usize) {
-                push_field(&mut out, &block.id);
-                out.push(b',');
-                push_field(
-                    &mut out,
-                    city.districts.get(block.district as usize).map_or("", String::as_str),
-                );
-            } else {
-                out.push(b',');
-            }
-            out.push(b'\n');
+            match city.blocks.get(s.block as usize) {
+                Some(block) => out
+                    .text(&block.id)
+                    .text(city.districts.get(block.district as usize).map_or("", String::as_str)),
+                None => out.text("").text(""),
+            };
+            out.end();
         }
-        out
+        out.into_bytes()
     };
     const ROWS: usize = 1 << 15;
     const BATCH: usize = 16;
@@ -302,59 +292,59 @@ pub(crate) fn demand_ratio(demand: u64, seats: u64) -> String {
 
 /// Renders `schools_summary.csv`.
 pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: WriteOptions) -> Vec<u8> {
-    let mut out = Vec::new();
-    if options.bom {
-        out.extend_from_slice("\u{feff}".as_bytes());
-    }
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "school_id",
-        "capacity",
-        "assigned",
-        "vacancies",
-        "cutoff_tier",
-        "cutoff_lottery",
-        "cutoff_points",
-        "name",
-        "district",
-        "stage",
-        "sector",
-        "purchased_seats",
-        "purchased_assigned",
-        "applicants",
-        "first_choice_applicants",
-        "demand_ratio",
-        "warning",
-    ])
-    .expect("writing to memory cannot fail");
+    let mut w = CsvWriter::with_header(
+        &[
+            "school_id",
+            "capacity",
+            "assigned",
+            "vacancies",
+            "cutoff_tier",
+            "cutoff_lottery",
+            "cutoff_points",
+            "name",
+            "district",
+            "stage",
+            "sector",
+            "purchased_seats",
+            "purchased_assigned",
+            "applicants",
+            "first_choice_applicants",
+            "demand_ratio",
+            "warning",
+        ],
+        options.bom,
+    );
     let city = &data.city;
     let thresholds = data.policy.seat_warning;
     for r in school_rows(data, allocation) {
         let s = &city.schools[r.school as usize];
-        w.write_record([
-            s.id.as_str(),
-            &r.capacity.to_string(),
-            &r.assigned.to_string(),
-            &r.vacancies.to_string(),
-            r.cutoff_tier.as_deref().unwrap_or(""),
-            &r.cutoff_lottery.map_or(String::new(), |l| l.to_string()),
-            &r.cutoff_points.map_or(String::new(), |p| format!("{p}")),
-            &s.name,
-            &city.districts[s.district as usize],
-            s.stage.as_str(),
-            s.sector.as_str(),
-            &s.purchased_seats.to_string(),
-            &r.purchased_assigned.to_string(),
-            &r.applicants.to_string(),
-            &r.first_choice_applicants.to_string(),
-            &demand_ratio(u64::from(r.first_choice_applicants), u64::from(r.capacity)),
-            thresholds
-                .level(u64::from(r.first_choice_applicants), u64::from(r.capacity))
-                .as_str(),
-        ])
-        .expect("writing to memory cannot fail");
+        w.text(&s.id)
+            .value(r.capacity)
+            .value(r.assigned)
+            .value(r.vacancies)
+            .text(r.cutoff_tier.as_deref().unwrap_or(""))
+            .opt(r.cutoff_lottery)
+            .opt(r.cutoff_points.filter(|p| p.is_finite()))
+            .text(&s.name)
+            .text(&city.districts[s.district as usize])
+            .text(s.stage.as_str())
+            .text(s.sector.as_str())
+            .value(s.purchased_seats)
+            .value(r.purchased_assigned)
+            .value(r.applicants)
+            .value(r.first_choice_applicants)
+            .text(&demand_ratio(
+                u64::from(r.first_choice_applicants),
+                u64::from(r.capacity),
+            ))
+            .text(
+                thresholds
+                    .level(u64::from(r.first_choice_applicants), u64::from(r.capacity))
+                    .as_str(),
+            );
+        w.end();
     }
-    w.into_inner().expect("writing to memory cannot fail")
+    w.into_bytes()
 }
 
 /// Distance percentiles of placed applicants, in metres (nearest rank).
@@ -597,80 +587,32 @@ pub fn summary_json(summary: &Summary) -> Vec<u8> {
 /// Writes one output file's content.
 pub type Render<'a> = &'a (dyn Fn(&mut dyn Write) -> std::io::Result<()> + Sync);
 
-/// Writes files atomically as a set: every file goes to a temporary name first; only when
-/// all are complete are they renamed into place. Returns the final paths.
-pub fn write_atomically(dir: &Path, files: &[(&str, &[u8])]) -> Result<Vec<PathBuf>, OutputError> {
-    let renders: Vec<_> = files
-        .iter()
-        .map(|&(name, bytes)| (name, move |w: &mut dyn Write| w.write_all(bytes)))
-        .collect();
-    let list: Vec<(&str, Render<'_>)> = renders.iter().map(|(n, f)| (*n, f as Render<'_>)).collect();
-    write_rendered_atomically(dir, &list)
+/// Adds files held in memory to an output set.
+pub fn write_files(set: &mut OutputSet, files: &[(&str, &[u8])]) -> Result<(), OutputError> {
+    for (name, bytes) in files {
+        set.write_bytes(name, bytes)?;
+    }
+    Ok(())
 }
 
-/// [`write_atomically`] for files produced by writer functions (streamed through a buffer,
-/// never held whole in memory).
-pub fn write_rendered_atomically(dir: &Path, files: &[(&str, Render<'_>)]) -> Result<Vec<PathBuf>, OutputError> {
-    std::fs::create_dir_all(dir).map_err(|source| OutputError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut temps: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let cleanup = |temps: &[(PathBuf, PathBuf)]| {
-        for (t, _) in temps {
-            let _ = std::fs::remove_file(t);
-        }
-    };
-    for (name, _) in files {
-        let target = dir.join(name);
-        if target.is_dir() {
-            return Err(OutputError::Io {
-                path: target,
-                source: std::io::Error::new(
-                    std::io::ErrorKind::IsADirectory,
-                    "a directory has the output file's name",
-                ),
-            });
-        }
-    }
+/// Adds files produced by writer functions to an output set (streamed, never held whole in
+/// memory).
+pub fn write_rendered(set: &mut OutputSet, files: &[(&str, Render<'_>)]) -> Result<(), OutputError> {
     for (name, render) in files {
-        let target = dir.join(name);
-        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let result = (|| {
-            let file = std::fs::File::create(&temp)?;
-            let mut buffered = std::io::BufWriter::with_capacity(1 << 20, file);
-            render(&mut buffered)?;
-            let file = buffered.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()
-        })();
-        if let Err(source) = result {
-            let _ = std::fs::remove_file(&temp);
-            cleanup(&temps);
-            return Err(OutputError::Io { path: target, source });
-        }
-        temps.push((temp, target));
+        set.write(name, render)?;
     }
-    for (temp, target) in &temps {
-        if let Err(source) = std::fs::rename(temp, target) {
-            cleanup(&temps);
-            return Err(OutputError::Io {
-                path: target.clone(),
-                source,
-            });
-        }
-    }
-    Ok(temps.into_iter().map(|(_, t)| t).collect())
+    Ok(())
 }
 
-/// Writes `assignments.csv`, `schools_summary.csv`, `districts_summary.csv` and `summary.json`
-/// into `dir`.
-pub fn write_outputs(
-    dir: &Path,
+/// Adds `assignments.csv`, `schools_summary.csv`, `districts_summary.csv` and `summary.json`
+/// to an output set.
+pub fn write_outputs_into(
+    set: &mut OutputSet,
     data: &Dataset,
     allocation: &Allocation,
     audit: &AuditReport,
     options: WriteOptions,
-) -> Result<Vec<PathBuf>, OutputError> {
+) -> Result<(), OutputError> {
     let schools = schools_summary_csv(data, allocation, options);
     let districts = crate::report::districts_summary_csv(data, allocation, audit, options.bom);
     let summary = summary_json(&summary(data, allocation, audit));
@@ -678,8 +620,8 @@ pub fn write_outputs(
     let schools = |w: &mut dyn Write| w.write_all(&schools);
     let districts = |w: &mut dyn Write| w.write_all(&districts);
     let summary = |w: &mut dyn Write| w.write_all(&summary);
-    write_rendered_atomically(
-        dir,
+    write_rendered(
+        set,
         &[
             ("assignments.csv", &assignments),
             ("schools_summary.csv", &schools),
@@ -687,4 +629,21 @@ pub fn write_outputs(
             ("summary.json", &summary),
         ],
     )
+}
+
+/// Writes `assignments.csv`, `schools_summary.csv` and `summary.json` into `dir` as one
+/// output set (with `manifest.json`; see [`OutputSet`]). Returns the paths written.
+pub fn write_outputs(
+    dir: &Path,
+    data: &Dataset,
+    allocation: &Allocation,
+    audit: &AuditReport,
+    options: WriteOptions,
+) -> Result<Vec<PathBuf>, OutputError> {
+    let mut set = OutputSet::begin(dir, "run")?;
+    set.scenarios([data.scenario.path.display().to_string()]);
+    set.seed(data.policy.seed);
+    set.inputs(data.input_files());
+    write_outputs_into(&mut set, data, allocation, audit, options)?;
+    set.commit()
 }

@@ -204,7 +204,9 @@ impl Condition {
                 let value: f64 = rhs
                     .trim()
                     .parse()
-                    .map_err(|_| format!("\"{}\" is not a number", rhs.trim()))?;
+                    .ok()
+                    .filter(|v: &f64| v.is_finite())
+                    .ok_or_else(|| format!("\"{}\" is not a finite number", rhs.trim()))?;
                 return Ok(Condition::Compare(Attribute::parse(lhs), op, value));
             }
         }
@@ -230,6 +232,41 @@ impl Condition {
             _ => {}
         }
     }
+}
+
+/// The attributes every applicant has without a students.csv column of that name.
+pub const BUILTIN_ATTRIBUTES: &[&str] = &[
+    "points",
+    "distance_m",
+    "years_at_address",
+    "residence_permit_months",
+    "social_insurance_months",
+];
+
+/// The built-in attribute within two edits of `name`, if any (a typo's likely intent).
+fn closest_builtin(name: &str) -> Option<&'static str> {
+    BUILTIN_ATTRIBUTES
+        .iter()
+        .map(|b| (edit_distance(name, b), *b))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, b)| b)
+}
+
+/// Levenshtein distance in characters.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for j in 0..b.len() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != b[j])).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// One key of an in-tier order.
@@ -375,6 +412,9 @@ pub struct Policy {
     pub audit: AuditRules,
     /// 学位预警 thresholds (`[seat_warning]`).
     pub seat_warning: crate::warning::SeatWarning,
+    /// Where the policy first names each non-standard attribute (a students.csv column), so
+    /// a missing column is reported at the policy's line rather than as a students.csv one.
+    pub(crate) attribute_sites: BTreeMap<String, Diagnostic>,
 }
 
 impl Default for Policy {
@@ -393,6 +433,7 @@ impl Default for Policy {
             tiers: default_tiers(),
             audit: AuditRules::default(),
             seat_warning: crate::warning::SeatWarning::default(),
+            attribute_sites: BTreeMap::new(),
         }
     }
 }
@@ -460,10 +501,15 @@ struct PolicyFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MigrantFile {
-    min_residence_permit_months: Option<f64>,
-    min_social_insurance_months: Option<f64>,
-    points: Option<BTreeMap<String, f64>>,
+    min_residence_permit_months: Option<Spanned<f64>>,
+    min_social_insurance_months: Option<Spanned<f64>>,
+    points: Option<BTreeMap<String, Spanned<f64>>>,
 }
+
+/// Largest accepted eligibility threshold, in months (100 years).
+const MAX_THRESHOLD_MONTHS: f64 = 1200.0;
+/// Largest accepted points weight, in absolute value.
+const MAX_POINTS_WEIGHT: f64 = 1.0e6;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -478,11 +524,7 @@ struct TierFile {
 
 /// 1-based line and column of a byte offset.
 pub(crate) fn line_col(text: &str, offset: usize) -> (u64, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() as u64 + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
+    crate::io::toml_file::line_col(text, offset)
 }
 
 impl Policy {
@@ -515,6 +557,7 @@ impl Policy {
                 .with_value(value)
         };
 
+        let mut sites: BTreeMap<String, Diagnostic> = BTreeMap::new();
         let mut policy = Policy {
             mechanism: parsed.mechanism,
             tie_break: parsed.tie_break,
@@ -532,6 +575,31 @@ impl Policy {
             tiers: Vec::new(),
             audit: parsed.audit,
             seat_warning: parsed.seat_warning,
+            attribute_sites: BTreeMap::new(),
+        };
+        let mut site = |name: &Attribute, span: std::ops::Range<usize>, field: &str, value: &str| {
+            if let Attribute::Extra(n) = name {
+                let (line, col) = line_col(text, span.start);
+                let near = closest_builtin(n);
+                sites.entry(n.clone()).or_insert_with(|| {
+                    Diagnostic::file(
+                        file,
+                        format!("the policy reads a students.csv column \"{n}\" that the file does not have"),
+                        match near {
+                            Some(b) => format!(
+                                "did you mean the built-in attribute {b}? Otherwise add the column to students.csv"
+                            ),
+                            None => format!(
+                                "add the column to students.csv, or use a built-in attribute: {}",
+                                BUILTIN_ATTRIBUTES.join(", ")
+                            ),
+                        },
+                    )
+                    .at_line(line)
+                    .at_field(Some(col), field)
+                    .with_value(value)
+                });
+            }
         };
         for key in &parsed.serial_order {
             match OrderKey::parse(key.get_ref()) {
@@ -542,7 +610,10 @@ impl Policy {
                     "distance differs per school and cannot order students globally".into(),
                     "use a per-student attribute such as a score column",
                 )),
-                Ok(k) => policy.serial_order.push(k),
+                Ok(k) => {
+                    site(&k.attribute, key.span(), "serial_order", key.get_ref());
+                    policy.serial_order.push(k)
+                }
                 Err(msg) => diags.push(at(
                     key.span(),
                     "serial_order",
@@ -553,22 +624,56 @@ impl Policy {
             }
         }
         if let Some(m) = parsed.migrant {
-            if let Some(v) = m.min_residence_permit_months {
-                policy.migrant.min_residence_permit_months = v;
-            }
-            if let Some(v) = m.min_social_insurance_months {
-                policy.migrant.min_social_insurance_months = v;
-            }
+            let mut threshold = |v: Option<Spanned<f64>>, key: &str, target: &mut f64| {
+                if let Some(v) = v {
+                    let x = *v.get_ref();
+                    if x.is_finite() && (0.0..=MAX_THRESHOLD_MONTHS).contains(&x) {
+                        *target = x;
+                    } else {
+                        diags.push(at(
+                            v.span(),
+                            key,
+                            &x.to_string(),
+                            format!("{key} must be a number of months from 0 to {MAX_THRESHOLD_MONTHS}"),
+                            "write the months required, e.g. 12",
+                        ));
+                    }
+                }
+            };
+            threshold(
+                m.min_residence_permit_months,
+                "migrant.min_residence_permit_months",
+                &mut policy.migrant.min_residence_permit_months,
+            );
+            threshold(
+                m.min_social_insurance_months,
+                "migrant.min_social_insurance_months",
+                &mut policy.migrant.min_social_insurance_months,
+            );
             if let Some(points) = m.points {
-                policy.migrant.points = points
-                    .into_iter()
-                    .map(|(name, w)| match name.as_str() {
+                let mut weights = Vec::new();
+                for (name, w) in points {
+                    let x = *w.get_ref();
+                    if !x.is_finite() || x.abs() > MAX_POINTS_WEIGHT {
+                        diags.push(at(
+                            w.span(),
+                            &format!("migrant.points.{name}"),
+                            &x.to_string(),
+                            format!("a points weight must be a finite number within ±{MAX_POINTS_WEIGHT}"),
+                            "write the points per unit, e.g. 5",
+                        ));
+                        continue;
+                    }
+                    let attribute = Attribute::parse(&name);
+                    site(&attribute, w.span(), "migrant.points", &name);
+                    weights.push(match name.as_str() {
                         // The spellings of DESIGN.md: per month of insurance, per year of permit.
-                        "social_insurance_month" => (Attribute::SocialInsuranceMonths, w),
-                        "residence_permit_year" => (Attribute::ResidencePermitMonths, w / 12.0),
-                        other => (Attribute::parse(other), w),
-                    })
-                    .collect();
+                        "social_insurance_month" => (Attribute::SocialInsuranceMonths, x),
+                        "residence_permit_year" => (Attribute::ResidencePermitMonths, x / 12.0),
+                        other => (Attribute::parse(other), x),
+                    });
+                }
+                policy.migrant.points = weights;
                 if let Some((a, _)) = policy
                     .migrant
                     .points
@@ -590,7 +695,14 @@ impl Policy {
             let mut all = Vec::new();
             for cond in &tier.all {
                 match Condition::parse(cond.get_ref()) {
-                    Ok(c) => all.push(c),
+                    Ok(c) => {
+                        let mut attrs = Vec::new();
+                        c.attributes(&mut attrs);
+                        for a in attrs {
+                            site(a, cond.span(), "tier.all", cond.get_ref());
+                        }
+                        all.push(c)
+                    }
                     Err(msg) => diags.push(at(
                         cond.span(),
                         "tier.all",
@@ -626,7 +738,10 @@ impl Policy {
                         "distance may only be the first order key".into(),
                         "move \"distance\" to the front of order_by",
                     )),
-                    Ok(k) => order_by.push(k),
+                    Ok(k) => {
+                        site(&k.attribute, span.clone(), "tier.order_by", key);
+                        order_by.push(k)
+                    }
                     Err(msg) => diags.push(at(span.clone(), "tier.order_by", key, msg, "e.g. \"points\"")),
                 }
             }
@@ -637,6 +752,7 @@ impl Policy {
                 order_by,
             });
         }
+        policy.attribute_sites = sites;
         if policy.tiers.len() > 1000 {
             diags.push(Diagnostic::file(file, "more than 1000 tiers", "merge tiers"));
         }

@@ -22,18 +22,28 @@ pub struct ApplicantFacts {
 /// Computes the facts of one applicant.
 pub fn facts(policy: &Policy, cohort: &Cohort, year: i32, index: usize) -> ApplicantFacts {
     let s = &cohort.students[index];
-    let points = policy
-        .migrant
-        .points
-        .iter()
-        .map(|(a, w)| {
-            let v = attribute(cohort, index, a, 0);
-            if v.is_nan() { 0.0 } else { v * w }
-        })
-        .sum();
+    // Points add up the attributes that have a value; with none at all they are missing
+    // (NaN), so the applicant ranks after everyone with points.
+    let mut points = 0.0;
+    let mut any = false;
+    for (a, w) in &policy.migrant.points {
+        let v = attribute(cohort, index, a, 0);
+        if !v.is_nan() {
+            points += v * w;
+            any = true;
+        }
+    }
+    let points = if any || policy.migrant.points.is_empty() {
+        points
+    } else {
+        f64::NAN
+    };
+    // A threshold of 0 asks nothing, so an empty cell meets it; a positive threshold needs a
+    // value at least that large.
+    let meets = |v: f64, min: f64| min <= 0.0 || v >= min;
     let migrant_eligible = s.migrant
-        && s.residence_permit_months >= policy.migrant.min_residence_permit_months
-        && s.social_insurance_months >= policy.migrant.min_social_insurance_months;
+        && meets(s.residence_permit_months, policy.migrant.min_residence_permit_months)
+        && meets(s.social_insurance_months, policy.migrant.min_social_insurance_months);
     let years = policy.seat_lock.years(s.stage) as i32;
     let seat_locked = years > 0
         && s.property.is_some_and(|p| {

@@ -8,13 +8,13 @@
 //! at any thread count.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::allocate::{self, GUARANTEE_POSITION, Progress, Via};
 use crate::error::OutputError;
+use crate::io::OutputSet;
 use crate::load::Dataset;
 use crate::mechanism::UNPLACED;
 use crate::output::{self, WriteOptions};
@@ -227,8 +227,8 @@ fn share(count: u32, draws: u32) -> String {
     format!("{:.4}", f64::from(count) / f64::from(draws))
 }
 
-/// Writes `risk_applicants.csv`, `risk_blocks.csv`, `risk_schools.csv` atomically into `dir`.
-pub fn write_risk(dir: &Path, data: &Dataset, risk: &Risk, options: WriteOptions) -> Result<Vec<PathBuf>, OutputError> {
+/// Adds `risk_applicants.csv`, `risk_blocks.csv`, `risk_schools.csv` to an output set.
+pub fn write_risk(set: &mut OutputSet, data: &Dataset, risk: &Risk, options: WriteOptions) -> Result<(), OutputError> {
     let bom: &[u8] = if options.bom { "\u{feff}".as_bytes() } else { b"" };
     let city = &data.city;
     let cohort = &data.cohort;
@@ -328,8 +328,8 @@ pub fn write_risk(dir: &Path, data: &Dataset, risk: &Risk, options: WriteOptions
         b.into_inner().expect(ok),
         s.into_inner().expect(ok),
     );
-    output::write_atomically(
-        dir,
+    output::write_files(
+        set,
         &[
             ("risk_applicants.csv", &a),
             ("risk_blocks.csv", &b),

@@ -11,6 +11,8 @@ use serde::Deserialize;
 
 use crate::crs::Crs;
 use crate::error::{Diagnostic, Diagnostics, LoadError};
+use crate::io::TextEncoding;
+use crate::io::source::InputSpec;
 use crate::model::Stage;
 use crate::policy::line_col;
 
@@ -58,6 +60,8 @@ pub struct Scenario {
     pub stages: Vec<Stage>,
     /// Input files.
     pub inputs: InputPaths,
+    /// Per input (by its `[inputs]` key), a forced encoding or a sheet.
+    pub input_options: std::collections::BTreeMap<String, InputOptions>,
     /// Output switches.
     pub output: OutputOptions,
     /// The scenario file itself.
@@ -73,7 +77,7 @@ struct ScenarioFile {
     year: Option<i32>,
     crs: Option<Crs>,
     stages: Option<Vec<Stage>>,
-    base: Option<PathBuf>,
+    base: Option<toml::Spanned<PathBuf>>,
     #[serde(default)]
     inputs: InputsFile,
     output: Option<OutputOptions>,
@@ -87,14 +91,43 @@ const MAX_BASE_DEPTH: usize = 8;
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct InputsFile {
-    schools: Option<PathBuf>,
-    blocks: Option<PathBuf>,
-    zones: Option<PathBuf>,
-    students: Option<PathBuf>,
-    seat_locks: Option<PathBuf>,
-    distances: Option<PathBuf>,
-    policy: Option<PathBuf>,
-    districts: Option<PathBuf>,
+    schools: Option<toml::Spanned<InputEntry>>,
+    blocks: Option<toml::Spanned<InputEntry>>,
+    zones: Option<toml::Spanned<InputEntry>>,
+    students: Option<toml::Spanned<InputEntry>>,
+    seat_locks: Option<toml::Spanned<InputEntry>>,
+    distances: Option<toml::Spanned<InputEntry>>,
+    policy: Option<toml::Spanned<InputEntry>>,
+    districts: Option<toml::Spanned<InputEntry>>,
+}
+
+/// An `[inputs]` value: a path, or `{ path = "…", encoding = "gbk", sheet = "学校" }`.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum InputEntry {
+    Path(PathBuf),
+    Spec {
+        path: PathBuf,
+        encoding: Option<String>,
+        sheet: Option<String>,
+    },
+}
+
+impl InputEntry {
+    fn path(&self) -> PathBuf {
+        match self {
+            InputEntry::Path(p) | InputEntry::Spec { path: p, .. } => p.clone(),
+        }
+    }
+}
+
+/// How one input is read, beyond its path: a forced text encoding, a workbook's sheet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputOptions {
+    /// Forced text encoding (otherwise detected per file).
+    pub encoding: Option<TextEncoding>,
+    /// The workbook sheet to read (otherwise the first).
+    pub sheet: Option<String>,
 }
 
 impl Scenario {
@@ -106,10 +139,21 @@ impl Scenario {
     }
 
     fn load_depth(path: &Path, depth: usize) -> Result<Scenario, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let file = path.display().to_string();
+        let text = match crate::io::toml_file::read_toml_text(path, &file) {
+            Ok(text) => text,
+            Err(crate::io::toml_file::TomlReadError::Io(source)) => {
+                return Err(LoadError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+            Err(crate::io::toml_file::TomlReadError::Encoding(d)) => {
+                let mut diags = Diagnostics::default();
+                diags.push(*d);
+                return Err(LoadError::Invalid(diags));
+            }
+        };
         Scenario::parse(&text, path, depth)
     }
 
@@ -121,7 +165,8 @@ impl Scenario {
     fn parse(text: &str, path: &Path, depth: usize) -> Result<Scenario, LoadError> {
         let file = path.display().to_string();
         let mut diags = Diagnostics::default();
-        let parsed: ScenarioFile = match toml::from_str(text.trim_start_matches('\u{feff}')) {
+        let text = text.trim_start_matches('\u{feff}');
+        let parsed: ScenarioFile = match toml::from_str(text) {
             Ok(p) => p,
             Err(e) => {
                 let mut d = Diagnostic::file(
@@ -141,19 +186,36 @@ impl Scenario {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = match &parsed.base {
             None => None,
-            Some(_) if depth >= MAX_BASE_DEPTH => {
+            Some(spanned) if depth >= MAX_BASE_DEPTH => {
+                let (line, col) = line_col(text, spanned.span().start);
                 diags.push(
                     Diagnostic::file(
                         &file,
                         "base scenarios nest too deep (a cycle?)",
                         "point base at a scenario without a base chain back to this one",
                     )
-                    .at_field(None, "base"),
+                    .at_line(line)
+                    .at_field(Some(col), "base"),
                 );
                 return Err(LoadError::Invalid(diags));
             }
-            Some(b) => {
+            Some(spanned) => {
+                let b = spanned.get_ref();
                 let b = if b.is_absolute() { b.clone() } else { dir.join(b) };
+                if !b.is_file() {
+                    let (line, col) = line_col(text, spanned.span().start);
+                    diags.push(
+                        Diagnostic::file(
+                            &file,
+                            format!("the base scenario does not exist: {}", b.display()),
+                            "point base at a scenario.toml, relative to this file's folder",
+                        )
+                        .at_line(line)
+                        .at_field(Some(col), "base")
+                        .with_value(spanned.get_ref().display().to_string()),
+                    );
+                    return Err(LoadError::Invalid(diags));
+                }
                 Some(Scenario::load_depth(&b, depth + 1)?)
             }
         };
@@ -182,22 +244,56 @@ impl Scenario {
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let resolve = |p: PathBuf| if p.is_absolute() { p } else { dir.join(p) };
         let inherited = base.as_ref().map(|b| b.inputs.clone());
-        let mut optional = |explicit: Option<PathBuf>,
+        let mut input_options = base.as_ref().map(|b| b.input_options.clone()).unwrap_or_default();
+        // Encodings and sheets of the inputs this file names (checked here, with their line).
+        for (key, entry) in [
+            ("schools", &parsed.inputs.schools),
+            ("blocks", &parsed.inputs.blocks),
+            ("zones", &parsed.inputs.zones),
+            ("students", &parsed.inputs.students),
+            ("seat_locks", &parsed.inputs.seat_locks),
+            ("distances", &parsed.inputs.distances),
+            ("policy", &parsed.inputs.policy),
+        ] {
+            let Some(entry) = entry else { continue };
+            let mut options = InputOptions::default();
+            if let InputEntry::Spec { encoding, sheet, .. } = entry.get_ref() {
+                if let Some(enc) = encoding {
+                    match enc.parse::<TextEncoding>() {
+                        Ok(e) => options.encoding = Some(e),
+                        Err(hint) => {
+                            let (line, col) = line_col(text, entry.span().start);
+                            diags.push(
+                                Diagnostic::file(&file, "unknown encoding", hint)
+                                    .at_line(line)
+                                    .at_field(Some(col), format!("inputs.{key}.encoding"))
+                                    .with_value(enc.clone()),
+                            );
+                        }
+                    }
+                }
+                options.sheet = sheet.clone();
+            }
+            input_options.insert(key.to_string(), options);
+        }
+        let mut optional = |explicit: Option<toml::Spanned<InputEntry>>,
                             default: &str,
                             key: &str,
                             from_base: Option<Option<PathBuf>>|
          -> Option<PathBuf> {
             match explicit {
-                Some(p) => {
-                    let p = resolve(p);
+                Some(entry) => {
+                    let p = resolve(entry.get_ref().path());
                     if !p.is_file() {
+                        let (line, col) = line_col(text, entry.span().start);
                         diags.push(
                             Diagnostic::file(
                                 &file,
                                 format!("[inputs] {key} names a file that does not exist: {}", p.display()),
                                 "fix the path or remove the key",
                             )
-                            .at_field(None, format!("inputs.{key}")),
+                            .at_line(line)
+                            .at_field(Some(col), format!("inputs.{key}")),
                         );
                     }
                     Some(p)
@@ -212,54 +308,63 @@ impl Scenario {
             }
         };
         let zones = optional(
-            parsed.inputs.zones,
+            parsed.inputs.zones.clone(),
             "zones.csv",
             "zones",
             inherited.as_ref().map(|i| i.zones.clone()),
         );
         let seat_locks = optional(
-            parsed.inputs.seat_locks,
+            parsed.inputs.seat_locks.clone(),
             "seat_locks.csv",
             "seat_locks",
             inherited.as_ref().map(|i| i.seat_locks.clone()),
         );
         let distances = optional(
-            parsed.inputs.distances,
+            parsed.inputs.distances.clone(),
             "distances.csv",
             "distances",
             inherited.as_ref().map(|i| i.distances.clone()),
         );
         let policy = optional(
-            parsed.inputs.policy,
+            parsed.inputs.policy.clone(),
             "policy.toml",
             "policy",
             inherited.as_ref().map(|i| i.policy.clone()),
         );
         let districts = optional(
-            parsed.inputs.districts,
+            parsed.inputs.districts.clone(),
             "districts.geojson",
             "districts",
             inherited.as_ref().map(|i| i.districts.clone()),
         );
-        let required =
-            |explicit: Option<PathBuf>, default: &str, from_base: Option<&PathBuf>| match (explicit, from_base) {
-                (Some(p), _) => resolve(p),
+        let mut key_lines: Vec<(&str, Option<(u64, usize)>)> = Vec::new();
+        let mut required = |explicit: &Option<toml::Spanned<InputEntry>>,
+                            key: &'static str,
+                            default: &str,
+                            from_base: Option<&PathBuf>| {
+            key_lines.push((key, explicit.as_ref().map(|e| line_col(text, e.span().start))));
+            match (explicit, from_base) {
+                (Some(p), _) => resolve(p.get_ref().path()),
                 (None, Some(b)) => b.clone(),
                 (None, None) => dir.join(default),
-            };
+            }
+        };
         let inputs = InputPaths {
             schools: required(
-                parsed.inputs.schools,
+                &parsed.inputs.schools,
+                "schools",
                 "schools.csv",
                 inherited.as_ref().map(|i| &i.schools),
             ),
             blocks: required(
-                parsed.inputs.blocks,
+                &parsed.inputs.blocks,
+                "blocks",
                 "blocks.csv",
                 inherited.as_ref().map(|i| &i.blocks),
             ),
             students: required(
-                parsed.inputs.students,
+                &parsed.inputs.students,
+                "students",
                 "students.csv",
                 inherited.as_ref().map(|i| &i.students),
             ),
@@ -269,20 +374,19 @@ impl Scenario {
             policy,
             districts,
         };
-        for (key, p) in [
-            ("schools", &inputs.schools),
-            ("blocks", &inputs.blocks),
-            ("students", &inputs.students),
-        ] {
+        for ((key, at), p) in key_lines
+            .iter()
+            .zip([&inputs.schools, &inputs.blocks, &inputs.students])
+        {
             if !p.is_file() {
-                diags.push(
-                    Diagnostic::file(
-                        &file,
-                        format!("the required input {key} is missing: {}", p.display()),
-                        format!("put {key}.csv beside the scenario or set [inputs] {key} = \"path\""),
-                    )
-                    .at_field(None, format!("inputs.{key}")),
-                );
+                let mut d = Diagnostic::file(
+                    &file,
+                    format!("the required input {key} is missing: {}", p.display()),
+                    format!("put {key}.csv beside the scenario or set [inputs] {key} = \"path\""),
+                )
+                .at_field(at.map(|a| a.1), format!("inputs.{key}"));
+                d.line = at.map(|a| a.0);
+                diags.push(d);
             }
         }
         if !(1900..=2200).contains(&year) {
@@ -318,9 +422,22 @@ impl Scenario {
             crs: parsed.crs.unwrap_or_default(),
             stages,
             inputs,
+            input_options,
             output: parsed.output.unwrap_or_default(),
             path: path.to_path_buf(),
             edits,
         })
+    }
+}
+
+impl Scenario {
+    /// How to read the input under `[inputs]` key `key` at `path`.
+    pub fn input_spec(&self, key: &str, path: &Path) -> InputSpec {
+        let options = self.input_options.get(key).cloned().unwrap_or_default();
+        InputSpec {
+            path: path.to_path_buf(),
+            encoding: options.encoding,
+            sheet: options.sheet,
+        }
     }
 }

@@ -49,16 +49,10 @@ pub(crate) const COLUMNS: [(&str, &str); 12] = [
 
 /// `districts_summary.csv`.
 pub(crate) fn csv(run: &RunView<'_>, bom: bool) -> Vec<u8> {
-    let mut out = Vec::new();
-    if bom {
-        out.extend_from_slice("\u{feff}".as_bytes());
-    }
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(COLUMNS.map(|c| c.1))
-        .expect("writing to memory cannot fail");
+    let mut w = crate::io::CsvWriter::with_header(&COLUMNS.map(|c| c.1), bom);
     for r in district_rows(run) {
         let a = r.agg;
-        w.write_record([
+        w.row(&[
             r.stage.as_str(),
             r.district,
             &a.applicants.to_string(),
@@ -71,8 +65,7 @@ pub(crate) fn csv(run: &RunView<'_>, bom: bool) -> Vec<u8> {
             &a.short.to_string(),
             &crate::output::demand_ratio(a.applicants, a.seats),
             r.level.as_str(),
-        ])
-        .expect("writing to memory cannot fail");
+        ]);
     }
-    w.into_inner().expect("writing to memory cannot fail")
+    w.into_bytes()
 }

@@ -59,8 +59,12 @@
 //! assert!(page.contains("实验小学") && page.contains("<svg"));
 //! let xlsx = xuequ::report::workbook(&data, &allocation, &audit)?;
 //! assert!(xlsx.starts_with(b"PK"));
-//! let files = xuequ::report::write_report_files(&d.join("out"), &data, &allocation, &audit, Default::default())?;
-//! assert_eq!(files.len(), 2);
+//! // The page and the workbook join a run's output set (moved into place whole, with its
+//! // manifest.json).
+//! let files = xuequ::io::write_set(&d.join("out"), "run", |set| {
+//!     xuequ::report::write_report_files(set, &data, &allocation, &audit, Default::default())
+//! })?;
+//! assert_eq!(files.len(), 3);
 //! # Ok(()) }
 //! ```
 
@@ -74,11 +78,10 @@ mod xlsx;
 #[cfg(test)]
 mod tests;
 
-use std::path::{Path, PathBuf};
-
 use crate::allocate::Allocation;
 use crate::audit::AuditReport;
 use crate::error::OutputError;
+use crate::io::OutputSet;
 use crate::load::Dataset;
 
 /// Blocks drawn as dots on one stage's map; the rest are binned to a grid.
@@ -190,22 +193,20 @@ pub fn districts_summary_csv(data: &Dataset, allocation: &Allocation, audit: &Au
     districts::csv(&stats::RunView::new(data, allocation, audit), bom)
 }
 
-/// Writes [`HTML_FILE`] and/or [`XLSX_FILE`] into `dir` as one atomic set (see
-/// [`write_atomically`](crate::output::write_atomically)); returns the paths written.
-/// A workbook that cannot be built is reported as an error on `results.xlsx`, and then
-/// nothing is written.
+/// Adds [`HTML_FILE`] and/or [`XLSX_FILE`] to a run's output set. A workbook that cannot
+/// be built is reported as an error on `results.xlsx` (and the set is then not committed).
 pub fn write_report_files(
-    dir: &Path,
+    set: &mut OutputSet,
     data: &Dataset,
     allocation: &Allocation,
     audit: &AuditReport,
     opts: ReportOptions,
-) -> Result<Vec<PathBuf>, OutputError> {
+) -> Result<(), OutputError> {
     let run = stats::RunView::new(data, allocation, audit);
     let page = opts.html.then(|| html::run_page(&run));
     let book = match opts.xlsx {
         true => Some(xlsx::build(&run).map_err(|e| OutputError::Io {
-            path: dir.join(XLSX_FILE),
+            path: set.target().join(XLSX_FILE),
             source: std::io::Error::other(e),
         })?),
         false => None,
@@ -217,10 +218,7 @@ pub fn write_report_files(
     if let Some(b) = &book {
         files.push((XLSX_FILE, b.as_slice()));
     }
-    if files.is_empty() {
-        return Ok(Vec::new());
-    }
-    crate::output::write_atomically(dir, &files)
+    crate::output::write_files(set, &files)
 }
 
 /// Escapes text for HTML and SVG content and attributes.

@@ -157,35 +157,33 @@ fn workbook_has_one_sheet_per_table() {
 }
 
 #[test]
-fn report_files_are_written_atomically() {
+fn report_files_join_the_run_set() {
     let (d, data) = tiny("t", false);
     let (a, r) = run(&data);
     let out = d.path().join("out");
-    let files = write_report_files(&out, &data, &a, &r, ReportOptions::default()).unwrap();
-    assert_eq!(files, vec![out.join(HTML_FILE), out.join(XLSX_FILE)]);
-    let only = write_report_files(
-        &out,
-        &data,
-        &a,
-        &r,
-        ReportOptions {
-            html: false,
-            xlsx: true,
-        },
-    )
-    .unwrap();
-    assert_eq!(only, vec![out.join(XLSX_FILE)]);
-    let none = ReportOptions {
-        html: false,
-        xlsx: false,
+    let write = |opts: ReportOptions| {
+        let mut set = crate::io::OutputSet::begin(&out, "run").unwrap();
+        write_report_files(&mut set, &data, &a, &r, opts).unwrap();
+        set.commit().unwrap()
     };
-    assert!(write_report_files(&out, &data, &a, &r, none).unwrap().is_empty());
-    let left: Vec<_> = std::fs::read_dir(&out)
+    let files = write(ReportOptions::default());
+    assert_eq!(
+        files,
+        vec![out.join(HTML_FILE), out.join(XLSX_FILE), out.join("manifest.json")]
+    );
+    // A later set without the page removes it: the folder holds one run.
+    let only = write(ReportOptions {
+        html: false,
+        xlsx: true,
+    });
+    assert_eq!(only, vec![out.join(XLSX_FILE), out.join("manifest.json")]);
+    assert!(!out.join(HTML_FILE).exists());
+    let left: Vec<_> = std::fs::read_dir(d.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.starts_with('.'))
         .collect();
-    assert!(left.is_empty(), "no temporary files left: {left:?}");
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

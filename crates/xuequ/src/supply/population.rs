@@ -10,6 +10,10 @@ use std::path::Path;
 
 use super::SupplyError;
 use super::csvio::read_table;
+
+/// The largest accepted count of children of one age in one block (sums over a city stay
+/// exact and finite).
+const MAX_COUNT: f64 = 1.0e6;
 use crate::error::{Diagnostic, Diagnostics};
 use crate::load::Dataset;
 
@@ -64,6 +68,15 @@ impl Population {
                 None => None,
             };
             let count = match row.non_negative("count", diags) {
+                Some(Some(c)) if c > MAX_COUNT => {
+                    diags.push(row.diag(
+                        "count",
+                        row.text("count"),
+                        format!("count is more than {MAX_COUNT} children in one block and age"),
+                        "write the number of children of this age living in the block",
+                    ));
+                    None
+                }
                 Some(Some(c)) => Some(c),
                 Some(None) => {
                     diags.push(row.diag("count", "", "count is empty", "write the number of children, 0 if none"));

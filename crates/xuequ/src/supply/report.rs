@@ -1,11 +1,9 @@
 //! Result files of the forecast, the development check and siting (CSV + JSON), rendered in
-//! memory and written atomically with [`crate::output::write_atomically`]: every file goes to
-//! a temporary name first and all are renamed into place only when all are complete.
+//! memory and written through an output set ([`crate::io::OutputSet`]): every file goes to a
+//! staging folder first and the set is moved into place only when all are complete.
 //!
 //! Fractional figures (expected children) are written with one decimal; the same inputs give
 //! byte-identical files.
-
-use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::json;
@@ -15,6 +13,7 @@ use super::csvio::{CsvOut, num};
 use super::development::DevelopmentReport;
 use super::forecast::{DistrictYear, Forecast, Method};
 use super::siting::{FacilityKind, SitingProblem, SitingResult};
+use crate::io::OutputSet;
 use crate::load::Dataset;
 use crate::model::BlockStatus;
 
@@ -287,14 +286,14 @@ pub fn forecast_files(data: &Dataset, fc: &Forecast, bom: bool) -> Vec<(&'static
     ]
 }
 
-fn write(dir: &Path, files: &[(&'static str, Vec<u8>)]) -> Result<Vec<PathBuf>, SupplyError> {
+fn write(set: &mut OutputSet, files: &[(&'static str, Vec<u8>)]) -> Result<(), SupplyError> {
     let list: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    Ok(crate::output::write_atomically(dir, &list)?)
+    Ok(crate::output::write_files(set, &list)?)
 }
 
-/// Writes the forecast's files into `dir`.
-pub fn write_forecast(dir: &Path, data: &Dataset, fc: &Forecast, bom: bool) -> Result<Vec<PathBuf>, SupplyError> {
-    write(dir, &forecast_files(data, fc, bom))
+/// Adds the forecast's files to an output set.
+pub fn write_forecast(set: &mut OutputSet, data: &Dataset, fc: &Forecast, bom: bool) -> Result<(), SupplyError> {
+    write(set, &forecast_files(data, fc, bom))
 }
 
 /// The development check's files: `development.csv` (per development, stage and year),
@@ -377,8 +376,8 @@ pub fn development_files(report: &DevelopmentReport, bom: bool) -> Vec<(&'static
 }
 
 /// Writes the development check's files into `dir`.
-pub fn write_development(dir: &Path, report: &DevelopmentReport, bom: bool) -> Result<Vec<PathBuf>, SupplyError> {
-    write(dir, &development_files(report, bom))
+pub fn write_development(set: &mut OutputSet, report: &DevelopmentReport, bom: bool) -> Result<(), SupplyError> {
+    write(set, &development_files(report, bom))
 }
 
 /// Siting files: `sites_chosen.csv` (the chosen sites and their implied zones),
@@ -552,10 +551,10 @@ pub fn siting_files(problem: &SitingProblem, result: &SitingResult, bom: bool) -
 
 /// Writes the siting files into `dir`.
 pub fn write_siting(
-    dir: &Path,
+    set: &mut OutputSet,
     problem: &SitingProblem,
     result: &SitingResult,
     bom: bool,
-) -> Result<Vec<PathBuf>, SupplyError> {
-    write(dir, &siting_files(problem, result, bom))
+) -> Result<(), SupplyError> {
+    write(set, &siting_files(problem, result, bom))
 }

@@ -794,10 +794,20 @@ fn malformed_inputs_give_errors_not_panics() {
             let _ = SiteDistances::from_csv(bytes, "sd.csv", &data, &sites);
         }
     }
-    // Not UTF-8 at all.
-    let latin = b"site_id,name,district,lon,lat,capacity\nX1,\xc4\xe3,\xba\xc3,120,31,1\n";
-    let Err(SupplyError::Invalid(d)) = CandidateSites::from_csv(latin, "s.csv", &data) else {
-        panic!("GBK text must be rejected");
+    // GBK text is decoded (你, 好), so the problem found is the district, not the encoding.
+    let gbk = b"site_id,name,district,lon,lat,capacity\nX1,\xc4\xe3,\xba\xc3,120,31,1\n";
+    let Err(SupplyError::Invalid(d)) = CandidateSites::from_csv(gbk, "s.csv", &data) else {
+        panic!("an unknown district must be rejected");
     };
-    assert!(d.to_string().contains("UTF-8"), "{d}");
+    assert!(d.to_string().contains("\"好\""), "{d}");
+    // Neither UTF-8 nor GBK: one error at the first bad byte.
+    let junk = b"site_id,name,district,lon,lat,capacity\nX1,\x80\xff,a,120,31,1\n";
+    let Err(SupplyError::Invalid(d)) = CandidateSites::from_csv(junk, "s.csv", &data) else {
+        panic!("undecodable text must be rejected");
+    };
+    assert_eq!(d.total(), 1, "{d}");
+    assert!(
+        d.to_string().contains("s.csv:2:4") && d.to_string().contains("UTF-8 or GBK"),
+        "{d}"
+    );
 }

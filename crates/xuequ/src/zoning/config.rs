@@ -118,10 +118,20 @@ pub struct ZoningConfig {
 impl ZoningConfig {
     /// Reads a `zoning.toml`.
     pub fn load(path: &Path) -> Result<ZoningConfig, ZoningError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ZoningError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = match crate::io::toml_file::read_toml_text(path, &path.display().to_string()) {
+            Ok(text) => text,
+            Err(crate::io::toml_file::TomlReadError::Io(source)) => {
+                return Err(ZoningError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+            Err(crate::io::toml_file::TomlReadError::Encoding(d)) => {
+                let mut ds = Diagnostics::default();
+                ds.push(*d);
+                return Err(ZoningError::Invalid(ds));
+            }
+        };
         ZoningConfig::from_toml(&text, path)
     }
 
@@ -144,9 +154,27 @@ impl ZoningConfig {
             ZoningError::Invalid(ds)
         })?;
         c.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        c.params().validate()?;
-        c.demand_source()?;
-        c.distance_source()?;
+        // A value out of range is reported in the file, at the key's line.
+        let located = |e: ZoningError| match e {
+            ZoningError::BadParameter { name, value, fix } => {
+                let key = name.rsplit('.').next().unwrap_or(&name).replace(' ', "_");
+                let mut d = Diagnostic::file(path.display().to_string(), format!("{name} is out of range"), fix)
+                    .at_field(None, name.clone())
+                    .with_value(value);
+                if let Some(offset) = key_offset(text, &key) {
+                    let (line, col) = line_col(text, offset);
+                    d.line = Some(line);
+                    d.column = Some(col);
+                }
+                let mut ds = Diagnostics::default();
+                ds.push(d);
+                ZoningError::Invalid(ds)
+            }
+            other => other,
+        };
+        c.params().validate().map_err(located)?;
+        c.demand_source().map_err(located)?;
+        c.distance_source().map_err(located)?;
         Ok(c)
     }
 
@@ -330,4 +358,19 @@ pub fn parse_barriers(text: &str, file: &str) -> Result<Vec<Vec<(f64, f64)>>, Zo
         }
     }
     Ok(out)
+}
+
+/// The byte offset of the first line that sets `key` (`key = …`), if any.
+fn key_offset(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(offset + (line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
 }

@@ -1,13 +1,12 @@
 //! Output files of a zoning: `zones.csv` (the allocator's own zone contract), `zones.geojson`,
 //! `zoning_report.csv`, `zoning_report.json` and, after a sweep, `stability_sweep.csv`.
 
-use std::path::{Path, PathBuf};
-
 use serde_json::{Value, json};
 
 use crate::error::OutputError;
+use crate::io::OutputSet;
 use crate::model::{City, Stage};
-use crate::output::write_atomically;
+use crate::output::write_files;
 
 use super::stability::SweepPoint;
 use super::{UNASSIGNED, Zoning, ZoningProblem, group_index};
@@ -190,19 +189,19 @@ pub fn sweep_csv(points: &[SweepPoint], bom: bool) -> Vec<u8> {
     out
 }
 
-/// Writes the zoning's files atomically into `dir`; `city` keeps other stages in `zones.csv`.
+/// Adds the zoning's files to an output set; `city` keeps other stages in `zones.csv`.
 pub fn write_zoning(
-    dir: &Path,
+    set: &mut OutputSet,
     problem: &ZoningProblem,
     zoning: &Zoning,
     city: Option<&City>,
     sweep: Option<&[SweepPoint]>,
     bom: bool,
-) -> Result<Vec<PathBuf>, OutputError> {
+) -> Result<(), OutputError> {
     let zones = zones_csv(problem, zoning, city, bom);
     let geo = zones_geojson(problem, zoning);
     let gpkg = zones_gpkg(problem, zoning).map_err(|e| OutputError::Io {
-        path: dir.join("zones.gpkg"),
+        path: set.target().join("zones.gpkg"),
         source: std::io::Error::other(e),
     })?;
     let csv = report_csv(zoning, bom);
@@ -218,5 +217,5 @@ pub fn write_zoning(
     if let Some(s) = &sweep_bytes {
         files.push(("stability_sweep.csv", s));
     }
-    write_atomically(dir, &files)
+    write_files(set, &files)
 }

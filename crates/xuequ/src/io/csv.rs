@@ -1,0 +1,594 @@
+//! The one CSV reader: decoding, header matching (with Chinese aliases), exact line numbers,
+//! control-character checks, and rows with typed accessors that report every problem with
+//! file, line, column, value and a fix.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use super::text::{LineCounter, count_line_breaks};
+use crate::crs::Crs;
+use crate::error::{Diagnostic, Diagnostics};
+use crate::model::{Location, Stage};
+
+/// Column lookup for one CSV file.
+pub(crate) struct Columns {
+    pub(crate) index: HashMap<String, usize, rustc_hash::FxBuildHasher>,
+}
+
+impl Columns {
+    pub(crate) fn get(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+}
+
+/// One data row while it is being read (shared with the other CSV inputs of the crate).
+pub(crate) struct Row<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) line: u64,
+    pub(crate) record: &'a csv::StringRecord,
+    pub(crate) columns: &'a Columns,
+}
+
+impl<'a> Row<'a> {
+    pub(crate) fn diag(
+        &self,
+        column: &str,
+        value: &str,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Diagnostic {
+        Diagnostic::file(self.file, message, hint)
+            .at_line(self.line)
+            .at_field(self.columns.get(column).map(|c| c + 1), column)
+            .with_value(value)
+    }
+
+    /// The trimmed cell, empty when the column is absent.
+    pub(crate) fn text(&self, column: &str) -> &'a str {
+        self.columns
+            .get(column)
+            .and_then(|c| self.record.get(c))
+            .map_or("", |cell| super::writer::strip_neutralised(cell.trim()))
+    }
+
+    pub(crate) fn required(&self, column: &str, diags: &mut Diagnostics) -> Option<&'a str> {
+        let v = self.text(column);
+        if v.is_empty() {
+            diags.push(self.diag(column, v, format!("{column} is empty"), format!("fill in {column}")));
+            None
+        } else {
+            Some(v)
+        }
+    }
+
+    pub(crate) fn parse<T: std::str::FromStr>(
+        &self,
+        column: &str,
+        what: &str,
+        diags: &mut Diagnostics,
+    ) -> Option<Option<T>> {
+        let v = self.text(column);
+        if v.is_empty() {
+            return Some(None);
+        }
+        match v.parse::<T>() {
+            Ok(x) => Some(Some(x)),
+            Err(_) => {
+                diags.push(self.diag(column, v, format!("{column} is not {what}"), format!("write {what}")));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn count(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<u32>> {
+        self.parse::<u32>(column, "a whole number ≥ 0", diags)
+    }
+
+    pub(crate) fn boolean(&self, column: &str, diags: &mut Diagnostics) -> Option<bool> {
+        let v = self.text(column);
+        match v.to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" | "n" | "f" | "否" => Some(false),
+            "true" | "1" | "yes" | "y" | "t" | "是" => Some(true),
+            _ => {
+                diags.push(self.diag(
+                    column,
+                    v,
+                    format!("{column} is not true or false"),
+                    "write true or false (also accepted: 1/0, yes/no, 是/否)",
+                ));
+                None
+            }
+        }
+    }
+
+    pub(crate) fn location(&self, crs: Crs, diags: &mut Diagnostics) -> Option<Location> {
+        let lon = self.parse::<f64>("lon", "a longitude in degrees", diags)?;
+        let lat = self.parse::<f64>("lat", "a latitude in degrees", diags)?;
+        let (Some(lon), Some(lat)) = (lon, lat) else {
+            let col = if lon.is_none() { "lon" } else { "lat" };
+            diags.push(self.diag(
+                col,
+                "",
+                format!("{col} is empty"),
+                "every school and block needs lon and lat",
+            ));
+            return None;
+        };
+        if !(-180.0..=180.0).contains(&lon) || !lon.is_finite() {
+            diags.push(self.diag(
+                "lon",
+                self.text("lon"),
+                "longitude is outside -180..180",
+                "check that lon and lat are not swapped",
+            ));
+            return None;
+        }
+        if !(-90.0..=90.0).contains(&lat) || !lat.is_finite() {
+            diags.push(self.diag(
+                "lat",
+                self.text("lat"),
+                "latitude is outside -90..90",
+                "check that lon and lat are not swapped",
+            ));
+            return None;
+        }
+        let (lon, lat) = crs.to_wgs84(lon, lat);
+        Some(Location::from_wgs84(lon, lat))
+    }
+
+    pub(crate) fn stage(&self, diags: &mut Diagnostics) -> Option<Stage> {
+        let v = self.required("stage", diags)?;
+        match v.parse() {
+            Ok(s) => Some(s),
+            Err(hint) => {
+                diags.push(self.diag("stage", v, "unknown stage", hint));
+                None
+            }
+        }
+    }
+}
+
+impl<'a> Row<'a> {
+    /// True when the file has the column.
+    pub(crate) fn has(&self, column: &str) -> bool {
+        self.columns.get(column).is_some()
+    }
+
+    /// An optional number that must be finite and ≥ 0 (`Some(None)` when empty).
+    pub(crate) fn non_negative(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<f64>> {
+        match self.parse::<f64>(column, "a number", diags)? {
+            None => Some(None),
+            Some(x) if x.is_finite() && x >= 0.0 => Some(Some(x)),
+            Some(_) => {
+                diags.push(self.diag(
+                    column,
+                    self.text(column),
+                    format!("{column} must be a finite number ≥ 0"),
+                    "write a number ≥ 0",
+                ));
+                None
+            }
+        }
+    }
+
+    /// An optional stage in `column` (`Some(None)` when empty).
+    pub(crate) fn optional_stage(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<Stage>> {
+        let v = self.text(column);
+        if v.is_empty() {
+            return Some(None);
+        }
+        match v.parse() {
+            Ok(s) => Some(Some(s)),
+            Err(hint) => {
+                diags.push(self.diag(column, v, "unknown stage", hint));
+                None
+            }
+        }
+    }
+}
+
+/// A CSV file's header: column positions and width, and where the data rows start.
+/// A CSV file's header: column positions and width, and where the data rows start.
+pub(crate) struct Header {
+    pub(crate) columns: Columns,
+    pub(crate) width: usize,
+    /// Byte offset of the first data row.
+    pub(crate) body_start: usize,
+    /// Lines before the first data row (1 for a one-line header).
+    pub(crate) lines_before: u64,
+}
+
+/// Reads the whole source, decodes it (UTF-8, GBK or UTF-16; see [`super::text`]) and checks
+/// the header. Header names are matched case-insensitively and through the Chinese aliases
+/// of [`canonical_header`].
+pub(crate) fn read_header<R: Read>(
+    mut reader: R,
+    file: &str,
+    required: &[&str],
+    diags: &mut Diagnostics,
+) -> Option<(Vec<u8>, Header)> {
+    let mut bytes = Vec::new();
+    if let Err(e) = reader.read_to_end(&mut bytes) {
+        diags.push(Diagnostic::file(file, format!("cannot read: {e}"), "check the file"));
+        return None;
+    }
+    let bytes = match super::text::decode(bytes, file, None) {
+        Ok((bytes, _)) => bytes,
+        Err(d) => {
+            diags.push(*d);
+            return None;
+        }
+    };
+    let header = header_of(&bytes, file, required, diags)?;
+    Some((bytes, header))
+}
+
+/// Checks the header of decoded UTF-8 CSV text.
+pub(crate) fn header_of(bytes: &[u8], file: &str, required: &[&str], diags: &mut Diagnostics) -> Option<Header> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(bytes);
+    let mut record = csv::StringRecord::new();
+    match rdr.read_record(&mut record) {
+        Ok(true) => {}
+        Ok(false) => {
+            diags.push(Diagnostic::file(
+                file,
+                "the file is empty",
+                format!("write a header row: {}", required.join(",")),
+            ));
+            return None;
+        }
+        Err(e) => {
+            diags.push(csv_error(file, &e, &mut LineCounter::new(bytes)));
+            return None;
+        }
+    }
+    let mut body_start = rdr.position().byte() as usize;
+    // The reader stops inside a CRLF pair: the body starts after the whole terminator.
+    if body_start > 0 && bytes.get(body_start - 1) == Some(&b'\r') && bytes.get(body_start) == Some(&b'\n') {
+        body_start += 1;
+    }
+    let lines_before = LineCounter::new(bytes).record_line(body_start) - 1;
+    let mut index: HashMap<String, usize, rustc_hash::FxBuildHasher> = HashMap::default();
+    for (i, h) in record.iter().enumerate() {
+        let h = canonical_header(h);
+        if index.insert(h.clone(), i).is_some() {
+            diags.push(
+                Diagnostic::file(
+                    file,
+                    format!("column {h} appears twice in the header"),
+                    "remove the duplicate column (a Chinese header and its English name count as the same column)",
+                )
+                .at_line(1)
+                .at_field(Some(i + 1), h),
+            );
+        }
+    }
+    let missing: Vec<&str> = required.iter().copied().filter(|c| !index.contains_key(*c)).collect();
+    if !missing.is_empty() {
+        let mut found: Vec<(usize, String)> = index.iter().map(|(k, v)| (*v, k.clone())).collect();
+        found.sort();
+        let found: Vec<String> = found.into_iter().map(|(_, k)| k).collect();
+        diags.push(
+            Diagnostic::file(
+                file,
+                format!("missing required column(s): {}", missing.join(", ")),
+                format!(
+                    "the header must contain {}; found: {}",
+                    required.join(","),
+                    found.join(",")
+                ),
+            )
+            .at_line(1),
+        );
+        return None;
+    }
+    Some(Header {
+        columns: Columns { index },
+        width: record.len(),
+        body_start,
+        lines_before,
+    })
+}
+
+/// The contract name of a header cell: trimmed, lower case, full-width forms folded, and
+/// Chinese aliases (学校代码 → school_id, …) mapped to the column they name.
+pub fn canonical_header(raw: &str) -> String {
+    let folded: String = raw
+        .trim()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .map(fold_width)
+        .collect::<String>()
+        .to_lowercase();
+    // A unit or note in brackets after the name: 核定学位(个) → 核定学位.
+    let bare = match folded.find('(') {
+        Some(i) if i > 0 && folded.ends_with(')') => &folded[..i],
+        _ => folded.as_str(),
+    };
+    HEADER_ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == bare)
+        .map_or_else(|| bare.to_string(), |(_, name)| (*name).to_string())
+}
+
+/// Full-width ASCII forms (Ａ, （, ＿) to half-width, and the ideographic space to a space.
+pub fn fold_width(c: char) -> char {
+    match c {
+        '\u{3000}' => ' ',
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        _ => c,
+    }
+}
+
+/// Chinese header names accepted for the contract columns (docs/inputs.md lists them).
+pub const HEADER_ALIASES: &[(&str, &str)] = &[
+    // schools
+    ("学校代码", "school_id"),
+    ("学校编号", "school_id"),
+    ("学校标识码", "school_id"),
+    ("学校名称", "name"),
+    ("名称", "name"),
+    ("小区名称", "name"),
+    ("区县", "district"),
+    ("所属区县", "district"),
+    ("行政区", "district"),
+    ("区", "district"),
+    ("学段", "stage"),
+    ("办学性质", "sector"),
+    ("性质", "sector"),
+    ("经度", "lon"),
+    ("纬度", "lat"),
+    ("核定学位", "capacity"),
+    ("学位数", "capacity"),
+    ("招生计划", "capacity"),
+    ("计划招生数", "capacity"),
+    ("班级数", "classes"),
+    ("招生班数", "classes"),
+    ("计划班数", "classes"),
+    ("班额", "class_size"),
+    ("开办年份", "opens_year"),
+    ("启用年份", "opens_year"),
+    ("对口初中", "feeder_junior_id"),
+    ("对口初中代码", "feeder_junior_id"),
+    ("购买学位", "purchased_seats"),
+    ("政府购买学位", "purchased_seats"),
+    // blocks
+    ("小区代码", "block_id"),
+    ("小区编号", "block_id"),
+    ("地块编号", "block_id"),
+    ("户数", "households"),
+    ("住户数", "households"),
+    ("状态", "status"),
+    ("入住年份", "move_in_year"),
+    ("交付年份", "move_in_year"),
+    ("规划户数", "planned_households"),
+    // students
+    ("学生编号", "student_id"),
+    ("报名号", "student_id"),
+    ("学籍号", "student_id"),
+    ("户籍在学区", "hukou_in_zone"),
+    ("户籍在片", "hukou_in_zone"),
+    ("有房", "owns_home"),
+    ("自有住房", "owns_home"),
+    ("居住年限", "years_at_address"),
+    ("房产编号", "property_id"),
+    ("房产证号", "property_id"),
+    ("随迁子女", "migrant"),
+    ("居住证月数", "residence_permit_months"),
+    ("社保月数", "social_insurance_months"),
+    ("就读小学", "primary_school_id"),
+    ("小学代码", "primary_school_id"),
+    ("志愿", "choices"),
+    // seat locks, distances
+    ("年份", "year"),
+    ("距离", "distance_m"),
+    ("距离米", "distance_m"),
+];
+
+/// Parses data rows of `body`, whose first line is line `lines_before + 1` of the file.
+/// Line numbers are as an editor shows them, for LF, CRLF and CR files alike.
+pub(crate) fn parse_rows(
+    body: &[u8],
+    lines_before: u64,
+    file: &str,
+    header: &Header,
+    diags: &mut Diagnostics,
+    mut on_row: impl FnMut(&Row<'_>, &mut Diagnostics),
+) {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(body);
+    let mut lines = LineCounter::starting_at(body, lines_before + 1);
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                match e.kind() {
+                    csv::ErrorKind::Utf8 { pos, err } => {
+                        let line = lines.record_line(pos.as_ref().map_or(0, |p| p.byte() as usize));
+                        diags.push(not_utf8(file, line, err.field()));
+                    }
+                    _ => diags.push(csv_error(file, &e, &mut lines)),
+                }
+                if diags.is_full() {
+                    return;
+                }
+                continue;
+            }
+        }
+        let line = lines.record_line(record.position().map_or(0, |p| p.byte() as usize));
+        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
+            continue; // blank line
+        }
+        if record.len() != header.width {
+            diags.push(
+                Diagnostic::file(
+                    file,
+                    format!(
+                        "this row has {} fields but the header has {}",
+                        record.len(),
+                        header.width
+                    ),
+                    "check for a missing or extra comma; quote fields that contain commas",
+                )
+                .at_line(line),
+            );
+            if diags.is_full() {
+                return;
+            }
+            continue;
+        }
+        if let Some((column, value, what)) = control_character(&record, &header.columns) {
+            let name = header
+                .columns
+                .index
+                .iter()
+                .find(|(_, c)| **c == column)
+                .map_or_else(|| format!("column {}", column + 1), |(n, _)| n.clone());
+            diags.push(
+                Diagnostic::file(
+                    file,
+                    format!("the cell holds {what}"),
+                    "remove it: ids and names may not hold control characters (a tab or line break only inside a quoted free-text field), and a cell holds at most 32,767 characters",
+                )
+                .at_line(line)
+                .at_field(Some(column + 1), name)
+                .with_value(value.chars().take(80).collect::<String>().escape_debug().to_string()),
+            );
+            if diags.is_full() {
+                return;
+            }
+            continue;
+        }
+        let row = Row {
+            file,
+            line,
+            record: &record,
+            columns: &header.columns,
+        };
+        on_row(&row, diags);
+        if diags.is_full() {
+            return;
+        }
+    }
+}
+
+/// The most characters a cell may hold: a spreadsheet cell's own limit, so every output can
+/// be opened in Excel and written into a workbook.
+pub const MAX_CELL_CHARS: usize = 32_767;
+
+/// The first field holding a control character (any C0 or C1 control or DEL, and in ids and
+/// codes — a column named `*_id`, `stage`, `sector`, `status` — also tab and line breaks), or
+/// more than [`MAX_CELL_CHARS`] characters.
+fn control_character<'r>(record: &'r csv::StringRecord, columns: &Columns) -> Option<(usize, &'r str, String)> {
+    for (i, field) in record.iter().enumerate() {
+        if field.len() > MAX_CELL_CHARS && field.chars().count() > MAX_CELL_CHARS {
+            return Some((
+                i,
+                field,
+                format!("{} characters, more than {MAX_CELL_CHARS}", field.chars().count()),
+            ));
+        }
+        if !field.chars().any(char::is_control) {
+            continue;
+        }
+        let strict = columns.index.iter().any(|(name, &c)| {
+            c == i && (name.ends_with("_id") || matches!(name.as_str(), "stage" | "sector" | "status"))
+        });
+        let bad = field
+            .chars()
+            .find(|&c| c.is_control() && (strict || !matches!(c, '\t' | '\n' | '\r')));
+        if let Some(c) = bad {
+            return Some((i, field, format!("a control character, U+{:04X}", c as u32)));
+        }
+    }
+    None
+}
+
+/// Reads a CSV source row by row, checking encoding, headers and field counts. Nothing is
+/// read when the header is unusable.
+pub(crate) fn read_csv<R: Read>(
+    reader: R,
+    file: &str,
+    required: &[&str],
+    diags: &mut Diagnostics,
+    on_row: impl FnMut(&Row<'_>, &mut Diagnostics),
+) {
+    let Some((bytes, header)) = read_header(reader, file, required, diags) else {
+        return;
+    };
+    parse_rows(
+        &bytes[header.body_start..],
+        header.lines_before,
+        file,
+        &header,
+        diags,
+        on_row,
+    );
+}
+
+/// Cuts `body` into pieces of about `target` bytes at record boundaries (line breaks outside
+/// quotes). Returns (start, end, lines before the piece).
+pub(crate) fn split_records(body: &[u8], target: usize) -> Vec<(usize, usize, u64)> {
+    let mut pieces = Vec::new();
+    let has_quotes = body.contains(&b'"');
+    let mut start = 0usize;
+    let mut lines = 0u64;
+    let mut in_quotes = false;
+    let mut pos = 0usize;
+    while start < body.len() {
+        let want = start.saturating_add(target);
+        if want >= body.len() {
+            pieces.push((start, body.len(), lines));
+            break;
+        }
+        // Advance to the first record boundary at or after `want`.
+        let mut cut = None;
+        if has_quotes {
+            while pos < body.len() {
+                let b = body[pos];
+                pos += 1;
+                if b == b'"' {
+                    in_quotes = !in_quotes;
+                } else if b == b'\n' && !in_quotes && pos >= want {
+                    cut = Some(pos);
+                    break;
+                }
+            }
+        } else {
+            cut = body[want..].iter().position(|&b| b == b'\n').map(|i| want + i + 1);
+        }
+        let end = cut.unwrap_or(body.len());
+        pieces.push((start, end, lines));
+        lines += count_line_breaks(&body[start..end]);
+        start = end;
+        pos = pos.max(end);
+    }
+    pieces
+}
+
+fn not_utf8(file: &str, line: u64, field: usize) -> Diagnostic {
+    Diagnostic::file(
+        file,
+        "the text is not valid UTF-8",
+        "save the file as CSV UTF-8 (Excel: 另存为 → CSV UTF-8), or name its encoding in scenario.toml",
+    )
+    .at_line(line)
+    .at_field(Some(field + 1), format!("column {}", field + 1))
+}
+
+fn csv_error(file: &str, e: &csv::Error, lines: &mut LineCounter<'_>) -> Diagnostic {
+    let line = lines.record_line(e.position().map_or(0, |p| p.byte() as usize));
+    Diagnostic::file(
+        file,
+        format!("unreadable CSV: {e}"),
+        "check quoting: a field with a quote must be quoted and the quote doubled",
+    )
+    .at_line(line)
+}

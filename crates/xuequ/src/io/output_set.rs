@@ -1,0 +1,490 @@
+//! A command's whole output as one set.
+//!
+//! Every file of a run is written into a staging folder beside the target folder, with
+//! `manifest.json` last (file names, sizes and SHA-256, the inputs' hashes, the seed, the
+//! version). The staging folder then replaces the target in one step: on Linux by an atomic
+//! exchange of the two folders (`renameat2(RENAME_EXCHANGE)`), elsewhere by two renames that
+//! the next run repairs if it finds them half done. So a folder always holds one complete
+//! run, the previous one or the new one, whatever moment a run is killed at.
+//!
+//! Files of the earlier run that the new set does not include are removed with it. Entries
+//! in the folder that no run wrote (not listed in the earlier manifest, such as a `compare/`
+//! folder another command wrote inside it, or a user's own notes) are carried over into the
+//! new folder. Staging folders left by killed runs are cleaned up by the next run into the
+//! same target, and their carried-over entries recovered.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::OutputError;
+
+/// The manifest's file name.
+pub const MANIFEST: &str = "manifest.json";
+/// Present in a staging folder until it is about to be moved into place.
+const STAGING_MARK: &str = ".xuequ-staging";
+
+/// One output file in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// File name inside the folder.
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the contents, lower-case hex.
+    pub sha256: String,
+}
+
+/// One input file in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestInput {
+    /// The path as the scenario names it.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the contents, lower-case hex.
+    pub sha256: String,
+}
+
+/// `manifest.json`: what a run wrote and what it read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Manifest {
+    /// The engine's version.
+    pub xuequ_version: String,
+    /// The command that wrote the set (`run`, `zone`, …).
+    pub command: String,
+    /// The scenario(s), as named on the command line.
+    pub scenarios: Vec<String>,
+    /// The lottery seed, when the command draws.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Every file of the set except the manifest, in the order written.
+    pub files: Vec<ManifestFile>,
+    /// Every input file read.
+    pub inputs: Vec<ManifestInput>,
+}
+
+/// A set of output files being written; nothing is visible in the target folder until
+/// [`OutputSet::commit`]. Dropped without a commit, it removes its staging folder.
+#[derive(Debug)]
+pub struct OutputSet {
+    target: PathBuf,
+    staging: PathBuf,
+    manifest: Manifest,
+    committed: bool,
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> OutputError {
+    OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `parent/.NAME.xuequ-staging-` for a target `parent/NAME`.
+fn staging_prefix(target: &Path) -> (PathBuf, String) {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target
+        .file_name()
+        .map_or_else(|| "out".to_string(), |n| n.to_string_lossy().into_owned());
+    (parent, format!(".{name}.xuequ-staging-"))
+}
+
+impl OutputSet {
+    /// Starts a set for `target` (created on commit if absent), written by `command`.
+    /// Staging folders that killed runs left beside the target are cleaned up first.
+    pub fn begin(target: &Path, command: &str) -> Result<OutputSet, OutputError> {
+        if target.exists() && !target.is_dir() {
+            return Err(io_error(
+                target,
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file has the output folder's name"),
+            ));
+        }
+        let (parent, prefix) = staging_prefix(target);
+        std::fs::create_dir_all(&parent).map_err(|e| io_error(&parent, e))?;
+        recover_leftovers(target, &parent, &prefix)?;
+        let staging = (0u32..)
+            .map(|n| parent.join(format!("{prefix}{}-{n}", std::process::id())))
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| parent.join(format!("{prefix}{}", std::process::id())));
+        std::fs::create_dir(&staging).map_err(|e| io_error(&staging, e))?;
+        std::fs::write(staging.join(STAGING_MARK), b"").map_err(|e| io_error(&staging, e))?;
+        Ok(OutputSet {
+            target: target.to_path_buf(),
+            staging,
+            manifest: Manifest {
+                xuequ_version: env!("CARGO_PKG_VERSION").to_string(),
+                command: command.to_string(),
+                ..Manifest::default()
+            },
+            committed: false,
+        })
+    }
+
+    /// The folder the set will be moved to.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Records the scenario(s) the command ran.
+    pub fn scenarios(&mut self, scenarios: impl IntoIterator<Item = String>) {
+        self.manifest.scenarios.extend(scenarios);
+    }
+
+    /// Records the lottery seed.
+    pub fn seed(&mut self, seed: u64) {
+        self.manifest.seed = Some(seed);
+    }
+
+    /// Records input files (hashed now; unreadable ones are skipped).
+    pub fn inputs<'a>(&mut self, paths: impl IntoIterator<Item = &'a Path>) {
+        use rayon::prelude::*;
+        let mut paths: Vec<&Path> = paths.into_iter().collect();
+        paths.dedup();
+        let hashed: Vec<Option<ManifestInput>> = paths
+            .par_iter()
+            .map(|p| {
+                let mut f = std::fs::File::open(p).ok()?;
+                let mut h = HashingWriter::new(std::io::sink());
+                std::io::copy(&mut f, &mut h).ok()?;
+                let (bytes, sha256) = h.finish();
+                Some(ManifestInput {
+                    path: p.display().to_string(),
+                    bytes,
+                    sha256,
+                })
+            })
+            .collect();
+        self.manifest.inputs.extend(hashed.into_iter().flatten());
+    }
+
+    /// Writes one file of the set by streaming it through `render`.
+    pub fn write(
+        &mut self,
+        name: &str,
+        render: &dyn Fn(&mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), OutputError> {
+        if name == MANIFEST || name == STAGING_MARK || name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(io_error(
+                &self.target.join(name),
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a plain output file name"),
+            ));
+        }
+        let path = self.staging.join(name);
+        let result = (|| {
+            let file = std::fs::File::create(&path)?;
+            let mut hashing = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
+            render(&mut hashing)?;
+            let (bytes, sha256, inner) = hashing.finish_inner();
+            let file = inner.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok::<_, std::io::Error>((bytes, sha256))
+        })();
+        let (bytes, sha256) = result.map_err(|e| io_error(&self.target.join(name), e))?;
+        self.manifest.files.retain(|f| f.name != name);
+        self.manifest.files.push(ManifestFile {
+            name: name.to_string(),
+            bytes,
+            sha256,
+        });
+        Ok(())
+    }
+
+    /// Writes one file of the set from memory.
+    pub fn write_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
+        self.write(name, &|w: &mut dyn Write| w.write_all(bytes))
+    }
+
+    /// Writes a sub-folder's set into this one (for commands that write one folder per
+    /// scenario): the files land in `name/`, listed in this manifest as `name/file`.
+    pub fn staging_dir(&self) -> &Path {
+        &self.staging
+    }
+
+    /// The manifest so far.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Writes the manifest and moves the whole set into place. Returns the files' final paths.
+    pub fn commit(mut self) -> Result<Vec<PathBuf>, OutputError> {
+        let mut json = serde_json::to_vec_pretty(&self.manifest).unwrap_or_default();
+        json.push(b'\n');
+        let manifest_path = self.staging.join(MANIFEST);
+        std::fs::write(&manifest_path, &json)
+            .and_then(|()| std::fs::File::open(&manifest_path)?.sync_all())
+            .map_err(|e| io_error(&self.target.join(MANIFEST), e))?;
+        std::fs::remove_file(self.staging.join(STAGING_MARK)).map_err(|e| io_error(&self.staging, e))?;
+        sync_dir(&self.staging);
+        swap_into_place(&self.staging, &self.target)?;
+        self.committed = true;
+        // The staging path now holds the previous folder (or nothing): carry over what no
+        // run wrote, then remove it.
+        if self.staging.exists() {
+            retire(&self.staging, &self.target)?;
+        }
+        if let Some(parent) = self.target.parent() {
+            sync_dir(parent);
+        }
+        let mut paths: Vec<PathBuf> = self.manifest.files.iter().map(|f| self.target.join(&f.name)).collect();
+        paths.push(self.target.join(MANIFEST));
+        Ok(paths)
+    }
+}
+
+/// Writes one output set into `dir`: `write` adds the files, then the set is committed.
+/// Returns the final paths (the manifest last).
+pub fn write_set<E: From<OutputError>>(
+    dir: &Path,
+    command: &str,
+    write: impl FnOnce(&mut OutputSet) -> Result<(), E>,
+) -> Result<Vec<PathBuf>, E> {
+    let mut set = OutputSet::begin(dir, command)?;
+    write(&mut set)?;
+    Ok(set.commit()?)
+}
+
+impl Drop for OutputSet {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Puts `staging` at `target`; afterwards `staging` holds the previous target, if any.
+fn swap_into_place(staging: &Path, target: &Path) -> Result<(), OutputError> {
+    if !target.exists() {
+        return std::fs::rename(staging, target).map_err(|e| io_error(target, e));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        match renameat_with(CWD, staging, CWD, target, RenameFlags::EXCHANGE) {
+            Ok(()) => return Ok(()),
+            // Filesystems without the exchange fall through to two renames.
+            Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => {}
+            Err(e) => return Err(io_error(target, std::io::Error::from(e))),
+        }
+    }
+    // Two renames: the target is briefly at `old`; `recover_leftovers` puts it back if a
+    // run dies in between.
+    let old = staging.with_extension("old");
+    std::fs::rename(target, &old).map_err(|e| io_error(target, e))?;
+    if let Err(e) = std::fs::rename(staging, target) {
+        let _ = std::fs::rename(&old, target);
+        return Err(io_error(target, e));
+    }
+    std::fs::rename(&old, staging).map_err(|e| io_error(staging, e))
+}
+
+/// Empties a previous folder: entries its manifest lists (or that a staging folder made)
+/// are removed; anything else is moved into `target` unless `target` has that name.
+fn retire(old: &Path, target: &Path) -> Result<(), OutputError> {
+    let staging = old.join(STAGING_MARK).exists();
+    let listed: Vec<String> = if staging {
+        Vec::new()
+    } else {
+        std::fs::read(old.join(MANIFEST))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+            .map(|m| m.files.into_iter().map(|f| f.name).collect())
+            .unwrap_or_default()
+    };
+    if !staging && target.is_dir() {
+        let entries = std::fs::read_dir(old).map_err(|e| io_error(old, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name_text = name.to_string_lossy();
+            if name_text == MANIFEST || listed.iter().any(|l| *l == name_text) {
+                continue;
+            }
+            let dest = target.join(&name);
+            if !dest.exists() {
+                std::fs::rename(entry.path(), &dest).map_err(|e| io_error(&dest, e))?;
+            }
+        }
+    }
+    std::fs::remove_dir_all(old).map_err(|e| io_error(old, e))
+}
+
+/// Cleans staging folders beside `target` left by runs that died: a folder still marked as
+/// staging is an unfinished set (removed); an unmarked one is a previous folder that a run
+/// swapped out (its unlisted entries go back into `target`, the rest is removed). Folders
+/// of a process that is still running are left alone.
+fn recover_leftovers(target: &Path, parent: &Path, prefix: &str) -> Result<(), OutputError> {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let pid = rest.split(['-', '.']).next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| p != std::process::id() && process_alive(p)) {
+            continue;
+        }
+        let path = entry.path();
+        if name.ends_with(".old") {
+            // Died between the two renames of the fallback: the previous folder is here.
+            if !target.exists() {
+                std::fs::rename(&path, target).map_err(|e| io_error(target, e))?;
+                continue;
+            }
+        }
+        retire(&path, target)?;
+    }
+    Ok(())
+}
+
+fn process_alive(pid: u32) -> bool {
+    if Path::new("/proc/self").exists() {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        // Without /proc, assume a leftover may belong to a live run unless it is ours.
+        true
+    }
+}
+
+/// Counts and hashes what passes through.
+pub struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps a writer.
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The byte count and the lower-case hex SHA-256.
+    pub fn finish(self) -> (u64, String) {
+        let (b, h, _) = self.finish_inner();
+        (b, h)
+    }
+
+    fn finish_inner(self) -> (u64, String, W) {
+        let digest = self.hasher.finalize();
+        let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+        (self.bytes, hex, self.inner)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// SHA-256 of bytes, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_new_set_replaces_the_old_one_whole_and_keeps_foreign_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut set = OutputSet::begin(&out, "run").unwrap();
+        set.write_bytes("a.csv", b"1").unwrap();
+        set.write_bytes("old_only.csv", b"2").unwrap();
+        set.commit().unwrap();
+        std::fs::create_dir(out.join("compare")).unwrap();
+        std::fs::write(out.join("notes.txt"), "mine").unwrap();
+
+        let mut set = OutputSet::begin(&out, "run").unwrap();
+        set.write_bytes("a.csv", b"new").unwrap();
+        set.commit().unwrap();
+        assert_eq!(names(&out), ["a.csv", "compare", "manifest.json", "notes.txt"]);
+        assert_eq!(std::fs::read(out.join("a.csv")).unwrap(), b"new");
+        assert_eq!(names(dir.path()), ["out"], "no staging folder is left");
+        let m: Manifest = serde_json::from_slice(&std::fs::read(out.join(MANIFEST)).unwrap()).unwrap();
+        assert_eq!(m.files.len(), 1);
+        assert_eq!(m.files[0].sha256, sha256_hex(b"new"));
+    }
+
+    #[test]
+    fn an_uncommitted_set_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut set = OutputSet::begin(&out, "run").unwrap();
+        set.write_bytes("a.csv", b"1").unwrap();
+        set.commit().unwrap();
+        {
+            let mut set = OutputSet::begin(&out, "run").unwrap();
+            set.write_bytes("a.csv", b"half").unwrap();
+        }
+        assert_eq!(std::fs::read(out.join("a.csv")).unwrap(), b"1");
+        assert_eq!(names(dir.path()), ["out"]);
+    }
+
+    #[test]
+    fn leftovers_of_a_killed_run_are_cleaned_and_carried_entries_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut set = OutputSet::begin(&out, "run").unwrap();
+        set.write_bytes("a.csv", b"1").unwrap();
+        set.commit().unwrap();
+        // An unfinished staging folder of a dead process (pid 0 is never a user process)…
+        let unfinished = dir.path().join(".out.xuequ-staging-0-0");
+        std::fs::create_dir(&unfinished).unwrap();
+        std::fs::write(unfinished.join(STAGING_MARK), b"").unwrap();
+        std::fs::write(unfinished.join("a.csv"), b"partial").unwrap();
+        // …and a swapped-out previous folder still holding a user's file.
+        let retired = dir.path().join(".out.xuequ-staging-0-1");
+        std::fs::create_dir(&retired).unwrap();
+        std::fs::write(retired.join("notes.txt"), b"mine").unwrap();
+        let set = OutputSet::begin(&out, "run").unwrap();
+        drop(set);
+        assert_eq!(names(dir.path()), ["out"]);
+        assert_eq!(names(&out), ["a.csv", "manifest.json", "notes.txt"]);
+        assert_eq!(std::fs::read(out.join("a.csv")).unwrap(), b"1");
+    }
+
+    #[test]
+    fn file_names_stay_inside_the_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut set = OutputSet::begin(&dir.path().join("out"), "run").unwrap();
+        assert!(set.write_bytes("../x.csv", b"").is_err());
+        assert!(set.write_bytes(MANIFEST, b"").is_err());
+    }
+}

@@ -1,0 +1,188 @@
+//! The one CSV writer: RFC 4180 quoting, an optional UTF-8 byte-order mark, and formula
+//! neutralisation.
+//!
+//! Spreadsheet programs run a cell that begins with `=`, `+`, `-` or `@` (and some a tab or
+//! carriage return) as a formula, so a school named `=HYPERLINK(…)` in an input would run in
+//! the planner's Excel. Text cells that begin with one of these characters are written with a
+//! leading apostrophe (`'=…`), as OWASP's CSV-injection advice and the spreadsheet programs
+//! themselves do; numbers the engine writes are never changed. The reader drops that one
+//! apostrophe again, so an output fed back as an input (a proposed `zones.csv`) reads exactly.
+
+use std::fmt::Display;
+
+/// True when a spreadsheet would run `text` as a formula.
+pub fn starts_like_formula(text: &str) -> bool {
+    matches!(text.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r'))
+}
+
+/// Undoes [`CsvWriter::text`]'s neutralisation when reading a cell back.
+pub fn strip_neutralised(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if starts_like_formula(rest) => rest,
+        _ => cell,
+    }
+}
+
+/// Builds CSV text row by row in memory (callers stream it out in pieces).
+#[derive(Debug, Clone, Default)]
+pub struct CsvWriter {
+    buf: Vec<u8>,
+    scratch: String,
+    first: bool,
+}
+
+impl CsvWriter {
+    /// An empty writer, starting with a byte-order mark when `bom`.
+    pub fn new(bom: bool) -> Self {
+        let mut w = CsvWriter {
+            buf: Vec::with_capacity(1 << 16),
+            scratch: String::new(),
+            first: true,
+        };
+        if bom {
+            w.buf.extend_from_slice("\u{feff}".as_bytes());
+        }
+        w
+    }
+
+    /// A writer whose first row is `header`.
+    pub fn with_header(header: &[&str], bom: bool) -> Self {
+        let mut w = CsvWriter::new(bom);
+        w.row(header);
+        w
+    }
+
+    /// A writer without a mark for a piece of a larger file.
+    pub fn piece(capacity: usize) -> Self {
+        CsvWriter {
+            buf: Vec::with_capacity(capacity),
+            scratch: String::new(),
+            first: true,
+        }
+    }
+
+    fn separator(&mut self) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+    }
+
+    fn quoted(&mut self, text: &str, neutralise: bool) {
+        let prefix = neutralise && starts_like_formula(text);
+        if text.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+            self.buf.push(b'"');
+            if prefix {
+                self.buf.push(b'\'');
+            }
+            for b in text.bytes() {
+                if b == b'"' {
+                    self.buf.push(b'"');
+                }
+                self.buf.push(b);
+            }
+            self.buf.push(b'"');
+        } else {
+            if prefix {
+                self.buf.push(b'\'');
+            }
+            self.buf.extend_from_slice(text.as_bytes());
+        }
+    }
+
+    /// A text cell (ids, names, codes): quoted when needed, neutralised when it would run as
+    /// a formula.
+    pub fn text(&mut self, text: &str) -> &mut Self {
+        self.separator();
+        self.quoted(text, true);
+        self
+    }
+
+    /// A value the engine formats itself (numbers, booleans): written as displayed.
+    pub fn value(&mut self, value: impl Display) -> &mut Self {
+        use std::fmt::Write as _;
+        self.separator();
+        let mut s = std::mem::take(&mut self.scratch);
+        s.clear();
+        let _ = write!(s, "{value}");
+        self.quoted(&s, false);
+        self.scratch = s;
+        self
+    }
+
+    /// An optional value: empty when `None`.
+    pub fn opt(&mut self, value: Option<impl Display>) -> &mut Self {
+        match value {
+            Some(v) => self.value(v),
+            None => self.text(""),
+        }
+    }
+
+    /// Ends the row.
+    pub fn end(&mut self) {
+        self.buf.push(b'\n');
+        self.first = true;
+    }
+
+    /// A whole row of text cells.
+    pub fn row<S: AsRef<str>>(&mut self, cells: &[S]) {
+        for c in cells {
+            self.text(c.as_ref());
+        }
+        self.end();
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Takes the bytes written so far, leaving the writer empty (for streaming).
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// The CSV text.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_read_back() {
+        let mut w = CsvWriter::new(false);
+        w.text("=HYPERLINK(\"x\")")
+            .text("+1")
+            .text("-a")
+            .text("@b")
+            .text("plain")
+            .value(-3);
+        w.end();
+        let text = String::from_utf8(w.into_bytes()).unwrap();
+        assert_eq!(text, "\"'=HYPERLINK(\"\"x\"\")\",'+1,'-a,'@b,plain,-3\n");
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes());
+        let rec = r.records().next().unwrap().unwrap();
+        let back: Vec<&str> = rec.iter().map(strip_neutralised).collect();
+        assert_eq!(back, ["=HYPERLINK(\"x\")", "+1", "-a", "@b", "plain", "-3"]);
+    }
+
+    #[test]
+    fn bom_and_quoting() {
+        let mut w = CsvWriter::with_header(&["a", "b"], true);
+        w.text("x,y").text("line\nbreak");
+        w.end();
+        assert_eq!(w.into_bytes(), "\u{feff}a,b\n\"x,y\",\"line\nbreak\"\n".as_bytes());
+    }
+}
