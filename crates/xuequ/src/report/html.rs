@@ -862,7 +862,7 @@ fn layer_caption(zones: usize, districts: &layers::Districts) -> String {
     if zones > 0 {
         let _ = write!(
             t,
-            " 学区：{} 个现行学区（zones.csv），按小区的泰森多边形（半径 2 km 内）合并绘制。",
+            " 学区：{} 个现行学区（zones.csv），按小区的泰森多边形（约 2 km 内；稀疏处延伸至相邻小区）合并绘制。",
             n(zones as u64)
         );
     }
