@@ -183,3 +183,36 @@ fn wuxi_zone_layers_are_valid() {
     let dir = tempfile::tempdir().unwrap();
     check_city(&city(dir.path(), xuequ_synth::Preset::Wuxi));
 }
+
+/// `xuequ run`'s layers: the current zones of every stage valid in GeoJSON and GeoPackage,
+/// and a blocks layer with each block's applicants and school.
+#[test]
+fn run_layers_are_valid_and_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = city(dir.path(), xuequ_synth::Preset::Demo);
+    let allocation = xuequ::allocate(&data);
+    let audit = xuequ::audit(&data, &allocation);
+    let files = xuequ::report::run_layers(&data, &allocation, &audit).unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f.0).collect();
+    assert_eq!(names, ["zones.geojson", "blocks.geojson", "layers.gpkg"]);
+    let zones: serde_json::Value = serde_json::from_slice(&files[0].1).unwrap();
+    let features = zones["features"].as_array().unwrap();
+    assert!(features.len() > 20);
+    for f in features {
+        ogc::check(&ogc::from_geojson(&f["geometry"])).unwrap();
+    }
+    let read = read_gpkg(&files[2].1, "zones");
+    assert_eq!(read.len(), features.len());
+    for (i, (id, polys)) in read.iter().enumerate() {
+        assert_eq!(Some(id.as_str()), features[i]["properties"]["school_id"].as_str());
+        assert_eq!(polys, &ogc::from_geojson(&features[i]["geometry"]));
+    }
+    let blocks: serde_json::Value = serde_json::from_slice(&files[1].1).unwrap();
+    let total: u64 = blocks["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["applicants"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, data.cohort.students.len());
+}

@@ -38,8 +38,8 @@ enum Command {
         /// The scenario file(s) (scenario.toml).
         #[arg(required = true, num_args = 1..)]
         scenarios: Vec<PathBuf>,
-        /// Output directory.
-        #[arg(long, default_value = "out")]
+        /// Output directory (default out/<command>, the same scheme for every command).
+        #[arg(long, default_value = "out/run")]
         out: PathBuf,
         /// Override the policy's lottery seed.
         #[arg(long)]
@@ -64,7 +64,7 @@ enum Command {
         base: PathBuf,
         /// The alternative scenario.
         alt: PathBuf,
-        /// Output directory.
+        /// Output directory (default out/<command>, the same scheme for every command).
         #[arg(long, default_value = "out/compare")]
         out: PathBuf,
         /// Start CSV outputs with a UTF-8 BOM.

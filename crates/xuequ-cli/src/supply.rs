@@ -31,8 +31,8 @@ pub struct ForecastArgs {
     /// Children per block and age (default: population.csv beside the scenario, if present).
     #[arg(long)]
     population: Option<PathBuf>,
-    /// Output directory.
-    #[arg(long, default_value = "forecast")]
+    /// Output directory (default out/<command>, the same scheme for every command).
+    #[arg(long, default_value = "out/forecast")]
     out: PathBuf,
     /// Start CSV outputs with a UTF-8 BOM so Excel/WPS open Chinese text correctly.
     #[arg(long)]
@@ -105,8 +105,8 @@ pub struct SiteArgs {
     /// Enumerate every subset of sites instead of the heuristic (small cases only).
     #[arg(long)]
     exact: bool,
-    /// Output directory.
-    #[arg(long, default_value = "siting")]
+    /// Output directory (default out/<command>, the same scheme for every command).
+    #[arg(long, default_value = "out/site")]
     out: PathBuf,
     /// Start CSV outputs with a UTF-8 BOM.
     #[arg(long)]

@@ -21,8 +21,8 @@ pub struct ZoneArgs {
     /// Stage to zone (kindergarten, primary, junior); default: the config's, else primary.
     #[arg(long)]
     stage: Option<Stage>,
-    /// Output directory.
-    #[arg(long, default_value = "zoning-out")]
+    /// Output directory (default out/<command>, the same scheme for every command).
+    #[arg(long, default_value = "out/zone")]
     out: PathBuf,
     /// Zoning controls file (default: zoning.toml beside the scenario, if present).
     #[arg(long)]

@@ -63,16 +63,19 @@ fn a_run_folder_holds_one_run_with_its_manifest() {
         names,
         [
             "assignments.csv",
+            "blocks.geojson",
             "districts_summary.csv",
+            "layers.gpkg",
             "manifest.json",
             "notes.txt",
             "schools_summary.csv",
-            "summary.json"
+            "summary.json",
+            "zones.geojson"
         ]
     );
     let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["command"], "run");
-    assert_eq!(manifest["files"].as_array().unwrap().len(), 4);
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 7);
     assert!(manifest["inputs"].as_array().unwrap().len() >= 5);
     assert!(manifest["seed"].is_u64());
 }

@@ -131,3 +131,91 @@ pub(crate) fn district_layer(data: &Dataset) -> Districts {
         Districts::default()
     }
 }
+
+fn round7(x: f64) -> f64 {
+    (x * 1e7).round() / 1e7
+}
+
+/// A MultiPolygon as GeoJSON coordinates.
+fn multipolygon_json(mp: &MultiPolygon<f64>) -> Value {
+    let ring = |ls: &geo::LineString<f64>| -> Value {
+        Value::Array(
+            ls.0.iter()
+                .map(|c| serde_json::json!([round7(c.x), round7(c.y)]))
+                .collect(),
+        )
+    };
+    Value::Array(
+        mp.0.iter()
+            .map(|p| {
+                let mut rings = vec![ring(p.exterior())];
+                rings.extend(p.interiors().iter().map(ring));
+                Value::Array(rings)
+            })
+            .collect(),
+    )
+}
+
+/// The run's GIS layers as GeoJSON feature collections: every stage's current zones
+/// (`stage, school_id, name, district, capacity, assigned, vacancies, first_choice_applicants,
+/// warning`) and every block with applicants of a stage (`stage, block_id, name, district,
+/// applicants, placed, unplaced, school_id` (the school most of them got), `school_count`).
+pub(crate) fn run_layers(run: &super::stats::RunView<'_>) -> (Value, Value) {
+    use serde_json::json;
+    let data = run.data;
+    let city = &data.city;
+    let w = data.policy.seat_warning;
+    let mut zones = Vec::new();
+    let mut blocks = Vec::new();
+    for view in &run.stages {
+        for (id, mp) in zone_layer(data, view.stage) {
+            let row = city.school(&id).and_then(|i| run.row(i));
+            let (capacity, assigned, vacancies, first) =
+                row.map_or((0, 0, 0, 0), |r| (r.capacity, r.assigned, r.vacancies, r.first_choice));
+            let school = city.school(&id).and_then(|i| city.schools.get(i as usize));
+            zones.push(json!({
+                "type": "Feature",
+                "properties": {
+                    "stage": view.stage.as_str(),
+                    "school_id": id,
+                    "name": school.map_or("", |s| s.name.as_str()),
+                    "district": school.and_then(|s| city.districts.get(s.district as usize)).map_or("", String::as_str),
+                    "capacity": capacity,
+                    "assigned": assigned,
+                    "vacancies": vacancies,
+                    "first_choice_applicants": first,
+                    "warning": w.level(u64::from(first), u64::from(capacity)).as_str(),
+                },
+                "geometry": { "type": "MultiPolygon", "coordinates": multipolygon_json(&mp) },
+            }));
+        }
+        for b in &view.blocks {
+            let Some(block) = city.blocks.get(b.block as usize) else {
+                continue;
+            };
+            let school = b.school.and_then(|s| city.schools.get(s as usize));
+            blocks.push(json!({
+                "type": "Feature",
+                "properties": {
+                    "stage": view.stage.as_str(),
+                    "block_id": block.id,
+                    "name": block.name,
+                    "district": city.districts.get(block.district as usize).map_or("", String::as_str),
+                    "applicants": b.applicants,
+                    "placed": b.applicants - b.unplaced,
+                    "unplaced": b.unplaced,
+                    "school_id": school.map_or("", |s| s.id.as_str()),
+                    "school_count": b.school_count,
+                },
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": [round7(block.location.lon), round7(block.location.lat)],
+                },
+            }));
+        }
+    }
+    (
+        json!({ "type": "FeatureCollection", "features": zones }),
+        json!({ "type": "FeatureCollection", "features": blocks }),
+    )
+}

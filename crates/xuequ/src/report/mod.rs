@@ -184,6 +184,30 @@ pub fn workbook(data: &Dataset, allocation: &Allocation, audit: &AuditReport) ->
     xlsx::build(&stats::RunView::new(data, allocation, audit))
 }
 
+/// The run's GIS layers: `zones.geojson` (each stage's current zones, OGC-valid polygons, with
+/// seats, assigned, first choices and 学位预警), `blocks.geojson` (each block with applicants
+/// of a stage: applicants, placed, unplaced and the school most of them got) and `layers.gpkg`
+/// holding both as GeoPackage layers `zones` and `blocks` (EPSG:4326).
+pub fn run_layers(
+    data: &Dataset,
+    allocation: &Allocation,
+    audit: &AuditReport,
+) -> Result<[(&'static str, Vec<u8>); 3], crate::gpkg::GpkgError> {
+    let run = stats::RunView::new(data, allocation, audit);
+    let (zones, blocks) = layers::run_layers(&run);
+    let gpkg = crate::gpkg::geopackage(&[("zones", &zones), ("blocks", &blocks)], crate::gpkg::FIXED_TIME)?;
+    let json = |v: &serde_json::Value| {
+        let mut b = serde_json::to_vec(v).expect("GeoJSON serialises");
+        b.push(b'\n');
+        b
+    };
+    Ok([
+        ("zones.geojson", json(&zones)),
+        ("blocks.geojson", json(&blocks)),
+        ("layers.gpkg", gpkg),
+    ])
+}
+
 /// `districts_summary.csv`: per stage and district (`stage, district, applicants, unplaced,
 /// placed_other_district, schools, seats, assigned, vacancies, short_schools, demand_ratio,
 /// warning`), where `demand_ratio` is applicants living in the district / seats of its schools
