@@ -306,12 +306,17 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
     let o = &result.report.overall;
     if !reporter.quiet() {
         eprintln!(
-            "{stage}: objective {} vs lower bound {} (gap {:.2}%{}), travel gap {:.2}%, mean {:.0} m; \
-             {} children moved ({:.1}%), {} over limit at {} schools, {} zones not contiguous",
+            "{} {stage}：目标值 objective {} / 下界 lower bound {}（差距 gap {:.2}%{}），通勤差距 travel gap {:.2}%，平均 mean {:.0} m；\
+             调整 {} 名儿童 children moved（{:.1}%），超额 {} over limit（{} 所学校 schools），不连片学区 {} zones not contiguous",
+            stage.chinese(),
             o.objective,
             o.lower_bound,
             o.gap * 100.0,
-            if o.bound_certified { ", certified" } else { "" },
+            if o.bound_certified {
+                "，已证明 certified"
+            } else {
+                ""
+            },
             o.travel_gap * 100.0,
             o.mean_distance_m,
             o.children_moved,
@@ -322,9 +327,12 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
         );
         if let Some(groups) = &result.report.groups {
             let schools: usize = groups.iter().map(|g| g.schools.len()).sum();
-            eprintln!("multi-school: {} groups of {schools} schools", groups.len());
+            eprintln!(
+                "多校划片 multi-school：{} 组 groups，{schools} 所学校 schools",
+                groups.len()
+            );
         }
-        eprintln!("total {:.2} s", total.elapsed().as_secs_f64());
+        eprintln!("合计 total {:.2} s", total.elapsed().as_secs_f64());
     }
     Ok(())
 }
@@ -436,10 +444,10 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
         for (stage, problem, hits) in &answers {
             let found = names(problem, &hits[0]);
             if found.is_empty() {
-                println!("{stage} ({}): outside every zone", stage.chinese());
+                println!("{} {stage}：不在任何学区内 outside every zone", stage.chinese());
             } else {
                 let list: Vec<String> = found.iter().map(|(id, name)| format!("{id} {name}")).collect();
-                println!("{stage} ({}): {}", stage.chinese(), list.join("; "));
+                println!("{} {stage}：{}", stage.chinese(), list.join("; "));
             }
         }
     }
