@@ -468,3 +468,31 @@ fn reports_print_every_school_row_and_show_zones() {
         );
     }
 }
+
+/// The comparison map marks a newly opened school with a star, its tooltip naming it, and
+/// rings the blocks whose applicants changed school.
+#[test]
+fn comparison_map_marks_new_schools_and_changed_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let alt = dir.path().join("alt.toml");
+    std::fs::write(
+        &alt,
+        format!(
+            "name = \"方案A\"\nbase = \"{}\"\n[[edit]]\nkind = \"open_school\"\nschool_id = \"P9001\"\n\
+             name = \"新城实验小学\"\ndistrict = \"新吴区\"\nstage = \"primary\"\nlon = 120.42\nlat = 31.49\ncapacity = 270\n",
+            demo_path().display()
+        ),
+    )
+    .unwrap();
+    let base = load_and_run(&demo_path());
+    let alt = load_and_run(&alt);
+    let page = report::compare_html((&base.0, &base.1, &base.2), (&alt.0, &alt.1, &alt.2));
+    assert_eq!(page.matches("<path class=\"new\"").count(), 1);
+    assert!(page.contains("新校：新城实验小学（P9001）"));
+    assert!(!page.contains("<path class=\"closed\""));
+    assert_eq!(
+        page.matches("<g class=\"chg\">").count(),
+        1,
+        "only the primary stage changes"
+    );
+}

@@ -188,7 +188,7 @@ footer{color:var(--mute);font-size:12px;max-width:1480px;margin:0 auto;padding:0
 .map .chg circle{fill:none;stroke:#ff7f00;stroke-width:2.4;vector-effect:non-scaling-stroke}
 .map .mk .new{fill:#ffd400;stroke:#111;stroke-width:1.2}.map .mk .closed{fill:none;stroke:#d62728;stroke-width:3.5;stroke-linecap:round}
 .mapfig.no-zones .zones,.mapfig.no-dist .dist,.mapfig.no-blocks .blocks,.mapfig.no-blocks .grid,.mapfig.no-flows .flows,.mapfig.no-chg .chg{display:none}
-svg.map{touch-action:none;cursor:grab}
+svg.map{touch-action:none;cursor:grab;max-height:88vh}
 .mapctl{display:flex;flex-wrap:wrap;align-items:center;gap:4px 14px;font-size:12px;color:var(--ink);margin:0 0 6px}
 .mapctl label{white-space:nowrap;cursor:pointer}
 .mapctl button{font:inherit;padding:0 8px;margin-right:3px;border:1px solid var(--line);border-radius:4px;background:#fff;cursor:pointer}
