@@ -279,6 +279,22 @@ fn gcj02_inputs_give_the_same_result_as_wgs84() {
     );
 }
 
+/// Every file of a folder with its bytes, sorted by name.
+fn folder_contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn a_failed_output_set_leaves_the_previous_run() {
     let students = format!("{HEADER}A,primary,B1,true,true,5,H1,false,0,0,,\n");
@@ -287,20 +303,7 @@ fn a_failed_output_set_leaves_the_previous_run() {
     let report = xuequ::audit(&data, &alloc);
     let out = dir.path().join("out");
     xuequ::write_outputs(&out, &data, &alloc, &report, Default::default()).unwrap();
-    let before: Vec<(String, Vec<u8>)> = {
-        let mut v: Vec<_> = fs::read_dir(&out)
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    fs::read(e.path()).unwrap(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
+    let before = folder_contents(&out);
     // A new run whose last file fails (a full disk, a workbook that cannot be built).
     let mut set = xuequ::io::OutputSet::begin(&out, "run").unwrap();
     xuequ::output::write_outputs_into(&mut set, &data, &alloc, &report, xuequ::WriteOptions { bom: true }).unwrap();
@@ -309,20 +312,7 @@ fn a_failed_output_set_leaves_the_previous_run() {
     });
     assert!(failed.is_err());
     drop(set);
-    let after: Vec<(String, Vec<u8>)> = {
-        let mut v: Vec<_> = fs::read_dir(&out)
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    fs::read(e.path()).unwrap(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
+    let after = folder_contents(&out);
     assert_eq!(before, after, "the folder still holds the previous complete run");
     let beside: Vec<_> = fs::read_dir(dir.path())
         .unwrap()

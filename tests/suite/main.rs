@@ -4,6 +4,7 @@
 mod api;
 mod layers;
 mod ogc;
+mod planner;
 mod properties;
 mod regression;
 mod report;

@@ -4,6 +4,7 @@
 //! made by the library. Exit codes: 0 success, 1 an operational error (unreadable file,
 //! unwritable output), 2 bad arguments, 3 invalid inputs, 4 the audit found violations.
 
+mod from_list;
 mod progress;
 mod supply;
 mod zone;
@@ -26,6 +27,9 @@ struct Cli {
     /// No progress bars or timing lines.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Plausibility warnings are errors (exit 3), as with strict = true in scenario.toml.
+    #[arg(long, global = true)]
+    strict: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -106,6 +110,9 @@ enum Command {
     },
     /// Propose catchment zones (学区划分) for one stage and write zones, polygons and a report.
     Zone(Box<zone::ZoneArgs>),
+    /// Zones from a published 划片 list (one row per school: school, blocks text): writes
+    /// zones.csv and match_report.csv.
+    ZonesFromList(Box<from_list::FromListArgs>),
     /// Which school(s) serve an address, from the zone polygons.
     Lookup(Box<zone::LookupArgs>),
     /// Forecast entry-grade demand, seats and shortfalls per block, zone, school and district.
@@ -168,6 +175,7 @@ fn main() -> ExitCode {
         }
     }
     let reporter = Reporter::new(cli.quiet);
+    STRICT.store(cli.strict, std::sync::atomic::Ordering::Relaxed);
     match dispatch(cli.command, &reporter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
@@ -178,11 +186,37 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--strict` (a global flag; the scenario's own `strict` key is read by the library).
+static STRICT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn strict_flag() -> bool {
+    STRICT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Prints plausibility warnings (always: they are findings, not progress).
+fn print_warnings(reporter: &Reporter, label: &Path, warnings: &[xuequ::plausibility::Warning]) {
+    if warnings.is_empty() {
+        return;
+    }
+    reporter.clear();
+    for w in warnings {
+        eprintln!("{w}");
+    }
+    eprintln!(
+        "{}: {} plausibility warning(s) (--strict makes them errors)",
+        label.display(),
+        warnings.len()
+    );
+}
+
 fn load(scenario: &Path, seed: Option<u64>, reporter: &Reporter) -> Result<xuequ::Dataset, Failure> {
     let t = Instant::now();
     let spinner = reporter.spinner(format!("loading {}", scenario.display()));
-    let mut data = xuequ::Dataset::load(scenario).map_err(load_error)?;
+    let mut parsed = xuequ::Scenario::load(scenario).map_err(load_error)?;
+    parsed.strict |= strict_flag();
+    let mut data = xuequ::Dataset::load_scenario(parsed).map_err(load_error)?;
     spinner.finish_and_clear();
+    print_warnings(reporter, scenario, &data.warnings);
     if let Some(s) = seed {
         data.policy.seed = s;
     }
@@ -241,13 +275,17 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
                 })
                 .collect();
             println!(
-                "{}：输入有效 valid（区县 districts {}，学校 schools {}，小区 blocks {}，申请人 applicants: {}）",
+                "{}：输入有效，合理性提示 {} 条 / valid ({} districts, {} schools, {} blocks, applicants: {}; {} plausibility warning(s))",
                 scenario.display(),
+                data.warnings.len(),
                 data.city.districts.len(),
                 data.city.schools.len(),
                 data.city.blocks.len(),
-                by_stage.join(", ")
+                by_stage.join(", "),
+                data.warnings.len()
             );
+            let sources: Vec<String> = data.sources.iter().map(ToString::to_string).collect();
+            println!("inputs: {}", sources.join(", "));
             Ok(())
         }
         Command::Explain {
@@ -274,6 +312,7 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
         } => synth(&preset, applicants, seed, year, &out, reporter),
         Command::Zone(args) => zone::zone(*args, reporter),
         Command::Lookup(args) => zone::lookup(*args, reporter),
+        Command::ZonesFromList(args) => from_list::run(*args, reporter),
         Command::Forecast(args) => supply::forecast(*args, reporter),
         Command::CheckDevelopment(args) => supply::check_development(*args, reporter),
         Command::Site(args) => supply::site(*args, reporter),
@@ -298,6 +337,17 @@ fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, extras: Extras, repor
     let total = Instant::now();
     let data = load(scenario, seed, reporter)?;
     let allocation = allocate(&data, reporter);
+    let placed_warnings = xuequ::plausibility::check_allocation(&data, &allocation);
+    print_warnings(reporter, scenario, &placed_warnings);
+    if data.scenario.strict && !placed_warnings.is_empty() {
+        return Err(Failure::new(
+            3,
+            format!(
+                "{} plausibility warning(s) about the placements, errors because strict is on",
+                placed_warnings.len()
+            ),
+        ));
+    }
     let t = Instant::now();
     let report = xuequ::audit(&data, &allocation);
     let verdict = if report.passed() { "passed" } else { "VIOLATIONS" };

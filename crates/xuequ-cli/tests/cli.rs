@@ -39,6 +39,32 @@ fn lookup_refuses_a_longitude_outside_the_globe() {
 }
 
 #[test]
+fn validate_names_what_each_input_was_read_as() {
+    let dir = tiny();
+    // blocks.csv saved by Excel on a Chinese Windows: GBK, detected; zones.csv forced.
+    let blocks = dir.path().join("blocks.csv");
+    let utf8 = fs::read_to_string(&blocks).unwrap();
+    let (gbk, _, _) = encoding_rs::GBK.encode(&utf8);
+    fs::write(&blocks, gbk).unwrap();
+    let scenario = dir.path().join("scenario.toml");
+    let s = fs::read_to_string(&scenario).unwrap();
+    fs::write(
+        &scenario,
+        format!("{s}\n[inputs]\nzones = {{ path = \"zones.csv\", encoding = \"gbk\" }}\n"),
+    )
+    .unwrap();
+    let o = xuequ(&["validate", scenario.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for read_as in [
+        "blocks.csv (csv, gbk)",
+        "zones.csv (csv, gbk)",
+        "schools.csv (csv, utf-8)",
+    ] {
+        assert!(text(&o).contains(read_as), "{read_as}: {}", text(&o));
+    }
+}
+
+#[test]
 fn threads_beyond_the_cap_are_capped_with_a_message() {
     let demo = root().join("data/demo/scenario.toml");
     let o = xuequ(&["--threads", "100000", "validate", demo.to_str().unwrap()]);
@@ -136,7 +162,15 @@ fn same_seed_same_bytes_at_any_thread_count_and_seed_changes_the_draw() {
     let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
     assert!(run_into(dir.path(), &a, &["--threads", "1"]).status.success());
     assert!(run_into(dir.path(), &b, &["--threads", "2"]).status.success());
-    for f in ["assignments.csv", "schools_summary.csv", "summary.json"] {
+    for f in [
+        "assignments.csv",
+        "schools_summary.csv",
+        "districts_summary.csv",
+        "summary.json",
+        "zones.geojson",
+        "blocks.geojson",
+        "layers.gpkg",
+    ] {
         assert_eq!(fs::read(a.join(f)).unwrap(), fs::read(b.join(f)).unwrap(), "{f}");
     }
     assert!(run_into(dir.path(), &c, &["--seed", "2"]).status.success());
@@ -771,6 +805,108 @@ fn forecast_check_development_and_site_on_the_demo() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("bad_sites.csv:2"), "{}", text(&o));
     assert!(!out.path().join("site2").exists());
+}
+
+/// The demo with a scenario edit that zones two 江阴市 blocks to a new 新吴区 school.
+fn demo_with_far_zone() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let base = root().join("data/demo/scenario.toml");
+    let s = dir.path().join("far.toml");
+    fs::write(
+        &s,
+        format!(
+            "name = \"far\"\nbase = \"{}\"\n[[edit]]\nkind = \"open_school\"\nschool_id = \"P9001\"\nname = \"新城实验小学\"\ndistrict = \"新吴区\"\nstage = \"primary\"\nlon = 120.40\nlat = 31.50\nclasses = 4\nzone_blocks = [\"B000120\", \"B000121\"]\n",
+            base.display().to_string().replace('\\', "/")
+        ),
+    )
+    .unwrap();
+    (dir, s)
+}
+
+#[test]
+fn plausibility_warnings_are_printed_and_strict_makes_them_errors() {
+    let (dir, s) = demo_with_far_zone();
+    let o = xuequ(&["validate", s.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("warning[zone_other_district]") && t.contains("far.toml:3"),
+        "{t}"
+    );
+    assert!(t.contains("2 plausibility warning(s)"), "{t}");
+    let o = xuequ(&["validate", "--strict", s.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("an error because strict is on"));
+    // A run writes them into summary.json and the report.
+    let out = dir.path().join("out");
+    let o = xuequ(&["run", s.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let kinds: Vec<&str> = summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["zone_far", "zone_other_district"]);
+    assert_eq!(summary["warnings"][0]["line"], 3);
+    let html = fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("id=\"warnings\"") && html.contains("zone_other_district"));
+    // The demo itself has none.
+    let o = xuequ(&["validate", root().join("data/demo/scenario.toml").to_str().unwrap()]);
+    assert!(text(&o).contains("; 0 plausibility warning(s))"), "{}", text(&o));
+}
+
+#[test]
+fn zones_from_list_writes_zones_and_a_match_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.csv");
+    fs::write(
+        &list,
+        "学校,划片范围\n锡山区实验小学,\"安镇北苑、羊尖悦府（五期）、人民路1-99号单号\"\nP0005,盛岸三村；风雅苑\n",
+    )
+    .unwrap();
+    let out = dir.path().join("z");
+    let scenario = root().join("data/demo/scenario.toml");
+    let o = xuequ(&[
+        "zones-from-list",
+        scenario.to_str().unwrap(),
+        "--list",
+        list.to_str().unwrap(),
+        "--stage",
+        "primary",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("5 phrases: 2 exact, 1 normalised, 0 fuzzy, 1 ambiguous, 1 unmatched; 3 blocks zoned"),
+        "{}",
+        text(&o)
+    );
+    let zones = csv_rows(&out.join("zones.csv"));
+    assert_eq!(zones[0], ["B000001", "primary", "P0002"]);
+    let report = csv_rows(&out.join("match_report.csv"));
+    assert_eq!(report.len(), 5);
+    assert!(report.iter().any(|r| r[2] == "人民路1-99号单号" && r[3] == "unmatched"));
+    // A school that is not in the city: exit 3, the list's line and value.
+    fs::write(&list, "school,blocks\n不存在小学,安镇北苑\n").unwrap();
+    let o = xuequ(&[
+        "zones-from-list",
+        scenario.to_str().unwrap(),
+        "--list",
+        list.to_str().unwrap(),
+        "--stage",
+        "primary",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        text(&o).contains("list.csv:2 [school] value \"不存在小学\""),
+        "{}",
+        text(&o)
+    );
 }
 
 /// `lookup --points` keeps every input column (ids, names, quoted commas) and adds the

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::allocate::Allocation;
 use crate::audit::AuditReport;
 use crate::error::OutputError;
-use crate::io::OutputSet;
+use crate::io::{CsvWriter, OutputSet};
 use crate::load::Dataset;
 use crate::output::{self, SchoolRow, StageSummary, WriteOptions};
 
@@ -281,12 +281,8 @@ fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
 
 /// Renders `changes.csv`.
 pub fn changes_csv(c: &Comparison, options: WriteOptions) -> Vec<u8> {
-    let mut out = Vec::new();
-    if options.bom {
-        out.extend_from_slice("\u{feff}".as_bytes());
-    }
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
+    let mut w = CsvWriter::new(options.bom);
+    w.row(&[
         "student_id",
         "stage",
         "base_school_id",
@@ -296,10 +292,9 @@ pub fn changes_csv(c: &Comparison, options: WriteOptions) -> Vec<u8> {
         "base_via",
         "alt_via",
         "change",
-    ])
-    .expect("writing to memory cannot fail");
+    ]);
     for ch in &c.changes {
-        w.write_record([
+        w.row(&[
             ch.student_id.as_str(),
             &ch.stage,
             &ch.base_school_id,
@@ -309,20 +304,15 @@ pub fn changes_csv(c: &Comparison, options: WriteOptions) -> Vec<u8> {
             &ch.base_via,
             &ch.alt_via,
             &ch.change,
-        ])
-        .expect("writing to memory cannot fail");
+        ]);
     }
-    w.into_inner().expect("writing to memory cannot fail")
+    w.into_bytes()
 }
 
 /// Renders `schools_delta.csv`.
 pub fn schools_delta_csv(c: &Comparison, options: WriteOptions) -> Vec<u8> {
-    let mut out = Vec::new();
-    if options.bom {
-        out.extend_from_slice("\u{feff}".as_bytes());
-    }
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
+    let mut w = CsvWriter::new(options.bom);
+    w.row(&[
         "school_id",
         "name",
         "stage",
@@ -337,12 +327,11 @@ pub fn schools_delta_csv(c: &Comparison, options: WriteOptions) -> Vec<u8> {
         "alt_cutoff_tier",
         "base_cutoff_lottery",
         "alt_cutoff_lottery",
-    ])
-    .expect("writing to memory cannot fail");
+    ]);
     for s in &c.schools {
         let (b, a) = (s.base.as_ref(), s.alt.as_ref());
         let delta = i64::from(a.map_or(0, |r| r.assigned)) - i64::from(b.map_or(0, |r| r.assigned));
-        w.write_record([
+        w.row(&[
             s.school_id.as_str(),
             &s.name,
             &s.stage,
@@ -357,10 +346,9 @@ pub fn schools_delta_csv(c: &Comparison, options: WriteOptions) -> Vec<u8> {
             a.and_then(|r| r.cutoff_tier.as_deref()).unwrap_or(""),
             &opt(b.and_then(|r| r.cutoff_lottery)),
             &opt(a.and_then(|r| r.cutoff_lottery)),
-        ])
-        .expect("writing to memory cannot fail");
+        ]);
     }
-    w.into_inner().expect("writing to memory cannot fail")
+    w.into_bytes()
 }
 
 /// Adds `changes.csv`, `schools_delta.csv` and `compare.json` to an output set.

@@ -11,7 +11,7 @@
 //! lon = 120.40
 //! lat = 31.50
 //! capacity = 180                # or classes + class_size
-//! zone_blocks = ["B000120", "B000121"]
+//! zone_blocks = ["B000077", "B000086"]
 //!
 //! [[edit]]
 //! kind = "close_school"
@@ -199,6 +199,12 @@ impl Edit {
     pub fn from_table(table: &toml::Table, file: &str, line: u64) -> Result<Edit, Box<Diagnostic>> {
         let fail =
             |msg: String, hint: &str| Box::new(Diagnostic::file(file, msg, hint).at_line(line).at_field(None, "edit"));
+        if let Some(bad) = control_character(&toml::Value::Table(table.clone())) {
+            return Err(fail(
+                format!("a text value holds a control character (U+{:04X})", bad as u32),
+                "remove it: ids and names may not hold control characters",
+            ));
+        }
         let mut rest = table.clone();
         let kind = match rest.remove("kind") {
             Some(toml::Value::String(k)) => k,
@@ -293,6 +299,18 @@ pub fn merge_tables(base: &mut toml::Table, over: &toml::Table) {
                 base.insert(k.clone(), v.clone());
             }
         }
+    }
+}
+
+/// The first control character in any string of a TOML value.
+fn control_character(v: &toml::Value) -> Option<char> {
+    match v {
+        toml::Value::String(s) => s.chars().find(|c| c.is_control()),
+        toml::Value::Array(a) => a.iter().find_map(control_character),
+        toml::Value::Table(t) => t
+            .iter()
+            .find_map(|(k, v)| k.chars().find(|c| c.is_control()).or_else(|| control_character(v))),
+        _ => None,
     }
 }
 

@@ -13,6 +13,7 @@
 //! | the audit | [`audit()`] → [`AuditReport`] | [`audit`](mod@audit) |
 //! | results | [`write_outputs`], [`explain()`] | [`output`], [`explain`](mod@explain) |
 //! | for people | [`report::run_html`], [`report::compare_html`], [`report::workbook`] | [`report`] |
+//! | a planner's files | polygons in ([`shapes`]), a 划片 list to zones ([`names::from_list`]), [`plausibility`] warnings | `docs/inputs.md` |
 //! | seat supply planning | [`supply::forecast()`], [`supply::check_development`], [`supply::site`] (`planning.toml`: [`PlanningParams`]) | [`supply`] |
 //!
 //! ## A whole run
@@ -58,12 +59,15 @@ pub mod load;
 pub mod lottery;
 pub mod mechanism;
 pub mod model;
+pub mod names;
 pub mod output;
+pub mod plausibility;
 pub mod policy;
 pub mod priority;
 pub mod report;
 pub mod risk;
 pub mod scenario;
+pub mod shapes;
 pub mod supply;
 pub mod warning;
 pub mod zoning;

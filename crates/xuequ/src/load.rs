@@ -57,6 +57,9 @@ pub struct Dataset {
     pub policy: Policy,
     /// Precomputed distances, if given.
     pub distances: Option<DistanceMatrix>,
+    /// Plausibility warnings about the inputs ([`crate::plausibility`]); with
+    /// `strict = true` they fail the load instead.
+    pub warnings: Vec<crate::plausibility::Warning>,
     /// What each tabular input was read as (format, encoding, sheet).
     pub sources: Vec<SourceInfo>,
 }
@@ -143,12 +146,24 @@ impl Dataset {
         })?;
         city.rejected.all_schools = city.schools.is_empty() && !diags.is_empty();
         let before = diags.total();
-        table("blocks", &inputs.blocks, &mut diags, &mut |b, f, d| {
-            read_blocks(b, f, crs, &mut city, d)
-        })?;
+        if crate::shapes::is_polygon_file(&inputs.blocks) {
+            crate::shapes::read_blocks(&inputs.blocks, crs, &mut city, &mut diags);
+        } else {
+            table("blocks", &inputs.blocks, &mut diags, &mut |b, f, d| {
+                read_blocks(b, f, crs, &mut city, d)
+            })?;
+        }
         city.rejected.all_blocks = city.blocks.is_empty() && diags.total() > before;
+        let mut zone_polygons = Vec::new();
         if let Some(z) = &inputs.zones {
-            table("zones", z, &mut diags, &mut |b, f, d| read_zones(b, f, &mut city, d))?;
+            if crate::shapes::is_polygon_file(z) {
+                zone_polygons = crate::shapes::read_zones(z, crs, &mut city, &mut diags);
+            } else {
+                table("zones", z, &mut diags, &mut |b, f, d| read_zones(b, f, &mut city, d))?;
+            }
+        }
+        if let Some(d) = &inputs.districts {
+            crate::shapes::read_districts(d, crs, &mut city, &mut diags);
         }
         crate::edit::apply_city_edits(&mut city, &scenario.edits, scenario.crs, &mut diags);
         let mut cohort = Cohort::default();
@@ -168,6 +183,15 @@ impl Dataset {
                 distances = Some(read_distances(b, f, &city, d));
             })?;
         }
+        let mut warnings = Vec::new();
+        if diags.is_empty() {
+            warnings = crate::plausibility::check_inputs(&scenario, &city, &zone_polygons);
+            if scenario.strict {
+                for w in &warnings {
+                    diags.push(w.as_error());
+                }
+            }
+        }
         if diags.is_empty() {
             Ok(Dataset {
                 scenario,
@@ -175,6 +199,7 @@ impl Dataset {
                 cohort,
                 policy,
                 distances,
+                warnings,
                 sources,
             })
         } else {

@@ -270,6 +270,13 @@ pub struct City {
     pub school_index: IdIndex,
     /// Block id to index.
     pub block_index: IdIndex,
+    /// Outlines of the blocks that were given as polygons (GeoJSON or shapefile), in WGS84
+    /// degrees, by block index; empty when blocks came as points. A block's
+    /// [`Block::location`] is then its polygon's interior point
+    /// ([`crate::shapes::interior_point`]).
+    pub block_polygons: std::collections::BTreeMap<u32, geo::MultiPolygon<f64>>,
+    /// District outlines from `[inputs] districts` (WGS84 degrees), by name; empty without.
+    pub district_outlines: Vec<(String, geo::MultiPolygon<f64>)>,
     /// Ids of school and block rows that were rejected while loading (their own problem is
     /// reported once; rows of other files naming them are not reported again).
     pub(crate) rejected: RejectedIds,

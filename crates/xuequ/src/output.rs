@@ -441,6 +441,9 @@ pub struct Summary {
     pub stages: Vec<StageSummary>,
     /// The audit.
     pub audit: AuditSummary,
+    /// Plausibility warnings: the inputs' and the placements'
+    /// ([`crate::plausibility::all_warnings`]).
+    pub warnings: Vec<crate::plausibility::Warning>,
 }
 
 /// The audit as written in `summary.json`.
@@ -474,6 +477,7 @@ pub fn summary(data: &Dataset, allocation: &Allocation, audit: &AuditReport) -> 
             passed: audit.passed(),
             checks: audit.checks.clone(),
         },
+        warnings: crate::plausibility::all_warnings(data, allocation),
     }
 }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::allocate::{self, GUARANTEE_POSITION, Progress, Via};
 use crate::error::OutputError;
-use crate::io::OutputSet;
+use crate::io::{CsvWriter, OutputSet};
 use crate::load::Dataset;
 use crate::mechanism::UNPLACED;
 use crate::output::{self, WriteOptions};
@@ -229,23 +229,20 @@ fn share(count: u32, draws: u32) -> String {
 
 /// Adds `risk_applicants.csv`, `risk_blocks.csv`, `risk_schools.csv` to an output set.
 pub fn write_risk(set: &mut OutputSet, data: &Dataset, risk: &Risk, options: WriteOptions) -> Result<(), OutputError> {
-    let bom: &[u8] = if options.bom { "\u{feff}".as_bytes() } else { b"" };
     let city = &data.city;
     let cohort = &data.cohort;
-    let mut a = csv::Writer::from_writer(bom.to_vec());
-    let mut b = csv::Writer::from_writer(bom.to_vec());
-    let mut s = csv::Writer::from_writer(bom.to_vec());
-    let ok = "writing to memory cannot fail";
-    a.write_record([
+    let mut a = CsvWriter::new(options.bom);
+    let mut b = CsvWriter::new(options.bom);
+    let mut s = CsvWriter::new(options.bom);
+    a.row(&[
         "student_id",
         "stage",
         "block_id",
         "p_zone_school",
         "p_first_choice",
         "p_unplaced",
-    ])
-    .expect(ok);
-    b.write_record([
+    ]);
+    b.row(&[
         "block_id",
         "name",
         "district",
@@ -253,9 +250,8 @@ pub fn write_risk(set: &mut OutputSet, data: &Dataset, risk: &Risk, options: Wri
         "applicants",
         "p_zone_school_mean",
         "p_zone_school_min",
-    ])
-    .expect(ok);
-    s.write_record([
+    ]);
+    s.row(&[
         "school_id",
         "name",
         "stage",
@@ -266,21 +262,19 @@ pub fn write_risk(set: &mut OutputSet, data: &Dataset, risk: &Risk, options: Wri
         "cutoff_lottery_p50",
         "cutoff_lottery_p90",
         "cutoff_tiers",
-    ])
-    .expect(ok);
+    ]);
     for st in &risk.stages {
         let mut blocks: BTreeMap<u32, (u32, f64, f64)> = BTreeMap::new();
         for r in &st.applicants {
             let student = &cohort.students[r.student as usize];
-            a.write_record([
+            a.row(&[
                 cohort.id(r.student as usize),
                 &st.stage,
                 &city.blocks[student.block as usize].id,
                 &share(r.zone_school, risk.draws),
                 &share(r.first_choice, risk.draws),
                 &share(r.unplaced, risk.draws),
-            ])
-            .expect(ok);
+            ]);
             let p = if risk.draws == 0 {
                 0.0
             } else {
@@ -293,7 +287,7 @@ pub fn write_risk(set: &mut OutputSet, data: &Dataset, risk: &Risk, options: Wri
         }
         for (block, (n, sum, min)) in blocks {
             let bl = &city.blocks[block as usize];
-            b.write_record([
+            b.row(&[
                 bl.id.as_str(),
                 &bl.name,
                 &city.districts[bl.district as usize],
@@ -301,14 +295,13 @@ pub fn write_risk(set: &mut OutputSet, data: &Dataset, risk: &Risk, options: Wri
                 &n.to_string(),
                 &format!("{:.4}", sum / f64::from(n)),
                 &format!("{min:.4}"),
-            ])
-            .expect(ok);
+            ]);
         }
         for r in &st.schools {
             let sc = &city.schools[r.school as usize];
             let pct = |i: usize| r.cutoff_lottery.map_or(String::new(), |c| c[i].to_string());
             let tiers: Vec<String> = r.cutoff_tiers.iter().map(|(t, c)| format!("{t}:{c}")).collect();
-            s.write_record([
+            s.row(&[
                 sc.id.as_str(),
                 &sc.name,
                 &st.stage,
@@ -319,15 +312,10 @@ pub fn write_risk(set: &mut OutputSet, data: &Dataset, risk: &Risk, options: Wri
                 &pct(1),
                 &pct(2),
                 &tiers.join(";"),
-            ])
-            .expect(ok);
+            ]);
         }
     }
-    let (a, b, s) = (
-        a.into_inner().expect(ok),
-        b.into_inner().expect(ok),
-        s.into_inner().expect(ok),
-    );
+    let (a, b, s) = (a.into_bytes(), b.into_bytes(), s.into_bytes());
     output::write_files(
         set,
         &[

@@ -33,8 +33,8 @@ pub struct InputPaths {
     pub distances: Option<PathBuf>,
     /// `policy.toml` (optional: every key has a default).
     pub policy: Option<PathBuf>,
-    /// `districts.geojson` (optional district outlines, (Multi)Polygons with a `name` or
-    /// `district` property, in the scenario's crs): drawn on the report's maps.
+    /// District outlines, a GeoJSON FeatureCollection of (Multi)Polygons with a `name`
+    /// property (optional: plausibility checks and maps; see `docs/inputs.md`).
     pub districts: Option<PathBuf>,
 }
 
@@ -68,6 +68,8 @@ pub struct Scenario {
     pub path: PathBuf,
     /// Edits applied on load, base edits first.
     pub edits: Vec<crate::edit::Edit>,
+    /// Plausibility warnings are errors (`strict = true`, or the CLI's `--strict`).
+    pub strict: bool,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +83,7 @@ struct ScenarioFile {
     #[serde(default)]
     inputs: InputsFile,
     output: Option<OutputOptions>,
+    strict: Option<bool>,
     #[serde(default, rename = "edit")]
     edits: Vec<toml::Spanned<toml::Table>>,
 }
@@ -172,7 +175,7 @@ impl Scenario {
                 let mut d = Diagnostic::file(
                     &file,
                     e.message().to_string(),
-                    "a scenario needs name and year (or a base); optional: crs, stages, base, [inputs], [output], [[edit]] (see docs/files.md)",
+                    "a scenario needs name and year (or a base); optional: crs, stages, base, strict, [inputs], [output], [[edit]] (see docs/files.md)",
                 );
                 if let Some(span) = e.span() {
                     let (line, col) = line_col(text, span.start);
@@ -232,6 +235,7 @@ impl Scenario {
             crs: parsed.crs.or(base.as_ref().map(|b| b.crs)),
             stages: parsed.stages.or(base.as_ref().map(|b| b.stages.clone())),
             output: parsed.output.or(base.as_ref().map(|b| b.output.clone())),
+            strict: parsed.strict.or(base.as_ref().map(|b| b.strict)),
             ..parsed
         };
         let Some(year) = parsed.year else {
@@ -331,12 +335,10 @@ impl Scenario {
             "policy",
             inherited.as_ref().map(|i| i.policy.clone()),
         );
-        let districts = optional(
-            parsed.inputs.districts.clone(),
-            "districts.geojson",
-            "districts",
-            inherited.as_ref().map(|i| i.districts.clone()),
-        );
+        let districts = match parsed.inputs.districts.clone() {
+            Some(entry) => optional(Some(entry), "", "districts", None),
+            None => inherited.as_ref().and_then(|i| i.districts.clone()),
+        };
         let mut key_lines: Vec<(&str, Option<(u64, usize)>)> = Vec::new();
         let mut required = |explicit: &Option<toml::Spanned<InputEntry>>,
                             key: &'static str,
@@ -426,6 +428,7 @@ impl Scenario {
             output: parsed.output.unwrap_or_default(),
             path: path.to_path_buf(),
             edits,
+            strict: parsed.strict.unwrap_or(false),
         })
     }
 }

@@ -44,6 +44,20 @@ pub struct SourceInfo {
     pub sheet: Option<String>,
 }
 
+impl std::fmt::Display for SourceInfo {
+    /// `schools.csv (csv, gbk)` or `students.xlsx (workbook, sheet 报名)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = Path::new(&self.file)
+            .file_name()
+            .map_or_else(|| self.file.clone(), |n| n.to_string_lossy().into_owned());
+        match (&self.encoding, &self.sheet) {
+            (_, Some(sheet)) => write!(f, "{name} ({}, sheet {sheet})", self.format),
+            (Some(enc), None) => write!(f, "{name} ({}, {enc})", self.format),
+            (None, None) => write!(f, "{name} ({})", self.format),
+        }
+    }
+}
+
 /// A tabular input as UTF-8 CSV text, with what it was read as.
 #[derive(Debug, Clone)]
 pub struct TableText {

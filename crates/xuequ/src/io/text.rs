@@ -161,8 +161,8 @@ fn undecodable(file: &str, bytes: &[u8], at: usize, tried: &str) -> Box<Diagnost
         .collect();
     Box::new(Diagnostic::file(
         file,
-        format!("the file is neither {tried}: undecodable bytes {} here", shown.join(" ")),
-        "save it as CSV UTF-8 (Excel: 另存为 → CSV UTF-8), or name its encoding in scenario.toml ([inputs.encoding] this_input = \"gbk\")",
+        format!("the file is not valid {tried} text: undecodable bytes {} here", shown.join(" ")),
+        "save it as CSV UTF-8 (Excel: 另存为 → CSV UTF-8), or name its encoding in scenario.toml: [inputs] NAME = { path = \"…\", encoding = \"gbk\" }",
     )
     .at_line(line)
     .at_field(Some(column), "text"))

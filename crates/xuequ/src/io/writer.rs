@@ -5,7 +5,8 @@
 //! carriage return) as a formula, so a school named `=HYPERLINK(…)` in an input would run in
 //! the planner's Excel. Text cells that begin with one of these characters are written with a
 //! leading apostrophe (`'=…`), as OWASP's CSV-injection advice and the spreadsheet programs
-//! themselves do; numbers the engine writes are never changed. The reader drops that one
+//! themselves do; numbers are never changed (the engine's own, and a text cell that reads as a
+//! number, such as `-3`, which a spreadsheet takes as data). The reader drops that one
 //! apostrophe again, so an output fed back as an input (a proposed `zones.csv`) reads exactly.
 
 use std::fmt::Display;
@@ -69,7 +70,8 @@ impl CsvWriter {
     }
 
     fn quoted(&mut self, text: &str, neutralise: bool) {
-        let prefix = neutralise && starts_like_formula(text);
+        // A number ("-3", "+5") is data to a spreadsheet, not a formula: left as it is.
+        let prefix = neutralise && starts_like_formula(text) && text.trim().parse::<f64>().is_err();
         if text.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
             self.buf.push(b'"');
             if prefix {
@@ -162,20 +164,28 @@ mod tests {
     fn formulas_are_neutralised_and_read_back() {
         let mut w = CsvWriter::new(false);
         w.text("=HYPERLINK(\"x\")")
-            .text("+1")
+            .text("+SUM(A1)")
             .text("-a")
             .text("@b")
             .text("plain")
             .value(-3);
         w.end();
         let text = String::from_utf8(w.into_bytes()).unwrap();
-        assert_eq!(text, "\"'=HYPERLINK(\"\"x\"\")\",'+1,'-a,'@b,plain,-3\n");
+        assert_eq!(text, "\"'=HYPERLINK(\"\"x\"\")\",'+SUM(A1),'-a,'@b,plain,-3\n");
         let mut r = csv::ReaderBuilder::new()
             .has_headers(false)
             .from_reader(text.as_bytes());
         let rec = r.records().next().unwrap().unwrap();
         let back: Vec<&str> = rec.iter().map(strip_neutralised).collect();
-        assert_eq!(back, ["=HYPERLINK(\"x\")", "+1", "-a", "@b", "plain", "-3"]);
+        assert_eq!(back, ["=HYPERLINK(\"x\")", "+SUM(A1)", "-a", "@b", "plain", "-3"]);
+    }
+
+    #[test]
+    fn numbers_in_text_cells_are_left_alone() {
+        let mut w = CsvWriter::new(false);
+        w.text("-3").text("+5").text("-1.5e3").text("-3 班");
+        w.end();
+        assert_eq!(w.into_bytes(), b"-3,+5,-1.5e3,'-3 \xe7\x8f\xad\n");
     }
 
     #[test]

@@ -1025,11 +1025,40 @@ pub(crate) fn run_page(run: &RunView<'_>) -> String {
         district_table(&mut out, run, view);
         out.push_str("</section>");
     }
+    warnings_section(&mut out, &s.warnings);
     out.push_str("<section id=\"audit\"><h2>审计<small>独立复核</small></h2>");
     audit_table(&mut out, &run.audit.checks);
     out.push_str("</section></main>");
     page_end(&mut out);
     out
+}
+
+/// The plausibility warnings of a run (nothing when there are none).
+fn warnings_section(out: &mut String, warnings: &[crate::plausibility::Warning]) {
+    if warnings.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<section id=\"warnings\"><h2>数据合理性提示<small>{} warning(s)</small></h2><table><thead><tr><th>rule</th><th>where</th><th>what</th><th>check</th></tr></thead><tbody>",
+        warnings.len()
+    );
+    for w in warnings {
+        let d = &w.diagnostic;
+        let place = match d.line {
+            Some(l) => format!("{}:{l}", d.file),
+            None => d.file.clone(),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(w.kind.code()),
+            esc(&place),
+            esc(&d.message),
+            esc(&d.hint)
+        );
+    }
+    out.push_str("</tbody></table></section>");
 }
 
 /// Who moved between the runs (applicants matched by `student_id`).

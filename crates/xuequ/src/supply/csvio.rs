@@ -4,30 +4,22 @@
 //! case-insensitively, trimmed cells, every problem reported with file, line, column, value
 //! and a fix.
 
+use crate::io::CsvWriter;
 pub(crate) use crate::load::read_csv as read_table;
 
-/// Renders rows as CSV (RFC 4180 quoting), optionally after a UTF-8 byte-order mark.
+/// Renders rows as CSV through the one writer ([`CsvWriter`]): every cell as text, so names
+/// that look like formulas are neutralised and numbers are left as they are.
 pub(crate) struct CsvOut {
-    buf: Vec<u8>,
+    w: CsvWriter,
     cell: String,
-    first: bool,
 }
 
 impl CsvOut {
     pub(crate) fn new(header: &[&str], bom: bool) -> Self {
-        let mut out = CsvOut {
-            buf: Vec::with_capacity(1 << 16),
+        CsvOut {
+            w: CsvWriter::with_header(header, bom),
             cell: String::new(),
-            first: true,
-        };
-        if bom {
-            out.buf.extend_from_slice("\u{feff}".as_bytes());
         }
-        for h in header {
-            out.field(h);
-        }
-        out.end();
-        out
     }
 
     /// Appends one field to the current row.
@@ -35,33 +27,17 @@ impl CsvOut {
         use std::fmt::Write as _;
         self.cell.clear();
         let _ = write!(self.cell, "{v}");
-        if !self.first {
-            self.buf.push(b',');
-        }
-        self.first = false;
-        if self.cell.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
-            self.buf.push(b'"');
-            for b in self.cell.bytes() {
-                if b == b'"' {
-                    self.buf.push(b'"');
-                }
-                self.buf.push(b);
-            }
-            self.buf.push(b'"');
-        } else {
-            self.buf.extend_from_slice(self.cell.as_bytes());
-        }
+        self.w.text(&self.cell);
         self
     }
 
     /// Ends the current row.
     pub(crate) fn end(&mut self) {
-        self.buf.push(b'\n');
-        self.first = true;
+        self.w.end();
     }
 
     pub(crate) fn into_bytes(self) -> Vec<u8> {
-        self.buf
+        self.w.into_bytes()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Result files of the forecast, the development check and siting (CSV + JSON), rendered in
-//! memory and written through an output set ([`crate::io::OutputSet`]): every file goes to a
-//! staging folder first and the set is moved into place only when all are complete.
+//! memory and written into the command's [`OutputSet`] (`crate::io::output_set`): the whole
+//! set is staged and moved into place only when it is complete.
 //!
 //! Fractional figures (expected children) are written with one decimal; the same inputs give
 //! byte-identical files.

@@ -1,0 +1,503 @@
+//! The input rules, one function each (see the table in the module docs).
+
+use std::collections::{BTreeMap, HashMap};
+
+use geo::{Contains, MultiPolygon};
+
+use super::positions::Positions;
+use super::{Params, Warning, WarningKind};
+use crate::model::{City, Location, Stage};
+use crate::scenario::Scenario;
+use crate::shapes::ZoneMembership;
+
+fn km(m: f64) -> String {
+    format!("{:.1} km", m / 1000.0)
+}
+
+/// Distance in metres from a point to a (multi)polygon's boundary, on a local flat
+/// approximation (good to a fraction of a percent over a city).
+fn distance_to_outline(g: &MultiPolygon<f64>, lon: f64, lat: f64) -> f64 {
+    let kx = 111_195.0 * lat.to_radians().cos();
+    let ky = 111_195.0;
+    let mut best = f64::INFINITY;
+    for p in &g.0 {
+        for r in std::iter::once(p.exterior()).chain(p.interiors()) {
+            for w in r.0.windows(2) {
+                let (ax, ay) = ((w[0].x - lon) * kx, (w[0].y - lat) * ky);
+                let (bx, by) = ((w[1].x - lon) * kx, (w[1].y - lat) * ky);
+                let (dx, dy) = (bx - ax, by - ay);
+                let len2 = dx * dx + dy * dy;
+                let t = if len2 > 0.0 {
+                    (-(ax * dx + ay * dy) / len2).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                let (x, y) = (ax + t * dx, ay + t * dy);
+                best = best.min((x * x + y * y).sqrt());
+            }
+        }
+    }
+    best
+}
+
+fn inside(g: &MultiPolygon<f64>, loc: &Location, tolerance: f64) -> bool {
+    g.contains(&geo::Point::new(loc.lon, loc.lat)) || distance_to_outline(g, loc.lon, loc.lat) <= tolerance
+}
+
+/// The median of a non-empty slice (sorted in place).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Schools and blocks outside the city: outside every district outline when there are
+/// outlines, else far from the median point. With outlines, also outside their own district.
+pub(super) fn extent(city: &City, pos: &Positions, params: &Params, out: &mut Vec<Warning>) {
+    let points = city
+        .schools
+        .iter()
+        .map(|s| (true, s.id.as_str(), s.district, s.location))
+        .chain(
+            city.blocks
+                .iter()
+                .map(|b| (false, b.id.as_str(), b.district, b.location)),
+        );
+    let what = |school: bool| if school { "school" } else { "block" };
+    let at = |school: bool, id: &str, msg: String, hint: &str| {
+        if school {
+            pos.school(id, msg, hint)
+        } else {
+            pos.block(id, msg, hint)
+        }
+    };
+    if !city.district_outlines.is_empty() {
+        let outline: HashMap<&str, &MultiPolygon<f64>> =
+            city.district_outlines.iter().map(|(n, g)| (n.as_str(), g)).collect();
+        for (school, id, district, loc) in points {
+            let own = city.districts[district as usize].as_str();
+            if let Some(g) = outline.get(own)
+                && inside(g, &loc, params.outline_tolerance_m)
+            {
+                continue;
+            }
+            let holder = city
+                .district_outlines
+                .iter()
+                .find(|(_, g)| inside(g, &loc, params.outline_tolerance_m));
+            match holder {
+                None => {
+                    let (near, d) = city
+                        .district_outlines
+                        .iter()
+                        .map(|(n, g)| (n.as_str(), distance_to_outline(g, loc.lon, loc.lat)))
+                        .min_by(|a, b| a.1.total_cmp(&b.1))
+                        .unwrap_or(("", 0.0));
+                    out.push(Warning {
+                        kind: WarningKind::OutsideCity,
+                        diagnostic: at(
+                            school,
+                            id,
+                            format!(
+                                "{} {id} at ({:.6}, {:.6}) lies outside every district outline ({} away from {near})",
+                                what(school),
+                                loc.lon,
+                                loc.lat,
+                                km(d)
+                            ),
+                            "check lon and lat (swapped? a digit lost? the scenario's crs?)",
+                        )
+                        .at_field(None, "lon"),
+                    });
+                }
+                Some((other, _)) if outline.contains_key(own) => out.push(Warning {
+                    kind: WarningKind::OutsideDistrict,
+                    diagnostic: at(
+                        school,
+                        id,
+                        format!(
+                            "{} {id} of district {own} lies in {other} ({} outside {own}'s outline)",
+                            what(school),
+                            km(distance_to_outline(outline[own], loc.lon, loc.lat))
+                        ),
+                        "check the district name and the coordinates",
+                    )
+                    .at_field(None, "district"),
+                }),
+                Some(_) => {} // its district has no outline: reported once per name below
+            }
+        }
+        return;
+    }
+    let all: Vec<(bool, &str, Location)> = points.map(|(s, id, _, l)| (s, id, l)).collect();
+    if all.len() < 8 {
+        return; // too few points for a robust extent
+    }
+    let mut lons: Vec<f64> = all.iter().map(|p| p.2.lon).collect();
+    let mut lats: Vec<f64> = all.iter().map(|p| p.2.lat).collect();
+    let centre = Location::from_wgs84(median(&mut lons), median(&mut lats));
+    let dist: Vec<f64> = all.iter().map(|p| f64::from(p.2.distance_m(&centre))).collect();
+    let mut sorted = dist.clone();
+    sorted.sort_by(f64::total_cmp);
+    let p90 = sorted[(sorted.len() * 9) / 10].max(1_000.0);
+    let limit = params.extent_factor * p90;
+    for ((school, id, loc), d) in all.iter().zip(&dist) {
+        if *d > limit {
+            out.push(Warning {
+                kind: WarningKind::OutsideCity,
+                diagnostic: at(
+                    *school,
+                    id,
+                    format!(
+                        "{} {id} at ({:.6}, {:.6}) lies {} from the median point of all schools and blocks, beyond {} ({} × the 90th-percentile distance {})",
+                        what(*school),
+                        loc.lon,
+                        loc.lat,
+                        km(*d),
+                        km(limit),
+                        params.extent_factor,
+                        km(p90)
+                    ),
+                    "check lon and lat (swapped? a digit lost? the scenario's crs?)",
+                )
+                .at_field(None, "lon"),
+            });
+        }
+    }
+}
+
+/// Levenshtein distance over characters.
+pub(super) fn edits(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// District names used once, close to a much more common name, or without an outline.
+pub(super) fn districts(city: &City, pos: &Positions, params: &Params, out: &mut Vec<Warning>) {
+    let mut count = vec![0usize; city.districts.len()];
+    // The first row using each name, to point at.
+    let mut first: Vec<Option<(bool, &str)>> = vec![None; city.districts.len()];
+    for s in &city.schools {
+        count[s.district as usize] += 1;
+        first[s.district as usize].get_or_insert((true, &s.id));
+    }
+    for b in &city.blocks {
+        count[b.district as usize] += 1;
+        first[b.district as usize].get_or_insert((false, &b.id));
+    }
+    let at = |d: usize, msg: String, hint: &str| match first[d] {
+        Some((true, id)) => pos.school(id, msg, hint).at_field(None, "district"),
+        Some((false, id)) => pos.block(id, msg, hint).at_field(None, "district"),
+        None => crate::error::Diagnostic::file("", msg, hint),
+    };
+    for (d, name) in city.districts.iter().enumerate() {
+        if count[d] == 0 {
+            continue;
+        }
+        let similar = city.districts.iter().enumerate().find(|(o, other)| {
+            *o != d && count[*o] >= params.similar_ratio * count[d] && edits(name, other) <= params.similar_edits
+        });
+        if let Some((o, other)) = similar {
+            out.push(Warning {
+                kind: WarningKind::DistrictSimilar,
+                diagnostic: at(
+                    d,
+                    format!(
+                        "district \"{name}\" ({} row(s)) is {} edit(s) from \"{other}\" ({} rows): a typo?",
+                        count[d],
+                        edits(name, other),
+                        count[o]
+                    ),
+                    "spell district names the same way in every file",
+                )
+                .with_value(name.clone()),
+            });
+        } else if count[d] == 1 {
+            out.push(Warning {
+                kind: WarningKind::DistrictRare,
+                diagnostic: at(
+                    d,
+                    format!("district \"{name}\" is used by a single school or block"),
+                    "check the spelling; every other district has several rows",
+                )
+                .with_value(name.clone()),
+            });
+        }
+        if !city.district_outlines.is_empty() && !city.district_outlines.iter().any(|(n, _)| n == name) {
+            let names: Vec<&str> = city.district_outlines.iter().map(|(n, _)| n.as_str()).collect();
+            out.push(Warning {
+                kind: WarningKind::UnknownDistrict,
+                diagnostic: at(
+                    d,
+                    format!(
+                        "district \"{name}\" has no outline in the districts file ({})",
+                        names.join("、")
+                    ),
+                    "spell the district as in the districts file, or add its outline",
+                )
+                .with_value(name.clone()),
+            });
+        }
+    }
+}
+
+/// Zones whose school is far from its blocks, or in another district.
+pub(super) fn zones(city: &City, pos: &Positions, params: &Params, out: &mut Vec<Warning>) {
+    for stage in Stage::ALL {
+        let z = city.zones(stage);
+        // Per school: its (block, distance) pairs.
+        let mut by_school: BTreeMap<u32, Vec<(u32, f64)>> = BTreeMap::new();
+        let mut all: Vec<f64> = Vec::new();
+        for (b, block) in city.blocks.iter().enumerate() {
+            for &s in z.schools_of(b as u32) {
+                let d = f64::from(block.location.distance_m(&city.schools[s as usize].location));
+                by_school.entry(s).or_default().push((b as u32, d));
+                all.push(d);
+            }
+        }
+        if all.is_empty() {
+            continue;
+        }
+        let city_median = median(&mut all);
+        // Per district of the school: rural counties have longer zones than the city centre.
+        let mut by_district: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
+        for (&s, pairs) in &by_school {
+            by_district
+                .entry(city.schools[s as usize].district)
+                .or_default()
+                .extend(pairs.iter().map(|p| p.1));
+        }
+        let district_median: BTreeMap<u32, f64> =
+            by_district.into_iter().map(|(d, mut v)| (d, median(&mut v))).collect();
+        for (&s, pairs) in &by_school {
+            let school = &city.schools[s as usize];
+            let own = district_median.get(&school.district).copied().unwrap_or(0.0);
+            let (med, of) = if own > city_median {
+                (own, format!("of {}", city.districts[school.district as usize]))
+            } else {
+                (city_median, "of the city".to_string())
+            };
+            let limit = (params.zone_far_factor * med).max(params.zone_far_min_m);
+            let far: Vec<&(u32, f64)> = pairs.iter().filter(|(_, d)| *d > limit).collect();
+            if let Some(&&(b, _)) = far.first() {
+                let list: Vec<String> = far
+                    .iter()
+                    .take(5)
+                    .map(|(b, d)| format!("{} {}", city.blocks[*b as usize].id, km(*d)))
+                    .collect();
+                out.push(Warning {
+                    kind: WarningKind::ZoneFar,
+                    diagnostic: pos
+                        .zone(
+                            stage,
+                            &city.blocks[b as usize].id,
+                            &school.id,
+                            format!(
+                                "the {stage} zone of {} {} has {} of {} block(s) farther than {} ({} × the median zone distance {of}, {}): {}{}",
+                                school.id,
+                                school.name,
+                                far.len(),
+                                pairs.len(),
+                                km(limit),
+                                params.zone_far_factor,
+                                km(med),
+                                list.join(", "),
+                                if far.len() > 5 { ", …" } else { "" }
+                            ),
+                            "check the school's coordinates and the zone rows of these blocks",
+                        )
+                        .at_field(None, "school_id"),
+                });
+            }
+            let other: Vec<&(u32, f64)> = pairs
+                .iter()
+                .filter(|(b, _)| city.blocks[*b as usize].district != school.district)
+                .collect();
+            if let Some(&&(b, _)) = other.first() {
+                let list: Vec<String> = other
+                    .iter()
+                    .take(5)
+                    .map(|(b, _)| {
+                        let blk = &city.blocks[*b as usize];
+                        format!("{} ({})", blk.id, city.districts[blk.district as usize])
+                    })
+                    .collect();
+                out.push(Warning {
+                    kind: WarningKind::ZoneOtherDistrict,
+                    diagnostic: pos
+                        .zone(
+                            stage,
+                            &city.blocks[b as usize].id,
+                            &school.id,
+                            format!(
+                                "the {stage} zone of {} {} ({}) has {} block(s) in another district: {}{}",
+                                school.id,
+                                school.name,
+                                city.districts[school.district as usize],
+                                other.len(),
+                                list.join(", "),
+                                if other.len() > 5 { ", …" } else { "" }
+                            ),
+                            "zones normally stay inside one district (区县); check the zone rows or the district names",
+                        )
+                        .at_field(None, "school_id"),
+                });
+            }
+        }
+    }
+}
+
+/// Capacities far above or below the stage's median.
+pub(super) fn capacity(city: &City, pos: &Positions, params: &Params, out: &mut Vec<Warning>) {
+    for stage in Stage::ALL {
+        let mut caps: Vec<f64> = city
+            .schools
+            .iter()
+            .filter(|s| s.stage == stage && !s.closed)
+            .map(|s| f64::from(s.capacity))
+            .collect();
+        if caps.len() < 3 {
+            continue;
+        }
+        let med = median(&mut caps);
+        if med <= 0.0 {
+            continue;
+        }
+        for s in city.schools.iter().filter(|s| s.stage == stage && !s.closed) {
+            let c = f64::from(s.capacity);
+            let high = c > params.capacity_factor * med;
+            let low = c > 0.0 && c < med / params.capacity_factor;
+            if high || low {
+                out.push(Warning {
+                    kind: WarningKind::CapacityOutlier,
+                    diagnostic: pos
+                        .school(
+                            &s.id,
+                            format!(
+                                "school {} {} has capacity {}, {} {} the median {stage} capacity {med}",
+                                s.id,
+                                s.name,
+                                s.capacity,
+                                if high { "more than" } else { "less than 1 /" },
+                                if high {
+                                    format!("{} ×", params.capacity_factor)
+                                } else {
+                                    format!("{} of", params.capacity_factor)
+                                },
+                            ),
+                            "capacity is the entry-grade seats (classes × class size), not the whole school",
+                        )
+                        .at_field(None, "capacity"),
+                });
+            }
+        }
+    }
+}
+
+/// Two schools of one stage at the same point.
+pub(super) fn duplicates(city: &City, pos: &Positions, params: &Params, out: &mut Vec<Warning>) {
+    let mut order: Vec<u32> = (0..city.schools.len() as u32).collect();
+    order.sort_by(|&a, &b| {
+        let (a, b) = (&city.schools[a as usize], &city.schools[b as usize]);
+        a.stage.cmp(&b.stage).then(a.location.lon.total_cmp(&b.location.lon))
+    });
+    // 1 m is about 1e-5 degrees of longitude at the equator; compare within a window.
+    let window = params.duplicate_m / 80_000.0 + 1e-9;
+    for (i, &a) in order.iter().enumerate() {
+        let sa = &city.schools[a as usize];
+        for &b in &order[i + 1..] {
+            let sb = &city.schools[b as usize];
+            if sb.stage != sa.stage || sb.location.lon - sa.location.lon > window {
+                break;
+            }
+            let d = sa.location.distance_m(&sb.location);
+            if f64::from(d) <= params.duplicate_m {
+                let (first, second) = if a < b { (sa, sb) } else { (sb, sa) };
+                out.push(Warning {
+                    kind: WarningKind::DuplicateLocation,
+                    diagnostic: pos
+                        .school(
+                            &second.id,
+                            format!(
+                                "schools {} {} and {} {} ({}) are at the same point ({:.6}, {:.6}; {d} m apart)",
+                                first.id,
+                                first.name,
+                                second.id,
+                                second.name,
+                                sa.stage,
+                                second.location.lon,
+                                second.location.lat
+                            ),
+                            "one of them probably has copied coordinates; check both rows",
+                        )
+                        .at_field(None, "lon"),
+                });
+            }
+        }
+    }
+}
+
+/// Blocks in no zone polygon of a stage, or in two or more.
+pub(super) fn zone_polygons(
+    scenario: &Scenario,
+    city: &City,
+    pos: &Positions,
+    listed: &[ZoneMembership],
+    out: &mut Vec<Warning>,
+) {
+    let zones_file = scenario
+        .inputs
+        .zones
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    for m in listed {
+        let block = &city.blocks[m.block as usize];
+        let (kind, message, hint) = if m.features.is_empty() {
+            (
+                WarningKind::ZonePolygonNone,
+                format!(
+                    "block {} {} lies in no {} zone polygon of {zones_file}: it has no {} zone school",
+                    block.id, block.name, m.stage, m.stage
+                ),
+                "extend a zone outline over the block, or leave it without a zone on purpose",
+            )
+        } else {
+            let schools: Vec<String> = m
+                .schools
+                .iter()
+                .zip(&m.features)
+                .map(|(s, f)| format!("{} (feature {f})", city.schools[*s as usize].id))
+                .collect();
+            (
+                WarningKind::ZonePolygonMany,
+                format!(
+                    "block {} {} lies in {} {} zone polygons of {zones_file}: {}; it is zoned to all of them (a multi-school zone)",
+                    block.id,
+                    block.name,
+                    m.features.len(),
+                    m.stage,
+                    schools.join(", ")
+                ),
+                "if the outlines overlap by mistake, fix them so that each block is in one",
+            )
+        };
+        out.push(Warning {
+            kind,
+            diagnostic: pos.block(&block.id, message, hint),
+        });
+    }
+}
