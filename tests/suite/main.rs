@@ -3,7 +3,9 @@
 
 mod api;
 mod fuzz;
+mod layers;
 mod lottery_recheck;
+mod ogc;
 mod planner;
 mod properties;
 mod regression;

@@ -53,6 +53,7 @@ pub mod edit;
 pub mod error;
 pub mod explain;
 pub mod flow;
+pub mod gpkg;
 pub mod io;
 pub mod load;
 pub mod lottery;
@@ -68,6 +69,7 @@ pub mod risk;
 pub mod scenario;
 pub mod shapes;
 pub mod supply;
+pub mod warning;
 pub mod zoning;
 
 /// The most worker threads a run uses: 4 × the cores the machine reports. More threads give
