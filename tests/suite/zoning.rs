@@ -35,7 +35,12 @@ fn proposal_feeds_back_into_the_allocator_and_lookup_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let data = demo(dir.path());
     let p = problem(&data, &SchoolEdits::default(), &[]);
-    let z = zoning::zone(&p, &ZoningParams::default(), &|_| {}).unwrap();
+    // Across districts, as the demo's one-class schools need (the default keeps zones inside).
+    let across = ZoningParams {
+        within_district: false,
+        ..ZoningParams::default()
+    };
+    let z = zoning::zone(&p, &across, &|_| {}).unwrap();
     let o = &z.report.overall;
     assert!(o.bound_certified);
     assert_eq!(o.non_contiguous_zones, 0, "{:?}", z.repair);
@@ -48,7 +53,12 @@ fn proposal_feeds_back_into_the_allocator_and_lookup_agrees() {
         zoning::write_zoning(s, &p, &z, Some(&data.city), None, false)
     })
     .unwrap();
-    assert_eq!(files.len(), 5, "four files and the manifest");
+    assert_eq!(files.len(), 6, "five files and the manifest");
+    assert!(
+        fs::read(out.join("zones.gpkg"))
+            .unwrap()
+            .starts_with(b"SQLite format 3\0")
+    );
 
     // zones.csv: every block with children has exactly one primary school, other stages kept.
     let zones = fs::read(out.join("zones.csv")).unwrap();
@@ -318,4 +328,37 @@ fn multi_school_off_writes_no_groups() {
     assert!(!report.contains("\"groups\""));
     let geo = String::from_utf8(zoning::zones_geojson(&p, &z)).unwrap();
     assert!(!geo.contains("school_ids") && !geo.contains("group_id"));
+}
+
+/// 划片 is set per 区县: by default no block goes to a school of another district unless that
+/// school is already its zone school.
+#[test]
+fn zones_stay_inside_districts_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = demo(dir.path());
+    let p = problem(&data, &SchoolEdits::default(), &[]);
+    let z = zoning::zone(&p, &ZoningParams::default(), &|_| {}).unwrap();
+    let mut crossing = 0;
+    for (b, &s) in z.assignment.iter().enumerate() {
+        if s != UNASSIGNED && p.schools[s as usize].district != p.blocks[b].district && !p.is_current(b as u32, s) {
+            crossing += 1;
+        }
+    }
+    assert_eq!(crossing, 0);
+    let across = zoning::zone(
+        &p,
+        &ZoningParams {
+            within_district: false,
+            ..ZoningParams::default()
+        },
+        &|_| {},
+    )
+    .unwrap();
+    let moved = across
+        .assignment
+        .iter()
+        .enumerate()
+        .filter(|&(b, &s)| s != UNASSIGNED && p.schools[s as usize].district != p.blocks[b].district)
+        .count();
+    assert!(moved > 0, "the demo has blocks nearer another district's school");
 }

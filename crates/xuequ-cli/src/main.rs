@@ -42,8 +42,8 @@ enum Command {
         /// The scenario file(s) (scenario.toml).
         #[arg(required = true, num_args = 1..)]
         scenarios: Vec<PathBuf>,
-        /// Output directory.
-        #[arg(long, default_value = "out")]
+        /// Output directory (default out/<command>, the same scheme for every command).
+        #[arg(long, default_value = "out/run")]
         out: PathBuf,
         /// Override the policy's lottery seed.
         #[arg(long)]
@@ -68,7 +68,7 @@ enum Command {
         base: PathBuf,
         /// The alternative scenario.
         alt: PathBuf,
-        /// Output directory.
+        /// Output directory (default out/<command>, the same scheme for every command).
         #[arg(long, default_value = "out/compare")]
         out: PathBuf,
         /// Start CSV outputs with a UTF-8 BOM.
@@ -189,7 +189,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             reporter.clear();
-            eprintln!("error: {}", f.message.trim_end());
+            eprintln!("错误 error: {}", f.message.trim_end());
             ExitCode::from(f.code)
         }
     }
@@ -286,8 +286,9 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
                 })
                 .collect();
             println!(
-                "{}: valid ({} districts, {} schools, {} blocks, applicants: {}; {} plausibility warning(s))",
+                "{}：输入有效，合理性提示 {} 条 / valid ({} districts, {} schools, {} blocks, applicants: {}; {} plausibility warning(s))",
                 scenario.display(),
+                data.warnings.len(),
                 data.city.districts.len(),
                 data.city.schools.len(),
                 data.city.blocks.len(),
@@ -460,7 +461,8 @@ fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, extras: Extras, repor
     if !reporter.quiet() {
         for st in &summary.stages {
             eprintln!(
-                "{:<12} {:>8} applicants  {:>8} placed ({:.1}% at zone school)  {:>6} unplaced  {:>6} seats left",
+                "{} {:<12} 申请 applicants {:>8}  录取 placed {:>8}（学区对口 at zone school {:.1}%）  未录取 unplaced {:>6}  空余学位 seats left {:>6}",
+                stage_zh(&st.stage),
                 st.stage,
                 st.applicants,
                 st.placed,
@@ -469,7 +471,7 @@ fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, extras: Extras, repor
                 st.vacancies
             );
         }
-        eprintln!("total {:.2} s", total.elapsed().as_secs_f64());
+        eprintln!("合计 total {:.2} s", total.elapsed().as_secs_f64());
     }
     if !report.passed() {
         return Err(Failure::new(
@@ -516,11 +518,11 @@ fn run_many(
         match r {
             Ok(()) => {
                 if !reporter.quiet() {
-                    eprintln!("ok      {} -> {}", s.display(), out.join(f).display());
+                    eprintln!("完成 ok      {} -> {}", s.display(), out.join(f).display());
                 }
             }
             Err(e) => {
-                eprintln!("FAILED  {}: {}", s.display(), e.message.trim_end());
+                eprintln!("失败 FAILED  {}: {}", s.display(), e.message.trim_end());
                 first_failure.get_or_insert(e);
             }
         }
@@ -558,7 +560,9 @@ fn compare(base: &Path, alt: &Path, out: &Path, bom: bool, reporter: &Reporter) 
     if !reporter.quiet() {
         for st in &comparison.stages {
             eprintln!(
-                "{:<12} moved {:>7} (nearer {}, farther {})  newly placed {}  newly unplaced {}  to zone school {}  from zone school {}",
+                "{} {:<12} 换校 moved {:>7}（更近 nearer {}，更远 farther {}）  新录取 newly placed {}  新未录取 newly unplaced {}  \
+                 转入对口 to zone school {}  转出对口 from zone school {}",
+                stage_zh(&st.stage),
                 st.stage,
                 st.moved,
                 st.moved_nearer,
@@ -618,7 +622,17 @@ fn synth(
     );
     reporter.timing("synth", t, String::new());
     if !reporter.quiet() {
-        println!("wrote {}: {line}", out.display());
+        println!("写入 wrote {}: {line}", out.display());
     }
     Ok(())
+}
+
+/// The Chinese name of a stage code (the code itself when unknown).
+pub(crate) fn stage_zh(code: &str) -> &'static str {
+    match code {
+        "kindergarten" => "幼儿园",
+        "primary" => "小学",
+        "junior" => "初中",
+        _ => "",
+    }
 }

@@ -31,8 +31,8 @@ pub struct ForecastArgs {
     /// Children per block and age (default: population.csv beside the scenario, if present).
     #[arg(long)]
     population: Option<PathBuf>,
-    /// Output directory.
-    #[arg(long, default_value = "forecast")]
+    /// Output directory (default out/<command>, the same scheme for every command).
+    #[arg(long, default_value = "out/forecast")]
     out: PathBuf,
     /// Start CSV outputs with a UTF-8 BOM so Excel/WPS open Chinese text correctly.
     #[arg(long)]
@@ -105,8 +105,8 @@ pub struct SiteArgs {
     /// Enumerate every subset of sites instead of the heuristic (small cases only).
     #[arg(long)]
     exact: bool,
-    /// Output directory.
-    #[arg(long, default_value = "siting")]
+    /// Output directory (default out/<command>, the same scheme for every command).
+    #[arg(long, default_value = "out/site")]
     out: PathBuf,
     /// Start CSV outputs with a UTF-8 BOM.
     #[arg(long)]
@@ -195,7 +195,9 @@ pub fn forecast(args: ForecastArgs, reporter: &Reporter) -> Result<(), Failure> 
             for y in [sf.years.first(), sf.years.last()].into_iter().flatten() {
                 let d = &y.total;
                 eprintln!(
-                    "{:<12} {}  demand {:>9.0}  seats {:>8}  shortfall {:>8.0} ({} schools short, {} 大班额, {} 超大班额)  net of district pooling {:>7.0}",
+                    "{} {:<12} {}  需求 demand {:>9.0}  学位 seats {:>8}  缺口 shortfall {:>8.0}（{} 所学校不足 schools short，{} 大班额，{} 超大班额）  \
+                     区内统筹后 net of district pooling {:>7.0}",
+                    sf.stage.chinese(),
                     sf.stage,
                     y.year,
                     d.demand,
@@ -208,7 +210,7 @@ pub fn forecast(args: ForecastArgs, reporter: &Reporter) -> Result<(), Failure> 
                 );
             }
         }
-        eprintln!("total {:.2} s", total.elapsed().as_secs_f64());
+        eprintln!("合计 total {:.2} s", total.elapsed().as_secs_f64());
     }
     Ok(())
 }
@@ -348,9 +350,9 @@ pub fn site(args: SiteArgs, reporter: &Reporter) -> Result<(), Failure> {
     let files = set.commit().map_err(|e| Failure::new(1, e))?;
     reporter.timing("write", t, format!("{} files in {}", files.len(), args.out.display()));
     if !reporter.quiet() {
-        for (label, m) in [("before", &result.before), ("after", &result.after)] {
+        for (label, m) in [("选址前 before", &result.before), ("选址后 after", &result.after)] {
             eprintln!(
-                "{label:>7}: {} children, {} unseated, mean {:.0} m, {:.1}% seated within {} m",
+                "{label}：儿童 children {}，无学位 unseated {}，平均 mean {:.0} m，{:.1}% 在 {} m 内有学位 seated within",
                 m.children,
                 m.unmet,
                 m.mean_distance_m,
@@ -358,12 +360,12 @@ pub fn site(args: SiteArgs, reporter: &Reporter) -> Result<(), Failure> {
                 problem.radius_m
             );
         }
-        eprintln!("total {:.2} s", total.elapsed().as_secs_f64());
+        eprintln!("合计 total {:.2} s", total.elapsed().as_secs_f64());
     }
     for (r, &k) in result.chosen.iter().enumerate() {
         let f = &problem.facilities[problem.existing + k as usize];
         println!(
-            "{:>3}. {} {} ({}, {} seats)",
+            "{:>3}. {} {}（{}，学位 seats {}）",
             r + 1,
             f.id,
             f.name,

@@ -21,8 +21,8 @@ pub struct ZoneArgs {
     /// Stage to zone (kindergarten, primary, junior); default: the config's, else primary.
     #[arg(long)]
     stage: Option<Stage>,
-    /// Output directory.
-    #[arg(long, default_value = "zoning-out")]
+    /// Output directory (default out/<command>, the same scheme for every command).
+    #[arg(long, default_value = "out/zone")]
     out: PathBuf,
     /// Zoning controls file (default: zoning.toml beside the scenario, if present).
     #[arg(long)]
@@ -50,9 +50,13 @@ pub struct ZoneArgs {
     /// Longest allowed home-to-school distance, metres.
     #[arg(long)]
     max_distance: Option<u32>,
-    /// Zones never cross district boundaries.
-    #[arg(long)]
+    /// Zones never cross district boundaries (the default; kept for old scripts).
+    #[arg(long, conflicts_with = "across_districts")]
     within_district: bool,
+    /// Let zones cross district boundaries (by default each block stays with schools of its
+    /// own district, as 划片 is set per 区县).
+    #[arg(long)]
+    across_districts: bool,
     /// Stability weight λ: metres per child charged for moving a block from its current zone.
     #[arg(long)]
     stability: Option<u32>,
@@ -101,9 +105,13 @@ pub struct LookupArgs {
     /// Latitude (the scenario's coordinate system).
     #[arg(long, allow_hyphen_values = true)]
     lat: Option<f64>,
-    /// Many points: a CSV with lon,lat columns; prints lon,lat,stage,school_ids.
+    /// Many points: a CSV with lon and lat columns (any others are kept); writes every input
+    /// column plus stage, school_ids and school_names, one row per point and stage.
     #[arg(long)]
     points: Option<PathBuf>,
+    /// With --points: write the answers to this CSV file instead of standard output.
+    #[arg(long, requires = "points")]
+    out: Option<PathBuf>,
     /// Stage (default: every stage of the scenario).
     #[arg(long)]
     stage: Option<Stage>,
@@ -177,7 +185,12 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
     if args.max_distance.is_some() {
         params.max_distance_m = args.max_distance;
     }
-    params.within_district |= args.within_district;
+    if args.within_district {
+        params.within_district = true;
+    }
+    if args.across_districts {
+        params.within_district = false;
+    }
     if let Some(l) = args.stability {
         params.stability_m = l;
     }
@@ -300,12 +313,17 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
     let o = &result.report.overall;
     if !reporter.quiet() {
         eprintln!(
-            "{stage}: objective {} vs lower bound {} (gap {:.2}%{}), travel gap {:.2}%, mean {:.0} m; \
-             {} children moved ({:.1}%), {} over limit at {} schools, {} zones not contiguous",
+            "{} {stage}：目标值 objective {} / 下界 lower bound {}（差距 gap {:.2}%{}），通勤差距 travel gap {:.2}%，平均 mean {:.0} m；\
+             调整 {} 名儿童 children moved（{:.1}%），超额 {} over limit（{} 所学校 schools），不连片学区 {} zones not contiguous",
+            stage.chinese(),
             o.objective,
             o.lower_bound,
             o.gap * 100.0,
-            if o.bound_certified { ", certified" } else { "" },
+            if o.bound_certified {
+                "，已证明 certified"
+            } else {
+                ""
+            },
             o.travel_gap * 100.0,
             o.mean_distance_m,
             o.children_moved,
@@ -316,9 +334,12 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
         );
         if let Some(groups) = &result.report.groups {
             let schools: usize = groups.iter().map(|g| g.schools.len()).sum();
-            eprintln!("multi-school: {} groups of {schools} schools", groups.len());
+            eprintln!(
+                "多校划片 multi-school：{} 组 groups，{schools} 所学校 schools",
+                groups.len()
+            );
         }
-        eprintln!("total {:.2} s", total.elapsed().as_secs_f64());
+        eprintln!("合计 total {:.2} s", total.elapsed().as_secs_f64());
     }
     Ok(())
 }
@@ -343,11 +364,11 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
             return Err(Failure::new(3, xuequ::LoadError::Invalid(diags)));
         }
     }
-    let points: Vec<(f64, f64)> = match (&args.points, args.lon, args.lat) {
+    let (header, rows, points): Points = match (&args.points, args.lon, args.lat) {
         (Some(p), _, _) => read_points(p)?,
         (None, Some(lon), Some(lat)) => {
             xuequ::crs::check_lon_lat(lon, lat).map_err(|e| Failure::new(2, e))?;
-            vec![(lon, lat)]
+            (Vec::new(), Vec::new(), vec![(lon, lat)])
         }
         _ => return Err(Failure::new(2, "give --lon and --lat, or --points FILE")),
     };
@@ -394,20 +415,56 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
         }
     };
     if args.points.is_some() {
-        println!("lon,lat,stage,school_ids,distances_m");
-        for (i, &(lon, lat)) in points.iter().enumerate() {
+        // Every input column, then the answer, one row per point and stage.
+        let quote = |f: &str| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.to_string()
+            }
+        };
+        let mut text = String::new();
+        let mut cols: Vec<String> = header.iter().map(|h| quote(h)).collect();
+        cols.extend(["stage", "school_ids", "school_names", "distances_m"].map(String::from));
+        text.push_str(&cols.join(","));
+        text.push('\n');
+        for (i, row) in rows.iter().enumerate() {
             for (stage, problem, hits) in &answers {
                 let found = names(problem, &hits[i], wgs[i]);
                 let ids: Vec<&str> = found.iter().map(|x| x.0.as_str()).collect();
+                let school_names: Vec<&str> = found.iter().map(|x| x.1.as_str()).collect();
                 let metres: Vec<&str> = found.iter().map(|x| x.2.as_str()).collect();
-                println!("{lon},{lat},{stage},{},{}", ids.join(";"), metres.join(";"));
+                let mut cells: Vec<String> = row.iter().map(|c| quote(c)).collect();
+                cells.push(stage.as_str().to_string());
+                cells.push(quote(&ids.join(";")));
+                cells.push(quote(&school_names.join(";")));
+                cells.push(quote(&metres.join(";")));
+                text.push_str(&cells.join(","));
+                text.push('\n');
             }
+        }
+        match &args.out {
+            Some(path) => {
+                // One file: written beside its final name, then renamed into place.
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("lookup.csv");
+                let temp = path.with_file_name(format!(".{name}.tmp"));
+                std::fs::write(&temp, text.as_bytes())
+                    .and_then(|_| std::fs::rename(&temp, path))
+                    .map_err(|e| {
+                        let _ = std::fs::remove_file(&temp);
+                        Failure::new(1, format!("cannot write {}: {e}", path.display()))
+                    })?;
+                if !reporter.quiet() {
+                    eprintln!("写入 wrote {}", path.display());
+                }
+            }
+            None => print!("{text}"),
         }
     } else {
         for (stage, problem, hits) in &answers {
             let found = names(problem, &hits[0], wgs[0]);
             if found.is_empty() {
-                println!("{stage} ({}): outside every zone", stage.chinese());
+                println!("{} {stage}：不在任何学区内 outside every zone", stage.chinese());
             } else {
                 let list: Vec<String> = found
                     .iter()
@@ -419,38 +476,43 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
                         }
                     })
                     .collect();
-                println!("{stage} ({}): {}", stage.chinese(), list.join("; "));
+                println!("{} {stage}：{}", stage.chinese(), list.join("; "));
             }
         }
     }
     Ok(())
 }
 
-fn read_points(path: &Path) -> Result<Vec<(f64, f64)>, Failure> {
+/// Reads a points CSV: its header, every row's cells, and each row's lon/lat.
+type Points = (Vec<String>, Vec<Vec<String>>, Vec<(f64, f64)>);
+
+fn read_points(path: &Path) -> Result<Points, Failure> {
     let text =
         std::fs::read_to_string(path).map_err(|e| Failure::new(1, format!("cannot read {}: {e}", path.display())))?;
-    let mut lines = text.trim_start_matches('\u{feff}').lines().enumerate();
-    let header: Vec<String> = lines
-        .next()
-        .map(|(_, h)| h.split(',').map(|x| x.trim().to_ascii_lowercase()).collect())
-        .unwrap_or_default();
-    let (Some(ci), Some(cj)) = (
-        header.iter().position(|h| h == "lon"),
-        header.iter().position(|h| h == "lat"),
-    ) else {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| Failure::new(3, format!("{}: {e}", path.display())))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let find = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
+    let (Some(ci), Some(cj)) = (find("lon"), find("lat")) else {
         return Err(Failure::new(
             3,
             format!("{}: needs a header with lon and lat columns", path.display()),
         ));
     };
-    let mut out = Vec::new();
-    for (i, line) in lines {
-        if line.trim().is_empty() {
+    let (mut rows, mut out) = (Vec::new(), Vec::new());
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| Failure::new(3, format!("{}: {e}", path.display())))?;
+        if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let cells: Vec<&str> = line.split(',').collect();
         let parse = |c: usize| {
-            cells
+            record
                 .get(c)
                 .and_then(|x| x.trim().parse::<f64>().ok())
                 .filter(|v| v.is_finite())
@@ -458,8 +520,9 @@ fn read_points(path: &Path) -> Result<Vec<(f64, f64)>, Failure> {
         match (parse(ci), parse(cj)) {
             (Some(lon), Some(lat)) => {
                 xuequ::crs::check_lon_lat(lon, lat)
-                    .map_err(|e| Failure::new(3, format!("{}:{}: {e}", path.display(), i + 1)))?;
-                out.push((lon, lat))
+                    .map_err(|e| Failure::new(3, format!("{}:{}: {e}", path.display(), i + 2)))?;
+                out.push((lon, lat));
+                rows.push(record.iter().map(str::to_string).collect());
             }
             _ => {
                 return Err(Failure::new(
@@ -467,11 +530,11 @@ fn read_points(path: &Path) -> Result<Vec<(f64, f64)>, Failure> {
                     format!(
                         "{}:{}: lon and lat must be numbers (fix: write degrees, e.g. 120.3,31.57)",
                         path.display(),
-                        i + 1
+                        i + 2
                     ),
                 ));
             }
         }
     }
-    Ok(out)
+    Ok((header, rows, out))
 }

@@ -89,15 +89,19 @@ fn a_run_folder_holds_one_run_with_its_manifest() {
         names,
         [
             "assignments.csv",
+            "blocks.geojson",
+            "districts_summary.csv",
+            "layers.gpkg",
             "manifest.json",
             "notes.txt",
             "schools_summary.csv",
-            "summary.json"
+            "summary.json",
+            "zones.geojson"
         ]
     );
     let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["command"], "run");
-    assert_eq!(manifest["files"].as_array().unwrap().len(), 3);
+    assert_eq!(manifest["files"].as_array().unwrap().len(), 7);
     assert!(manifest["inputs"].as_array().unwrap().len() >= 5);
     assert!(manifest["seed"].is_u64());
 }
@@ -158,7 +162,15 @@ fn same_seed_same_bytes_at_any_thread_count_and_seed_changes_the_draw() {
     let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
     assert!(run_into(dir.path(), &a, &["--threads", "1"]).status.success());
     assert!(run_into(dir.path(), &b, &["--threads", "2"]).status.success());
-    for f in ["assignments.csv", "schools_summary.csv", "summary.json"] {
+    for f in [
+        "assignments.csv",
+        "schools_summary.csv",
+        "districts_summary.csv",
+        "summary.json",
+        "zones.geojson",
+        "blocks.geojson",
+        "layers.gpkg",
+    ] {
         assert_eq!(fs::read(a.join(f)).unwrap(), fs::read(b.join(f)).unwrap(), "{f}");
     }
     assert!(run_into(dir.path(), &c, &["--seed", "2"]).status.success());
@@ -895,4 +907,58 @@ fn zones_from_list_writes_zones_and_a_match_report() {
         "{}",
         text(&o)
     );
+}
+
+/// `lookup --points` keeps every input column (ids, names, quoted commas) and adds the
+/// answer; `--out` writes it to a file.
+#[test]
+fn lookup_points_keep_every_input_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = root().join("data/demo/scenario.toml");
+    let blocks = csv_rows(&root().join("data/demo/blocks.csv"));
+    let points = dir.path().join("points.csv");
+    let mut input = String::from("addr_id,name,lat,lon,note\n");
+    for (i, b) in blocks.iter().take(5).enumerate() {
+        input.push_str(&format!("A{i},\"{} 1号, 2单元\",{},{},x\n", b[1], b[4], b[3]));
+    }
+    fs::write(&points, input).unwrap();
+    let out = dir.path().join("answers.csv");
+    let o = xuequ(&[
+        "lookup",
+        demo.to_str().unwrap(),
+        "--points",
+        points.to_str().unwrap(),
+        "--stage",
+        "primary",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let rows = csv_rows(&out);
+    let mut r = csv::Reader::from_path(&out).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_string).collect();
+    assert_eq!(
+        header,
+        [
+            "addr_id",
+            "name",
+            "lat",
+            "lon",
+            "note",
+            "stage",
+            "school_ids",
+            "school_names",
+            "distances_m"
+        ]
+    );
+    assert_eq!(rows.len(), 5);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], format!("A{i}"));
+        assert!(row[1].ends_with("1号, 2单元"));
+        assert_eq!(row[4], "x");
+        assert_eq!(row[5], "primary");
+        assert!(!row[6].is_empty(), "a block point lies in a zone");
+        // One distance per school found, from the scenario's distance source.
+        assert_eq!(row[8].split(';').count(), row[6].split(';').count());
+    }
 }

@@ -114,7 +114,7 @@ pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
     let city = &data.city;
     let mut accounted = Collector::new(
         "accounted",
-        "every applicant of every allocated stage appears exactly once",
+        "每个分配学段的每名申请人恰好出现一次 / every applicant of every allocated stage appears exactly once",
     );
     let mut seen = vec![0u8; cohort.students.len()];
     for st in &allocation.stages {
@@ -152,10 +152,13 @@ pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
         }
     }
 
-    let mut capacity = Collector::new("capacity", "no school and no seat pool is over capacity");
+    let mut capacity = Collector::new(
+        "capacity",
+        "没有学校或学位池超过学位数 / no school and no seat pool is over capacity",
+    );
     let mut from_list = Collector::new(
         "from_list",
-        "every seat comes from the applicant's list, or from the final placement pass at a public-track school of the home district",
+        "每个学位都来自申请人的志愿，或来自本区公办学校的兜底安置 / every seat comes from the applicant's list, or from the final placement pass at a public-track school of the home district",
     );
     let stability_name = match data.policy.mechanism {
         Mechanism::DeferredAcceptance => "stability",
@@ -164,19 +167,19 @@ pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
     };
     let stability_desc = match data.policy.mechanism {
         Mechanism::DeferredAcceptance => {
-            "no applicant prefers a school that had a free seat or admitted someone of lower priority there (no justified envy, no waste)"
+            "没有申请人更想去一所仍有空位或录取了更低顺位者的学校（无合理嫉妒、无浪费） / no applicant prefers a school that had a free seat or admitted someone of lower priority there (no justified envy, no waste)"
         }
         Mechanism::ImmediateAcceptance => {
-            "the immediate-acceptance property: no applicant prefers a school that had a free seat or admitted someone who listed it lower, or at the same rank with lower priority"
+            "志愿优先（即时录取）性质：没有申请人更想去一所仍有空位、或录取了把它排得更后或同位次但顺位更低者的学校 / the immediate-acceptance property: no applicant prefers a school that had a free seat or admitted someone who listed it lower, or at the same rank with lower priority"
         }
         Mechanism::SerialDictatorship => {
-            "no applicant prefers a school that had a free seat or admitted someone later in the global order"
+            "没有申请人更想去一所仍有空位或录取了全局次序更靠后者的学校 / no applicant prefers a school that had a free seat or admitted someone later in the global order"
         }
     };
     let mut stability = Collector::new(stability_name, stability_desc);
     let mut migrant = Collector::new(
         "migrant_guarantee",
-        "no eligible migrant applicant is unplaced while the home district still has a public-track seat (应收尽收)",
+        "本区仍有公办学位时，没有符合条件的随迁子女未被录取（应收尽收） / no eligible migrant applicant is unplaced while the home district still has a public-track seat",
     );
     migrant.enforced = data.policy.audit.require_migrant_guarantee && data.policy.guarantee != Guarantee::None;
 

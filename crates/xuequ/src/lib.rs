@@ -54,6 +54,7 @@ pub mod edit;
 pub mod error;
 pub mod explain;
 pub mod flow;
+pub mod gpkg;
 pub mod io;
 pub mod load;
 pub mod lottery;
@@ -70,6 +71,7 @@ pub mod scenario;
 pub mod shapes;
 pub mod spatial;
 pub mod supply;
+pub mod warning;
 pub mod zoning;
 
 /// The most worker threads a run uses: 4 × the cores the machine reports. More threads give

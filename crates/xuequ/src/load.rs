@@ -5,7 +5,6 @@
 //! references (a student's block, a zone's school) are checked once all files are read.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::crs::Crs;
@@ -131,28 +130,31 @@ impl Dataset {
 
         // Each tabular input: read (CSV in any accepted encoding, or a workbook's sheet),
         // parsed by its reader, and its diagnostics placed on the workbook's cells.
-        let mut table =
-            |key: &str, path: &Path, diags: &mut Diagnostics, read: &mut dyn FnMut(&[u8], &str, &mut Diagnostics)| {
-                let file = name(path);
-                match crate::io::source::read_table(&scenario.input_spec(key, path), &file) {
-                    Ok(text) => {
-                        let mut local = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
-                        read(&text.bytes, &file, &mut local);
-                        for mut d in local.items().iter().cloned() {
-                            text.locate(&mut d);
-                            diags.push(d);
-                        }
-                        diags.omitted += local.omitted;
-                        sources.push(text.info);
-                        Ok(())
+        let mut table = |key: &str,
+                         path: &Path,
+                         diags: &mut Diagnostics,
+                         read: &mut dyn FnMut(OwnedBytes, &str, &mut Diagnostics)| {
+            let file = name(path);
+            match crate::io::source::read_table(&scenario.input_spec(key, path), &file) {
+                Ok(mut text) => {
+                    let mut local = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
+                    // The text moves into the reader (no copy of a large file).
+                    read(OwnedBytes(std::mem::take(&mut text.bytes)), &file, &mut local);
+                    for mut d in local.items().iter().cloned() {
+                        text.locate(&mut d);
+                        diags.push(d);
                     }
-                    Err(OpenError::Io(path, source)) => Err(LoadError::Io { path, source }),
-                    Err(OpenError::Invalid(d)) => {
-                        diags.push(*d);
-                        Ok(())
-                    }
+                    diags.omitted += local.omitted;
+                    sources.push(text.info);
+                    Ok(())
                 }
-            };
+                Err(OpenError::Io(path, source)) => Err(LoadError::Io { path, source }),
+                Err(OpenError::Invalid(d)) => {
+                    diags.push(*d);
+                    Ok(())
+                }
+            }
+        };
         let inputs = &scenario.inputs;
         let crs = scenario.crs;
         let mut city = City::default();
@@ -251,6 +253,7 @@ impl Dataset {
     }
 }
 
+pub use crate::io::csv::{CsvInput, OwnedBytes};
 pub(crate) use crate::io::csv::{Row, read_csv};
 use crate::io::csv::{parse_rows, read_header, split_records};
 
@@ -263,7 +266,7 @@ fn district_index(city: &mut City, name: &str) -> u32 {
 }
 
 /// Reads `schools.csv` into `city.schools`.
-pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
+pub fn read_schools<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
     const REQUIRED: &[&str] = &[
         "school_id",
         "name",
@@ -422,7 +425,7 @@ pub fn read_schools<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, d
 }
 
 /// Reads `blocks.csv` into `city.blocks`.
-pub fn read_blocks<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
+pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
     const REQUIRED: &[&str] = &["block_id", "name", "district", "lon", "lat", "households"];
     let mut lines: Vec<u64> = vec![0; city.blocks.len()];
     let mut seen: Vec<String> = Vec::new();
@@ -494,7 +497,7 @@ pub fn read_blocks<R: Read>(reader: R, file: &str, crs: Crs, city: &mut City, di
 }
 
 /// Reads `zones.csv` into `city.zones`.
-pub fn read_zones<R: Read>(reader: R, file: &str, city: &mut City, diags: &mut Diagnostics) {
+pub fn read_zones<R: CsvInput>(reader: R, file: &str, city: &mut City, diags: &mut Diagnostics) {
     let mut pairs: [Vec<(u32, u32)>; 3] = Default::default();
     read_csv(
         reader,
@@ -588,7 +591,7 @@ impl StudentPiece {
 /// The file is cut into pieces at record boundaries and the pieces are parsed in parallel;
 /// results and diagnostics are merged in file order, so the outcome is the same as a
 /// sequential read.
-pub fn read_students<R: Read>(
+pub fn read_students<R: CsvInput>(
     reader: R,
     file: &str,
     city: &City,
@@ -600,7 +603,7 @@ pub fn read_students<R: Read>(
 }
 
 /// [`read_students`], reporting a missing policy column at the policy line naming it.
-fn read_students_checked<R: Read>(
+fn read_students_checked<R: CsvInput>(
     reader: R,
     file: &str,
     city: &City,
@@ -909,7 +912,7 @@ fn parse_student(
 }
 
 /// Reads `seat_locks.csv`: the years a property already gave a seat.
-pub fn read_seat_locks<R: Read>(reader: R, file: &str, year: i32, cohort: &mut Cohort, diags: &mut Diagnostics) {
+pub fn read_seat_locks<R: CsvInput>(reader: R, file: &str, year: i32, cohort: &mut Cohort, diags: &mut Diagnostics) {
     let mut locks: HashMap<u32, Vec<(Stage, i32)>> = HashMap::new();
     read_csv(reader, file, &["property_id", "stage", "year"], diags, |row, diags| {
         let property = row.required("property_id", diags);
@@ -943,7 +946,7 @@ pub fn read_seat_locks<R: Read>(reader: R, file: &str, year: i32, cohort: &mut C
 }
 
 /// Reads `distances.csv` (school_id, block_id, distance_m).
-pub fn read_distances<R: Read>(reader: R, file: &str, city: &City, diags: &mut Diagnostics) -> DistanceMatrix {
+pub fn read_distances<R: CsvInput>(reader: R, file: &str, city: &City, diags: &mut Diagnostics) -> DistanceMatrix {
     let mut matrix = DistanceMatrix::default();
     read_csv(
         reader,

@@ -79,6 +79,8 @@ pub fn write_assignments(
             "school_name",
             "district",
             "reason",
+            "block_id",
+            "home_district",
         ],
         options.bom,
     );
@@ -129,6 +131,13 @@ pub fn write_assignments(
                     .text(&city.districts[school.district as usize])
                     .text("");
             }
+            // The applicant's home block and its district.
+            match city.blocks.get(s.block as usize) {
+                Some(block) => out
+                    .text(&block.id)
+                    .text(city.districts.get(block.district as usize).map_or("", String::as_str)),
+                None => out.text("").text(""),
+            };
             out.end();
         }
         out.into_bytes()
@@ -255,7 +264,11 @@ pub fn school_rows(data: &Dataset, allocation: &Allocation) -> Vec<SchoolRow> {
                 applicants: m.map_or(0, |x| x.applicants) + pu.map_or(0, |x| x.applicants),
                 first_choice_applicants: m.map_or(0, |x| x.first_choice) + pu.map_or(0, |x| x.first_choice),
             };
-            if let Some((k, member)) = m.and_then(|x| x.cutoff) {
+            // A cutoff only means something where seats ran out: a school with seats left
+            // admitted everyone who asked, and gets the marker instead.
+            if row.vacancies > 0 {
+                row.cutoff_tier = Some(NOT_FULL.to_string());
+            } else if let Some((k, member)) = m.and_then(|x| x.cutoff) {
                 let (t, _, _, lot) = priority::unpack(crate::mechanism::PriorityKey(k));
                 let kind = st.programs[main.unwrap_or(0) as usize].kind;
                 let by_points =
@@ -267,6 +280,19 @@ pub fn school_rows(data: &Dataset, allocation: &Allocation) -> Vec<SchoolRow> {
             row
         })
         .collect()
+}
+
+/// The `cutoff_tier` of a school with seats left (`schools_summary.csv`, the report and the
+/// workbook): it admitted every applicant who reached it, so it has no cutoff.
+pub const NOT_FULL: &str = "not_full";
+
+/// Demand / seats rounded to 4 decimals, empty without seats.
+pub(crate) fn demand_ratio(demand: u64, seats: u64) -> String {
+    if seats == 0 {
+        String::new()
+    } else {
+        format!("{}", (demand as f64 / seats as f64 * 1e4).round() / 1e4)
+    }
 }
 
 /// Renders `schools_summary.csv`.
@@ -288,10 +314,13 @@ pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: Wri
             "purchased_assigned",
             "applicants",
             "first_choice_applicants",
+            "demand_ratio",
+            "warning",
         ],
         options.bom,
     );
     let city = &data.city;
+    let thresholds = data.policy.seat_warning;
     for r in school_rows(data, allocation) {
         let s = &city.schools[r.school as usize];
         w.text(&s.id)
@@ -308,7 +337,16 @@ pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: Wri
             .value(s.purchased_seats)
             .value(r.purchased_assigned)
             .value(r.applicants)
-            .value(r.first_choice_applicants);
+            .value(r.first_choice_applicants)
+            .text(&demand_ratio(
+                u64::from(r.first_choice_applicants),
+                u64::from(r.capacity),
+            ))
+            .text(
+                thresholds
+                    .level(u64::from(r.first_choice_applicants), u64::from(r.capacity))
+                    .as_str(),
+            );
         w.end();
     }
     w.into_bytes()
@@ -580,7 +618,9 @@ pub fn write_rendered(set: &mut OutputSet, files: &[(&str, Render<'_>)]) -> Resu
     Ok(())
 }
 
-/// Adds `assignments.csv`, `schools_summary.csv` and `summary.json` to an output set.
+/// Adds `assignments.csv`, `schools_summary.csv`, `districts_summary.csv`, `summary.json`
+/// and the GIS layers (`zones.geojson`, `blocks.geojson`, `layers.gpkg`, see
+/// [`crate::report::run_layers`]) to an output set.
 pub fn write_outputs_into(
     set: &mut OutputSet,
     data: &Dataset,
@@ -589,18 +629,29 @@ pub fn write_outputs_into(
     options: WriteOptions,
 ) -> Result<(), OutputError> {
     let schools = schools_summary_csv(data, allocation, options);
+    let districts = crate::report::districts_summary_csv(data, allocation, audit, options.bom);
     let summary = summary_json(&summary(data, allocation, audit));
     let assignments = |w: &mut dyn Write| write_assignments(w, data, allocation, options);
     let schools = |w: &mut dyn Write| w.write_all(&schools);
+    let districts = |w: &mut dyn Write| w.write_all(&districts);
     let summary = |w: &mut dyn Write| w.write_all(&summary);
     write_rendered(
         set,
         &[
             ("assignments.csv", &assignments),
             ("schools_summary.csv", &schools),
+            ("districts_summary.csv", &districts),
             ("summary.json", &summary),
         ],
-    )
+    )?;
+    let layers = crate::report::run_layers(data, allocation, audit).map_err(|e| OutputError::Io {
+        path: set.target().join("layers.gpkg"),
+        source: std::io::Error::other(e),
+    })?;
+    for (name, bytes) in &layers {
+        set.write_bytes(name, bytes)?;
+    }
+    Ok(())
 }
 
 /// Writes `assignments.csv`, `schools_summary.csv` and `summary.json` into `dir` as one

@@ -410,6 +410,8 @@ pub struct Policy {
     pub tiers: Vec<Tier>,
     /// Audit switches.
     pub audit: AuditRules,
+    /// 学位预警 thresholds (`[seat_warning]`).
+    pub seat_warning: crate::warning::SeatWarning,
     /// Where the policy first names each non-standard attribute (a students.csv column), so
     /// a missing column is reported at the policy's line rather than as a students.csv one.
     pub(crate) attribute_sites: BTreeMap<String, Diagnostic>,
@@ -430,6 +432,7 @@ impl Default for Policy {
             migrant: MigrantRules::default(),
             tiers: default_tiers(),
             audit: AuditRules::default(),
+            seat_warning: crate::warning::SeatWarning::default(),
             attribute_sites: BTreeMap::new(),
         }
     }
@@ -491,6 +494,8 @@ struct PolicyFile {
     tiers: Vec<TierFile>,
     #[serde(default)]
     audit: AuditRules,
+    #[serde(default)]
+    seat_warning: crate::warning::SeatWarning,
 }
 
 #[derive(Deserialize)]
@@ -569,6 +574,7 @@ impl Policy {
             migrant: MigrantRules::default(),
             tiers: Vec::new(),
             audit: parsed.audit,
+            seat_warning: parsed.seat_warning,
             attribute_sites: BTreeMap::new(),
         };
         let mut site = |name: &Attribute, span: std::ops::Range<usize>, field: &str, value: &str| {

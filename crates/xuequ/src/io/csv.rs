@@ -201,17 +201,19 @@ pub(crate) struct Header {
 /// Reads the whole source, decodes it (UTF-8, GBK or UTF-16; see [`super::text`]) and checks
 /// the header. Header names are matched case-insensitively and through the Chinese aliases
 /// of [`canonical_header`].
-pub(crate) fn read_header<R: Read>(
-    mut reader: R,
+pub(crate) fn read_header(
+    input: impl CsvInput,
     file: &str,
     required: &[&str],
     diags: &mut Diagnostics,
 ) -> Option<(Vec<u8>, Header)> {
-    let mut bytes = Vec::new();
-    if let Err(e) = reader.read_to_end(&mut bytes) {
-        diags.push(Diagnostic::file(file, format!("cannot read: {e}"), "check the file"));
-        return None;
-    }
+    let bytes = match input.into_bytes() {
+        Ok(b) => b,
+        Err(e) => {
+            diags.push(Diagnostic::file(file, format!("cannot read: {e}"), "check the file"));
+            return None;
+        }
+    };
     let bytes = match super::text::decode(bytes, file, None) {
         Ok((bytes, _)) => bytes,
         Err(d) => {
@@ -221,6 +223,32 @@ pub(crate) fn read_header<R: Read>(
     };
     let header = header_of(&bytes, file, required, diags)?;
     Some((bytes, header))
+}
+
+/// What a CSV reader takes whole: any reader (read to the end), or bytes already in memory
+/// wrapped in [`OwnedBytes`] (taken as they are, without a copy: at a million applicants the
+/// text is hundreds of megabytes).
+pub trait CsvInput {
+    /// The whole input.
+    fn into_bytes(self) -> std::io::Result<Vec<u8>>;
+}
+
+impl<R: Read> CsvInput for R {
+    fn into_bytes(mut self) -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+}
+
+/// Bytes already read, handed to a reader without a copy.
+#[derive(Debug)]
+pub struct OwnedBytes(pub Vec<u8>);
+
+impl CsvInput for OwnedBytes {
+    fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        Ok(self.0)
+    }
 }
 
 /// Checks the header of decoded UTF-8 CSV text.
@@ -250,7 +278,9 @@ pub(crate) fn header_of(bytes: &[u8], file: &str, required: &[&str], diags: &mut
     if body_start > 0 && bytes.get(body_start - 1) == Some(&b'\r') && bytes.get(body_start) == Some(&b'\n') {
         body_start += 1;
     }
-    let lines_before = LineCounter::new(bytes).record_line(body_start) - 1;
+    // The body may begin with blank lines or the rest of a terminator (`\r\r\n`): it starts
+    // on the line of its own first byte, not on the line of the first record.
+    let lines_before = LineCounter::new(bytes).position(body_start).0 - 1;
     let mut index: HashMap<String, usize, rustc_hash::FxBuildHasher> = HashMap::default();
     for (i, h) in record.iter().enumerate() {
         let h = canonical_header(h);
@@ -487,6 +517,12 @@ pub const MAX_CELL_CHARS: usize = 32_767;
 /// codes — a column named `*_id`, `stage`, `sector`, `status` — also tab and line breaks), or
 /// more than [`MAX_CELL_CHARS`] characters.
 fn control_character<'r>(record: &'r csv::StringRecord, columns: &Columns) -> Option<(usize, &'r str, String)> {
+    // Fast path: no byte that could start a control character (C0, DEL, or the 0xC2 lead
+    // byte of C1) and no field long enough to matter.
+    let bytes = record.as_slice().as_bytes();
+    if bytes.len() <= MAX_CELL_CHARS && !bytes.iter().any(|&b| b < 0x20 || b == 0x7f || b == 0xc2) {
+        return None;
+    }
     for (i, field) in record.iter().enumerate() {
         if field.len() > MAX_CELL_CHARS && field.chars().count() > MAX_CELL_CHARS {
             return Some((
@@ -513,8 +549,8 @@ fn control_character<'r>(record: &'r csv::StringRecord, columns: &Columns) -> Op
 
 /// Reads a CSV source row by row, checking encoding, headers and field counts. Nothing is
 /// read when the header is unusable.
-pub(crate) fn read_csv<R: Read>(
-    reader: R,
+pub(crate) fn read_csv(
+    reader: impl CsvInput,
     file: &str,
     required: &[&str],
     diags: &mut Diagnostics,
@@ -591,4 +627,38 @@ fn csv_error(file: &str, e: &csv::Error, lines: &mut LineCounter<'_>) -> Diagnos
         "check quoting: a field with a quote must be quoted and the quote doubled",
     )
     .at_line(line)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::crs::Crs;
+    use crate::error::Diagnostics;
+    use crate::model::City;
+
+    fn bad_row_line(text: &str) -> Option<u64> {
+        let mut city = City::default();
+        let mut diags = Diagnostics::default();
+        crate::load::read_blocks(text.as_bytes(), "blocks.csv", Crs::Wgs84, &mut city, &mut diags);
+        assert_eq!(diags.items().len(), 1, "{diags}");
+        diags.items()[0].line
+    }
+
+    /// The header may end in a lone CR followed by a line break (`\r\r\n`, a CRLF file saved
+    /// again as CRLF) or be followed by blank lines: rows keep the line an editor shows.
+    #[test]
+    fn rows_after_blank_lines_or_doubled_cr_after_the_header_keep_their_line() {
+        const H: &str = "block_id,name,district,lon,lat,households";
+        const B1: &str = "B1,a,b,120.3,31.5,10";
+        for (text, line) in [
+            (format!("{H}\n{B1}\nB2,a\n"), 3),
+            (format!("{H}\n\n{B1}\n\nB2,a\n"), 5),
+            (format!("{H}\r\n\r\n{B1}\r\nB2,a\r\n"), 4),
+            (format!("{H}\r\r\n{B1}\r\r\nB2,a"), 5),
+            (format!("{H}\r\r{B1}\r\rB2,a\r"), 5),
+            (format!("{H}\r\r\n\r\r\n{B1}\r\nB2,a"), 6),
+        ] {
+            assert_eq!(bad_row_line(&text), Some(line), "{text:?}");
+        }
+    }
 }

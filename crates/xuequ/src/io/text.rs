@@ -122,7 +122,9 @@ fn gbk(bytes: &[u8], file: &str) -> Result<Vec<u8>, Box<Diagnostic>> {
                     let pos = at.saturating_sub(bad as usize);
                     return Err(undecodable(file, bytes, pos, "GBK"));
                 }
-                encoding_rs::DecoderResult::OutputFull => out.reserve(bytes.len()),
+                // The decoder wants room for its longest output, which may exceed the
+                // file's length: grow by at least the current capacity so it always advances.
+                encoding_rs::DecoderResult::OutputFull => out.reserve(out.capacity().max(bytes.len()) + 16),
                 encoding_rs::DecoderResult::InputEmpty => break,
             }
         }
@@ -248,10 +250,7 @@ impl<'a> LineCounter<'a> {
 
 /// The first `\r` or `\n` in `bytes[from..to]`.
 fn memchr2(bytes: &[u8], from: usize, to: usize) -> Option<usize> {
-    bytes[from..to]
-        .iter()
-        .position(|&b| b == b'\n' || b == b'\r')
-        .map(|p| from + p)
+    memchr::memchr2(b'\n', b'\r', &bytes[from..to]).map(|p| from + p)
 }
 
 /// Counts line breaks (`\n`, `\r\n`, lone `\r`) in `bytes`.
@@ -273,6 +272,30 @@ pub fn count_line_breaks(bytes: &[u8]) -> u64 {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A file of a few bytes that is neither UTF-8 nor GBK once hung the search for its first
+    /// bad byte (the decoder asked for more room than the file's length and never got it).
+    #[test]
+    fn short_undecodable_files_are_reported_not_looped_on() {
+        let bytes: [u8; 6] = [0x81, 0x30, 0xff, 0x80, b'a', 0xfe];
+        for len in 1..=3 {
+            for k in 0..bytes.len().pow(len as u32) {
+                let mut v = Vec::with_capacity(len);
+                let mut k = k;
+                for _ in 0..len {
+                    v.push(bytes[k % bytes.len()]);
+                    k /= bytes.len();
+                }
+                let utf16 = v.starts_with(&[0xff, 0xfe]) || v.starts_with(&[0xfe, 0xff]);
+                if let Err(d) = decode(v.clone(), "x.csv", None)
+                    && !utf16
+                {
+                    assert_eq!(d.line, Some(1), "{v:02X?}");
+                }
+                let _ = decode(v, "x.csv", Some(TextEncoding::Gbk));
+            }
+        }
+    }
 
     #[test]
     fn lines_count_lf_crlf_and_lone_cr_alike() {

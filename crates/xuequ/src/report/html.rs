@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use super::layers;
 use super::map::{self, MapNotes, PALETTE, Projection};
 use super::stats::{self, Histogram, RunView, SchoolRow, StageView, VIAS};
 use super::{COMPARE_SCHOOLS, MAP_BLOCKS, MAP_FLOWS, MAP_SCHOOLS, TABLE_DISTRICTS, TABLE_SCHOOLS, esc};
@@ -179,6 +180,37 @@ details summary{cursor:pointer;color:var(--head)}
 details ul{margin:4px 0 0 18px;padding:0;font-size:12px;color:var(--mute)}
 .up{color:var(--ok)}.down{color:var(--bad)}
 footer{color:var(--mute);font-size:12px;max-width:1480px;margin:0 auto;padding:0 24px 30px}
+.warn{display:inline-block;padding:0 6px;border-radius:3px;font-size:12px;white-space:nowrap}
+.warn.wr{background:#c62828;color:#fff}.warn.wo{background:#ef6c00;color:#fff}.warn.wy{background:#fdd835;color:#333}.warn.wn{color:var(--mute)}
+.map .zones path{fill-opacity:.32;stroke:#fff;stroke-width:1.2;fill-rule:evenodd;vector-effect:non-scaling-stroke}
+.map .zones path:hover{fill-opacity:.6}
+.map .dist path{fill:none;stroke:#243b53;stroke-width:2;stroke-dasharray:8 4;fill-rule:evenodd;vector-effect:non-scaling-stroke;pointer-events:none}
+.map .chg circle{fill:none;stroke:#ff7f00;stroke-width:2.4;vector-effect:non-scaling-stroke}
+.map .mk .new{fill:#ffd400;stroke:#111;stroke-width:1.2}.map .mk .closed{fill:none;stroke:#d62728;stroke-width:3.5;stroke-linecap:round}
+.mapfig.no-zones .zones,.mapfig.no-dist .dist,.mapfig.no-blocks .blocks,.mapfig.no-blocks .grid,.mapfig.no-flows .flows,.mapfig.no-chg .chg{display:none}
+svg.map{touch-action:none;cursor:grab;max-height:88vh}
+.mapctl{display:flex;flex-wrap:wrap;align-items:center;gap:4px 14px;font-size:12px;color:var(--ink);margin:0 0 6px}
+.mapctl label{white-space:nowrap;cursor:pointer}
+.mapctl button{font:inherit;padding:0 8px;margin-right:3px;border:1px solid var(--line);border-radius:4px;background:#fff;cursor:pointer}
+.mapctl .hint{color:var(--mute)}
+@media print{
+@page{size:A4;margin:12mm}
+body{background:#fff;font-size:11px}
+nav,.mapctl{display:none}
+header{background:#fff;color:var(--ink);padding:0 0 8px;border-bottom:2px solid var(--head)}
+header .meta{color:var(--mute)}
+main,footer{max-width:none;padding:0}
+section{break-before:page;border:none;border-radius:0;margin:0;padding:0}
+.grid2,.pair{display:block}
+figure{break-inside:avoid;margin-bottom:8px}
+svg.map{width:100%;max-height:150mm;border:none}
+.wrap{max-height:none;overflow:visible;border:none}
+th{position:static}
+thead{display:table-header-group}
+tr{break-inside:avoid}
+h2,h3{break-after:avoid}
+.cards{grid-template-columns:repeat(6,1fr);gap:6px}.card{padding:6px 8px}.card .v{font-size:16px}
+}
 "#;
 
 const SORT_JS: &str = "document.querySelectorAll('table.sort th').forEach(function(th){th.addEventListener('click',\
@@ -187,6 +219,22 @@ asc=th.getAttribute('data-dir')!=='asc';t.querySelectorAll('th').forEach(functio
 th.setAttribute('data-dir',asc?'asc':'desc');var v=function(r){var c=r.cells[i];return c?(c.getAttribute('data-v')||c.textContent):''};\
 Array.from(b.rows).sort(function(x,y){var a=v(x),c=v(y),na=parseFloat(a),nc=parseFloat(c),\
 r=(!isNaN(na)&&!isNaN(nc))?na-nc:a.localeCompare(c,'zh');return asc?r:-r}).forEach(function(r){b.appendChild(r)})})});";
+
+/// Zoom (wheel, buttons), pan (drag), reset (double click) and layer switches of each map.
+const MAP_JS: &str = "document.querySelectorAll('figure.mapfig').forEach(function(f){var s=f.querySelector('svg.map');if(!s)return;\
+var v=s.viewBox.baseVal,W=v.width,H=v.height;function set(x,y,w){w=Math.min(Math.max(w,W/50),W);var h=w*H/W;\
+x=Math.min(Math.max(x,0),W-w);y=Math.min(Math.max(y,0),H-h);s.setAttribute('viewBox',x+' '+y+' '+w+' '+h)}\
+function zoom(k,cx,cy){var b=s.viewBox.baseVal;if(cx===undefined){cx=b.x+b.width/2;cy=b.y+b.height/2}set(cx-(cx-b.x)/k,cy-(cy-b.y)/k,b.width/k)}\
+s.addEventListener('wheel',function(e){e.preventDefault();var r=s.getBoundingClientRect(),b=s.viewBox.baseVal;\
+zoom(e.deltaY<0?1.25:0.8,b.x+(e.clientX-r.left)/r.width*b.width,b.y+(e.clientY-r.top)/r.height*b.height)},{passive:false});\
+var d=null;s.addEventListener('pointerdown',function(e){d=[e.clientX,e.clientY]});\
+s.addEventListener('pointermove',function(e){if(!d||!e.buttons)return;var r=s.getBoundingClientRect(),b=s.viewBox.baseVal,k=b.width/r.width;\
+set(b.x-(e.clientX-d[0])*k,b.y-(e.clientY-d[1])*k,b.width);d=[e.clientX,e.clientY]});\
+s.addEventListener('pointerup',function(){d=null});s.addEventListener('dblclick',function(){set(0,0,W)});\
+f.querySelectorAll('[data-zoom]').forEach(function(b){b.addEventListener('click',function(){var z=parseFloat(b.getAttribute('data-zoom'));\
+if(z===0)set(0,0,W);else zoom(z)})});\
+f.querySelectorAll('input[data-layer]').forEach(function(c){var a=function(){f.classList.toggle('no-'+c.getAttribute('data-layer'),!c.checked)};\
+c.addEventListener('change',a);a()})});";
 
 fn page_start(out: &mut String, title: &str) {
     let _ = write!(
@@ -210,7 +258,7 @@ fn page_end(out: &mut String) {
          地图为经纬度等距投影（上北下南），底图不含道路。大规模数据按上限汇总绘制：\
          每学段地图最多单独绘制 {} 个小区（其余按网格汇总为灰色方块）、{} 所学校、{} 条统筹流向（对比页每张地图各取一半）；\
          学校表最多 {} 行（按第一志愿/学位比排序）、区县表最多 {} 行；完整数据见 results.xlsx 与 CSV 文件。</footer>\n\
-         <script>{SORT_JS}</script>\n</body>\n</html>\n",
+         <script>{SORT_JS}{MAP_JS}</script>\n</body>\n</html>\n",
         env!("CARGO_PKG_VERSION"),
         n(MAP_BLOCKS as u64),
         n(MAP_SCHOOLS as u64),
@@ -600,8 +648,9 @@ fn school_table(out: &mut String, run: &RunView<'_>, view: &StageView) {
     out.push_str(
         "<div class=\"wrap\"><table class=\"sort\"><thead><tr><th>学校</th><th>区县</th><th>类型</th>\
          <th class=\"n\">学位</th><th class=\"n\">录取</th><th class=\"n\">空余</th><th class=\"n\">利用率</th>\
-         <th class=\"n\">第一志愿</th><th class=\"n\">志愿人数</th><th>录取线（顺位 · 摇号号 · 积分）</th></tr></thead><tbody>",
+         <th class=\"n\">第一志愿</th><th class=\"n\">志愿人数</th><th>学位预警</th><th>录取线（顺位 · 摇号号 · 积分）</th></tr></thead><tbody>",
     );
+    let w = run.data.policy.seat_warning;
     for &k in &rows[..shown] {
         let r: &SchoolRow = &run.schools[k];
         let class = match (r.is_short(), r.is_full()) {
@@ -628,9 +677,26 @@ fn school_table(out: &mut String, run: &RunView<'_>, view: &StageView) {
         );
         td_n(out, u64::from(r.first_choice));
         td_n(out, u64::from(r.applicants));
+        warning_td(out, w.level(u64::from(r.first_choice), u64::from(r.capacity)));
         let _ = write!(out, "<td>{}</td></tr>", esc(&r.cutoff_text()));
     }
     out.push_str("</tbody></table></div>");
+}
+
+/// A 学位预警 cell: the level's name on its colour (sorts by level).
+fn warning_td(out: &mut String, level: crate::warning::Level) {
+    use crate::warning::Level;
+    let (v, class) = match level {
+        Level::Red => (3, "wr"),
+        Level::Orange => (2, "wo"),
+        Level::Yellow => (1, "wy"),
+        _ => (0, "wn"),
+    };
+    let _ = write!(
+        out,
+        "<td data-v=\"{v}\"><span class=\"warn {class}\">{}</span></td>",
+        level.chinese()
+    );
 }
 
 fn district_table(out: &mut String, run: &RunView<'_>, view: &StageView) {
@@ -650,8 +716,10 @@ fn district_table(out: &mut String, run: &RunView<'_>, view: &StageView) {
     out.push_str(
         "<div class=\"wrap\"><table class=\"sort\"><thead><tr><th>区县</th><th class=\"n\">申请人数</th>\
          <th class=\"n\">未录取</th><th class=\"n\">跨区录取</th><th class=\"n\">学校</th><th class=\"n\">学位</th>\
-         <th class=\"n\">录取</th><th class=\"n\">空余</th><th class=\"n\">学位紧张学校</th></tr></thead><tbody>",
+         <th class=\"n\">录取</th><th class=\"n\">空余</th><th class=\"n\">学位紧张学校</th>\
+         <th class=\"n\">需求/学位</th><th>学位预警</th></tr></thead><tbody>",
     );
+    let w = run.data.policy.seat_warning;
     for (d, a) in &rows[..shown] {
         let name = run.data.city.districts.get(**d as usize).map_or("", String::as_str);
         let _ = write!(out, "<tr><td>{}</td>", esc(name));
@@ -667,6 +735,13 @@ fn district_table(out: &mut String, run: &RunView<'_>, view: &StageView) {
         ] {
             td_n(out, v);
         }
+        let ratio = if a.seats == 0 {
+            0.0
+        } else {
+            a.applicants as f64 / a.seats as f64
+        };
+        let _ = write!(out, "<td class=\"n\" data-v=\"{ratio:.4}\">{}</td>", pct(ratio));
+        warning_td(out, w.level(a.applicants, a.seats));
         out.push_str("</tr>");
     }
     out.push_str("</tbody></table></div>");
@@ -747,6 +822,135 @@ fn stage_title(stage: Stage) -> String {
     format!("{}<small>{}</small>", stage.chinese(), stage.as_str())
 }
 
+/// Opens a map's figure with its layer switches and zoom buttons (the page's script makes them work; without it
+/// the map shows its default layers).
+fn map_controls(out: &mut String, zones: bool, districts: bool, flows: bool, changed: bool) {
+    // Layers off by default are off in the markup too, so the page reads the same without script.
+    let _ = write!(
+        out,
+        "<figure class=\"mapfig{}{}\">",
+        if zones { " no-blocks" } else { "" },
+        if flows { " no-flows" } else { "" }
+    );
+    out.push_str("<div class=\"mapctl\">");
+    let mut cb = |layer: &str, label: &str, on: bool| {
+        let _ = write!(
+            out,
+            "<label><input type=\"checkbox\" data-layer=\"{layer}\"{}> {label}</label>",
+            if on { " checked" } else { "" }
+        );
+    };
+    if zones {
+        cb("zones", "学区 zones", true);
+    }
+    if districts {
+        cb("dist", "区县 districts", true);
+    }
+    cb("blocks", "小区 blocks", !zones);
+    if flows {
+        cb("flows", "统筹流向 flows", false);
+    }
+    if changed {
+        cb("chg", "换校小区 changed", true);
+    }
+    out.push_str(
+        "<span class=\"zb\"><button type=\"button\" data-zoom=\"1.5\" title=\"放大 zoom in\">＋</button>\
+         <button type=\"button\" data-zoom=\"0.667\" title=\"缩小 zoom out\">－</button>\
+         <button type=\"button\" data-zoom=\"0\" title=\"复位 reset\">复位</button></span>\
+         <span class=\"hint\">滚轮缩放、拖动平移、双击复位；悬停查看学校数据</span></div>",
+    );
+}
+
+/// What the zone and district layers are, for a map's caption.
+fn layer_caption(zones: usize, districts: &layers::Districts) -> String {
+    let mut t = String::new();
+    if zones > 0 {
+        let _ = write!(
+            t,
+            " 学区：{} 个现行学区（zones.csv），按小区的泰森多边形（约 2 km 内；稀疏处延伸至相邻小区）合并绘制。",
+            n(zones as u64)
+        );
+    }
+    if !districts.source.is_empty() {
+        let _ = write!(t, " {}。", esc(&districts.source));
+    }
+    t
+}
+
+/// Blocks whose applicants' main school differs between the runs (matched by block id), on the
+/// alternative's block indices.
+fn changed_blocks(
+    base: &RunView<'_>,
+    bview: Option<&StageView>,
+    alt: &RunView<'_>,
+    aview: &StageView,
+) -> BTreeMap<u32, String> {
+    let name = |run: &RunView<'_>, s: Option<u32>| {
+        s.and_then(|s| run.data.city.schools.get(s as usize))
+            .map_or("未录取".to_string(), |s| s.name.clone())
+    };
+    let mut before: HashMap<&str, Option<u32>> = HashMap::new();
+    if let Some(v) = bview {
+        for b in &v.blocks {
+            if let Some(block) = base.data.city.blocks.get(b.block as usize) {
+                before.insert(block.id.as_str(), b.school);
+            }
+        }
+    }
+    let id_of = |run: &RunView<'_>, s: Option<u32>| {
+        s.and_then(|s| run.data.city.schools.get(s as usize))
+            .map(|s| s.id.clone())
+    };
+    let mut out = BTreeMap::new();
+    for b in &aview.blocks {
+        let Some(block) = alt.data.city.blocks.get(b.block as usize) else {
+            continue;
+        };
+        let Some(&was) = before.get(block.id.as_str()) else {
+            continue;
+        };
+        if id_of(base, was) != id_of(alt, b.school) {
+            out.insert(
+                b.block,
+                format!("主要录取：{} → {}", name(base, was), name(alt, b.school)),
+            );
+        }
+    }
+    out
+}
+
+/// New schools (in the alternative with seats, not in the base or without seats there) and
+/// closed ones (the reverse) of a stage: (lon, lat, new?, tooltip).
+fn school_marks(base: &RunView<'_>, alt: &RunView<'_>, stage: Stage) -> Vec<(f64, f64, bool, String)> {
+    let seats = |run: &RunView<'_>| -> BTreeMap<String, (u32, f64, f64, String)> {
+        run.data
+            .city
+            .schools
+            .iter()
+            .filter(|s| s.stage == stage)
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    (s.capacity, s.location.lon, s.location.lat, s.name.clone()),
+                )
+            })
+            .collect()
+    };
+    let (b, a) = (seats(base), seats(alt));
+    let mut out = Vec::new();
+    for (id, &(cap, lon, lat, ref name)) in &a {
+        if cap > 0 && b.get(id).is_none_or(|x| x.0 == 0) {
+            out.push((lon, lat, true, format!("新校：{name}（{id}）· 学位 {cap}")));
+        }
+    }
+    for (id, &(cap, lon, lat, ref name)) in &b {
+        if cap > 0 && a.get(id).is_none_or(|x| x.0 == 0) {
+            out.push((lon, lat, false, format!("停办：{name}（{id}）· 原学位 {cap}")));
+        }
+    }
+    out
+}
+
 /// The page of one run.
 pub(crate) fn run_page(run: &RunView<'_>) -> String {
     let s = &run.summary;
@@ -764,6 +968,7 @@ pub(crate) fn run_page(run: &RunView<'_>) -> String {
         let _ = write!(out, "<a href=\"#{}\">{}</a>", v.stage.as_str(), v.stage.chinese());
     }
     out.push_str("<a href=\"#audit\">审计</a></nav><main>");
+    let districts = layers::district_layer(run.data);
     for view in &run.stages {
         let Some(summary) = s.stages.get(view.summary) else {
             continue;
@@ -778,6 +983,7 @@ pub(crate) fn run_page(run: &RunView<'_>) -> String {
         let both = [(run, Some(view))];
         let proj = stage_projection(&both);
         let colours = stage_colours(&both);
+        let zones = layers::zone_layer(run.data, view.stage);
         let (svg, notes) = map::stage_map(
             run,
             view,
@@ -785,11 +991,29 @@ pub(crate) fn run_page(run: &RunView<'_>) -> String {
             &colours,
             &format!("m-{}", view.stage.as_str()),
             map::Caps::FULL,
+            map::MapLayers {
+                zones: &zones,
+                districts: &districts,
+                changed: &BTreeMap::new(),
+                marks: &[],
+            },
         );
-        out.push_str("<div class=\"grid2\"><figure>");
+        out.push_str("<div class=\"grid2\">");
+        map_controls(
+            &mut out,
+            !zones.is_empty(),
+            !districts.outlines.is_empty(),
+            !view.flows.is_empty(),
+            false,
+        );
         out.push_str(&svg);
         legend(&mut out);
-        let _ = write!(out, "<figcaption>{}</figcaption></figure><div>", map_caption(&notes));
+        let _ = write!(
+            out,
+            "<figcaption>{}{}</figcaption></figure><div>",
+            map_caption(&notes),
+            layer_caption(zones.len(), &districts)
+        );
         let bins = stats::bins_for(&[summary]);
         let h = stats::histogram(view, &bins);
         out.push_str("<h3 style=\"margin-top:0\">通勤距离分布</h3>");
@@ -1076,6 +1300,7 @@ pub(crate) fn compare_page(base: &RunView<'_>, alt: &RunView<'_>) -> String {
     }
     out.push_str("<a href=\"#schools\">学校变化</a><a href=\"#audit\">审计</a></nav><main>");
     let comparison = crate::compare::compare(base.as_run(), alt.as_run());
+    let districts = layers::district_layer(alt.data);
     for &stage in &stages {
         let b = base.stage(stage);
         let a = alt.stage(stage);
@@ -1101,25 +1326,56 @@ pub(crate) fn compare_page(base: &RunView<'_>, alt: &RunView<'_>) -> String {
             .map(|x| x.map(|(v, _)| stats::histogram(v, &bins)))
             .collect();
         let ymax = hists.iter().flatten().map(Histogram::max_total).max().unwrap_or(1);
+        // One map: the alternative's zones and seats, the blocks whose applicants changed
+        // school highlighted, new schools starred and closed ones crossed.
+        if let Some(view) = a.map(|x| x.0) {
+            let changed = changed_blocks(base, b.map(|x| x.0), alt, view);
+            let marks = school_marks(base, alt, stage);
+            let zones = layers::zone_layer(alt.data, stage);
+            let (svg, notes) = map::stage_map(
+                alt,
+                view,
+                &proj,
+                &colours,
+                &format!("c-{}", stage.as_str()),
+                map::Caps::FULL,
+                map::MapLayers {
+                    zones: &zones,
+                    districts: &districts,
+                    changed: &changed,
+                    marks: &marks,
+                },
+            );
+            let _ = write!(
+                out,
+                "<h3>方案地图：{}<small>（{} 个小区换校；新校 {} 所，停办 {} 所）</small></h3>",
+                esc(&alt.summary.scenario),
+                n(changed.len() as u64),
+                marks.iter().filter(|m| m.2).count(),
+                marks.iter().filter(|m| !m.2).count()
+            );
+            map_controls(
+                &mut out,
+                !zones.is_empty(),
+                !districts.outlines.is_empty(),
+                !view.flows.is_empty(),
+                true,
+            );
+            out.push_str(&svg);
+            let _ = write!(
+                out,
+                "<figcaption>{}{}</figcaption></figure>",
+                map_caption(&notes),
+                layer_caption(zones.len(), &districts)
+            );
+        } else {
+            out.push_str("<p class=\"note\">方案不含该学段。</p>");
+        }
         out.push_str("<div class=\"pair\">");
-        for (k, ((run, view), label)) in pair.iter().zip(["基准", "方案"]).enumerate() {
+        for (k, ((run, _), label)) in pair.iter().zip(["基准", "方案"]).enumerate() {
             let _ = write!(out, "<figure><h3>{label}：{}</h3>", esc(&run.summary.scenario));
-            match (view, [b, a][k]) {
-                (Some(view), Some((_, summary))) => {
-                    let (svg, notes) = map::stage_map(
-                        run,
-                        view,
-                        &proj,
-                        &colours,
-                        &format!("{}-{}", if k == 0 { "b" } else { "a" }, stage.as_str()),
-                        map::Caps::HALF,
-                    );
-                    out.push_str(&svg);
-                    let _ = write!(out, "<figcaption>{}</figcaption>", map_caption(&notes));
-                    if let Some(h) = &hists[k] {
-                        out.push_str(&histogram_svg(h, ymax, summary));
-                    }
-                }
+            match ([b, a][k], &hists[k]) {
+                (Some((_, summary)), Some(h)) => out.push_str(&histogram_svg(h, ymax, summary)),
                 _ => out.push_str("<p class=\"note\">此次运行不含该学段。</p>"),
             }
             out.push_str("</figure>");

@@ -9,6 +9,9 @@ use std::fmt::Write as _;
 
 use rstar::{RTree, primitives::GeomWithData};
 
+use geo::MultiPolygon;
+
+use super::layers::Districts;
 use super::stats::{RunView, StageView};
 use super::{MAP_BLOCKS, MAP_FLOWS, MAP_SCHOOLS, esc};
 use crate::model::Sector;
@@ -152,12 +155,53 @@ impl Caps {
         schools: MAP_SCHOOLS,
         flows: MAP_FLOWS,
     };
-    /// Half of them, for each of the two maps of a comparison.
-    pub const HALF: Caps = Caps {
-        blocks: MAP_BLOCKS / 2,
-        schools: MAP_SCHOOLS / 2,
-        flows: MAP_FLOWS / 2,
+}
+
+/// What a map draws besides blocks, schools and flows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MapLayers<'a> {
+    /// Zone polygons: (school id, zone), drawn under everything in the school's colour.
+    pub zones: &'a [(String, MultiPolygon<f64>)],
+    /// District outlines.
+    pub districts: &'a Districts,
+    /// Blocks to highlight (a comparison's blocks whose applicants changed school), with a note.
+    pub changed: &'a BTreeMap<u32, String>,
+    /// Schools to mark: (lon, lat, new?, tooltip); new schools get a star, closed ones a cross.
+    pub marks: &'a [(f64, f64, bool, String)],
+}
+
+/// An SVG path of a ring in view-box units (0.1 precision, repeated points dropped).
+fn ring_path<'a>(d: &mut String, proj: &Projection, ring: impl Iterator<Item = &'a (f64, f64)>) {
+    let mut pts: Vec<(i64, i64)> = Vec::new();
+    for &(lon, lat) in ring {
+        let (x, y) = proj.xy(lon, lat);
+        let p = ((x * 10.0).round() as i64, (y * 10.0).round() as i64);
+        if pts.last() != Some(&p) {
+            pts.push(p);
+        }
+    }
+    if pts.len() > 1 && pts.first() == pts.last() {
+        pts.pop();
+    }
+    if pts.len() < 3 {
+        return;
+    }
+    let t = |v: i64| {
+        let s = format!("{}.{}", v.div_euclid(10), v.rem_euclid(10));
+        s.strip_suffix(".0").map_or(s.clone(), str::to_string)
     };
+    for (i, &(x, y)) in pts.iter().enumerate() {
+        let _ = write!(d, "{}{},{}", if i == 0 { "M" } else { "L" }, t(x), t(y));
+    }
+    d.push('Z');
+}
+
+/// Rings of a geo polygon as (lon, lat) lists.
+fn geo_rings(p: &geo::Polygon<f64>) -> Vec<Vec<(f64, f64)>> {
+    std::iter::once(p.exterior())
+        .chain(p.interiors())
+        .map(|r| r.0.iter().map(|c| (c.x, c.y)).collect())
+        .collect()
 }
 
 /// Renders the map of one stage of a run.
@@ -168,6 +212,7 @@ pub(crate) fn stage_map(
     colours: &HashMap<String, u8>,
     id: &str,
     caps: Caps,
+    layers: MapLayers<'_>,
 ) -> (String, MapNotes) {
     let city = &run.data.city;
     let colour_of = |school: u32| -> u8 {
@@ -199,6 +244,47 @@ pub(crate) fn stage_map(
          class=\"ah\"/></marker></defs><rect class=\"bg\" width=\"{WIDTH}\" height=\"{}\"/>",
         f1(h)
     );
+
+    // Zone polygons (学区), then district outlines on top of them.
+    if !layers.zones.is_empty() {
+        svg.push_str("<g class=\"zones\">");
+        for (school_id, zone) in layers.zones {
+            let mut d = String::new();
+            for p in &zone.0 {
+                for ring in geo_rings(p) {
+                    ring_path(&mut d, proj, ring.iter());
+                }
+            }
+            if d.is_empty() {
+                continue;
+            }
+            let c = colours.get(school_id).copied().unwrap_or(0);
+            let title = city
+                .school(school_id)
+                .and_then(|i| run.row(i))
+                .map_or_else(|| esc(school_id), school_title);
+            let _ = write!(
+                svg,
+                "<path class=\"k{c}\" d=\"{d}\"><title>学区 · {title}</title></path>"
+            );
+        }
+        svg.push_str("</g>");
+    }
+    if !layers.districts.outlines.is_empty() {
+        svg.push_str("<g class=\"dist\">");
+        for (name, polys) in &layers.districts.outlines {
+            let mut d = String::new();
+            for p in polys {
+                for ring in p {
+                    ring_path(&mut d, proj, ring.iter());
+                }
+            }
+            if !d.is_empty() {
+                let _ = write!(svg, "<path d=\"{d}\"><title>{}</title></path>", esc(name));
+            }
+        }
+        svg.push_str("</g>");
+    }
 
     // Blocks: the largest by applicants as dots, the rest binned to a grid.
     let mut by_size: Vec<usize> = (0..view.blocks.len()).collect();
@@ -285,6 +371,26 @@ pub(crate) fn stage_map(
         svg.push_str("</title></circle>");
     }
     svg.push_str("</g>");
+    if !layers.changed.is_empty() {
+        svg.push_str("<g class=\"chg\">");
+        for (&b, note) in layers.changed {
+            let Some(block) = city.blocks.get(b as usize) else {
+                continue;
+            };
+            let (x, y) = proj.xy(block.location.lon, block.location.lat);
+            let _ = write!(
+                svg,
+                "<circle cx=\"{}\" cy=\"{}\" r=\"{}\"><title>{}（{}）\n{}</title></circle>",
+                f1(x),
+                f1(y),
+                f1(block_scale * 7.0),
+                esc(&block.name),
+                esc(&block.id),
+                esc(note)
+            );
+        }
+        svg.push_str("</g>");
+    }
 
     // School radius by utilisation.
     let radius = |row: &super::stats::SchoolRow| school_scale * (4.0 + 7.0 * row.utilisation().min(1.0).sqrt());
@@ -388,6 +494,50 @@ pub(crate) fn stage_map(
         }
     }
     svg.push_str("</g>");
+
+    // New schools (stars) and closed schools (crosses) of a comparison.
+    if !layers.marks.is_empty() {
+        svg.push_str("<g class=\"mk\">");
+        for (lon, lat, new, title) in layers.marks {
+            let (x, y) = proj.xy(*lon, *lat);
+            let r = 11.0 * school_scale.max(0.7);
+            let d = if *new {
+                (0..10)
+                    .map(|i| {
+                        let a = std::f64::consts::PI * (i as f64 / 5.0 - 0.5);
+                        let rr = if i % 2 == 0 { r } else { r * 0.45 };
+                        format!(
+                            "{}{},{}",
+                            if i == 0 { "M" } else { "L" },
+                            f1(x + rr * a.cos()),
+                            f1(y + rr * a.sin())
+                        )
+                    })
+                    .collect::<String>()
+                    + "Z"
+            } else {
+                let k = r * 0.7;
+                format!(
+                    "M{},{}L{},{}M{},{}L{},{}",
+                    f1(x - k),
+                    f1(y - k),
+                    f1(x + k),
+                    f1(y + k),
+                    f1(x - k),
+                    f1(y + k),
+                    f1(x + k),
+                    f1(y - k)
+                )
+            };
+            let _ = write!(
+                svg,
+                "<path class=\"{}\" d=\"{d}\"><title>{}</title></path>",
+                if *new { "new" } else { "closed" },
+                esc(title)
+            );
+        }
+        svg.push_str("</g>");
+    }
 
     // District names at the centre of their drawn blocks, when there are few districts.
     let mut centres: BTreeMap<u32, (f64, f64, u32)> = BTreeMap::new();

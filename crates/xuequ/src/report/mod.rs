@@ -68,7 +68,9 @@
 //! # Ok(()) }
 //! ```
 
+mod districts;
 mod html;
+mod layers;
 mod map;
 mod stats;
 mod xlsx;
@@ -89,7 +91,7 @@ pub const MAP_SCHOOLS: usize = 2_500;
 /// Overflow flows (block → school) drawn on one stage's map.
 pub const MAP_FLOWS: usize = 1_500;
 /// School rows in one stage's table.
-pub const TABLE_SCHOOLS: usize = 300;
+pub const TABLE_SCHOOLS: usize = 2_500;
 /// District rows in one stage's table.
 pub const TABLE_DISTRICTS: usize = 100;
 /// Changed schools listed in a comparison.
@@ -170,6 +172,7 @@ pub fn compare_html(base: (&Dataset, &Allocation, &AuditReport), alt: (&Dataset,
 /// - **录取** the `assignments.csv` columns, one row per applicant in `students.csv` order,
 ///   split into 录取1, 录取2, … when there are more than [`XLSX_ROWS_PER_SHEET`] rows;
 /// - **顺位与原因** placements per tier and unplaced applicants per reason;
+/// - **区县** per stage and district (the `districts_summary.csv` columns) with 学位预警;
 /// - **审计** the audit checks;
 /// - **说明** the scenario, the rules and what the codes mean.
 ///
@@ -179,6 +182,39 @@ pub fn compare_html(base: (&Dataset, &Allocation, &AuditReport), alt: (&Dataset,
 /// applicant count, bounds the memory used.
 pub fn workbook(data: &Dataset, allocation: &Allocation, audit: &AuditReport) -> Result<Vec<u8>, ReportError> {
     xlsx::build(&stats::RunView::new(data, allocation, audit))
+}
+
+/// The run's GIS layers: `zones.geojson` (each stage's current zones, OGC-valid polygons, with
+/// seats, assigned, first choices and 学位预警), `blocks.geojson` (each block with applicants
+/// of a stage: applicants, placed, unplaced and the school most of them got) and `layers.gpkg`
+/// holding both as GeoPackage layers `zones` and `blocks` (EPSG:4326).
+pub fn run_layers(
+    data: &Dataset,
+    allocation: &Allocation,
+    audit: &AuditReport,
+) -> Result<[(&'static str, Vec<u8>); 3], crate::gpkg::GpkgError> {
+    let run = stats::RunView::new(data, allocation, audit);
+    let (zones, blocks) = layers::run_layers(&run);
+    let gpkg = crate::gpkg::geopackage(&[("zones", &zones), ("blocks", &blocks)], crate::gpkg::FIXED_TIME)?;
+    let json = |v: &serde_json::Value| {
+        let mut b = serde_json::to_vec(v).expect("GeoJSON serialises");
+        b.push(b'\n');
+        b
+    };
+    Ok([
+        ("zones.geojson", json(&zones)),
+        ("blocks.geojson", json(&blocks)),
+        ("layers.gpkg", gpkg),
+    ])
+}
+
+/// `districts_summary.csv`: per stage and district (`stage, district, applicants, unplaced,
+/// placed_other_district, schools, seats, assigned, vacancies, short_schools, demand_ratio,
+/// warning`), where `demand_ratio` is applicants living in the district / seats of its schools
+/// and `warning` the 学位预警 level (`none|yellow|orange|red`, thresholds in the policy's
+/// `[seat_warning]`, see [`crate::warning`]).
+pub fn districts_summary_csv(data: &Dataset, allocation: &Allocation, audit: &AuditReport, bom: bool) -> Vec<u8> {
+    districts::csv(&stats::RunView::new(data, allocation, audit), bom)
 }
 
 /// Adds [`HTML_FILE`] and/or [`XLSX_FILE`] to a run's output set. A workbook that cannot

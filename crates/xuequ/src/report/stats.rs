@@ -63,6 +63,9 @@ impl SchoolRow {
 
     /// The cutoff as one text: tier, lottery number and points.
     pub fn cutoff_text(&self) -> String {
+        if self.cutoff_tier == crate::output::NOT_FULL {
+            return "未满额，无录取线 (not full)".to_string();
+        }
         let mut s = self.cutoff_tier.clone();
         if let Some(l) = self.cutoff_lottery {
             s.push_str(&format!(" · 摇号 {l}"));

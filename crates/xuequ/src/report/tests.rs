@@ -108,12 +108,14 @@ fn comparison_shows_both_runs_and_deltas() {
     let (aa, ra) = run(&alt);
     let page = compare_html((&base, &ab, &rb), (&alt, &aa, &ra));
     assert!(page.contains("基准方案") && page.contains("扩班方案"));
-    assert_eq!(page.matches("<svg class=\"map\"").count(), 4);
+    // One map per stage: the alternative's, with changes marked.
+    assert_eq!(page.matches("<svg class=\"map\"").count(), 2);
+    assert!(page.contains("方案地图"));
     assert!(page.contains("实验小学"), "the school whose capacity changed is listed");
     assert!(page.contains("学生去向变化"));
     assert!(!page.contains("http://") && !page.contains("https://"));
-    // Unique marker ids across the four maps.
-    for id in ["b-primary-ar", "a-primary-ar", "b-junior-ar", "a-junior-ar"] {
+    // Unique marker ids across the maps.
+    for id in ["c-primary-ar", "c-junior-ar"] {
         assert_eq!(page.matches(&format!("id=\"{id}\"")).count(), 1, "{id}");
     }
     assert_eq!(page, compare_html((&base, &ab, &rb), (&alt, &aa, &ra)));
@@ -144,7 +146,7 @@ fn workbook_has_one_sheet_per_table() {
         .skip(1)
         .filter_map(|s| s.split('"').next())
         .collect();
-    assert_eq!(names, ["概况", "学校", "录取", "顺位与原因", "审计", "说明"]);
+    assert_eq!(names, ["概况", "学校", "录取", "顺位与原因", "区县", "审计", "说明"]);
     // The 录取 sheet holds every applicant (inline strings) plus the header.
     let sheet = unzip(&book, "xl/worksheets/sheet3.xml");
     assert_eq!(sheet.matches("<row ").count(), data.cohort.students.len() + 1);

@@ -273,10 +273,15 @@ fn schools_sheet(wb: &mut Workbook, run: &RunView<'_>, f: &Formats) -> Result<()
         ("购买学位录取", "purchased_assigned"),
         ("志愿人数", "applicants"),
         ("第一志愿人数", "first_choice_applicants"),
+        ("需求/学位", "demand_ratio"),
+        ("学位预警", "warning"),
     ];
     let mut sheet = Sheet::start(wb.add_worksheet(), "学校", &columns, f)?;
+    let w = run.data.policy.seat_warning;
     for r in &run.schools {
         let r: &SchoolRow = r;
+        let level = w.level(u64::from(r.first_choice), u64::from(r.capacity));
+        let ratio = (r.capacity > 0).then(|| f64::from(r.first_choice) / f64::from(r.capacity));
         sheet.row(
             &[
                 Cell::Text(&r.id),
@@ -297,6 +302,37 @@ fn schools_sheet(wb: &mut Workbook, run: &RunView<'_>, f: &Formats) -> Result<()
                 Cell::Count(u64::from(r.purchased_assigned)),
                 Cell::Count(u64::from(r.applicants)),
                 Cell::Count(u64::from(r.first_choice)),
+                ratio.map_or(Cell::Empty, Cell::Share),
+                Cell::Owned(format!("{} {}", level.chinese(), level.as_str())),
+            ],
+            f,
+        )?;
+    }
+    sheet.finish()
+}
+
+fn districts_sheet(wb: &mut Workbook, run: &RunView<'_>, f: &Formats) -> Result<(), ReportError> {
+    let mut sheet = Sheet::start(wb.add_worksheet(), "区县", &super::districts::COLUMNS, f)?;
+    for r in super::districts::district_rows(run) {
+        let a = r.agg;
+        sheet.row(
+            &[
+                Cell::Owned(format!("{} {}", r.stage.chinese(), r.stage.as_str())),
+                Cell::Text(r.district),
+                Cell::Count(a.applicants),
+                Cell::Count(a.unplaced),
+                Cell::Count(a.placed_elsewhere),
+                Cell::Count(a.schools),
+                Cell::Count(a.seats),
+                Cell::Count(a.assigned),
+                Cell::Count(a.seats.saturating_sub(a.assigned)),
+                Cell::Count(a.short),
+                if a.seats == 0 {
+                    Cell::Empty
+                } else {
+                    Cell::Share(a.applicants as f64 / a.seats as f64)
+                },
+                Cell::Owned(format!("{} {}", r.level.chinese(), r.level.as_str())),
             ],
             f,
         )?;
@@ -469,7 +505,19 @@ fn about_sheet(wb: &mut Workbook, run: &RunView<'_>, sheets: &[String], f: &Form
         ),
         (
             "录取线 cutoff",
-            "最后一名按志愿录取者的顺位、摇号号（1 = 最优）与积分（随迁子女按积分排序时）".to_string(),
+            "最后一名按志愿录取者的顺位、摇号号（1 = 最优）与积分（随迁子女按积分排序时）；\
+             仅学位已满的学校有录取线，未满额学校标为 not_full（未满额，无录取线）"
+                .to_string(),
+        ),
+        (
+            "学位预警 warning",
+            format!(
+                "需求/学位（学校：第一志愿人数/学位；区县：本区申请人数/本区学校学位）超过 {:.0}% 为 yellow 黄色预警，\
+                 超过 {:.0}% 为 orange 橙色预警，超过 {:.0}% 为 red 红色预警，否则 none 无（阈值见政策 [seat_warning]）",
+                run.data.policy.seat_warning.yellow * 100.0,
+                run.data.policy.seat_warning.orange * 100.0,
+                run.data.policy.seat_warning.red * 100.0
+            ),
         ),
         ("生成 generator", format!("xuequ {}", env!("CARGO_PKG_VERSION"))),
     ];
@@ -498,6 +546,7 @@ pub(crate) fn build(run: &RunView<'_>) -> Result<Vec<u8>, ReportError> {
     schools_sheet(&mut wb, run, &f)?;
     let sheets = assignment_sheets(&mut wb, run, &f)?;
     tiers_sheet(&mut wb, run, &f)?;
+    districts_sheet(&mut wb, run, &f)?;
     audit_sheet(&mut wb, run, &f)?;
     about_sheet(&mut wb, run, &sheets, &f)?;
     wb.save_to_buffer().map_err(|e| ReportError::xlsx("workbook", e))

@@ -66,8 +66,8 @@ impl HasPosition for Site {
     }
 }
 
-/// Block adjacency (CSR, sorted neighbour lists) plus the Delaunay neighbours of each distinct
-/// point, which the zone polygons use.
+/// Block adjacency (CSR, sorted neighbour lists) with the local frame and block points
+/// that the zone polygons use.
 #[derive(Debug, Clone)]
 pub struct Adjacency {
     start: Vec<u32>,
@@ -78,10 +78,6 @@ pub struct Adjacency {
     pub(crate) xy: Vec<(f64, f64)>,
     /// For each block, the first block at the same point (itself when alone).
     pub(crate) rep: Vec<u32>,
-    /// For each representative block, its Delaunay neighbours (representatives), CSR over
-    /// blocks (empty for non-representatives), before any edge removal.
-    pub(crate) dstart: Vec<u32>,
-    pub(crate) dnbr: Vec<u32>,
     /// Delaunay edges removed for crossing a barrier.
     pub removed_by_barriers: usize,
     /// Delaunay edges removed for length.
@@ -152,7 +148,6 @@ impl Adjacency {
         }
         dedges.sort_unstable();
         dedges.dedup();
-        let (dstart, dnbr) = csr(n, dedges.iter().flat_map(|&(a, b)| [(a, b), (b, a)]));
 
         // Barriers in the local frame, indexed by segment envelopes.
         let mut segs = Vec::new();
@@ -236,8 +231,6 @@ impl Adjacency {
             frame,
             xy,
             rep,
-            dstart,
-            dnbr,
             removed_by_barriers,
             removed_by_length,
         }
@@ -279,12 +272,6 @@ impl Adjacency {
     /// Undirected edges.
     pub fn edge_count(&self) -> usize {
         self.nbr.len() / 2
-    }
-
-    /// Delaunay neighbours (representatives) of a representative block.
-    pub(crate) fn delaunay_neighbours(&self, rep: u32) -> &[u32] {
-        let b = rep as usize;
-        &self.dnbr[self.dstart[b] as usize..self.dstart[b + 1] as usize]
     }
 }
 

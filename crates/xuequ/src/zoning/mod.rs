@@ -56,8 +56,10 @@
 mod adjacency;
 mod bound;
 mod candidates;
+mod cells;
 mod config;
 mod demand;
+mod dissolve;
 mod distance;
 mod lookup;
 mod multischool;
@@ -87,7 +89,7 @@ pub use problem::{NewSchool, SchoolEdits, ZoneBlock, ZoneSchool, ZoningProblem};
 pub use repair::RepairStats;
 pub use report::{OverallReport, SchoolReport, ZoningReport};
 pub use stability::{SweepPoint, lambda_for_cap, sweep};
-pub use write::{report_csv, report_json, sweep_csv, write_zoning, zones_csv, zones_geojson};
+pub use write::{report_csv, report_json, sweep_csv, write_zoning, zones_csv, zones_geojson, zones_gpkg};
 
 use crate::error::Diagnostics;
 use crate::flow::FlowError;
@@ -107,7 +109,9 @@ pub struct ZoningParams {
     /// school is always allowed.
     pub max_distance_m: Option<u32>,
     /// Zones never cross district boundaries: a block may only go to a school of its own
-    /// district (default false).
+    /// district (default true: 划片 is set per 区县; a block's current school is still allowed,
+    /// and a block whose district has no open school of the stage is reported unassigned). Set false
+    /// (`--across-districts`, `within_district = false`) to let zones cross district lines.
     pub within_district: bool,
     /// Stability weight λ: extra metres per child charged for moving a block away from its
     /// current zone (default 0).
@@ -148,7 +152,7 @@ impl Default for ZoningParams {
         ZoningParams {
             candidates: 6,
             max_distance_m: None,
-            within_district: false,
+            within_district: true,
             stability_m: 0,
             max_moved_share: None,
             utilisation: (0.0, 1.0),

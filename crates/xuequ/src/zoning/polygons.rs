@@ -1,16 +1,17 @@
-//! Zone polygons: each distinct block point's Voronoi cell (its disc of `cell_radius_m` cut
-//! by the bisectors with its Delaunay neighbours), dissolved per school with a polygon union.
-//! A point where blocks of several schools sit (or a multi-school zone) belongs to each.
+//! Zone polygons: each distinct block point's Voronoi cell (cut by a disc of `cell_radius_m`),
+//! built with shared vertices on a 1e-7° grid ([`super::cells`]) and dissolved per school by
+//! exact edge cancellation ([`super::dissolve`]): OGC-valid polygons, one part per piece of
+//! the zone as drawn. A point where blocks of several schools sit (or a multi-school zone)
+//! belongs to each.
 
-use geo::{Coord, LineString, MultiPolygon, Polygon, unary_union};
+use geo::{Coord, LineString, MultiPolygon, Polygon};
 use rayon::prelude::*;
 
 use super::adjacency::{Adjacency, LocalFrame};
+use super::cells::{GRID, GridPt, bounded_cells};
+use super::dissolve::dissolve;
 use super::multischool::SchoolGroup;
 use super::{UNASSIGNED, ZoningProblem};
-
-/// Vertices of the disc that bounds a cell.
-const DISC_VERTICES: usize = 24;
 
 /// One school's zone.
 #[derive(Debug, Clone)]
@@ -53,51 +54,31 @@ impl ZonePolygons {
     }
 }
 
-/// The Voronoi cell of representative block `r`, in local metres.
-fn cell(adj: &Adjacency, r: u32, radius: f64) -> Vec<(f64, f64)> {
-    let c = adj.xy[r as usize];
-    let mut poly: Vec<(f64, f64)> = (0..DISC_VERTICES)
-        .map(|i| {
-            let a = i as f64 * std::f64::consts::TAU / DISC_VERTICES as f64;
-            (c.0 + radius * a.cos(), c.1 + radius * a.sin())
-        })
+fn ring_metrics(frame: &LocalFrame, ring: &[GridPt]) -> (f64, f64) {
+    let xy: Vec<(f64, f64)> = ring
+        .iter()
+        .map(|p| frame.to_xy(p.0 as f64 / GRID, p.1 as f64 / GRID))
         .collect();
-    for &n in adj.delaunay_neighbours(r) {
-        let q = adj.xy[n as usize];
-        let dir = (q.0 - c.0, q.1 - c.1);
-        let mid = ((q.0 + c.0) / 2.0, (q.1 + c.1) / 2.0);
-        // Keep points p with (p − mid)·dir ≤ 0 (the side of c).
-        let side = |p: (f64, f64)| (p.0 - mid.0) * dir.0 + (p.1 - mid.1) * dir.1;
-        let mut out = Vec::with_capacity(poly.len() + 1);
-        for i in 0..poly.len() {
-            let p = poly[i];
-            let q2 = poly[(i + 1) % poly.len()];
-            let (sp, sq) = (side(p), side(q2));
-            if sp <= 0.0 {
-                out.push(p);
-            }
-            if (sp < 0.0 && sq > 0.0) || (sp > 0.0 && sq < 0.0) {
-                let t = sp / (sp - sq);
-                out.push((p.0 + t * (q2.0 - p.0), p.1 + t * (q2.1 - p.1)));
-            }
-        }
-        poly = out;
-        if poly.len() < 3 {
-            return Vec::new();
-        }
-    }
-    poly
-}
-
-fn ring_metrics(ring: &LineString<f64>) -> (f64, f64) {
-    let pts = &ring.0;
+    let n = xy.len();
     let mut area2 = 0.0;
     let mut perim = 0.0;
-    for w in pts.windows(2) {
-        area2 += w[0].x * w[1].y - w[1].x * w[0].y;
-        perim += ((w[1].x - w[0].x).powi(2) + (w[1].y - w[0].y).powi(2)).sqrt();
+    for i in 0..n {
+        let (a, b) = (xy[i], xy[(i + 1) % n]);
+        area2 += a.0 * b.1 - b.0 * a.1;
+        perim += ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
     }
     (area2.abs() / 2.0, perim)
+}
+
+fn to_linestring(ring: &[GridPt]) -> LineString<f64> {
+    LineString::new(
+        ring.iter()
+            .map(|p| Coord {
+                x: p.0 as f64 / GRID,
+                y: p.1 as f64 / GRID,
+            })
+            .collect(),
+    )
 }
 
 /// Dissolves cells into one multipolygon per school. `schools_of(b)` gives the schools a
@@ -126,6 +107,7 @@ pub(crate) fn polygons_from(
         }
     }
     let frame: LocalFrame = adj.frame;
+    let cells = bounded_cells(adj, radius);
     let zones: Vec<Option<ZonePolygon>> = (0..n_schools)
         .into_par_iter()
         .map(|s| {
@@ -133,43 +115,30 @@ pub(crate) fn polygons_from(
             if reps.is_empty() {
                 return None;
             }
-            let polys: Vec<Polygon<f64>> = reps
-                .iter()
-                .map(|&r| cell(adj, r, radius))
-                .filter(|c| c.len() >= 3)
-                .map(|c| {
-                    let coords: Vec<Coord<f64>> = c.into_iter().map(|(x, y)| Coord { x, y }).collect();
-                    Polygon::new(LineString::new(coords), Vec::new())
-                })
-                .collect();
-            let merged = unary_union(&polys);
+            let merged = dissolve(reps.iter().map(|&r| cells[r as usize].as_slice()));
+            if merged.is_empty() {
+                return None;
+            }
             let (mut area, mut perim) = (0.0, 0.0);
-            for p in &merged.0 {
-                let (a, l) = ring_metrics(p.exterior());
+            for p in &merged {
+                let (a, l) = ring_metrics(&frame, &p.shell);
                 area += a;
                 perim += l;
-                for h in p.interiors() {
-                    let (a, l) = ring_metrics(h);
+                for h in &p.holes {
+                    let (a, l) = ring_metrics(&frame, h);
                     area -= a;
                     perim += l;
                 }
             }
-            let to_ll = |ring: &LineString<f64>| {
-                LineString::new(
-                    ring.0
-                        .iter()
-                        .map(|c| {
-                            let (x, y) = frame.to_lonlat(c.x, c.y);
-                            Coord { x, y }
-                        })
-                        .collect(),
-                )
-            };
             let polygon = MultiPolygon::new(
                 merged
-                    .0
                     .iter()
-                    .map(|p| Polygon::new(to_ll(p.exterior()), p.interiors().iter().map(to_ll).collect()))
+                    .map(|p| {
+                        Polygon::new(
+                            to_linestring(&p.shell),
+                            p.holes.iter().map(|h| to_linestring(h)).collect(),
+                        )
+                    })
                     .collect(),
             );
             Some(ZonePolygon {

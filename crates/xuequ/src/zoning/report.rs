@@ -40,12 +40,14 @@ pub struct SchoolReport {
     pub mean_distance_m: f64,
     /// Longest home-to-school distance of a block with children, metres.
     pub max_distance_m: u32,
-    /// The zone is connected in the adjacency graph.
+    /// The zone is connected in the adjacency graph and drawn in one part.
     pub contiguous: bool,
-    /// Connected pieces.
+    /// Connected pieces in the adjacency graph (the drawn parts are the polygon's parts).
     pub pieces: u32,
     /// Why a zone is not contiguous: `island` (a piece is an island of the adjacency graph),
-    /// `locked` (locked blocks), `no_neighbour` (no allowed neighbouring zone), or empty.
+    /// `locked` (locked blocks), `no_neighbour` (no allowed neighbouring zone), `cells_apart`
+    /// (connected in the graph, but the blocks' cells, cut at `cell_radius_m`, do not touch, so
+    /// the polygon is in parts), or empty.
     pub why_not_contiguous: String,
     /// Polsby–Popper compactness of the zone polygon (0..1; 0 without polygons).
     pub compactness: f64,
@@ -301,6 +303,14 @@ impl ZoningReport {
             }
             if let Some(z) = polygons.and_then(|p| p.of_school(s as u32)) {
                 r.compactness = round4(z.compactness());
+                // A zone connected in the graph can still be drawn in parts where its cells,
+                // cut at `cell_radius_m`, do not touch: the report follows the drawn shape.
+                let parts = z.polygon.0.len() as u32;
+                if parts > 1 && r.contiguous {
+                    r.contiguous = false;
+                    r.why_not_contiguous = "cells_apart".to_string();
+                    non_contiguous += 1;
+                }
             }
         }
         let children = problem.total_demand();

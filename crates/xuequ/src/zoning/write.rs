@@ -65,6 +65,13 @@ fn round7(x: f64) -> f64 {
     (x * 1e7).round() / 1e7
 }
 
+/// `zones.gpkg`: the features of [`zones_geojson`] as the GeoPackage layer `zones`
+/// (EPSG:4326), so QGIS or ArcGIS opens it as it is.
+pub fn zones_gpkg(problem: &ZoningProblem, zoning: &Zoning) -> Result<Vec<u8>, crate::gpkg::GpkgError> {
+    let doc: Value = serde_json::from_slice(&zones_geojson(problem, zoning)).expect("own GeoJSON parses");
+    crate::gpkg::geopackage(&[("zones", &doc)], crate::gpkg::FIXED_TIME)
+}
+
 /// `zones.geojson`: one MultiPolygon feature per school zone, WGS84. With multi-school groups,
 /// one feature per group (the union of its schools' zones, with `group_id`, `school_ids` and
 /// the group's combined figures) and one per ungrouped school (with `school_ids` added).
@@ -193,12 +200,17 @@ pub fn write_zoning(
 ) -> Result<(), OutputError> {
     let zones = zones_csv(problem, zoning, city, bom);
     let geo = zones_geojson(problem, zoning);
+    let gpkg = zones_gpkg(problem, zoning).map_err(|e| OutputError::Io {
+        path: set.target().join("zones.gpkg"),
+        source: std::io::Error::other(e),
+    })?;
     let csv = report_csv(zoning, bom);
     let json = report_json(zoning);
     let sweep_bytes = sweep.map(|s| sweep_csv(s, bom));
     let mut files: Vec<(&str, &[u8])> = vec![
         ("zones.csv", &zones),
         ("zones.geojson", &geo),
+        ("zones.gpkg", &gpkg),
         ("zoning_report.csv", &csv),
         ("zoning_report.json", &json),
     ];
