@@ -93,7 +93,10 @@ fn demo_copy() -> tempfile::TempDir {
     let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo");
     for entry in std::fs::read_dir(demo).unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        // Files only: a road-network cache folder (.xuequ-cache) may sit beside them.
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+        }
     }
     dir
 }

@@ -34,6 +34,7 @@ roads = "roads.osm.pbf"             # .osm.pbf | .osm | roads.csv
 [roads]
 mode = "walk"                       # walk | drive
 radius_m = 10000                    # road pairs longer than this are unreachable
+cache = false                       # a small network: rebuilt each run, nothing written here
 "#;
 
 /// scenario_roads.toml: the scenario with `distance = "roads"`.
