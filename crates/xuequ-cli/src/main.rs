@@ -147,7 +147,7 @@ impl Failure {
     }
 }
 
-fn load_error(e: xuequ::LoadError) -> Failure {
+pub(crate) fn load_error(e: xuequ::LoadError) -> Failure {
     match e {
         xuequ::LoadError::Io { .. } => Failure::new(1, e),
         xuequ::LoadError::Invalid(_) => Failure::new(3, e),

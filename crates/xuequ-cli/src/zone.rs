@@ -365,7 +365,10 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
         }
     }
     let (header, rows, points): Points = match (&args.points, args.lon, args.lat) {
-        (Some(p), _, _) => read_points(p)?,
+        (Some(p), _, _) => {
+            let t = xuequ::io::points::read_points(p).map_err(crate::load_error)?;
+            (t.header, t.rows, t.points)
+        }
         (None, Some(lon), Some(lat)) => {
             xuequ::crs::check_lon_lat(lon, lat).map_err(|e| Failure::new(2, e))?;
             (Vec::new(), Vec::new(), vec![(lon, lat)])
@@ -483,58 +486,5 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Reads a points CSV: its header, every row's cells, and each row's lon/lat.
+/// A points file: its header, every row's cells, and each row's lon/lat.
 type Points = (Vec<String>, Vec<Vec<String>>, Vec<(f64, f64)>);
-
-fn read_points(path: &Path) -> Result<Points, Failure> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| Failure::new(1, format!("cannot read {}: {e}", path.display())))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| Failure::new(3, format!("{}: {e}", path.display())))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    let find = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
-    let (Some(ci), Some(cj)) = (find("lon"), find("lat")) else {
-        return Err(Failure::new(
-            3,
-            format!("{}: needs a header with lon and lat columns", path.display()),
-        ));
-    };
-    let (mut rows, mut out) = (Vec::new(), Vec::new());
-    for (i, record) in reader.records().enumerate() {
-        let record = record.map_err(|e| Failure::new(3, format!("{}: {e}", path.display())))?;
-        if record.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        let parse = |c: usize| {
-            record
-                .get(c)
-                .and_then(|x| x.trim().parse::<f64>().ok())
-                .filter(|v| v.is_finite())
-        };
-        match (parse(ci), parse(cj)) {
-            (Some(lon), Some(lat)) => {
-                xuequ::crs::check_lon_lat(lon, lat)
-                    .map_err(|e| Failure::new(3, format!("{}:{}: {e}", path.display(), i + 2)))?;
-                out.push((lon, lat));
-                rows.push(record.iter().map(str::to_string).collect());
-            }
-            _ => {
-                return Err(Failure::new(
-                    3,
-                    format!(
-                        "{}:{}: lon and lat must be numbers (fix: write degrees, e.g. 120.3,31.57)",
-                        path.display(),
-                        i + 2
-                    ),
-                ));
-            }
-        }
-    }
-    Ok((header, rows, out))
-}

@@ -8,10 +8,12 @@
 //! | [`source`] | opening a tabular input (CSV or workbook, encoding forced or detected) |
 //! | [`toml_file`] | TOML files: encoding checks and positioned syntax errors |
 //! | [`writer`] | the one CSV writer: quoting, BOM, formula neutralisation |
+//! | [`points`] | address tables for lookups: lon/lat checked, every other column kept |
 //! | [`output_set`] | a command's whole output as one set: staging, one move, manifest |
 
 pub mod csv;
 pub mod output_set;
+pub mod points;
 pub mod sheet;
 pub mod source;
 pub mod text;

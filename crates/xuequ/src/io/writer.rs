@@ -155,6 +155,33 @@ impl CsvWriter {
     }
 }
 
+/// Rows of a serde record type (field names as the header) through the one writer: each
+/// cell as text, so names that would run as formulas are neutralised and numbers stay as they
+/// are. With no rows, the file is `empty_header` alone.
+pub fn serialize_rows<T: serde::Serialize>(rows: &[T], bom: bool, empty_header: &[&str]) -> Vec<u8> {
+    let mut plain = csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        // Serialising plain records into memory cannot fail.
+        let _ = plain.serialize(r);
+    }
+    let plain = plain.into_inner().unwrap_or_default();
+    let mut w = CsvWriter::new(bom);
+    if rows.is_empty() {
+        w.row(empty_header);
+        return w.into_bytes();
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(plain.as_slice());
+    for record in reader.records().flatten() {
+        for cell in record.iter() {
+            w.text(cell);
+        }
+        w.end();
+    }
+    w.into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

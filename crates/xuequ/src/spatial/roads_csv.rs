@@ -6,48 +6,18 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use crate::crs::Crs;
-use crate::error::{Diagnostic, Diagnostics};
+use crate::error::Diagnostics;
 use crate::model::Location;
 
 use super::SpatialError;
 use super::network::{Segment, mm};
 use super::osm::RawRoads;
 
-/// Reads roads from CSV text; every bad row is reported with line, column and fix.
+/// Reads roads from CSV text through the one CSV reader (any accepted encoding, editor line
+/// numbers); every bad row is reported with line, column and fix.
 pub(crate) fn read_csv<R: Read>(reader: R, file: &str, crs: Crs) -> Result<RawRoads, SpatialError> {
+    const NEED: [&str; 4] = ["from_lon", "from_lat", "to_lon", "to_lat"];
     let mut diags = Diagnostics::default();
-    let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let headers = match rdr.headers() {
-        Ok(h) => h
-            .iter()
-            .map(|x| x.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-            .collect::<Vec<_>>(),
-        Err(e) => {
-            diags.push(Diagnostic::file(
-                file,
-                e.to_string(),
-                "save the file as UTF-8 CSV with a header row",
-            ));
-            return Err(SpatialError::Invalid(diags));
-        }
-    };
-    let col = |name: &str| headers.iter().position(|h| h == name);
-    let need = ["from_lon", "from_lat", "to_lon", "to_lat"];
-    let mut idx = [0usize; 4];
-    for (i, n) in need.iter().enumerate() {
-        match col(n) {
-            Some(c) => idx[i] = c,
-            None => diags.push(
-                Diagnostic::file(file, format!("the column {n} is missing"), format!("add a {n} column"))
-                    .at_field(None, *n),
-            ),
-        }
-    }
-    if !diags.is_empty() {
-        return Err(SpatialError::Invalid(diags));
-    }
-    let len_col = col("length_m");
-    let oneway_col = col("oneway");
     let mut key_to_node: HashMap<(i64, i64), u32> = HashMap::new();
     let mut nodes: Vec<Location> = Vec::new();
     let mut segments: Vec<Segment> = Vec::new();
@@ -59,74 +29,60 @@ pub(crate) fn read_csv<R: Read>(reader: R, file: &str, crs: Crs) -> Result<RawRo
             (nodes.len() - 1) as u32
         })
     };
-    for (i, rec) in rdr.records().enumerate() {
-        let line = i as u64 + 2;
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                diags.push(Diagnostic::file(file, e.to_string(), "save the file as UTF-8 CSV").at_line(line));
-                continue;
-            }
-        };
+    crate::io::csv::read_csv(reader, file, &NEED, &mut diags, |row, diags| {
         let mut vals = [0f64; 4];
         let mut ok = true;
-        for (k, &c) in idx.iter().enumerate() {
-            let text = rec.get(c).unwrap_or("").trim();
+        for (k, name) in NEED.iter().enumerate() {
             let limit = if k % 2 == 0 { 180.0 } else { 90.0 };
-            match text.parse::<f64>() {
-                Ok(v) if v.is_finite() && v.abs() <= limit => vals[k] = v,
-                _ => {
+            match row.parse::<f64>(name, "a coordinate in degrees", diags) {
+                Some(Some(v)) if v.is_finite() && v.abs() <= limit => vals[k] = v,
+                Some(_) => {
                     ok = false;
-                    diags.push(
-                        Diagnostic::file(
-                            file,
-                            format!("{} is not a coordinate in degrees", need[k]),
-                            "write a number such as 120.3012",
-                        )
-                        .at_line(line)
-                        .at_field(Some(c + 1), need[k])
-                        .with_value(text),
-                    );
+                    diags.push(row.diag(
+                        name,
+                        row.text(name),
+                        format!("{name} is not a coordinate in degrees"),
+                        "write a number such as 120.3012",
+                    ));
                 }
+                None => ok = false,
             }
         }
+        let length = match row.non_negative("length_m", diags) {
+            None => return,
+            Some(Some(v)) if v >= 1e6 => {
+                diags.push(row.diag(
+                    "length_m",
+                    row.text("length_m"),
+                    "length_m is longer than 1,000 km",
+                    "write the edge's length in metres, or leave it empty",
+                ));
+                return;
+            }
+            Some(v) => v,
+        };
+        let Some(oneway) = row.boolean("oneway", diags) else {
+            return;
+        };
         if !ok {
-            continue;
+            return;
         }
         let a = node(vals[0], vals[1], &mut nodes);
         let b = node(vals[2], vals[3], &mut nodes);
-        let length = match len_col.map(|c| rec.get(c).unwrap_or("").trim()) {
-            Some(t) if !t.is_empty() => match t.parse::<f64>() {
-                Ok(v) if (0.0..1e6).contains(&v) => mm(v),
-                _ => {
-                    diags.push(
-                        Diagnostic::file(
-                            file,
-                            "length_m is not a length in metres",
-                            "write a number ≥ 0 or leave it empty",
-                        )
-                        .at_line(line)
-                        .at_field(len_col.map(|c| c + 1), "length_m")
-                        .with_value(t),
-                    );
-                    continue;
-                }
-            },
-            _ => mm(crate::crs::arc_metres(nodes[a as usize].ecef, nodes[b as usize].ecef)),
+        let len_mm = match length {
+            Some(v) => mm(v),
+            None => mm(crate::crs::arc_metres(nodes[a as usize].ecef, nodes[b as usize].ecef)),
         };
-        let oneway = oneway_col
-            .map(|c| rec.get(c).unwrap_or("").trim().to_ascii_lowercase())
-            .is_some_and(|t| matches!(t.as_str(), "true" | "1" | "yes" | "y" | "t" | "是"));
         if a != b {
             segments.push(Segment {
                 a,
                 b,
-                len_mm: length,
+                len_mm,
                 forward: true,
                 backward: !oneway,
             });
         }
-    }
+    });
     if !diags.is_empty() {
         return Err(SpatialError::Invalid(diags));
     }

@@ -5,19 +5,12 @@ use serde_json::{Value, json};
 
 use crate::error::OutputError;
 use crate::io::OutputSet;
+use crate::io::writer::{CsvWriter, serialize_rows};
 use crate::model::{City, Stage};
 use crate::output::write_files;
 
 use super::stability::SweepPoint;
 use super::{UNASSIGNED, Zoning, ZoningProblem, group_index};
-
-fn bom_prefix(bom: bool) -> Vec<u8> {
-    if bom {
-        "\u{feff}".as_bytes().to_vec()
-    } else {
-        Vec::new()
-    }
-}
 
 /// `zones.csv`: block_id, stage, school_id, in block order. Locked blocks keep every current
 /// zone school. A block of a multi-school group has one row per school of the group, in school
@@ -26,9 +19,8 @@ fn bom_prefix(bom: bool) -> Vec<u8> {
 pub fn zones_csv(problem: &ZoningProblem, zoning: &Zoning, city: Option<&City>, bom: bool) -> Vec<u8> {
     let groups = zoning.report.groups.as_deref().unwrap_or_default();
     let group_of = group_index(problem.schools.len(), groups);
-    let mut w = csv::Writer::from_writer(bom_prefix(bom));
-    let mut row = |r: [&str; 3]| w.write_record(r).expect("writing to memory cannot fail");
-    row(["block_id", "stage", "school_id"]);
+    let mut w = CsvWriter::with_header(&["block_id", "stage", "school_id"], bom);
+    let mut row = |r: [&str; 3]| w.row(&r);
     for (b, block) in problem.blocks.iter().enumerate() {
         let b32 = b as u32;
         for stage in Stage::ALL {
@@ -58,7 +50,7 @@ pub fn zones_csv(problem: &ZoningProblem, zoning: &Zoning, city: Option<&City>, 
             }
         }
     }
-    w.into_inner().expect("writing to memory cannot fail")
+    w.into_bytes()
 }
 
 fn round7(x: f64) -> f64 {
@@ -156,14 +148,7 @@ pub fn zones_geojson(problem: &ZoningProblem, zoning: &Zoning) -> Vec<u8> {
 
 /// `zoning_report.csv`: one row per school.
 pub fn report_csv(zoning: &Zoning, bom: bool) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(bom_prefix(bom));
-    for r in &zoning.report.schools {
-        w.serialize(r).expect("writing to memory cannot fail");
-    }
-    if zoning.report.schools.is_empty() {
-        w.write_record(["school_id"]).expect("writing to memory cannot fail");
-    }
-    w.into_inner().expect("writing to memory cannot fail")
+    serialize_rows(&zoning.report.schools, bom, &["school_id"])
 }
 
 /// `zoning_report.json`: overall figures and the per-school rows.
@@ -175,18 +160,27 @@ pub fn report_json(zoning: &Zoning) -> Vec<u8> {
 
 /// `stability_sweep.csv`: the "children moved vs extra travel" curve.
 pub fn sweep_csv(points: &[SweepPoint], bom: bool) -> Vec<u8> {
-    let mut out = bom_prefix(bom);
-    out.extend_from_slice(b"lambda_m,children_moved,moved_share,travel,extra_travel_share,objective\n");
+    let mut w = CsvWriter::with_header(
+        &[
+            "lambda_m",
+            "children_moved",
+            "moved_share",
+            "travel",
+            "extra_travel_share",
+            "objective",
+        ],
+        bom,
+    );
     for p in points {
-        out.extend_from_slice(
-            format!(
-                "{},{},{:.4},{},{:.4},{}\n",
-                p.lambda_m, p.moved, p.moved_share, p.travel, p.extra_travel_share, p.objective
-            )
-            .as_bytes(),
-        );
+        w.value(p.lambda_m)
+            .value(p.moved)
+            .value(format_args!("{:.4}", p.moved_share))
+            .value(p.travel)
+            .value(format_args!("{:.4}", p.extra_travel_share))
+            .value(p.objective);
+        w.end();
     }
-    out
+    w.into_bytes()
 }
 
 /// Adds the zoning's files to an output set; `city` keeps other stages in `zones.csv`.
