@@ -71,27 +71,38 @@ impl RoadNetwork {
             .into_iter()
             .filter(|s| s.a != s.b && (s.a as usize) < n && (s.b as usize) < n && (s.forward || s.backward))
             .collect();
-        // The segment R-tree and the CSR are built side by side (two cores).
-        let (tree, (start, to, len)) = rayon::join(
-            || {
-                RTree::bulk_load(
-                    segments
-                        .iter()
-                        .enumerate()
-                        .map(|(i, s)| {
-                            GeomWithData::new(Line::new(nodes[s.a as usize].ecef, nodes[s.b as usize].ecef), i as u32)
-                        })
-                        .collect(),
-                )
-            },
-            || csr(n, &segments),
+        let mut arcs: Vec<(u32, u32, u32)> = Vec::with_capacity(segments.len() * 2);
+        for s in &segments {
+            if s.forward {
+                arcs.push((s.a, s.b, s.len_mm));
+            }
+            if s.backward {
+                arcs.push((s.b, s.a, s.len_mm));
+            }
+        }
+        arcs.sort_unstable();
+        let mut start = vec![0u32; n + 1];
+        for &(a, _, _) in &arcs {
+            start[a as usize + 1] += 1;
+        }
+        for i in 0..n {
+            start[i + 1] += start[i];
+        }
+        let tree = RTree::bulk_load(
+            segments
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    GeomWithData::new(Line::new(nodes[s.a as usize].ecef, nodes[s.b as usize].ecef), i as u32)
+                })
+                .collect(),
         );
         RoadNetwork {
             nodes,
             segments,
             start,
-            to,
-            len,
+            to: arcs.iter().map(|a| a.1).collect(),
+            len: arcs.iter().map(|a| a.2).collect(),
             tree,
         }
     }
@@ -251,43 +262,6 @@ impl RoadNetwork {
             )
             .collect()
     }
-}
-
-/// The directed arcs of `segments` as a CSR over `n` nodes: `(start, to, len)`, each node's
-/// arcs ordered by `(to, len)` — a counting sort by the tail, then a sort of each node's few
-/// arcs (the same order as sorting every `(from, to, len)` at once, without sorting millions).
-fn csr(n: usize, segments: &[Segment]) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
-    let mut start = vec![0u32; n + 1];
-    for s in segments {
-        if s.forward {
-            start[s.a as usize + 1] += 1;
-        }
-        if s.backward {
-            start[s.b as usize + 1] += 1;
-        }
-    }
-    for i in 0..n {
-        start[i + 1] += start[i];
-    }
-    let mut fill: Vec<u32> = start[..n].to_vec();
-    let mut arcs = vec![(0u32, 0u32); start[n] as usize];
-    let mut put = |from: u32, to: u32, len: u32| {
-        let slot = &mut fill[from as usize];
-        arcs[*slot as usize] = (to, len);
-        *slot += 1;
-    };
-    for s in segments {
-        if s.forward {
-            put(s.a, s.b, s.len_mm);
-        }
-        if s.backward {
-            put(s.b, s.a, s.len_mm);
-        }
-    }
-    for v in 0..n {
-        arcs[start[v] as usize..start[v + 1] as usize].sort_unstable();
-    }
-    (start, arcs.iter().map(|a| a.0).collect(), arcs.iter().map(|a| a.1).collect())
 }
 
 /// Whole millimetres of a length in metres (saturating).

@@ -262,123 +262,64 @@ fn pbf_frames(bytes: &[u8], file: &str) -> Result<Vec<(usize, usize)>, SpatialEr
     Ok(frames)
 }
 
-/// Whether `id` is in `used` (sorted), starting the search at the cursor `p` left by the
-/// previous id: ids within a node block ascend, so this gallops forward in a few steps and
-/// falls back to a full binary search when an id goes backwards.
-fn contains_from(used: &[i64], p: &mut usize, id: i64) -> bool {
-    if *p > used.len() || (*p > 0 && used[*p - 1] >= id) {
-        *p = used.partition_point(|&u| u < id);
-    } else {
-        // Every entry before `lo` is below `id`.
-        let (mut lo, mut step) = (*p, 1usize);
-        while lo + step <= used.len() && used[lo + step - 1] < id {
-            lo += step;
-            step *= 2;
-        }
-        let hi = (lo + step).min(used.len());
-        *p = lo + used[lo..hi].partition_point(|&u| u < id);
-    }
-    *p < used.len() && used[*p] == id
-}
+/// Nodes and kept ways of one PBF blob.
+type BlobContent = (Vec<RawNode>, Vec<Way>);
 
-/// Reads a `.osm.pbf` file held in memory, in two passes over the blobs (each pass decodes
-/// the blobs in parallel and collects in file order):
-///
-/// 1. the kept ways (and which blobs hold nodes);
-/// 2. the nodes of the blobs that hold any, keeping only the nodes the kept ways name.
-///
-/// Decoding the node blobs twice costs less than keeping every node of the file (most of
-/// them buildings' corners) until the ways are known.
+/// Reads a `.osm.pbf` file held in memory. Blobs decode in parallel, collected in file order.
 pub(crate) fn read_pbf(bytes: &[u8], file: &str, mode: RoadMode) -> Result<RawRoads, SpatialError> {
     let frames = pbf_frames(bytes, file)?;
-    let decode = |lo: usize, hi: usize| -> Result<Option<osmpbf::PrimitiveBlock>, SpatialError> {
-        let err = |e: osmpbf::Error| SpatialError::Format {
-            file: file.to_string(),
-            message: format!("not a valid .osm.pbf file: a blob at byte {lo} cannot be decoded: {e}"),
-            hint: "download or export the extract again".into(),
-        };
-        let mut reader = osmpbf::BlobReader::new(&bytes[lo..hi]);
-        let Some(blob) = reader.next() else {
-            return Ok(None);
-        };
-        match blob.map_err(err)?.decode().map_err(err)? {
-            osmpbf::BlobDecode::OsmData(block) => Ok(Some(block)),
-            _ => Ok(None),
-        }
-    };
-    // Pass 1: kept ways, and whether each blob holds nodes.
-    let parts: Vec<Result<(Vec<Way>, bool), SpatialError>> = frames
+    let parts: Vec<Result<BlobContent, SpatialError>> = frames
         .par_iter()
         .map(|&(lo, hi)| {
-            let Some(block) = decode(lo, hi)? else {
-                return Ok((Vec::new(), false));
+            let err = |e: osmpbf::Error| SpatialError::Format {
+                file: file.to_string(),
+                message: format!("not a valid .osm.pbf file: a blob at byte {lo} cannot be decoded: {e}"),
+                hint: "download or export the extract again".into(),
             };
-            let mut ways = Vec::new();
-            let mut has_nodes = false;
-            for group in block.groups() {
-                has_nodes = has_nodes || group.dense_nodes().next().is_some() || group.nodes().next().is_some();
-                for w in group.ways() {
-                    // Tags are looked up in place (a way has a handful): no allocation for the
-                    // many ways that are not roads.
-                    let tag = |k: &str| w.tags().find(|t| t.0 == k).map(|t| t.1);
-                    if let Some((forward, backward)) = keep_way(mode, tag) {
-                        ways.push(Way {
-                            id: w.id(),
-                            refs: w.refs().collect(),
-                            forward,
-                            backward,
-                        });
-                    }
-                }
-            }
-            Ok((ways, has_nodes))
-        })
-        .collect();
-    let mut total = 0usize;
-    for (w, _) in parts.iter().flatten() {
-        total += w.len();
-    }
-    let mut ways = Vec::with_capacity(total);
-    let mut node_blobs = Vec::new();
-    for (p, frame) in parts.into_iter().zip(&frames) {
-        let (w, has_nodes) = p?;
-        ways.extend(w);
-        if has_nodes {
-            node_blobs.push(*frame);
-        }
-    }
-    // The node ids the kept ways name.
-    let mut used: Vec<i64> = ways.iter().flat_map(|w| w.refs.iter().copied()).collect();
-    used.par_sort_unstable();
-    used.dedup();
-    // Pass 2: only those nodes.
-    let parts: Vec<Result<Vec<RawNode>, SpatialError>> = node_blobs
-        .par_iter()
-        .map(|&(lo, hi)| {
-            let Some(block) = decode(lo, hi)? else {
-                return Ok(Vec::new());
+            let mut reader = osmpbf::BlobReader::new(&bytes[lo..hi]);
+            let Some(blob) = reader.next() else {
+                return Ok((Vec::new(), Vec::new()));
             };
+            let blob = blob.map_err(err)?;
             let mut nodes = Vec::new();
-            let mut cursor = 0usize;
-            for group in block.groups() {
-                for n in group.dense_nodes() {
-                    if contains_from(&used, &mut cursor, n.id()) {
+            let mut ways = Vec::new();
+            if let osmpbf::BlobDecode::OsmData(block) = blob.decode().map_err(err)? {
+                for group in block.groups() {
+                    for n in group.dense_nodes() {
                         nodes.push((n.id(), e7(n.lon()), e7(n.lat())));
                     }
-                }
-                for n in group.nodes() {
-                    if contains_from(&used, &mut cursor, n.id()) {
+                    for n in group.nodes() {
                         nodes.push((n.id(), e7(n.lon()), e7(n.lat())));
+                    }
+                    for w in group.ways() {
+                        // Tags are looked up in place (a way has a handful): no allocation
+                        // for the many ways that are not roads.
+                        let tag = |k: &str| w.tags().find(|t| t.0 == k).map(|t| t.1);
+                        if let Some((forward, backward)) = keep_way(mode, tag) {
+                            ways.push(Way {
+                                id: w.id(),
+                                refs: w.refs().collect(),
+                                forward,
+                                backward,
+                            });
+                        }
                     }
                 }
             }
-            Ok(nodes)
+            Ok((nodes, ways))
         })
         .collect();
-    drop(used);
-    let mut nodes = Vec::new();
+    let mut total = (0usize, 0usize);
+    for (n, w) in parts.iter().flatten() {
+        total.0 += n.len();
+        total.1 += w.len();
+    }
+    let mut nodes = Vec::with_capacity(total.0);
+    let mut ways = Vec::with_capacity(total.1);
     for p in parts {
-        nodes.extend(p?);
+        let (n, w) = p?;
+        nodes.extend(n);
+        ways.extend(w);
     }
     Ok(assemble(nodes, ways))
 }
