@@ -150,7 +150,7 @@ fn report_files_land_in_the_output_folder() {
         report::write_report_files(s, &data, &allocation, &audit, ReportOptions::default())
     })
     .unwrap();
-    assert_eq!(files.len(), 3, "page, workbook, manifest");
+    assert_eq!(files.len(), 6, "page, workbook, three GIS layers, manifest");
     let page = std::fs::read_to_string(out.path().join(report::HTML_FILE)).unwrap();
     assert_page_shape(&page, &data);
     let book = std::fs::read(out.path().join(report::XLSX_FILE)).unwrap();
@@ -246,6 +246,7 @@ fn demo_page_renders_in_a_headless_browser() {
             ReportOptions {
                 html: true,
                 xlsx: false,
+                layers: false,
             },
         )
     })
@@ -370,6 +371,7 @@ fn reports_print_every_school_row_and_show_zones() {
                 ReportOptions {
                     html: true,
                     xlsx: false,
+                    layers: false,
                 },
             )
         })

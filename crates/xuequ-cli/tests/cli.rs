@@ -78,7 +78,8 @@ fn a_run_folder_holds_one_run_with_its_manifest() {
     let out = dir.path().join("out");
     assert!(run_into(dir.path(), &out, &["--xlsx"]).status.success());
     fs::write(out.join("notes.txt"), "a planner's own file").unwrap();
-    // A second run without the workbook: the stale workbook goes, the planner's file stays.
+    // A second run without the page (and so without the GIS layers that come with it) and
+    // without the workbook: the stale files go, the planner's file stays.
     assert!(run_into(dir.path(), &out, &["--no-html"]).status.success());
     let mut names: Vec<String> = fs::read_dir(&out)
         .unwrap()
@@ -89,16 +90,19 @@ fn a_run_folder_holds_one_run_with_its_manifest() {
         names,
         [
             "assignments.csv",
-            "blocks.geojson",
             "districts_summary.csv",
-            "layers.gpkg",
             "manifest.json",
             "notes.txt",
             "schools_summary.csv",
             "summary.json",
-            "zones.geojson"
         ]
     );
+    // --layers writes the GIS layers without the page.
+    assert!(run_into(dir.path(), &out, &["--no-html", "--layers"]).status.success());
+    for f in ["zones.geojson", "blocks.geojson", "layers.gpkg"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    assert!(!out.join("report.html").exists());
     let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["command"], "run");
     assert_eq!(manifest["files"].as_array().unwrap().len(), 7);
