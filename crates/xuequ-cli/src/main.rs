@@ -618,8 +618,13 @@ fn synth(
     };
     let t = Instant::now();
     let bar = reporter.bar("synth");
-    let summary = xuequ_synth::write_city(&config, out, &mut |p| progress::synth_progress(&bar, &p))
+    // The generated city is one output set like every command's: staged, then moved whole.
+    let mut set = xuequ::io::OutputSet::begin(out, "synth").map_err(|e| Failure::new(1, e))?;
+    set.seed(seed);
+    let summary = xuequ_synth::write_city(&config, set.staging_dir(), &mut |p| progress::synth_progress(&bar, &p))
         .map_err(|e| Failure::new(1, e))?;
+    set.adopt_staged_files().map_err(|e| Failure::new(1, e))?;
+    set.commit().map_err(|e| Failure::new(1, e))?;
     bar.finish_and_clear();
     let applicants = summary.applicants.kindergarten + summary.applicants.primary + summary.applicants.junior;
     let line = format!(
