@@ -966,3 +966,34 @@ fn lookup_points_keep_every_input_column() {
         assert_eq!(row[8].split(';').count(), row[6].split(';').count());
     }
 }
+
+#[test]
+fn synth_writes_its_city_as_one_output_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("city");
+    for _ in 0..2 {
+        let o = xuequ(&[
+            "synth",
+            "--preset",
+            "demo",
+            "--applicants",
+            "300",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["command"], "synth");
+    let files = manifest["files"].as_array().unwrap();
+    assert!(files.iter().any(|f| f["name"] == "students.csv"));
+    // Nothing but the city beside it.
+    let beside: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(beside, ["city"]);
+    let o = xuequ(&["validate", out.join("scenario.toml").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+}
