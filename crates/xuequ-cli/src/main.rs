@@ -61,6 +61,10 @@ enum Command {
         /// Also write an Excel workbook (results.xlsx) with one sheet per table.
         #[arg(long)]
         xlsx: bool,
+        /// Write the GIS layers (zones.geojson, blocks.geojson, layers.gpkg) even with
+        /// --no-html (they come with the page by default).
+        #[arg(long)]
+        layers: bool,
     },
     /// Compare two scenarios: who moves, and how schools and stages change.
     Compare {
@@ -261,11 +265,16 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
             lotteries,
             no_html,
             xlsx,
+            layers,
         } => {
             let extras = Extras {
                 bom,
                 lotteries,
-                report: xuequ::ReportOptions { html: !no_html, xlsx },
+                report: xuequ::ReportOptions {
+                    html: !no_html,
+                    xlsx,
+                    layers: layers || !no_html,
+                },
             };
             if scenarios.len() == 1 {
                 return run_one(&scenarios[0], &out, seed, extras, reporter);
@@ -429,13 +438,16 @@ fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, extras: Extras, repor
     xuequ::output::write_outputs_into(&mut set, &data, &allocation, &report, options)
         .map_err(|e| Failure::new(1, e))?;
     reporter.timing("write", t, format!("results staged for {}", out.display()));
-    if report_options.html || report_options.xlsx {
+    if report_options.html || report_options.xlsx || report_options.layers {
         let t = Instant::now();
         xuequ::report::write_report_files(&mut set, &data, &allocation, &report, report_options)
             .map_err(|e| Failure::new(1, e))?;
         let names: Vec<&str> = [
             report_options.html.then_some(xuequ::report::HTML_FILE),
             report_options.xlsx.then_some(xuequ::report::XLSX_FILE),
+            report_options
+                .layers
+                .then_some("zones.geojson, blocks.geojson, layers.gpkg"),
         ]
         .into_iter()
         .flatten()
@@ -606,8 +618,13 @@ fn synth(
     };
     let t = Instant::now();
     let bar = reporter.bar("synth");
-    let summary = xuequ_synth::write_city(&config, out, &mut |p| progress::synth_progress(&bar, &p))
+    // The generated city is one output set like every command's: staged, then moved whole.
+    let mut set = xuequ::io::OutputSet::begin(out, "synth").map_err(|e| Failure::new(1, e))?;
+    set.seed(seed);
+    let summary = xuequ_synth::write_city(&config, set.staging_dir(), &mut |p| progress::synth_progress(&bar, &p))
         .map_err(|e| Failure::new(1, e))?;
+    set.adopt_staged_files().map_err(|e| Failure::new(1, e))?;
+    set.commit().map_err(|e| Failure::new(1, e))?;
     bar.finish_and_clear();
     let applicants = summary.applicants.kindergarten + summary.applicants.primary + summary.applicants.junior;
     let line = format!(

@@ -70,9 +70,10 @@ impl Reporter {
 
     pub fn timing(&self, stage: &str, start: Instant, detail: String) {
         if !self.quiet {
+            let stage = format!("{} {stage}", stage_chinese(stage));
             let memory = memory_mb().map_or(String::new(), |(rss, peak)| format!("  [rss {rss} MB, peak {peak} MB]"));
             eprintln!(
-                "{stage:>16}: {:>8.3} s  {detail}{memory}",
+                "{stage:>20}: {:>8.3} s  {detail}{memory}",
                 start.elapsed().as_secs_f64()
             );
         }
@@ -100,4 +101,28 @@ fn memory_mb() -> Option<(u64, u64)> {
         Some(kb / 1024)
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The Chinese name of a timed step, shown first (the CLI speaks Chinese first, English after).
+fn stage_chinese(stage: &str) -> &'static str {
+    match stage {
+        "load + validate" => "读取校验",
+        "allocate" => "录取分配",
+        "audit" => "独立审计",
+        "write" => "写出结果",
+        "report" => "生成报告",
+        "lotteries" => "摇号模拟",
+        "commit" => "落盘",
+        "compare" => "情景对比",
+        "check" => "配套核查",
+        "forecast" => "需求预测",
+        "population" => "人口读取",
+        "roads" => "路网",
+        "sweep" => "稳定性扫描",
+        "synth" => "生成城市",
+        "lookup" => "学区查询",
+        "zone" => "学区划分",
+        "site" => "学校选址",
+        _ => "",
+    }
 }

@@ -78,7 +78,8 @@ fn a_run_folder_holds_one_run_with_its_manifest() {
     let out = dir.path().join("out");
     assert!(run_into(dir.path(), &out, &["--xlsx"]).status.success());
     fs::write(out.join("notes.txt"), "a planner's own file").unwrap();
-    // A second run without the workbook: the stale workbook goes, the planner's file stays.
+    // A second run without the page (and so without the GIS layers that come with it) and
+    // without the workbook: the stale files go, the planner's file stays.
     assert!(run_into(dir.path(), &out, &["--no-html"]).status.success());
     let mut names: Vec<String> = fs::read_dir(&out)
         .unwrap()
@@ -89,16 +90,19 @@ fn a_run_folder_holds_one_run_with_its_manifest() {
         names,
         [
             "assignments.csv",
-            "blocks.geojson",
             "districts_summary.csv",
-            "layers.gpkg",
             "manifest.json",
             "notes.txt",
             "schools_summary.csv",
             "summary.json",
-            "zones.geojson"
         ]
     );
+    // --layers writes the GIS layers without the page.
+    assert!(run_into(dir.path(), &out, &["--no-html", "--layers"]).status.success());
+    for f in ["zones.geojson", "blocks.geojson", "layers.gpkg"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    assert!(!out.join("report.html").exists());
     let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["command"], "run");
     assert_eq!(manifest["files"].as_array().unwrap().len(), 7);
@@ -961,4 +965,35 @@ fn lookup_points_keep_every_input_column() {
         // One distance per school found, from the scenario's distance source.
         assert_eq!(row[8].split(';').count(), row[6].split(';').count());
     }
+}
+
+#[test]
+fn synth_writes_its_city_as_one_output_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("city");
+    for _ in 0..2 {
+        let o = xuequ(&[
+            "synth",
+            "--preset",
+            "demo",
+            "--applicants",
+            "300",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["command"], "synth");
+    let files = manifest["files"].as_array().unwrap();
+    assert!(files.iter().any(|f| f["name"] == "students.csv"));
+    // Nothing but the city beside it.
+    let beside: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(beside, ["city"]);
+    let o = xuequ(&["validate", out.join("scenario.toml").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
 }

@@ -618,9 +618,8 @@ pub fn write_rendered(set: &mut OutputSet, files: &[(&str, Render<'_>)]) -> Resu
     Ok(())
 }
 
-/// Adds `assignments.csv`, `schools_summary.csv`, `districts_summary.csv`, `summary.json`
-/// and the GIS layers (`zones.geojson`, `blocks.geojson`, `layers.gpkg`, see
-/// [`crate::report::run_layers`]) to an output set.
+/// Adds `assignments.csv`, `schools_summary.csv`, `districts_summary.csv` and `summary.json`
+/// to an output set (the page, workbook and GIS layers: [`crate::report::write_report_files`]).
 pub fn write_outputs_into(
     set: &mut OutputSet,
     data: &Dataset,
@@ -643,15 +642,7 @@ pub fn write_outputs_into(
             ("districts_summary.csv", &districts),
             ("summary.json", &summary),
         ],
-    )?;
-    let layers = crate::report::run_layers(data, allocation, audit).map_err(|e| OutputError::Io {
-        path: set.target().join("layers.gpkg"),
-        source: std::io::Error::other(e),
-    })?;
-    for (name, bytes) in &layers {
-        set.write_bytes(name, bytes)?;
-    }
-    Ok(())
+    )
 }
 
 /// Writes `assignments.csv`, `schools_summary.csv` and `summary.json` into `dir` as one

@@ -195,6 +195,31 @@ impl OutputSet {
         Ok(())
     }
 
+    /// Adds files a producer wrote straight into [`OutputSet::staging_dir`] (a generator that
+    /// writes a whole folder of its own): every plain file there joins the set, hashed, in
+    /// name order.
+    pub fn adopt_staged_files(&mut self) -> Result<(), OutputError> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.staging)
+            .map_err(|e| io_error(&self.staging, e))?
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n != STAGING_MARK && n != MANIFEST)
+            .collect();
+        names.sort();
+        for name in names {
+            let path = self.staging.join(&name);
+            let mut f = std::fs::File::open(&path).map_err(|e| io_error(&path, e))?;
+            let mut h = HashingWriter::new(std::io::sink());
+            std::io::copy(&mut f, &mut h).map_err(|e| io_error(&path, e))?;
+            f.sync_all().map_err(|e| io_error(&path, e))?;
+            let (bytes, sha256) = h.finish();
+            self.manifest.files.retain(|m| m.name != name);
+            self.manifest.files.push(ManifestFile { name, bytes, sha256 });
+        }
+        Ok(())
+    }
+
     /// Writes one file of the set from memory.
     pub fn write_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), OutputError> {
         self.write(name, &|w: &mut dyn Write| w.write_all(bytes))

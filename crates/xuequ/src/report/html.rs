@@ -121,6 +121,8 @@ fn metres(m: u32) -> String {
 }
 
 const CSS: &str = r#"
+.en{color:#6b7280;font-weight:400;font-size:.78em;margin:0 .35em}
+th .en{display:block;margin:0}
 :root{--ink:#1f2933;--mute:#5f6b7a;--line:#dde3ea;--bg:#f3f5f8;--card:#fff;--ok:#2e7d32;--bad:#c62828;--warn:#b26a00;--head:#17324d}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.55 "PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC","WenQuanYi Micro Hei",system-ui,sans-serif;color:var(--ink);background:var(--bg)}
@@ -298,11 +300,28 @@ fn audit_badge(passed: bool) -> &'static str {
 }
 
 fn card(out: &mut String, class: &str, key: &str, value: &str, sub: &str) {
+    let english = CARD_ENGLISH
+        .iter()
+        .find(|(zh, _)| *zh == key)
+        .map_or(String::new(), |(_, en)| format!("<span class=\"en\">{en}</span>"));
     let _ = write!(
         out,
-        "<div class=\"card {class}\"><div class=\"k\">{key}</div><div class=\"v\">{value}</div><div class=\"s\">{sub}</div></div>"
+        "<div class=\"card {class}\"><div class=\"k\">{key}{english}</div><div class=\"v\">{value}</div><div class=\"s\">{sub}</div></div>"
     );
 }
+
+/// English beside the Chinese of each figure card.
+const CARD_ENGLISH: &[(&str, &str)] = &[
+    ("申请人数", "applicants"),
+    ("已录取", "placed"),
+    ("学区对口录取占比", "at a zone school"),
+    ("未录取", "unplaced"),
+    ("空余学位", "seats left"),
+    ("随迁子女入公办学位", "migrant children in public seats"),
+    ("通勤距离 中位数", "median distance"),
+    ("学位紧张学校", "schools short of seats"),
+    ("统筹录取", "placed by overflow"),
+];
 
 fn share(a: usize, b: usize) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
@@ -952,6 +971,100 @@ fn school_marks(base: &RunView<'_>, alt: &RunView<'_>, stage: Stage) -> Vec<(f64
 }
 
 /// The page of one run.
+/// English beside the Chinese of every table header (Chinese first, as the page is read by
+/// planners; English for the other readers of a report).
+const HEADER_ENGLISH: &[(&str, &str)] = &[
+    ("人数", "count"),
+    ("内容", "what it checks"),
+    ("利用率", "utilisation"),
+    ("区县", "district"),
+    ("占已录取", "share of placed"),
+    ("变化", "change"),
+    ("基准", "base"),
+    ("学位", "seats"),
+    ("学位 基准", "seats, base"),
+    ("学位 方案", "seats, scenario"),
+    ("学位紧张学校", "schools short of seats"),
+    ("学位预警", "seat warning"),
+    ("学校", "school"),
+    ("学段", "stage"),
+    ("录取", "placed"),
+    ("录取 变化", "placed, change"),
+    ("录取 基准", "placed, base"),
+    ("录取 方案", "placed, scenario"),
+    ("录取线 基准", "cutoff, base"),
+    ("录取线 方案", "cutoff, scenario"),
+    ("录取线（顺位 · 摇号号 · 积分）", "cutoff (tier · lottery · points)"),
+    ("志愿人数", "applicants"),
+    ("指标", "measure"),
+    ("方案", "scenario"),
+    ("未录取", "unplaced"),
+    ("检查", "check"),
+    ("申请人数", "applicants"),
+    ("空余", "vacancies"),
+    ("空余 变化", "vacancies, change"),
+    ("空余 基准", "vacancies, base"),
+    ("空余 方案", "vacancies, scenario"),
+    ("第一志愿", "first choices"),
+    ("类型", "type"),
+    ("结果", "result"),
+    ("跨区录取", "placed in another district"),
+    ("违规数", "violations"),
+    ("需求/学位", "demand / seats"),
+    ("顺位", "tier"),
+];
+
+/// English beside the Chinese of section headings and navigation.
+const HEADING_ENGLISH: &[(&str, &str)] = &[
+    ("<h2>学校变化", "<h2>学校变化<span class=\"en\">schools</span>"),
+    ("<h2>审计", "<h2>审计<span class=\"en\">audit</span>"),
+    (
+        "<h2>数据合理性提示",
+        "<h2>数据合理性提示<span class=\"en\">plausibility</span>",
+    ),
+    (
+        "学生去向变化</h3>",
+        "学生去向变化<span class=\"en\">who moves</span></h3>",
+    ),
+    (
+        "通勤距离分布</h3>",
+        "通勤距离分布<span class=\"en\">distance to school</span></h3>",
+    ),
+    (
+        "<h3>录取方式</h3>",
+        "<h3>录取方式<span class=\"en\">placed via</span></h3>",
+    ),
+    (
+        "<h3>录取顺位</h3>",
+        "<h3>录取顺位<span class=\"en\">placed by tier</span></h3>",
+    ),
+    ("<h3>基准</h3>", "<h3>基准<span class=\"en\">base</span></h3>"),
+    ("<h3>方案</h3>", "<h3>方案<span class=\"en\">scenario</span></h3>"),
+    (
+        "<h1>招生分配报告",
+        "<h1>招生分配报告<span class=\"en\">allocation report</span>",
+    ),
+    (
+        "<h1>情景对比",
+        "<h1>情景对比<span class=\"en\">scenario comparison</span>",
+    ),
+    ("\">审计</a>", "\">审计 audit</a>"),
+];
+
+/// Adds the English labels to a finished page.
+fn with_english(mut page: String) -> String {
+    for (zh, en) in HEADER_ENGLISH {
+        page = page.replace(
+            &format!(">{zh}</th>"),
+            &format!(">{zh}<span class=\"en\">{en}</span></th>"),
+        );
+    }
+    for (from, to) in HEADING_ENGLISH {
+        page = page.replace(from, to);
+    }
+    page
+}
+
 pub(crate) fn run_page(run: &RunView<'_>) -> String {
     let s = &run.summary;
     let mut out = String::with_capacity(256 * 1024);
@@ -965,7 +1078,13 @@ pub(crate) fn run_page(run: &RunView<'_>) -> String {
     meta_line(&mut out, s);
     out.push_str("</header><nav>");
     for v in &run.stages {
-        let _ = write!(out, "<a href=\"#{}\">{}</a>", v.stage.as_str(), v.stage.chinese());
+        let _ = write!(
+            out,
+            "<a href=\"#{}\">{} {}</a>",
+            v.stage.as_str(),
+            v.stage.chinese(),
+            v.stage.as_str()
+        );
     }
     out.push_str("<a href=\"#audit\">审计</a></nav><main>");
     let districts = layers::district_layer(run.data);
@@ -1035,7 +1154,7 @@ pub(crate) fn run_page(run: &RunView<'_>) -> String {
     audit_table(&mut out, &run.audit.checks);
     out.push_str("</section></main>");
     page_end(&mut out);
-    out
+    with_english(out)
 }
 
 /// The plausibility warnings of a run (nothing when there are none).
@@ -1393,7 +1512,7 @@ pub(crate) fn compare_page(base: &RunView<'_>, alt: &RunView<'_>) -> String {
     audit_table(&mut out, &alt.audit.checks);
     out.push_str("</div></div></section></main>");
     page_end(&mut out);
-    out
+    with_english(out)
 }
 
 #[cfg(test)]

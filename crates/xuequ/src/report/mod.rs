@@ -111,12 +111,21 @@ pub struct ReportOptions {
     pub html: bool,
     /// Write `results.xlsx`.
     pub xlsx: bool,
+    /// Write the GIS layers (`zones.geojson`, `blocks.geojson`, `layers.gpkg`; see
+    /// [`run_layers`]). They draw the same zone polygons as the page's maps, which at a
+    /// million applicants cost seconds and hundreds of megabytes, so a run without the page
+    /// skips them unless asked.
+    pub layers: bool,
 }
 
 impl Default for ReportOptions {
-    /// Both files.
+    /// Every file.
     fn default() -> Self {
-        ReportOptions { html: true, xlsx: true }
+        ReportOptions {
+            html: true,
+            xlsx: true,
+            layers: true,
+        }
     }
 }
 
@@ -217,7 +226,7 @@ pub fn districts_summary_csv(data: &Dataset, allocation: &Allocation, audit: &Au
     districts::csv(&stats::RunView::new(data, allocation, audit), bom)
 }
 
-/// Adds [`HTML_FILE`] and/or [`XLSX_FILE`] to a run's output set. A workbook that cannot
+/// Adds [`HTML_FILE`], [`XLSX_FILE`] and the GIS layers, as `opts` asks, to a run's output set. A workbook that cannot
 /// be built is reported as an error on `results.xlsx` (and the set is then not committed).
 pub fn write_report_files(
     set: &mut OutputSet,
@@ -242,7 +251,17 @@ pub fn write_report_files(
     if let Some(b) = &book {
         files.push((XLSX_FILE, b.as_slice()));
     }
-    crate::output::write_files(set, &files)
+    crate::output::write_files(set, &files)?;
+    if opts.layers {
+        let layers = run_layers(data, allocation, audit).map_err(|e| OutputError::Io {
+            path: set.target().join("layers.gpkg"),
+            source: std::io::Error::other(e),
+        })?;
+        for (name, bytes) in &layers {
+            set.write_bytes(name, bytes)?;
+        }
+    }
+    Ok(())
 }
 
 /// Escapes text for HTML and SVG content and attributes.

@@ -167,14 +167,26 @@ fn report_files_join_the_run_set() {
         set.commit().unwrap()
     };
     let files = write(ReportOptions::default());
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(
-        files,
-        vec![out.join(HTML_FILE), out.join(XLSX_FILE), out.join("manifest.json")]
+        names,
+        [
+            HTML_FILE,
+            XLSX_FILE,
+            "zones.geojson",
+            "blocks.geojson",
+            "layers.gpkg",
+            "manifest.json"
+        ]
     );
     // A later set without the page removes it: the folder holds one run.
     let only = write(ReportOptions {
         html: false,
         xlsx: true,
+        layers: false,
     });
     assert_eq!(only, vec![out.join(XLSX_FILE), out.join("manifest.json")]);
     assert!(!out.join(HTML_FILE).exists());

@@ -494,26 +494,32 @@ fn about_sheet(wb: &mut Workbook, run: &RunView<'_>, sheets: &[String], f: &Form
         ("录取表 assignments", split),
         (
             "录取方式 via",
-            "zone = 学区对口（含对口直升）；choice = 志愿（民办或跨学区选择）；overflow = 统筹（含兜底）；unplaced = 未录取"
+            "zone = 学区对口（含对口直升）a zone or feeder school；choice = 志愿（民办或跨学区选择）a chosen school；\
+             overflow = 统筹（含兜底）overflow or the final pass；unplaced = 未录取 no seat"
                 .to_string(),
         ),
         (
             "未录取原因 reason",
-            "listed_schools_full = 志愿学校均已满；no_candidate_school = 无可报学校；not_eligible_migrant = 随迁子女资格不符；\
-             listed_schools_full_not_eligible_migrant = 志愿学校已满且随迁资格不符；no_seat_in_district = 本区已无空余学位"
+            "listed_schools_full = 志愿学校均已满 every listed school full；no_candidate_school = 无可报学校 no school to list；\
+             not_eligible_migrant = 随迁子女资格不符 a migrant not eligible for the final pass；\
+             listed_schools_full_not_eligible_migrant = 志愿学校已满且随迁资格不符 listed schools full and not eligible；\
+             no_seat_in_district = 本区已无空余学位 no seat left in the home district"
                 .to_string(),
         ),
         (
             "录取线 cutoff",
             "最后一名按志愿录取者的顺位、摇号号（1 = 最优）与积分（随迁子女按积分排序时）；\
-             仅学位已满的学校有录取线，未满额学校标为 not_full（未满额，无录取线）"
+             仅学位已满的学校有录取线，未满额学校标为 not_full（未满额，无录取线）。\
+             The last applicant admitted from their list: tier, lottery number (1 = best) and points; \
+             only a full school has a cutoff, others show not_full"
                 .to_string(),
         ),
         (
             "学位预警 warning",
             format!(
                 "需求/学位（学校：第一志愿人数/学位；区县：本区申请人数/本区学校学位）超过 {:.0}% 为 yellow 黄色预警，\
-                 超过 {:.0}% 为 orange 橙色预警，超过 {:.0}% 为 red 红色预警，否则 none 无（阈值见政策 [seat_warning]）",
+                 超过 {:.0}% 为 orange 橙色预警，超过 {:.0}% 为 red 红色预警，否则 none 无（阈值见政策 [seat_warning]）。\
+                 Demand over seats above the yellow, orange and red thresholds of policy [seat_warning]",
                 run.data.policy.seat_warning.yellow * 100.0,
                 run.data.policy.seat_warning.orange * 100.0,
                 run.data.policy.seat_warning.red * 100.0
