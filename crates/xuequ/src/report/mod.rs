@@ -59,12 +59,12 @@
 //! assert!(page.contains("实验小学") && page.contains("<svg"));
 //! let xlsx = xuequ::report::workbook(&data, &allocation, &audit)?;
 //! assert!(xlsx.starts_with(b"PK"));
-//! // The page and the workbook join a run's output set (moved into place whole, with its
+//! // The page, the workbook and the GIS layers join a run's output set (moved into place whole, with its
 //! // manifest.json).
 //! let files = xuequ::io::write_set(&d.join("out"), "run", |set| {
 //!     xuequ::report::write_report_files(set, &data, &allocation, &audit, Default::default())
 //! })?;
-//! assert_eq!(files.len(), 3);
+//! assert_eq!(files.len(), 6); // page, workbook, three GIS layers, manifest
 //! # Ok(()) }
 //! ```
 
