@@ -117,10 +117,14 @@ fn roads_distances_csv_read_back_as_a_matrix_gives_the_same_allocation() {
     let dir = tempfile::tempdir().unwrap();
     let data = demo(dir.path());
     let out = dir.path().join("roads");
-    let (report, files) = xuequ::spatial::write_roads_outputs(&out, &data.spatial, &data.city)
-        .unwrap()
-        .unwrap();
-    assert_eq!(files.len(), 2);
+    let mut report = None;
+    let files = xuequ::io::write_set(&out, "roads", |set| {
+        report = xuequ::spatial::write_roads_outputs(set, &data.spatial, &data.city)?;
+        Ok::<_, xuequ::OutputError>(())
+    })
+    .unwrap();
+    let report = report.unwrap();
+    assert_eq!(files.len(), 3, "distances, report, manifest");
     assert!(report.nodes > 10_000 && report.components >= 1);
     assert!(report.road_to_straight.p50 >= 1.0, "{:?}", report.road_to_straight);
     let json: serde_json::Value = serde_json::from_slice(&fs::read(out.join("roads_report.json")).unwrap()).unwrap();

@@ -354,9 +354,11 @@ fn roads(scenario: &Path, out: &Path, reporter: &Reporter) -> Result<(), Failure
         print_distance_warnings(s.warnings(), reporter);
         s
     };
-    let (report, files) = xuequ::spatial::write_roads_outputs(out, &spatial, &data.city)
-        .map_err(|e| Failure::new(1, format!("cannot write to {}: {e}", out.display())))?
+    let mut set = crate::supply::begin_set(out, "roads", &data)?;
+    let report = xuequ::spatial::write_roads_outputs(&mut set, &spatial, &data.city)
+        .map_err(|e| Failure::new(1, e))?
         .ok_or_else(|| Failure::new(2, "no road network"))?;
+    let files = set.commit().map_err(|e| Failure::new(1, e))?;
     reporter.timing("roads", t, format!("{} files in {}", files.len(), out.display()));
     reporter.clear();
     if !reporter.quiet() {

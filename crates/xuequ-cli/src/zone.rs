@@ -418,34 +418,30 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
         }
     };
     if args.points.is_some() {
-        // Every input column, then the answer, one row per point and stage.
-        let quote = |f: &str| {
-            if f.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", f.replace('"', "\"\""))
-            } else {
-                f.to_string()
-            }
-        };
-        let mut text = String::new();
-        let mut cols: Vec<String> = header.iter().map(|h| quote(h)).collect();
-        cols.extend(["stage", "school_ids", "school_names", "distances_m"].map(String::from));
-        text.push_str(&cols.join(","));
-        text.push('\n');
+        // Every input column, then the answer, one row per point and stage, through the one
+        // CSV writer (a name that looks like a formula is neutralised).
+        let mut csv = xuequ::io::CsvWriter::new(false);
+        for h in &header {
+            csv.text(h);
+        }
+        csv.row(&["stage", "school_ids", "school_names", "distances_m"]);
         for (i, row) in rows.iter().enumerate() {
             for (stage, problem, hits) in &answers {
                 let found = names(problem, &hits[i], wgs[i]);
                 let ids: Vec<&str> = found.iter().map(|x| x.0.as_str()).collect();
                 let school_names: Vec<&str> = found.iter().map(|x| x.1.as_str()).collect();
                 let metres: Vec<&str> = found.iter().map(|x| x.2.as_str()).collect();
-                let mut cells: Vec<String> = row.iter().map(|c| quote(c)).collect();
-                cells.push(stage.as_str().to_string());
-                cells.push(quote(&ids.join(";")));
-                cells.push(quote(&school_names.join(";")));
-                cells.push(quote(&metres.join(";")));
-                text.push_str(&cells.join(","));
-                text.push('\n');
+                for c in row {
+                    csv.text(c);
+                }
+                csv.text(stage.as_str())
+                    .text(&ids.join(";"))
+                    .text(&school_names.join(";"))
+                    .text(&metres.join(";"));
+                csv.end();
             }
         }
+        let text = String::from_utf8(csv.into_bytes()).unwrap_or_default();
         match &args.out {
             Some(path) => {
                 // One file: written beside its final name, then renamed into place.

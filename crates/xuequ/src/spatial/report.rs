@@ -1,7 +1,8 @@
 //! What was measured: `roads_report.json` and `distances.csv` of `xuequ roads`.
 
+use crate::error::OutputError;
+use crate::io::{CsvWriter, OutputSet};
 use std::io::Write;
-use std::path::Path;
 
 use serde::Serialize;
 
@@ -202,61 +203,37 @@ impl RoadsReport {
     }
 }
 
-/// Writes `distances.csv` (`school_id, block_id, distance_m`, metres to the millimetre),
-/// every pair the source measures, by school then block: readable back as a `matrix` source
-/// with the same distances.
-pub fn write_distances(path: &Path, spatial: &Spatial, city: &City) -> std::io::Result<()> {
-    let tmp = path.with_extension("csv.tmp");
-    {
-        let f = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(f);
-        w.write_all(b"school_id,block_id,distance_m\n")?;
-        for (s, school) in city.schools.iter().enumerate() {
-            for (b, mm) in spatial.school_row(s as u32) {
-                let block = &city.blocks[b as usize];
-                writeln!(
-                    w,
-                    "{},{},{}.{:03}",
-                    crate_csv(&school.id),
-                    crate_csv(&block.id),
-                    mm / 1000,
-                    mm % 1000
-                )?;
-            }
+/// Streams `distances.csv` (`school_id, block_id, distance_m`, metres to the millimetre),
+/// every pair the source measures, by school then block, through the one CSV writer:
+/// readable back as a `matrix` source with the same distances.
+pub fn write_distances(w: &mut dyn Write, spatial: &Spatial, city: &City) -> std::io::Result<()> {
+    w.write_all(&CsvWriter::with_header(&["school_id", "block_id", "distance_m"], false).into_bytes())?;
+    for (s, school) in city.schools.iter().enumerate() {
+        let mut rows = CsvWriter::piece(1 << 12);
+        for (b, mm) in spatial.school_row(s as u32) {
+            rows.text(&school.id)
+                .text(&city.blocks[b as usize].id)
+                .value(format_args!("{}.{:03}", mm / 1000, mm % 1000));
+            rows.end();
         }
-        w.flush()?;
+        w.write_all(&rows.into_bytes())?;
     }
-    std::fs::rename(&tmp, path)?;
     Ok(())
 }
 
-/// Quotes a CSV field when it needs it.
-fn crate_csv(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\"")).into()
-    } else {
-        s.into()
-    }
-}
-
-/// Writes `distances.csv` and `roads_report.json` into `dir` (created if needed); returns
-/// the report and the paths. `None` when `spatial` is not a road source.
+/// Adds `distances.csv` and `roads_report.json` to an output set; returns the report.
+/// `None` when `spatial` is not a road source.
 pub fn write_roads_outputs(
-    dir: &Path,
+    set: &mut OutputSet,
     spatial: &Spatial,
     city: &City,
-) -> std::io::Result<Option<(RoadsReport, Vec<std::path::PathBuf>)>> {
+) -> Result<Option<RoadsReport>, OutputError> {
     let Some(report) = RoadsReport::new(spatial, city) else {
         return Ok(None);
     };
-    std::fs::create_dir_all(dir)?;
-    let csv = dir.join("distances.csv");
-    write_distances(&csv, spatial, city)?;
-    let json = dir.join("roads_report.json");
-    let mut text = serde_json::to_vec_pretty(&report).map_err(std::io::Error::other)?;
+    set.write("distances.csv", &|w: &mut dyn Write| write_distances(w, spatial, city))?;
+    let mut text = serde_json::to_vec_pretty(&report).unwrap_or_default();
     text.push(b'\n');
-    let tmp = json.with_extension("json.tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, &json)?;
-    Ok(Some((report, vec![csv, json])))
+    set.write_bytes("roads_report.json", &text)?;
+    Ok(Some(report))
 }
