@@ -175,19 +175,9 @@ pub fn key(name: &str) -> (String, String, String) {
     (s, phase, part)
 }
 
-/// Levenshtein distance over characters.
+/// Levenshtein distance over characters (one implementation for the crate).
 fn edits(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    crate::policy::edit_distance(a, b)
 }
 
 /// The blocks of a city indexed by name, normal form and key.
