@@ -30,6 +30,7 @@ pub mod network;
 mod osm;
 mod report;
 mod roads_csv;
+mod segment_grid;
 #[cfg(test)]
 mod tests;
 

@@ -15,11 +15,11 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rayon::prelude::*;
-use rstar::RTree;
-use rstar::primitives::{GeomWithData, Line};
 
 use crate::crs;
 use crate::model::Location;
+
+use super::segment_grid::SegmentGrid;
 
 /// One road segment between two consecutive nodes of a way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,8 +49,6 @@ pub struct Snap {
     pub access_mm: u32,
 }
 
-type SegmentEntry = GeomWithData<Line<[f64; 3]>, u32>;
-
 /// A road network ready for searches.
 #[derive(Debug, Clone)]
 pub struct RoadNetwork {
@@ -59,7 +57,7 @@ pub struct RoadNetwork {
     start: Vec<u32>,
     to: Vec<u32>,
     len: Vec<u32>,
-    tree: RTree<SegmentEntry>,
+    grid: SegmentGrid,
 }
 
 impl RoadNetwork {
@@ -88,22 +86,14 @@ impl RoadNetwork {
         for i in 0..n {
             start[i + 1] += start[i];
         }
-        let tree = RTree::bulk_load(
-            segments
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    GeomWithData::new(Line::new(nodes[s.a as usize].ecef, nodes[s.b as usize].ecef), i as u32)
-                })
-                .collect(),
-        );
+        let grid = SegmentGrid::new(&nodes, &segments);
         RoadNetwork {
             nodes,
             segments,
             start,
             to: arcs.iter().map(|a| a.1).collect(),
             len: arcs.iter().map(|a| a.2).collect(),
-            tree,
+            grid,
         }
     }
 
@@ -180,10 +170,25 @@ impl RoadNetwork {
         (piece, count)
     }
 
-    /// The nearest point of the nearest segment to `at`, `None` for an empty network.
+    /// The nearest point of the nearest segment to `at` (ties to the lowest segment index),
+    /// `None` for an empty network.
     pub fn snap(&self, at: &Location) -> Option<Snap> {
-        let e = self.tree.nearest_neighbor(&at.ecef)?;
-        let seg = self.segments[e.data as usize];
+        let i = self.grid.nearest(at, |i| self.project(at, i).1)?;
+        let seg = self.segments[i as usize];
+        let (t, _, q) = self.project(at, i);
+        let from_a_mm = ((t * f64::from(seg.len_mm)).round() as u32).min(seg.len_mm);
+        Some(Snap {
+            segment: i,
+            from_a_mm,
+            to_b_mm: seg.len_mm - from_a_mm,
+            access_mm: mm(crs::chord_metres(at.ecef, q)),
+        })
+    }
+
+    /// The nearest point of segment `i` to `at`: its parameter along the segment from `a`, the
+    /// squared straight metres to it, and the point itself.
+    pub(crate) fn project(&self, at: &Location, i: u32) -> (f64, f64, [f64; 3]) {
+        let seg = self.segments[i as usize];
         let (a, b) = (self.nodes[seg.a as usize].ecef, self.nodes[seg.b as usize].ecef);
         let ab = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
         let ap = [at.ecef[0] - a[0], at.ecef[1] - a[1], at.ecef[2] - a[2]];
@@ -194,13 +199,8 @@ impl RoadNetwork {
             0.0
         };
         let q = [a[0] + t * ab[0], a[1] + t * ab[1], a[2] + t * ab[2]];
-        let from_a_mm = ((t * f64::from(seg.len_mm)).round() as u32).min(seg.len_mm);
-        Some(Snap {
-            segment: e.data,
-            from_a_mm,
-            to_b_mm: seg.len_mm - from_a_mm,
-            access_mm: mm(crs::chord_metres(at.ecef, q)),
-        })
+        let d = [at.ecef[0] - q[0], at.ecef[1] - q[1], at.ecef[2] - q[2]];
+        (t, d[0] * d[0] + d[1] * d[1] + d[2] * d[2], q)
     }
 
     /// The snap point's location (for maps and checks).

@@ -119,26 +119,48 @@ struct Way {
 /// A node: id, longitude and latitude in 1e-7 degrees (OpenStreetMap's own precision).
 type RawNode = (i64, i32, i32);
 
+/// 1e-9 degrees to 1e-7 degrees, rounded half away from zero (as [`e7`] rounds degrees), read
+/// from the file's integers without a detour through floating point.
+fn e7_from_nano(nano: i64) -> i32 {
+    let half = if nano >= 0 { 50 } else { -50 };
+    ((nano + half) / 100).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
 /// Degrees to 1e-7 degrees.
 fn e7(deg: f64) -> i32 {
     (deg * 1e7).round() as i32
 }
 
-/// Joins ways to node coordinates (ids sorted for the lookup) and builds segments.
-fn assemble(mut nodes: Vec<RawNode>, mut ways: Vec<Way>) -> RawRoads {
-    if !nodes.is_sorted_by_key(|n| n.0) {
-        nodes.par_sort_unstable_by_key(|n| n.0);
+/// Joins ways to node coordinates and builds segments. `runs` are the nodes of each blob in
+/// file order; a `.osm.pbf` holds them sorted by id in non-overlapping runs, so a node is found
+/// by two binary searches without copying them into one array. Other files are merged and
+/// sorted first.
+fn assemble(mut runs: Vec<Vec<RawNode>>, mut ways: Vec<Way>) -> RawRoads {
+    runs.retain(|r| !r.is_empty());
+    let ordered = runs.iter().all(|r| r.is_sorted_by_key(|n| n.0))
+        && runs
+            .windows(2)
+            .all(|w| w[0].last().map(|n| n.0) < w[1].first().map(|n| n.0));
+    if !ordered {
+        let mut all: Vec<RawNode> = runs.concat();
+        all.par_sort_unstable_by_key(|n| n.0);
+        runs = vec![all];
     }
-    nodes.dedup_by_key(|n| n.0);
+    for run in &mut runs {
+        run.dedup_by_key(|n| n.0);
+    }
+    let firsts: Vec<i64> = runs.iter().map(|r| r[0].0).collect();
+    let find = |id: i64| -> Option<RawNode> {
+        let r = firsts.partition_point(|&f| f <= id).checked_sub(1)?;
+        let run = &runs[r];
+        run.binary_search_by_key(&id, |n| n.0).ok().map(|i| run[i])
+    };
     ways.par_sort_unstable_by_key(|w| w.id);
     let mut used: Vec<i64> = ways.iter().flat_map(|w| w.refs.iter().copied()).collect();
     used.par_sort_unstable();
     used.dedup();
-    let found: Vec<Option<RawNode>> = used
-        .par_iter()
-        .map(|id| nodes.binary_search_by_key(id, |n| n.0).ok().map(|i| nodes[i]))
-        .collect();
-    drop(nodes);
+    let found: Vec<Option<RawNode>> = used.par_iter().map(|&id| find(id)).collect();
+    drop(runs);
     let used: Vec<i64> = used
         .iter()
         .zip(&found)
@@ -151,28 +173,37 @@ fn assemble(mut nodes: Vec<RawNode>, mut ways: Vec<Way>) -> RawRoads {
         .map(|n| Location::from_wgs84(f64::from(n.1) * 1e-7, f64::from(n.2) * 1e-7))
         .collect();
     let index = |id: i64| used.binary_search(&id).ok().map(|i| i as u32);
-    let mut segments = Vec::new();
-    let mut missing = 0usize;
-    for w in &ways {
-        let mut cut = false;
-        for pair in w.refs.windows(2) {
-            match (index(pair[0]), index(pair[1])) {
-                (Some(a), Some(b)) if a != b => segments.push(Segment {
-                    a,
-                    b,
-                    len_mm: mm(crate::crs::arc_metres(
-                        locations[a as usize].ecef,
-                        locations[b as usize].ecef,
-                    )),
-                    forward: w.forward,
-                    backward: w.backward,
-                }),
-                (Some(_), Some(_)) => {}
-                _ => cut = true,
+    // Each way's segments in way order (ways are sorted by id), built in parallel; a way is
+    // cut where it names a node the file lacks.
+    let per_way: Vec<(Vec<Segment>, bool)> = ways
+        .par_iter()
+        .map(|w| {
+            let mut segments = Vec::with_capacity(w.refs.len().saturating_sub(1));
+            let mut cut = false;
+            let mut previous = w.refs.first().and_then(|&id| index(id));
+            for &id in w.refs.iter().skip(1) {
+                let here = index(id);
+                match (previous, here) {
+                    (Some(a), Some(b)) if a != b => segments.push(Segment {
+                        a,
+                        b,
+                        len_mm: mm(crate::crs::arc_metres(
+                            locations[a as usize].ecef,
+                            locations[b as usize].ecef,
+                        )),
+                        forward: w.forward,
+                        backward: w.backward,
+                    }),
+                    (Some(_), Some(_)) => {}
+                    _ => cut = true,
+                }
+                previous = here;
             }
-        }
-        missing += usize::from(cut);
-    }
+            (segments, cut)
+        })
+        .collect();
+    let missing = per_way.iter().filter(|w| w.1).count();
+    let segments = per_way.into_iter().flat_map(|w| w.0).collect();
     RawRoads {
         nodes: locations,
         segments,
@@ -281,15 +312,16 @@ pub(crate) fn read_pbf(bytes: &[u8], file: &str, mode: RoadMode) -> Result<RawRo
                 return Ok((Vec::new(), Vec::new()));
             };
             let blob = blob.map_err(err)?;
-            let mut nodes = Vec::new();
+            // A blob holds up to 8,000 entities by the format's convention.
+            let mut nodes = Vec::with_capacity(8000);
             let mut ways = Vec::new();
             if let osmpbf::BlobDecode::OsmData(block) = blob.decode().map_err(err)? {
                 for group in block.groups() {
                     for n in group.dense_nodes() {
-                        nodes.push((n.id(), e7(n.lon()), e7(n.lat())));
+                        nodes.push((n.id(), e7_from_nano(n.nano_lon()), e7_from_nano(n.nano_lat())));
                     }
                     for n in group.nodes() {
-                        nodes.push((n.id(), e7(n.lon()), e7(n.lat())));
+                        nodes.push((n.id(), e7_from_nano(n.nano_lon()), e7_from_nano(n.nano_lat())));
                     }
                     for w in group.ways() {
                         // Tags are looked up in place (a way has a handful): no allocation
@@ -309,19 +341,15 @@ pub(crate) fn read_pbf(bytes: &[u8], file: &str, mode: RoadMode) -> Result<RawRo
             Ok((nodes, ways))
         })
         .collect();
-    let mut total = (0usize, 0usize);
-    for (n, w) in parts.iter().flatten() {
-        total.0 += n.len();
-        total.1 += w.len();
-    }
-    let mut nodes = Vec::with_capacity(total.0);
-    let mut ways = Vec::with_capacity(total.1);
+    let ways_total = parts.iter().flatten().map(|(_, w)| w.len()).sum();
+    let mut runs = Vec::with_capacity(parts.len());
+    let mut ways = Vec::with_capacity(ways_total);
     for p in parts {
         let (n, w) = p?;
-        nodes.extend(n);
+        runs.push(n);
         ways.extend(w);
     }
-    Ok(assemble(nodes, ways))
+    Ok(assemble(runs, ways))
 }
 
 /// A way being read from XML: id, node refs, tags.
@@ -443,5 +471,5 @@ pub(crate) fn read_xml<R: Read>(reader: R, file: &str, mode: RoadMode) -> Result
     if !seen_root {
         return Err(fail(0, "no <osm> element".into()));
     }
-    Ok(assemble(nodes, ways))
+    Ok(assemble(vec![nodes], ways))
 }

@@ -367,3 +367,85 @@ fn a_block_far_from_every_road_is_warned_about_by_name() {
         "{w:?}"
     );
 }
+
+/// The nearest segment by a full scan over every segment, ties to the lowest index.
+fn nearest_by_full_scan(net: &RoadNetwork, at: &Location) -> Option<(u32, f64)> {
+    (0..net.segment_count() as u32)
+        .map(|i| (i, net.project(at, i).1))
+        .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+}
+
+/// A random network over a box of `span_deg` degrees at latitude `lat`: segments between random
+/// nodes, short and long (some spanning the whole box, so the grid's list of long segments is
+/// used), sharing ends (so equal distances at a shared node test the tie rule).
+fn random_network(seed: u64, lat: f64, span_deg: f64) -> RoadNetwork {
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{Rng, SeedableRng};
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut unit = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    let n = 2 + (unit() * 60.0) as usize;
+    let nodes: Vec<Location> = (0..n)
+        .map(|_| Location::from_wgs84(120.0 + unit() * span_deg, lat + unit() * span_deg))
+        .collect();
+    let m = 1 + (unit() * 80.0) as usize;
+    let segments = (0..m)
+        .map(|_| {
+            let a = (unit() * n as f64) as u32 % n as u32;
+            let b = (unit() * n as f64) as u32 % n as u32;
+            Segment {
+                a,
+                b,
+                len_mm: 1000,
+                forward: true,
+                backward: unit() < 0.8,
+            }
+        })
+        .collect();
+    RoadNetwork::new(nodes, segments)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+    /// The grid's answer is the nearest segment of a full scan (same distance, same tie rule),
+    /// for points inside, at the edge of and far outside the network, at any latitude.
+    #[test]
+    fn the_segment_grid_snaps_to_the_segment_a_full_scan_finds(
+        seed in 0u64..u64::MAX,
+        lat in -70.0f64..70.0,
+        span in proptest::prop_oneof![0.0001f64..0.01, 0.01f64..0.5, 0.5f64..8.0],
+        points in proptest::collection::vec((-0.5f64..1.5, -0.5f64..1.5), 1..20),
+    ) {
+        let net = random_network(seed, lat, span);
+        for (fx, fy) in points {
+            let at = Location::from_wgs84(120.0 + fx * span, lat + fy * span);
+            let expected = nearest_by_full_scan(&net, &at);
+            let got = net.snap(&at);
+            proptest::prop_assert_eq!(got.map(|s| s.segment), expected.map(|e| e.0));
+        }
+    }
+}
+
+#[test]
+fn snapping_on_the_real_extract_equals_a_full_scan() {
+    let net = fixture_network();
+    let nodes = net.nodes();
+    let (lon_min, lon_max) = nodes
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), n| (a.min(n.lon), b.max(n.lon)));
+    let (lat_min, lat_max) = nodes
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), n| (a.min(n.lat), b.max(n.lat)));
+    let mut checked = 0;
+    for i in 0..=30 {
+        for j in 0..=30 {
+            let lon = lon_min + (lon_max - lon_min) * (f64::from(i) / 25.0 - 0.1);
+            let lat = lat_min + (lat_max - lat_min) * (f64::from(j) / 25.0 - 0.1);
+            let at = Location::from_wgs84(lon, lat);
+            let expected = nearest_by_full_scan(&net, &at).map(|e| e.0);
+            assert_eq!(net.snap(&at).map(|s| s.segment), expected, "at {lon}, {lat}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 31 * 31);
+}
