@@ -69,30 +69,43 @@ impl RoadNetwork {
             .into_iter()
             .filter(|s| s.a != s.b && (s.a as usize) < n && (s.b as usize) < n && (s.forward || s.backward))
             .collect();
-        let mut arcs: Vec<(u32, u32, u32)> = Vec::with_capacity(segments.len() * 2);
+        // Arcs grouped by tail with a counting sort (linear in the arcs), each node's few arcs
+        // then ordered by head and length so the layout does not depend on segment order.
+        let mut start = vec![0u32; n + 1];
         for s in &segments {
             if s.forward {
-                arcs.push((s.a, s.b, s.len_mm));
+                start[s.a as usize + 1] += 1;
             }
             if s.backward {
-                arcs.push((s.b, s.a, s.len_mm));
+                start[s.b as usize + 1] += 1;
             }
-        }
-        arcs.sort_unstable();
-        let mut start = vec![0u32; n + 1];
-        for &(a, _, _) in &arcs {
-            start[a as usize + 1] += 1;
         }
         for i in 0..n {
             start[i + 1] += start[i];
+        }
+        let mut fill = start.clone();
+        let mut arcs = vec![(0u32, 0u32); start[n] as usize];
+        for s in &segments {
+            if s.forward {
+                arcs[fill[s.a as usize] as usize] = (s.b, s.len_mm);
+                fill[s.a as usize] += 1;
+            }
+            if s.backward {
+                arcs[fill[s.b as usize] as usize] = (s.a, s.len_mm);
+                fill[s.b as usize] += 1;
+            }
+        }
+        drop(fill);
+        for v in 0..n {
+            arcs[start[v] as usize..start[v + 1] as usize].sort_unstable();
         }
         let grid = SegmentGrid::new(&nodes, &segments);
         RoadNetwork {
             nodes,
             segments,
             start,
-            to: arcs.iter().map(|a| a.1).collect(),
-            len: arcs.iter().map(|a| a.2).collect(),
+            to: arcs.iter().map(|a| a.0).collect(),
+            len: arcs.iter().map(|a| a.1).collect(),
             grid,
         }
     }

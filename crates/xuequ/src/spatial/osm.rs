@@ -133,8 +133,8 @@ fn e7(deg: f64) -> i32 {
 
 /// Joins ways to node coordinates and builds segments. `runs` are the nodes of each blob in
 /// file order; a `.osm.pbf` holds them sorted by id in non-overlapping runs, so a node is found
-/// by two binary searches without copying them into one array. Other files are merged and
-/// sorted first.
+/// by two binary searches without copying them into one array (other files are merged and
+/// sorted first). Nodes are numbered in id order, counting only those a kept way uses.
 fn assemble(mut runs: Vec<Vec<RawNode>>, mut ways: Vec<Way>) -> RawRoads {
     runs.retain(|r| !r.is_empty());
     let ordered = runs.iter().all(|r| r.is_sorted_by_key(|n| n.0))
@@ -149,30 +149,51 @@ fn assemble(mut runs: Vec<Vec<RawNode>>, mut ways: Vec<Way>) -> RawRoads {
     for run in &mut runs {
         run.dedup_by_key(|n| n.0);
     }
+    // Position of a node among all nodes in id order: its run's offset plus its index there.
     let firsts: Vec<i64> = runs.iter().map(|r| r[0].0).collect();
-    let find = |id: i64| -> Option<RawNode> {
-        let r = firsts.partition_point(|&f| f <= id).checked_sub(1)?;
-        let run = &runs[r];
-        run.binary_search_by_key(&id, |n| n.0).ok().map(|i| run[i])
+    let mut offsets = Vec::with_capacity(runs.len() + 1);
+    offsets.push(0usize);
+    for r in &runs {
+        offsets.push(offsets[offsets.len() - 1] + r.len());
+    }
+    let position = |id: i64| -> i64 {
+        let Some(r) = firsts.partition_point(|&f| f <= id).checked_sub(1) else {
+            return -1;
+        };
+        runs[r]
+            .binary_search_by_key(&id, |n| n.0)
+            .map_or(-1, |i| (offsets[r] + i) as i64)
     };
-    ways.par_sort_unstable_by_key(|w| w.id);
-    let mut used: Vec<i64> = ways.iter().flat_map(|w| w.refs.iter().copied()).collect();
-    used.par_sort_unstable();
-    used.dedup();
-    let found: Vec<Option<RawNode>> = used.par_iter().map(|&id| find(id)).collect();
+    if !ways.is_sorted_by_key(|w| w.id) {
+        ways.par_sort_unstable_by_key(|w| w.id);
+    }
+    // Way refs become positions in place (-1: the file lacks the node).
+    ways.par_iter_mut().for_each(|w| {
+        for r in &mut w.refs {
+            *r = position(*r);
+        }
+    });
+    let mut number = vec![u32::MAX; offsets[runs.len()]];
+    for w in &ways {
+        for &p in &w.refs {
+            if p >= 0 {
+                number[p as usize] = 0;
+            }
+        }
+    }
+    let mut kept: Vec<RawNode> = Vec::new();
+    for (node, n) in runs.iter().flatten().zip(number.iter_mut()) {
+        if *n != u32::MAX {
+            *n = kept.len() as u32;
+            kept.push(*node);
+        }
+    }
     drop(runs);
-    let used: Vec<i64> = used
-        .iter()
-        .zip(&found)
-        .filter(|(_, f)| f.is_some())
-        .map(|(id, _)| *id)
-        .collect();
-    let locations: Vec<Location> = found
+    let locations: Vec<Location> = kept
         .par_iter()
-        .flatten()
         .map(|n| Location::from_wgs84(f64::from(n.1) * 1e-7, f64::from(n.2) * 1e-7))
         .collect();
-    let index = |id: i64| used.binary_search(&id).ok().map(|i| i as u32);
+    let index = |p: i64| (p >= 0).then(|| number[p as usize]);
     // Each way's segments in way order (ways are sorted by id), built in parallel; a way is
     // cut where it names a node the file lacks.
     let per_way: Vec<(Vec<Segment>, bool)> = ways
@@ -180,10 +201,8 @@ fn assemble(mut runs: Vec<Vec<RawNode>>, mut ways: Vec<Way>) -> RawRoads {
         .map(|w| {
             let mut segments = Vec::with_capacity(w.refs.len().saturating_sub(1));
             let mut cut = false;
-            let mut previous = w.refs.first().and_then(|&id| index(id));
-            for &id in w.refs.iter().skip(1) {
-                let here = index(id);
-                match (previous, here) {
+            for pair in w.refs.windows(2) {
+                match (index(pair[0]), index(pair[1])) {
                     (Some(a), Some(b)) if a != b => segments.push(Segment {
                         a,
                         b,
@@ -197,7 +216,6 @@ fn assemble(mut runs: Vec<Vec<RawNode>>, mut ways: Vec<Way>) -> RawRoads {
                     (Some(_), Some(_)) => {}
                     _ => cut = true,
                 }
-                previous = here;
             }
             (segments, cut)
         })

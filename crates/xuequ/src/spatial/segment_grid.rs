@@ -12,6 +12,8 @@
 //! between Earth-centred points on the mean sphere, the same measure the snap reports; ties go
 //! to the lowest segment index.
 
+use rayon::prelude::*;
+
 use crate::crs::EARTH_RADIUS_M;
 use crate::model::Location;
 
@@ -157,22 +159,30 @@ impl SegmentGrid {
         // Two passes: count the entries of every cell, then fill them.
         let cells = (nx * ny) as usize;
         let mut cell_start = vec![0u32; cells + 1];
+        // Each segment's cells and how far its chord strays from them, in parallel; then
+        // the counts, sequentially (cheap).
+        let measured: Vec<(Span, f64, f64)> = segments
+            .par_iter()
+            .map(|s| {
+                let (a, b) = (&nodes[s.a as usize], &nodes[s.b as usize]);
+                let bulge = bulge_angle(a, b, lat_abs);
+                let depth = 1.0 - half_angle(a, b).cos();
+                (frame.span(a, b, bulge.to_degrees()), bulge, depth)
+            })
+            .collect();
         let mut long = Vec::new();
         let mut max_bulge = 0.0f64;
         let mut max_depth = 0.0f64;
-        let spans: Vec<Option<Span>> = segments
-            .iter()
+        let spans: Vec<Option<Span>> = measured
+            .into_iter()
             .enumerate()
-            .map(|(i, s)| {
-                let (a, b) = (&nodes[s.a as usize], &nodes[s.b as usize]);
-                let bulge = bulge_angle(a, b, lat_abs);
-                let span = frame.span(a, b, bulge.to_degrees());
+            .map(|(i, (span, bulge, depth))| {
                 if span.cells() > LONG_SPAN_CELLS {
                     long.push(i as u32);
                     return None;
                 }
                 max_bulge = max_bulge.max(bulge);
-                max_depth = max_depth.max(1.0 - half_angle(a, b).cos());
+                max_depth = max_depth.max(depth);
                 for y in span.y0..=span.y1 {
                     for x in span.x0..=span.x1 {
                         cell_start[(y * nx + x) as usize + 1] += 1;
