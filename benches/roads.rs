@@ -3,7 +3,7 @@
 //! - `wuxi_walk_3km`: the synthetic Wuxi preset (xuequ-synth, default size: about 6,000
 //!   blocks and 600 schools over three stages) and its walking network (about 300,000 nodes),
 //!   snapping every block and school and a bounded Dijkstra from every school, 3 km radius.
-//! - `load_pbf_50mb` (only with `ROADS_BENCH_LOAD=1`): reading a synthetic 52 MB `.osm.pbf`
+//! - `load_pbf_50mb` (only with `ROADS_BENCH_LOAD=1`): reading a synthetic 51 MB `.osm.pbf`
 //!   (a street grid of 1.6 million nodes plus 3 buildings per cell, 21 million nodes and 5
 //!   million ways in all) into a network, cache off.
 
@@ -38,7 +38,7 @@ fn wuxi(c: &mut Criterion) {
     });
     if std::env::var_os("ROADS_BENCH_LOAD").is_some() {
         let path = dir.path().join("big.osm.pbf");
-        let s = xuequ_synth::write_synthetic_network(&path, 1_600_000, 100.0, 3, 7).unwrap();
+        let s = xuequ_synth::write_synthetic_network(&path, 1_150_000, 100.0, 3, 7).unwrap();
         eprintln!(
             "load: {} nodes, {} ways, {} bytes",
             s.nodes,

@@ -10,13 +10,13 @@
 use std::collections::HashMap;
 
 use rayon::prelude::*;
-use rstar::{RTree, primitives::GeomWithData};
 
 use crate::load::Dataset;
 use crate::mechanism::{self, Market, PriorityKey, UNPLACED};
 use crate::model::{Sector, Stage};
 use crate::policy::{Attribute, CandidateMode, Guarantee, Mechanism, TieBreak};
 use crate::priority::{self, ApplicantFacts, Context};
+use crate::spatial::PointIndex;
 
 /// What kind of seat pool a program is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -268,8 +268,6 @@ pub fn allocate_with_progress(data: &Dataset, progress: &(dyn Fn(Progress) + Syn
     Allocation { stages }
 }
 
-type Point = GeomWithData<[f64; 3], u32>;
-
 /// Per school: its main program and, for a private school with purchased seats, that pool.
 type ProgramsOfSchool = Vec<Option<(u32, Option<u32>)>>;
 
@@ -278,7 +276,7 @@ struct StageContext<'a> {
     stage: Stage,
     programs: Vec<Program>,
     program_of_school: ProgramsOfSchool,
-    public_tree: RTree<Point>,
+    public_sites: PointIndex,
     tiers: Vec<&'a crate::policy::Tier>,
 }
 
@@ -320,9 +318,8 @@ impl StageContext<'_> {
         // the chord query (with a metre to spare) is a superset; the exact distance filters it.
         let chord = crate::crs::chord_for_arc(f64::from(self.data.policy.overflow_radius_m) + 1.0);
         let mut out: Vec<((u32, &str), u32)> = self
-            .public_tree
-            .locate_within_distance(b.location.ecef, chord * chord)
-            .map(|p| p.data)
+            .public_sites
+            .within_chord(b.location.ecef, chord)
             .filter(|&prog| self.programs[prog as usize].district == b.district)
             .filter_map(|prog| {
                 let school = self.programs[prog as usize].school;
@@ -538,13 +535,12 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         .collect();
     progress(Progress::StageStarted(stage, members.len()));
     let (programs, program_of_school) = build_programs(data, stage);
-    let public_tree = RTree::bulk_load(
+    let public_sites = PointIndex::new(
         programs
             .iter()
             .enumerate()
             .filter(|(_, p)| p.kind.is_public_track())
-            .map(|(i, p)| Point::new(city.schools[p.school as usize].location.ecef, i as u32))
-            .collect(),
+            .map(|(i, p)| (city.schools[p.school as usize].location.ecef, i as u32)),
     );
     let tiers = policy.tiers_for(stage);
     let ctx = StageContext {
@@ -552,7 +548,7 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         stage,
         programs,
         program_of_school,
-        public_tree,
+        public_sites,
         tiers,
     };
 

@@ -28,6 +28,7 @@
 mod cache;
 pub mod network;
 mod osm;
+mod points;
 mod report;
 mod roads_csv;
 mod segment_grid;
@@ -48,6 +49,7 @@ use crate::scenario::Scenario;
 
 pub use cache::CacheStatus;
 pub use network::{RoadNetwork, Segment, Snap};
+pub(crate) use points::PointIndex;
 pub use report::{Percentiles, RoadsReport, write_distances, write_roads_outputs};
 
 /// The distance a scenario uses (`distance = "..."` in `scenario.toml`).

@@ -3,28 +3,27 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use crate::spatial::PointIndex;
 use rayon::prelude::*;
-use rstar::RTree;
-use rstar::primitives::GeomWithData;
 
 use super::distance::Distances;
 use super::{ZoningParams, ZoningProblem};
 
-/// An R-tree of school positions (earth-centred metres) for nearest-school queries.
+/// The library's point index over school positions, for nearest-school queries.
 pub(crate) struct SchoolTree {
-    tree: RTree<GeomWithData<[f64; 3], u32>>,
+    tree: PointIndex,
 }
 
 impl SchoolTree {
     pub(crate) fn new(problem: &ZoningProblem) -> Self {
-        let points = problem
-            .schools
-            .iter()
-            .enumerate()
-            .map(|(i, s)| GeomWithData::new(s.location.ecef, i as u32))
-            .collect();
         SchoolTree {
-            tree: RTree::bulk_load(points),
+            tree: PointIndex::new(
+                problem
+                    .schools
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (s.location.ecef, i as u32)),
+            ),
         }
     }
 }
@@ -78,12 +77,7 @@ impl SchoolGrid {
         let mut spacing: Vec<f64> = problem
             .schools
             .iter()
-            .filter_map(|s| {
-                tree.tree
-                    .nearest_neighbor_iter(&s.location.ecef)
-                    .nth(1)
-                    .map(|p| crate::crs::chord_metres(*p.geom(), s.location.ecef))
-            })
+            .filter_map(|s| tree.tree.nearest(s.location.ecef).nth(1).map(|(_, chord)| chord))
             .collect();
         spacing.sort_unstable_by(f64::total_cmp);
         let median = spacing.get(spacing.len() / 2).copied().unwrap_or(1000.0);
@@ -235,11 +229,7 @@ impl Nearest {
             Nearest::Grid(g) => Around::Grid(g.nearest(loc)),
             Nearest::Tree(t) => {
                 let p = loc.ecef;
-                Around::Tree(Box::new(
-                    t.tree
-                        .nearest_neighbor_iter(&p)
-                        .map(move |x| (x.data, crate::crs::chord_metres(*x.geom(), p) - 1.0)),
-                ))
+                Around::Tree(Box::new(t.tree.nearest(p).map(|(s, chord)| (s, chord - 1.0))))
             }
         }
     }
