@@ -385,8 +385,16 @@ impl Scenario {
                             problem.use_spatial(&xuequ::spatial::Spatial::straight(&data.city));
                         }
                         DistanceSource::Matrix => problem.use_matrix(&data)?,
-                        // Roads: the scenario's own network (distance = "roads" there).
-                        _ => {}
+                        // Roads: the scenario's own network, already taken by from_dataset.
+                        _ if data.spatial.kind() == DistanceSource::Roads
+                            && config.roads.is_none()
+                            && config.road_radius_m.is_none() => {}
+                        _ => {
+                            return Err(xuequ::ZoningError::NoDistances(
+                                "zoning by road distance from Python uses the scenario's network (fix: set distance = \"roads\" and [inputs] roads in scenario.toml, and leave roads and road_radius_m out of zoning.toml)"
+                                    .to_string(),
+                            ));
+                        }
                     }
                 }
                 if let Some(b) = config.barriers.as_ref().map(|p| config.resolve(p)) {

@@ -130,6 +130,16 @@ def test_zone_matches_the_cli(demo, cli, tmp_path):
     assert "zones.csv" in files and "zones.geojson" in files
     for name in files.names():
         assert files[name] == (tmp_path / "zone" / name).read_bytes(), name
+    # A zoning.toml is read as the command line reads it; one asking for roads the scenario
+    # does not have is refused with the fix.
+    config = tmp_path / "zoning.toml"
+    config.write_text('distance = "roads"\n', encoding="utf-8")
+    with pytest.raises(xuequ.RequestError, match="road distance"):
+        demo.zone(stage="primary", config=config)
+    config.write_text("stage = \"junior\"\ncandidates = 4\n", encoding="utf-8")
+    cli("zone", DEMO / "scenario.toml", "--config", config, "--out", tmp_path / "junior")
+    junior = demo.zone(config=config)
+    assert junior["zones.csv"] == (tmp_path / "junior" / "zones.csv").read_bytes()
     zones = files.table("zones.csv")
     assert set(zones.columns) >= {"block_id", "school_id"}
     try:
