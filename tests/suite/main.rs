@@ -5,6 +5,7 @@ mod api;
 mod fuzz;
 mod layers;
 mod lottery_recheck;
+mod memory;
 mod ogc;
 mod planner;
 mod properties;

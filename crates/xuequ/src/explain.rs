@@ -75,6 +75,31 @@ pub enum ExplainError {
     StageNotAllocated(String, String),
 }
 
+/// The id of the school where `student_id` has a seat, `None` when they are unplaced; an
+/// error names an unknown id or a stage the scenario does not allocate.
+pub fn school_of<'a>(
+    data: &'a Dataset,
+    allocation: &Allocation,
+    student_id: &str,
+) -> Result<Option<&'a str>, ExplainError> {
+    let i = data
+        .cohort
+        .student(student_id)
+        .ok_or_else(|| ExplainError::UnknownStudent(student_id.to_string()))?;
+    let (st, m) = allocation.find(i).ok_or_else(|| {
+        ExplainError::StageNotAllocated(
+            student_id.to_string(),
+            data.cohort.students[i as usize].stage.to_string(),
+        )
+    })?;
+    let p = st.placements[m];
+    Ok(p.is_placed().then(|| {
+        data.city.schools[st.programs[p.program as usize].school as usize]
+            .id
+            .as_str()
+    }))
+}
+
 /// Explains the result of `student_id`.
 pub fn explain(data: &Dataset, allocation: &Allocation, student_id: &str) -> Result<Explanation, ExplainError> {
     let i = data

@@ -8,11 +8,12 @@
 //! |---|---|---|
 //! | what to run | [`Scenario`] (`scenario.toml`) | [`scenario`] |
 //! | the rules | [`Policy`] (`policy.toml`): tiers, seat locks, migrant points, lottery | [`policy`] |
-//! | the inputs | [`Dataset`] = [`City`] + [`Cohort`] + policy, validated | [`load`], [`model`] |
+//! | the inputs | [`Dataset`] = [`City`] + [`Cohort`] + policy, validated; from files or tables in memory ([`load::MemoryTables`]) | [`load`], [`model`] |
 //! | distances | [`spatial::Spatial`]: straight, `distances.csv` or roads (OpenStreetMap), for every command | [`spatial`] |
 //! | allocation | [`allocate()`] → [`Allocation`] | [`allocate`](mod@allocate), [`mechanism`], [`priority`], [`lottery`] |
 //! | the audit | [`audit()`] → [`AuditReport`] | [`audit`](mod@audit) |
 //! | results | [`write_outputs`], [`explain()`] | [`output`], [`explain`](mod@explain) |
+//! | admission odds | [`risk::lottery_risk`]; split over processes: [`risk::tally_draws`] + [`risk::RiskTally::merge`] | [`risk`] |
 //! | for people | [`report::run_html`], [`report::compare_html`], [`report::workbook`] | [`report`] |
 //! | a planner's files | polygons in ([`shapes`]), a 划片 list to zones ([`names::from_list`]), [`plausibility`] warnings | `docs/inputs.md` |
 //! | seat supply planning | [`supply::forecast()`], [`supply::check_development`], [`supply::site`] (`planning.toml`: [`PlanningParams`]) | [`supply`] |

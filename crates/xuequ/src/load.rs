@@ -88,12 +88,26 @@ impl Dataset {
 
     /// Loads the inputs of an already parsed scenario.
     pub fn load_scenario(scenario: Scenario) -> Result<Dataset, LoadError> {
+        Dataset::load_with_tables(scenario, &MemoryTables::default())
+    }
+
+    /// Loads a scenario whose inputs are partly or wholly given in memory (a caller's data
+    /// frames, a shipped copy of files read elsewhere): each input `tables` holds is read
+    /// from there, checked exactly as the file would be, and its problems name the file the
+    /// scenario gives for it (line 1 being the header); the other inputs are read from their
+    /// files. Parse the scenario with [`Scenario::from_toml_with_tables`] so that inputs
+    /// given only in memory need no file.
+    pub fn load_with_tables(scenario: Scenario, tables: &MemoryTables) -> Result<Dataset, LoadError> {
         let mut diags = Diagnostics::default();
         let mut sources: Vec<SourceInfo> = Vec::new();
         let name = |p: &Path| p.display().to_string();
 
-        let (policy_text, policy_name) = match &scenario.inputs.policy {
-            Some(p) => match crate::io::toml_file::read_toml_text(p, &name(p)) {
+        let (policy_text, policy_name) = match (&scenario.inputs.policy, &tables.policy) {
+            (p, Some(text)) => (
+                text.clone(),
+                p.as_deref().map_or_else(|| "policy.toml (in memory)".to_string(), name),
+            ),
+            (Some(p), None) => match crate::io::toml_file::read_toml_text(p, &name(p)) {
                 Ok(text) => (text, name(p)),
                 Err(TomlReadError::Io(source)) => {
                     return Err(LoadError::Io {
@@ -106,7 +120,7 @@ impl Dataset {
                     (String::new(), name(p))
                 }
             },
-            None => (String::new(), "policy.toml (defaults)".to_string()),
+            (None, None) => (String::new(), "policy.toml (defaults)".to_string()),
         };
         let policy_text = policy_text.trim_start_matches('\u{feff}').to_string();
         // Policy edits of the scenario are merged over the file before it is read.
@@ -135,7 +149,11 @@ impl Dataset {
                          diags: &mut Diagnostics,
                          read: &mut dyn FnMut(OwnedBytes, &str, &mut Diagnostics)| {
             let file = name(path);
-            match crate::io::source::read_table(&scenario.input_spec(key, path), &file) {
+            let opened = match tables.get(key) {
+                Some(bytes) => crate::io::source::TableText::in_memory(bytes.to_vec(), &file),
+                None => crate::io::source::read_table(&scenario.input_spec(key, path), &file),
+            };
+            match opened {
                 Ok(mut text) => {
                     let mut local = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
                     // The text moves into the reader (no copy of a large file).
@@ -163,7 +181,7 @@ impl Dataset {
         })?;
         city.rejected.all_schools = city.schools.is_empty() && !diags.is_empty();
         let before = diags.total();
-        if crate::shapes::is_polygon_file(&inputs.blocks) {
+        if tables.get("blocks").is_none() && crate::shapes::is_polygon_file(&inputs.blocks) {
             crate::shapes::read_blocks(&inputs.blocks, crs, &mut city, &mut diags);
         } else {
             table("blocks", &inputs.blocks, &mut diags, &mut |b, f, d| {
@@ -173,7 +191,7 @@ impl Dataset {
         city.rejected.all_blocks = city.blocks.is_empty() && diags.total() > before;
         let mut zone_polygons = Vec::new();
         if let Some(z) = &inputs.zones {
-            if crate::shapes::is_polygon_file(z) {
+            if tables.get("zones").is_none() && crate::shapes::is_polygon_file(z) {
                 zone_polygons = crate::shapes::read_zones(z, crs, &mut city, &mut diags);
             } else {
                 table("zones", z, &mut diags, &mut |b, f, d| read_zones(b, f, &mut city, d))?;
@@ -250,6 +268,110 @@ impl Dataset {
                 .map(PathBuf::as_path),
         );
         files
+    }
+}
+
+/// Inputs given in memory instead of files ([`Dataset::load_with_tables`]): tabular inputs
+/// as UTF-8 CSV text under their `[inputs]` key, and the policy as TOML text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryTables {
+    tables: BTreeMap<&'static str, Vec<u8>>,
+    policy: Option<String>,
+}
+
+/// A key [`MemoryTables::insert`] does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown input table {0:?} (fix: use one of {keys})", keys = MemoryTables::KEYS.join(", "))]
+pub struct UnknownTable(pub String);
+
+impl MemoryTables {
+    /// The `[inputs]` keys that may be given as tables.
+    pub const KEYS: [&'static str; 6] = ["schools", "blocks", "zones", "students", "seat_locks", "distances"];
+
+    /// Sets the table for `key` (one of [`MemoryTables::KEYS`]) to UTF-8 CSV text with a
+    /// header row, in the columns of the file it stands for (`docs/inputs.md`).
+    pub fn insert(&mut self, key: &str, csv: Vec<u8>) -> Result<(), UnknownTable> {
+        let key = MemoryTables::KEYS
+            .into_iter()
+            .find(|k| *k == key)
+            .ok_or_else(|| UnknownTable(key.to_string()))?;
+        self.tables.insert(key, csv);
+        Ok(())
+    }
+
+    /// Sets the policy (the text of a `policy.toml`); the scenario's policy edits still apply.
+    pub fn set_policy(&mut self, toml: String) {
+        self.policy = Some(toml);
+    }
+
+    /// The table given for `key`.
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.tables.get(key).map(Vec::as_slice)
+    }
+
+    /// The policy text, if given.
+    pub fn policy(&self) -> Option<&str> {
+        self.policy.as_deref()
+    }
+
+    /// Every `[inputs]` key given (tables, then `policy`).
+    pub fn keys(&self) -> Vec<&'static str> {
+        let mut keys: Vec<&'static str> = self.tables.keys().copied().collect();
+        if self.policy.is_some() {
+            keys.push("policy");
+        }
+        keys
+    }
+
+    /// Every tabular input and the policy of a loaded scenario, read again from its files as
+    /// UTF-8 CSV (a workbook's sheet as CSV), so that the scenario can be rebuilt elsewhere
+    /// without the files ([`Scenario::from_toml_with_tables`] + [`Dataset::load_with_tables`]).
+    /// Inputs that are not tables (polygon files, roads, district outlines) stay files.
+    pub fn snapshot(scenario: &Scenario) -> Result<MemoryTables, LoadError> {
+        let i = &scenario.inputs;
+        let mut tables = MemoryTables::default();
+        for (key, path) in [
+            ("schools", Some(&i.schools)),
+            ("blocks", Some(&i.blocks)),
+            ("zones", i.zones.as_ref()),
+            ("students", Some(&i.students)),
+            ("seat_locks", i.seat_locks.as_ref()),
+            ("distances", i.distances.as_ref()),
+        ] {
+            let Some(path) = path else { continue };
+            if crate::shapes::is_polygon_file(path) {
+                continue;
+            }
+            let file = path.display().to_string();
+            match crate::io::source::read_table(&scenario.input_spec(key, path), &file) {
+                Ok(text) => {
+                    let _ = tables.insert(key, text.bytes);
+                }
+                Err(OpenError::Io(path, source)) => return Err(LoadError::Io { path, source }),
+                Err(OpenError::Invalid(d)) => {
+                    let mut diags = Diagnostics::default();
+                    diags.push(*d);
+                    return Err(LoadError::Invalid(diags));
+                }
+            }
+        }
+        if let Some(p) = &i.policy {
+            match crate::io::toml_file::read_toml_text(p, &p.display().to_string()) {
+                Ok(text) => tables.set_policy(text),
+                Err(TomlReadError::Io(source)) => {
+                    return Err(LoadError::Io {
+                        path: p.clone(),
+                        source,
+                    });
+                }
+                Err(TomlReadError::Encoding(d)) => {
+                    let mut diags = Diagnostics::default();
+                    diags.push(*d);
+                    return Err(LoadError::Invalid(diags));
+                }
+            }
+        }
+        Ok(tables)
     }
 }
 

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::allocate::{self, GUARANTEE_POSITION, Progress, Via};
 use crate::error::OutputError;
@@ -38,7 +38,7 @@ impl Default for RiskParams {
 }
 
 /// One applicant's odds.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplicantRisk {
     /// Cohort index.
     pub student: u32,
@@ -88,11 +88,197 @@ pub struct Risk {
     pub stages: Vec<StageRisk>,
 }
 
-/// Runs `params.draws` lotteries on every stage of the scenario.
+/// Runs `params.draws` lotteries on every stage of the scenario: the tally of draws
+/// `0..params.draws` ([`tally_draws`]), finished.
 pub fn lottery_risk(data: &Dataset, params: RiskParams, progress: &(dyn Fn(u32, u32) + Sync)) -> Risk {
+    tally_draws_with_progress(data, 0..params.draws, progress).finish()
+}
+
+/// Integer counts over a range of lottery draws of one scenario. Tallies of disjoint ranges
+/// merge ([`RiskTally::merge`]) in any order, and the merged tally of draws `0..n`
+/// finishes ([`RiskTally::finish`]) into exactly the [`Risk`] of [`lottery_risk`] with `n`
+/// draws: a sweep split across processes or machines gives the single run's figures. It
+/// serialises (serde) so that tallies can travel between processes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RiskTally {
+    seed: u64,
+    /// The draw ranges counted, sorted and disjoint.
+    ranges: Vec<(u32, u32)>,
+    stages: Vec<StageTally>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct StageTally {
+    stage: String,
+    applicants: Vec<ApplicantRisk>,
+    schools: Vec<SchoolTally>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SchoolTally {
+    school: u32,
+    full: u32,
+    assigned: u64,
+    /// The cutoff lottery number of every draw in which the school filled (any order).
+    cutoffs: Vec<u32>,
+    cutoff_tiers: BTreeMap<String, u32>,
+}
+
+/// Why two tallies cannot merge.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MergeError {
+    /// The tallies come from different scenarios, seeds or stages.
+    #[error(
+        "the tallies are of different scenarios (seed, stages, applicants or schools differ) (fix: merge only tallies of one scenario and seed)"
+    )]
+    DifferentScenario,
+    /// A draw was counted in both tallies.
+    #[error("draws {start}..{end} are counted in both tallies (fix: give each task its own range of draws)")]
+    Overlap {
+        /// First draw counted twice.
+        start: u32,
+        /// One past the last.
+        end: u32,
+    },
+}
+
+impl RiskTally {
+    /// The published seed the draws derive from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Draws counted.
+    pub fn draws(&self) -> u32 {
+        self.ranges.iter().map(|(a, b)| b - a).sum()
+    }
+
+    /// The draw ranges counted, sorted, adjacent ranges joined.
+    pub fn ranges(&self) -> Vec<std::ops::Range<u32>> {
+        self.ranges.iter().map(|&(a, b)| a..b).collect()
+    }
+
+    /// Adds the counts of `other`, a tally of the same scenario over other draws.
+    pub fn merge(&mut self, other: &RiskTally) -> Result<(), MergeError> {
+        let same_shape = self.seed == other.seed
+            && self.stages.len() == other.stages.len()
+            && self.stages.iter().zip(&other.stages).all(|(a, b)| {
+                a.stage == b.stage
+                    && a.applicants.len() == b.applicants.len()
+                    && a.applicants
+                        .iter()
+                        .zip(&b.applicants)
+                        .all(|(x, y)| x.student == y.student)
+                    && a.schools.len() == b.schools.len()
+                    && a.schools.iter().zip(&b.schools).all(|(x, y)| x.school == y.school)
+            });
+        if !same_shape {
+            return Err(MergeError::DifferentScenario);
+        }
+        for &(a, b) in &self.ranges {
+            for &(c, d) in &other.ranges {
+                if a.max(c) < b.min(d) {
+                    return Err(MergeError::Overlap {
+                        start: a.max(c),
+                        end: b.min(d),
+                    });
+                }
+            }
+        }
+        let mut ranges: Vec<(u32, u32)> = self.ranges.iter().chain(&other.ranges).copied().collect();
+        ranges.sort_unstable();
+        self.ranges = ranges
+            .into_iter()
+            .fold(Vec::new(), |mut joined: Vec<(u32, u32)>, (a, b)| {
+                match joined.last_mut() {
+                    Some(last) if last.1 == a => last.1 = b,
+                    _ => joined.push((a, b)),
+                }
+                joined
+            });
+        for (mine, theirs) in self.stages.iter_mut().zip(&other.stages) {
+            for (a, b) in mine.applicants.iter_mut().zip(&theirs.applicants) {
+                a.zone_school += b.zone_school;
+                a.first_choice += b.first_choice;
+                a.unplaced += b.unplaced;
+            }
+            for (a, b) in mine.schools.iter_mut().zip(&theirs.schools) {
+                a.full += b.full;
+                a.assigned += b.assigned;
+                a.cutoffs.extend_from_slice(&b.cutoffs);
+                for (tier, count) in &b.cutoff_tiers {
+                    *a.cutoff_tiers.entry(tier.clone()).or_default() += count;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The risk figures of the draws counted.
+    pub fn finish(self) -> Risk {
+        let draws = self.draws();
+        let stages = self
+            .stages
+            .into_iter()
+            .map(|st| StageRisk {
+                stage: st.stage,
+                applicants: st.applicants,
+                schools: st
+                    .schools
+                    .into_iter()
+                    .map(|mut s| {
+                        s.cutoffs.sort_unstable();
+                        let cutoffs = &s.cutoffs;
+                        let pct =
+                            |q: f64| cutoffs[((q * cutoffs.len() as f64).ceil() as usize).clamp(1, cutoffs.len()) - 1];
+                        SchoolRisk {
+                            school: s.school,
+                            full: s.full,
+                            mean_assigned: if draws == 0 {
+                                0.0
+                            } else {
+                                (s.assigned as f64 / f64::from(draws) * 100.0).round() / 100.0
+                            },
+                            cutoff_lottery: (!cutoffs.is_empty()).then(|| [pct(0.1), pct(0.5), pct(0.9)]),
+                            cutoff_tiers: s.cutoff_tiers,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        Risk {
+            draws,
+            seed: self.seed,
+            stages,
+        }
+    }
+}
+
+/// Splits draws `0..draws` into consecutive ranges of at most `size` draws (the tasks of a
+/// sweep; `size` 0 means one range). Their tallies merge into the tally of `0..draws`.
+pub fn draw_chunks(draws: u32, size: u32) -> Vec<std::ops::Range<u32>> {
+    let size = if size == 0 { draws.max(1) } else { size };
+    (0..draws.div_ceil(size))
+        .map(|i| i * size..((i + 1) * size).min(draws))
+        .collect()
+}
+
+/// Counts the lottery draws `draws` (draw `k` uses seed
+/// [`crate::lottery::monte_carlo_seed`]`(policy seed, k)`) on every stage of the scenario.
+pub fn tally_draws(data: &Dataset, draws: std::ops::Range<u32>) -> RiskTally {
+    tally_draws_with_progress(data, draws, &|_, _| {})
+}
+
+/// [`tally_draws`], calling `progress(done, total)` after each draw.
+pub fn tally_draws_with_progress(
+    data: &Dataset,
+    draws: std::ops::Range<u32>,
+    progress: &(dyn Fn(u32, u32) + Sync),
+) -> RiskTally {
     let quiet = |_: Progress| {};
     let done = std::sync::atomic::AtomicU32::new(0);
-    let total = params.draws * data.scenario.stages.len() as u32;
+    let count = draws.end.saturating_sub(draws.start);
+    let total = count * data.scenario.stages.len() as u32;
     let stages = data
         .scenario
         .stages
@@ -113,11 +299,11 @@ pub fn lottery_risk(data: &Dataset, params: RiskParams, progress: &(dyn Fn(u32, 
                     unplaced: 0,
                 })
                 .collect();
-            let mut pools_per_draw: Vec<PoolOutcome> = Vec::with_capacity(params.draws as usize * programs.len());
+            let mut pools_per_draw: Vec<PoolOutcome> = Vec::with_capacity(count as usize * programs.len());
             const BATCH: u32 = 16;
-            let mut start = 0;
-            while start < params.draws {
-                let end = (start + BATCH).min(params.draws);
+            let mut start = draws.start;
+            while start < draws.end {
+                let end = start.saturating_add(BATCH).min(draws.end);
                 let batch: Vec<DrawOutcome> = (start..end)
                     .into_par_iter()
                     .map(|k| {
@@ -168,54 +354,48 @@ pub fn lottery_risk(data: &Dataset, params: RiskParams, progress: &(dyn Fn(u32, 
                 .into_iter()
                 .map(|(school, pools)| {
                     let capacity: u32 = pools.iter().map(|&p| programs[p].capacity).sum();
-                    let mut full = 0;
-                    let mut assigned_sum = 0u64;
-                    let mut cutoffs: Vec<u32> = Vec::new();
-                    let mut cutoff_tiers: BTreeMap<String, u32> = BTreeMap::new();
+                    let mut tally = SchoolTally {
+                        school,
+                        full: 0,
+                        assigned: 0,
+                        cutoffs: Vec::new(),
+                        cutoff_tiers: BTreeMap::new(),
+                    };
                     let main = pools[0];
                     for s in &per_draw {
                         let assigned: u32 = pools.iter().map(|&p| s[p].0).sum();
-                        assigned_sum += u64::from(assigned);
+                        tally.assigned += u64::from(assigned);
                         if assigned >= capacity && capacity > 0 {
-                            full += 1;
+                            tally.full += 1;
                             if let Some((key, _)) = s[main].1 {
                                 let (t, _, _, lottery) = crate::priority::unpack(crate::mechanism::PriorityKey(key));
-                                cutoffs.push(lottery);
+                                tally.cutoffs.push(lottery);
                                 let name = if programs[main].kind == allocate::ProgramKind::PrivateChoice {
                                     allocate::PRIVATE_TIER.to_string()
                                 } else {
                                     tiers.get(t).cloned().unwrap_or_else(|| allocate::NO_TIER.to_string())
                                 };
-                                *cutoff_tiers.entry(name).or_default() += 1;
+                                *tally.cutoff_tiers.entry(name).or_default() += 1;
                             }
                         }
                     }
-                    cutoffs.sort_unstable();
-                    let pct =
-                        |q: f64| cutoffs[((q * cutoffs.len() as f64).ceil() as usize).clamp(1, cutoffs.len()) - 1];
-                    SchoolRisk {
-                        school,
-                        full,
-                        mean_assigned: if params.draws == 0 {
-                            0.0
-                        } else {
-                            (assigned_sum as f64 / f64::from(params.draws) * 100.0).round() / 100.0
-                        },
-                        cutoff_lottery: (!cutoffs.is_empty()).then(|| [pct(0.1), pct(0.5), pct(0.9)]),
-                        cutoff_tiers,
-                    }
+                    tally
                 })
                 .collect();
-            StageRisk {
+            StageTally {
                 stage: stage.to_string(),
                 applicants,
                 schools,
             }
         })
         .collect();
-    Risk {
-        draws: params.draws,
+    RiskTally {
         seed: data.policy.seed,
+        ranges: if count == 0 {
+            Vec::new()
+        } else {
+            vec![(draws.start, draws.end)]
+        },
         stages,
     }
 }
@@ -229,6 +409,12 @@ fn share(count: u32, draws: u32) -> String {
 
 /// Adds `risk_applicants.csv`, `risk_blocks.csv`, `risk_schools.csv` to an output set.
 pub fn write_risk(set: &mut OutputSet, data: &Dataset, risk: &Risk, options: WriteOptions) -> Result<(), OutputError> {
+    let [(an, a), (bn, b), (sn, s)] = risk_csvs(data, risk, options);
+    output::write_files(set, &[(an, &a), (bn, &b), (sn, &s)])
+}
+
+/// The three risk tables of [`write_risk`] as `(file name, CSV bytes)`, in that order.
+pub fn risk_csvs(data: &Dataset, risk: &Risk, options: WriteOptions) -> [(&'static str, Vec<u8>); 3] {
     let city = &data.city;
     let cohort = &data.cohort;
     let mut a = CsvWriter::new(options.bom);
@@ -315,13 +501,9 @@ pub fn write_risk(set: &mut OutputSet, data: &Dataset, risk: &Risk, options: Wri
             ]);
         }
     }
-    let (a, b, s) = (a.into_bytes(), b.into_bytes(), s.into_bytes());
-    output::write_files(
-        set,
-        &[
-            ("risk_applicants.csv", &a),
-            ("risk_blocks.csv", &b),
-            ("risk_schools.csv", &s),
-        ],
-    )
+    [
+        ("risk_applicants.csv", a.into_bytes()),
+        ("risk_blocks.csv", b.into_bytes()),
+        ("risk_schools.csv", s.into_bytes()),
+    ]
 }

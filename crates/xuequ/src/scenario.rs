@@ -167,15 +167,29 @@ impl Scenario {
                 return Err(LoadError::Invalid(diags));
             }
         };
-        Scenario::parse(&text, path, depth)
+        Scenario::parse(&text, path, depth, &[])
     }
 
     /// Parses scenario text as if read from `path`.
     pub fn from_toml(text: &str, path: &Path) -> Result<Scenario, LoadError> {
-        Scenario::parse(text, path, 0)
+        Scenario::parse(text, path, 0, &[])
     }
 
-    fn parse(text: &str, path: &Path, depth: usize) -> Result<Scenario, LoadError> {
+    /// Parses scenario text as if read from `path`, with the inputs `tables` holds given in
+    /// memory: those need no file (an optional one counts as present at its default name
+    /// beside `path`, so diagnostics still name a file). Load it with
+    /// [`crate::Dataset::load_with_tables`] and the same tables.
+    pub fn from_toml_with_tables(
+        text: &str,
+        path: &Path,
+        tables: &crate::load::MemoryTables,
+    ) -> Result<Scenario, LoadError> {
+        let provided = tables.keys();
+        Scenario::parse(text, path, 0, &provided)
+    }
+
+    /// `provided`: the `[inputs]` keys given in memory rather than as files.
+    fn parse(text: &str, path: &Path, depth: usize, provided: &[&str]) -> Result<Scenario, LoadError> {
         let file = path.display().to_string();
         let mut diags = Diagnostics::default();
         let text = text.trim_start_matches('\u{feff}');
@@ -300,7 +314,7 @@ impl Scenario {
             match explicit {
                 Some(entry) => {
                     let p = resolve(entry.get_ref().path());
-                    if !p.is_file() {
+                    if !p.is_file() && !provided.contains(&key) {
                         let (line, col) = line_col(text, entry.span().start);
                         diags.push(
                             Diagnostic::file(
@@ -315,10 +329,10 @@ impl Scenario {
                     Some(p)
                 }
                 None => match from_base {
-                    Some(p) => p,
+                    Some(p) => p.or_else(|| provided.contains(&key).then(|| dir.join(default))),
                     None => {
                         let p = dir.join(default);
-                        p.is_file().then_some(p)
+                        (p.is_file() || provided.contains(&key)).then_some(p)
                     }
                 },
             }
@@ -399,7 +413,7 @@ impl Scenario {
             .iter()
             .zip([&inputs.schools, &inputs.blocks, &inputs.students])
         {
-            if !p.is_file() {
+            if !p.is_file() && !provided.contains(key) {
                 let mut d = Diagnostic::file(
                     &file,
                     format!("the required input {key} is missing: {}", p.display()),

@@ -34,7 +34,7 @@ impl InputSpec {
 pub struct SourceInfo {
     /// The file as the user named it.
     pub file: String,
-    /// `csv` or `workbook`.
+    /// `csv`, `workbook` or `memory` (given by the caller, not read from a file).
     pub format: &'static str,
     /// The detected or forced encoding (CSV files).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -69,6 +69,22 @@ pub struct TableText {
 }
 
 impl TableText {
+    /// A table given in memory as UTF-8 CSV text (a byte-order mark allowed), named `file`
+    /// in messages; text that is not UTF-8 is an error naming its line.
+    pub fn in_memory(bytes: Vec<u8>, file: &str) -> Result<TableText, OpenError> {
+        let (bytes, encoding) = decode(bytes, file, Some(TextEncoding::Utf8)).map_err(OpenError::Invalid)?;
+        Ok(TableText {
+            bytes,
+            info: SourceInfo {
+                file: file.to_string(),
+                format: "memory",
+                encoding: Some(encoding),
+                sheet: None,
+            },
+            sheet: None,
+        })
+    }
+
     /// Rewrites diagnostics about this file to the workbook's sheet, row and column (nothing
     /// to do for CSV files, whose positions are already the file's).
     pub fn locate(&self, d: &mut Diagnostic) {
