@@ -68,6 +68,7 @@ pub mod priority;
 pub mod report;
 pub mod risk;
 pub mod scenario;
+pub mod service;
 pub mod shapes;
 pub mod spatial;
 pub mod supply;
@@ -84,7 +85,7 @@ pub fn max_threads() -> usize {
 pub use allocate::{Allocation, Progress, allocate, allocate_with_progress};
 pub use audit::{AuditReport, audit};
 pub use error::{AuditFailed, Diagnostic, Diagnostics, LoadError, OutputError};
-pub use explain::{ExplainError, Explanation, explain};
+pub use explain::{ExplainError, Explanation, explain, explain_with};
 pub use load::Dataset;
 pub use model::{City, Cohort, Stage};
 pub use output::{WriteOptions, write_outputs};
