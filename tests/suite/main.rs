@@ -13,5 +13,6 @@ mod report;
 mod risk;
 mod roads;
 mod scenarios;
+mod service;
 mod supply;
 mod zoning;

@@ -359,7 +359,10 @@ async fn respond(shared: &Arc<Shared>, request: &Parts, client: IpAddr) -> Respo
             message: format!("the path and query have {target} bytes, more than {MAX_TARGET_BYTES}"),
         });
     }
+    // Health checks and metrics scrapes come from the platform's own monitors: never limited.
+    let monitored = matches!(params::endpoint_of(request.uri.path()), "healthz" | "metrics");
     if let Some(limiter) = &shared.limiter
+        && !monitored
         && !limiter.allow(client, Instant::now())
     {
         let mut r = error_response(&QueryError {

@@ -464,6 +464,10 @@ fn limits_and_cors() {
     );
     assert_eq!(pre.status, 204);
     assert_eq!(pre.headers["access-control-allow-methods"], "GET");
+    // Monitors are never limited.
+    for _ in 0..30 {
+        assert_eq!(server.get("/healthz").status, 200);
+    }
     // A body is refused.
     let r = request(&server.address, "GET", "/v1/info", &[("Content-Length", "3")]);
     assert!(r.status == 413 || r.status == 429, "{}", r.status);

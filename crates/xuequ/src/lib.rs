@@ -15,6 +15,7 @@
 //! | results | [`write_outputs`], [`explain()`] | [`output`], [`explain`](mod@explain) |
 //! | for people | [`report::run_html`], [`report::compare_html`], [`report::workbook`] | [`report`] |
 //! | a planner's files | polygons in ([`shapes`]), a 划片 list to zones ([`names::from_list`]), [`plausibility`] warnings | `docs/inputs.md` |
+//! | the enrollment-season service | [`service::ServiceData`]: lookups, search, explanations, odds, schools as JSON (`xuequ serve`) | [`service`] |
 //! | seat supply planning | [`supply::forecast()`], [`supply::check_development`], [`supply::site`] (`planning.toml`: [`PlanningParams`]) | [`supply`] |
 //!
 //! ## A whole run

@@ -646,7 +646,9 @@ impl ServiceData {
     }
 
     /// A school's seats, placements, cutoff, utilisation and 学位预警 level (its row of
-    /// `schools_summary.csv`), with its `risk_schools.csv` row when there are risk tables.
+    /// `schools_summary.csv`), with its `risk_schools.csv` row when there are risk tables;
+    /// a school admitting nobody this year (closed, opening later, or of a stage not
+    /// allocated) answers `admitting: false` with its facts only.
     pub fn school(&self, id: &str) -> Result<Value, QueryError> {
         let s = self.data.city.school_index.get(id).copied().ok_or_else(|| {
             QueryError::not_found(
@@ -654,16 +656,22 @@ impl ServiceData {
                 format!("no school has school_id \"{id}\" (fix: use an id from schools.csv)"),
             )
         })?;
-        let r = self.schools.get(&s).ok_or_else(|| {
-            QueryError::not_found(
-                "school_not_allocated",
-                format!(
-                    "school \"{id}\" admits nobody this year (closed, not yet open, or its stage is not among {})",
-                    self.stage_list()
-                ),
-            )
-        })?;
         let school = &self.data.city.schools[s as usize];
+        let Some(r) = self.schools.get(&s) else {
+            // Known but admitting nobody this year: closed, opening later, or of a stage the
+            // scenario does not allocate. Its facts, and no figures.
+            return Ok(json!({
+                "school_id": school.id,
+                "name": school.name,
+                "district": self.data.city.districts[school.district as usize],
+                "stage": school.stage.as_str(),
+                "sector": school.sector.as_str(),
+                "capacity": school.capacity,
+                "admitting": false,
+                "closed": school.closed,
+                "opens_year": school.opens_year,
+            }));
+        };
         let thresholds = self.data.policy.seat_warning;
         let level = thresholds.level(u64::from(r.first_choice_applicants), u64::from(r.capacity));
         let ratio = |a: u32| (r.capacity > 0).then(|| share4(f64::from(a) / f64::from(r.capacity)));
@@ -678,6 +686,7 @@ impl ServiceData {
             "district": self.data.city.districts[school.district as usize],
             "stage": school.stage.as_str(),
             "sector": school.sector.as_str(),
+            "admitting": true,
             "capacity": r.capacity,
             "assigned": r.assigned,
             "vacancies": r.vacancies,

@@ -226,6 +226,10 @@ fn schools_answer_their_summary_rows() {
     let d = s.dataset();
     let rows = crate::output::school_rows(d, s.allocation());
     assert!(!rows.is_empty());
+    for (i, sc) in d.city.schools.iter().enumerate() {
+        let admitting = rows.iter().any(|r| r.school as usize == i);
+        assert_eq!(get(&format!("/v1/schools/{}", sc.id)).unwrap()["admitting"], admitting);
+    }
     for r in rows {
         let sc = &d.city.schools[r.school as usize];
         let v = get(&format!("/v1/schools/{}", sc.id)).unwrap();
