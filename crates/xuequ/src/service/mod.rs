@@ -216,8 +216,11 @@ fn read_bytes(path: &Path) -> Result<Vec<u8>, ServiceError> {
     Ok(bytes)
 }
 
-/// The rows of a CSV file as (line, cells by header name).
-fn read_table(path: &Path) -> Result<Vec<(u64, HashMap<String, String>)>, ServiceError> {
+/// A CSV row: its line and its cells by header name.
+type Row = (u64, HashMap<String, String>);
+
+/// The rows of a CSV file.
+fn read_table(path: &Path) -> Result<Vec<Row>, ServiceError> {
     let bytes = read_bytes(path)?;
     let mut reader = csv::ReaderBuilder::new().from_reader(bytes.as_slice());
     let header: Vec<String> = reader
@@ -577,9 +580,9 @@ impl ServiceData {
             };
             let t = &mut tiers[at];
             t.1 += 1;
-            for k in 0..3 {
-                t.2[k] += shares[k];
-                t.3[k] = t.3[k].min(shares[k]);
+            for (k, &share) in shares.iter().enumerate() {
+                t.2[k] += share;
+                t.3[k] = t.3[k].min(share);
             }
         }
         let figures = |n: u32, sum: &Shares, min: &Shares| {
