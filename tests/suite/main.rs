@@ -14,5 +14,6 @@ mod report;
 mod risk;
 mod roads;
 mod scenarios;
+mod service;
 mod supply;
 mod zoning;

@@ -6,6 +6,7 @@
 
 mod from_list;
 mod progress;
+mod serve;
 mod supply;
 mod zone;
 
@@ -125,6 +126,9 @@ enum Command {
     CheckDevelopment(Box<supply::DevelopmentArgs>),
     /// Choose sites for new schools among candidate sites (capacitated p-median or coverage).
     Site(Box<supply::SiteArgs>),
+    /// Serve lookups, explanations, odds and school figures over HTTP (enrollment season):
+    /// see docs/service.md.
+    Serve(Box<serve::ServeArgs>),
     /// Build the scenario's road network ([inputs] roads) and write distances.csv (reusable
     /// as distance = "matrix") and roads_report.json.
     Roads {
@@ -337,6 +341,7 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
         Command::CheckDevelopment(args) => supply::check_development(*args, reporter),
         Command::Site(args) => supply::site(*args, reporter),
         Command::Roads { scenario, out } => roads(&scenario, &out, reporter),
+        Command::Serve(args) => serve::serve(*args),
     }
 }
 

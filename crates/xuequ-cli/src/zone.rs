@@ -4,11 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use xuequ::Stage;
 use xuequ::zoning::{
-    self, Adjacency, Demand, DemandSource, DistanceSource, SchoolEdits, ZoneIndex, ZoningConfig, ZoningError,
-    ZoningParams, ZoningProblem, ZoningProgress,
+    self, Demand, DemandSource, DistanceSource, SchoolEdits, ZoningConfig, ZoningError, ZoningParams, ZoningProblem,
+    ZoningProgress,
 };
-use xuequ::{Dataset, Stage};
 
 use crate::Failure;
 use crate::progress::Reporter;
@@ -344,14 +344,6 @@ pub fn zone(args: ZoneArgs, reporter: &Reporter) -> Result<(), Failure> {
     Ok(())
 }
 
-fn lookup_index(data: &Dataset, stage: Stage, cell_radius: u32) -> Result<(ZoningProblem, ZoneIndex), ZoningError> {
-    let demand = Demand::from_counts(vec![0; data.city.blocks.len()]);
-    let problem = ZoningProblem::from_dataset(data, stage, &demand, &SchoolEdits::default(), &[])?;
-    let adjacency = Adjacency::delaunay(&problem, None);
-    let polygons = zoning::current_zone_polygons(&problem, &adjacency, cell_radius);
-    Ok((problem, ZoneIndex::new(&polygons)))
-}
-
 /// `xuequ lookup`.
 pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
     let mut data = crate::load(&args.scenario, None, reporter)?;
@@ -386,10 +378,10 @@ pub fn lookup(args: LookupArgs, reporter: &Reporter) -> Result<(), Failure> {
     let t = Instant::now();
     let mut answers = Vec::new();
     for &stage in &stages {
-        match lookup_index(&data, stage, args.cell_radius) {
-            Ok((problem, index)) => answers.push((stage, Some(problem), index.lookup_batch(&wgs))),
-            Err(ZoningError::NoSchools { .. }) => answers.push((stage, None, vec![Vec::new(); wgs.len()])),
-            Err(e) => return Err(zoning_failure(e)),
+        // The same polygons the service answers from.
+        match xuequ::service::zone_index(&data, stage, args.cell_radius).map_err(zoning_failure)? {
+            Some((problem, index)) => answers.push((stage, Some(problem), index.lookup_batch(&wgs))),
+            None => answers.push((stage, None, vec![Vec::new(); wgs.len()])),
         }
     }
     reporter.timing(

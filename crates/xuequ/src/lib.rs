@@ -16,6 +16,7 @@
 //! | admission odds | [`risk::lottery_risk`]; split over processes: [`risk::tally_draws`] + [`risk::RiskTally::merge`] | [`risk`] |
 //! | for people | [`report::run_html`], [`report::compare_html`], [`report::workbook`] | [`report`] |
 //! | a planner's files | polygons in ([`shapes`]), a 划片 list to zones ([`names::from_list`]), [`plausibility`] warnings | `docs/inputs.md` |
+//! | the enrollment-season service | [`service::ServiceData`]: lookups, search, explanations, odds, schools as JSON (`xuequ serve`) | [`service`] |
 //! | seat supply planning | [`supply::forecast()`], [`supply::check_development`], [`supply::site`] (`planning.toml`: [`PlanningParams`]) | [`supply`] |
 //!
 //! ## A whole run
@@ -69,6 +70,7 @@ pub mod priority;
 pub mod report;
 pub mod risk;
 pub mod scenario;
+pub mod service;
 pub mod shapes;
 pub mod spatial;
 pub mod supply;
@@ -85,7 +87,7 @@ pub fn max_threads() -> usize {
 pub use allocate::{Allocation, Progress, allocate, allocate_with_progress};
 pub use audit::{AuditReport, audit};
 pub use error::{AuditFailed, Diagnostic, Diagnostics, LoadError, OutputError};
-pub use explain::{ExplainError, Explanation, explain};
+pub use explain::{ExplainError, Explanation, explain, explain_with};
 pub use load::Dataset;
 pub use model::{City, Cohort, Stage};
 pub use output::{WriteOptions, write_outputs};
