@@ -14,8 +14,9 @@
 //!   capacity can bind) and a `planning.toml` letting every block use every site: the
 //!   uncapacitated p-median "all pairs" case.
 //! - `zoning BLOCKS SCHOOLS K SEED DIR`: one district of `BLOCKS` blocks in towns over a
-//!   60 km square, `SCHOOLS` primary schools with seats 5 % above demand (each school sized
-//!   from the demand nearest to it, then perturbed), current zones to the nearest school, and
+//!   60 km square, `SCHOOLS` primary schools with seats 5 % above demand (half of each
+//!   school's seats follow the demand nearest to it, half are spread at random), current zones
+//!   to the nearest school, and
 //!   `distances.csv` with the `K` nearest schools of every block (straight metres × a road
 //!   factor of 1.15–1.45); `zoning.toml` selects the matrix and households demand.
 
@@ -176,10 +177,16 @@ fn zoning(blocks: usize, schools: usize, k: usize, seed: u64, dir: &Path) -> Res
     for (i, near) in nearest.iter().enumerate() {
         load[near[0].1 as usize] += f64::from(households[i]);
     }
-    let weights: Vec<f64> = load.iter().map(|&l| (l + 200.0) * (0.7 + 0.6 * rng.unit())).collect();
+    // Half of each school's seats follow the demand nearest to it, half are spread at random
+    // (as in the zoning bench's stress city), so many zones must change.
+    let mean_load = load.iter().sum::<f64>() / schools as f64;
+    let weights: Vec<f64> = load
+        .iter()
+        .map(|&l| 0.5 * l + 0.5 * mean_load * (0.6 + 0.8 * rng.unit()))
+        .collect();
     let total_households: f64 = households.iter().map(|&h| f64::from(h)).sum();
-    // The default primary rate is about 0.11 children per household per year; size on 0.12.
-    let children = total_households * 0.12;
+    // The default primary rate: 0.0378 entrants per household (zoning's HouseholdRates).
+    let children = total_households * 0.0378;
     let weight_sum: f64 = weights.iter().sum();
     let mut s = String::from("school_id,name,district,stage,sector,lon,lat,capacity,classes,class_size\n");
     for (j, &p) in school_points.iter().enumerate() {

@@ -26,6 +26,12 @@
 //!    one is made. When none improves, the screen widens fourfold up to `screen_max`; the
 //!    search stops when the widest screen finds no improvement or after `max_moves` swaps.
 //!
+//! **When no capacity can bind** (every facility can seat all the children of every block
+//! that may use it: [`super::interchange::capacities_never_bind`]), the uncapacitated
+//! assignment is exact for any open set, and [`site`] instead runs greedy + interchange with
+//! nearest/second-nearest bookkeeping ([`super::interchange`]), which prices every swap without
+//! solving a flow; one exact assignment of the final set certifies its objective.
+//!
 //! Every candidate solution is evaluated exactly, all arithmetic is in integers, parallel
 //! evaluations are collected in order and ties go to the lower index, so the result does not
 //! depend on the thread count. [`site_exact`] enumerates every subset (for tests and small
@@ -151,6 +157,9 @@ pub struct SitingResult {
     pub evaluations: usize,
     /// True for [`site_exact`].
     pub exact: bool,
+    /// True when no capacity could bind and the sites were chosen by the fast interchange
+    /// ([`super::interchange`]) with one exact assignment to certify them.
+    pub uncapacitated: bool,
 }
 
 impl SitingProblem {
@@ -995,6 +1004,7 @@ pub fn site_with_progress(
         moves,
         evaluations: engine.evaluations,
         exact: false,
+        uncapacitated: false,
     })
 }
 
@@ -1085,6 +1095,7 @@ fn site_uncapacitated(
         // The certificate is the only exact assignment beyond the base.
         evaluations: 1,
         exact: false,
+        uncapacitated: true,
     })
 }
 
@@ -1213,5 +1224,6 @@ pub fn site_exact(problem: &SitingProblem, p: usize, params: &SitingParams) -> R
         moves: 0,
         evaluations: subsets.len(),
         exact: true,
+        uncapacitated: false,
     })
 }

@@ -988,6 +988,7 @@ fn uncapacitated_siting_is_close_to_the_exact_optimum() {
                 let h = site(&problem, p, &params.siting).unwrap();
                 let x = site_exact(&problem, p, &params.siting).unwrap();
                 h.after_solution.verify(&problem.instance).unwrap();
+                assert!(h.uncapacitated);
                 assert_eq!(h.evaluations, 1, "the fast path certifies once");
                 let (hc, xc) = (h.after.objective as f64, x.after.objective as f64);
                 assert!(hc >= xc);
