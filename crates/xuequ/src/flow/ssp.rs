@@ -7,8 +7,8 @@
 //! 2. If negative arcs remain (uncapacitated ones), Bellman–Ford from a virtual root finds
 //!    potentials; every negative cycle it meets is cancelled, and one that can carry unlimited
 //!    flow means the cost is unbounded below.
-//! 3. Repeatedly: Dijkstra on reduced costs from every node with excess at once, stopped at
-//!    the first node with a deficit; augment along that path by the smallest of the excess,
+//! 3. For each node with excess in turn, repeatedly: Dijkstra on reduced costs from it,
+//!    stopped at the first node with a deficit; augment along that path by the smallest of the excess,
 //!    the deficit and the residual capacities; update potentials so reduced costs stay
 //!    non-negative (settled nodes gain `dist − d_t`, where `d_t` is the deficit node's
 //!    distance). When no deficit is reachable while excess remains, the network is infeasible.
@@ -233,12 +233,16 @@ pub fn successive_shortest_paths(net: &Network) -> Result<SspSolution, FlowError
     let mut done = vec![false; n];
     let mut heap: BinaryHeap<Reverse<(i64, u32)>> = BinaryHeap::new();
     let mut searches = 0u64;
-    let mut sources: Vec<u32> = (0..n as u32).filter(|&u| excess[u as usize] > 0).collect();
+    // One source at a time, in node order: a search then stays near its source.
+    let sources: Vec<u32> = (0..n as u32).filter(|&u| excess[u as usize] > 0).collect();
+    let mut next_source = 0usize;
     loop {
-        sources.retain(|&u| excess[u as usize] > 0);
-        if sources.is_empty() {
-            break;
+        while next_source < sources.len() && excess[sources[next_source] as usize] <= 0 {
+            next_source += 1;
         }
+        let Some(&source) = sources.get(next_source) else {
+            break;
+        };
         searches += 1;
         for &u in &settled {
             dist[u as usize] = i64::MAX;
@@ -247,12 +251,10 @@ pub fn successive_shortest_paths(net: &Network) -> Result<SspSolution, FlowError
         settled.clear();
         heap.clear();
         let mut touched: Vec<u32> = Vec::new();
-        for &s in &sources {
-            dist[s as usize] = 0;
-            via[s as usize] = u32::MAX;
-            touched.push(s);
-            heap.push(Reverse((0, s)));
-        }
+        dist[source as usize] = 0;
+        via[source as usize] = u32::MAX;
+        touched.push(source);
+        heap.push(Reverse((0, source)));
         let mut found = None;
         while let Some(Reverse((d, u))) = heap.pop() {
             let u = u as usize;
@@ -289,7 +291,7 @@ pub fn successive_shortest_paths(net: &Network) -> Result<SspSolution, FlowError
             }
         }
         let Some((t, dt)) = found else {
-            let unrouted: i64 = sources.iter().map(|&u| excess[u as usize]).sum();
+            let unrouted: i64 = sources.iter().map(|&u| excess[u as usize].max(0)).sum();
             return Err(FlowError::Infeasible { unrouted });
         };
         for &u in &settled {
