@@ -835,6 +835,7 @@ fn uncapacitated_objective(inst: &Instance, open: &[bool]) -> i64 {
 /// objective: greedy opens the site giving the lowest objective (ties: lower index); each
 /// interchange step makes the swap giving the lowest objective (ties: lower slot, then lower
 /// site) while it improves.
+#[allow(clippy::needless_range_loop)] // slots index `chosen`, which the loop body changes
 fn reference_greedy_interchange(inst: &Instance, fixed: usize, p: usize, max_moves: usize) -> (Vec<u32>, i64) {
     let m = inst.facilities();
     let mut open: Vec<bool> = (0..m).map(|f| f < fixed).collect();
