@@ -10,12 +10,20 @@
 //!   about 89 children per block, 4.45 million in all, seats 5 % above demand but spread very
 //!   unevenly, current zones = nearest school before a 9 % demand drift).
 //!
+//! - `flow_ratio` (`cargo bench --bench zoning -- flow_ratio`, which skips the instances above):
+//!   the project's network simplex against its plain successive-shortest-path solver on the
+//!   same min-cost flow: the stress city's generator at 5,000 blocks (`FLOW_RATIO_BLOCKS`
+//!   to change) and one school per 25 blocks, each block joined to its 10 nearest schools, an
+//!   unserved arc per block, seats as school → sink capacities. Both are checked to reach the
+//!   same optimal cost before timing.
+//!
 //! `ZONING_BENCH_REPORT=1` prints each instance's gap and timings once before measuring.
 
 use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use xuequ::flow::{INFINITE, Network, NetworkSimplex, successive_shortest_paths};
 use xuequ::model::{Location, Stage, StageZones};
 use xuequ::zoning::{
     self, Demand, Distances, SchoolEdits, ZoneBlock, ZoneSchool, ZoningParams, ZoningProblem, lower_bound,
@@ -176,7 +184,92 @@ fn report(name: &str, p: &ZoningProblem) {
     );
 }
 
+/// The transportation network of a zoning problem with each block's `k` nearest schools
+/// (straight metres), an unserved arc per block and seats as school → sink capacities.
+fn transport_network(p: &ZoningProblem, k: usize, unserved_m: i64) -> Network {
+    let (nb, ns) = (p.blocks.len(), p.schools.len());
+    let sink = (nb + ns) as u32;
+    let mut net = Network::new(nb + ns + 1);
+    let mut total = 0i64;
+    let d2 = |a: [f64; 3], b: [f64; 3]| (a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2);
+    for (b, block) in p.blocks.iter().enumerate() {
+        let demand = i64::from(block.demand);
+        net.set_supply(b as u32, demand);
+        total += demand;
+        let mut near: Vec<(f64, u32)> = (0..ns as u32)
+            .map(|s| (d2(block.location.ecef, p.schools[s as usize].location.ecef), s))
+            .collect();
+        let k = k.min(near.len());
+        if k > 0 && k < near.len() {
+            near.select_nth_unstable_by(k - 1, |x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        }
+        near.truncate(k);
+        near.sort_by_key(|x| x.1);
+        for (_, s) in near {
+            let metres = p.metres(b as u32, s).unwrap_or(u32::MAX / 2);
+            net.add_arc(b as u32, (nb as u32) + s, INFINITE, i64::from(metres));
+        }
+        net.add_arc(b as u32, sink, INFINITE, unserved_m);
+    }
+    for (s, school) in p.schools.iter().enumerate() {
+        net.add_arc((nb + s) as u32, sink, i64::from(school.capacity), 0);
+    }
+    net.set_supply(sink, -total);
+    net
+}
+
+/// Network simplex against successive shortest paths on one instance.
+fn flow_ratio(c: &mut Criterion) {
+    // SSP needs minutes at the full 50k × 2k size; FLOW_RATIO_BLOCKS=50000 asks for it
+    // (schools scale with blocks, one per 25).
+    let blocks: usize = std::env::var("FLOW_RATIO_BLOCKS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let problem = city(blocks, (blocks / 25).max(1), 20_260_701);
+    let net = transport_network(&problem, 10, 1_000_000);
+    let t = Instant::now();
+    let mut simplex = NetworkSimplex::new(&net).expect("the network is valid");
+    simplex.solve().expect("the simplex solves");
+    let simplex_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let ssp = successive_shortest_paths(&net).expect("SSP solves");
+    let ssp_s = t.elapsed().as_secs_f64();
+    assert_eq!(simplex.total_cost(), ssp.total_cost, "both solvers reach the optimum");
+    eprintln!(
+        "flow_ratio: {} nodes, {} arcs, optimum {}; one solve: simplex {simplex_s:.3} s ({} pivots), SSP {ssp_s:.3} s ({} searches), SSP ÷ simplex {:.1}",
+        net.node_count(),
+        net.arc_count(),
+        ssp.total_cost,
+        simplex.pivots(),
+        ssp.searches,
+        ssp_s / simplex_s
+    );
+    let mut g = c.benchmark_group("flow_ratio");
+    g.sample_size(10);
+    g.bench_function("network_simplex", |b| {
+        b.iter(|| {
+            let mut s = NetworkSimplex::new(&net).expect("valid");
+            s.solve().expect("solves");
+            black_box(s.total_cost())
+        })
+    });
+    g.bench_function("successive_shortest_paths", |b| {
+        b.iter(|| black_box(successive_shortest_paths(&net).expect("solves").total_cost))
+    });
+    g.finish();
+}
+
+/// True when the command line's filter asks for the flow ratio only (the other instances
+/// take long to build).
+fn only_flow_ratio() -> bool {
+    std::env::args().skip(1).any(|a| a == "flow_ratio")
+}
+
 fn benches(c: &mut Criterion) {
+    if only_flow_ratio() {
+        return;
+    }
     let params = ZoningParams::default();
     let mut g = c.benchmark_group("zoning");
     g.sample_size(10);
@@ -213,5 +306,11 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(zoning_benches, benches);
+fn flow_benches(c: &mut Criterion) {
+    if only_flow_ratio() || std::env::args().skip(1).all(|a| a.starts_with('-')) {
+        flow_ratio(c);
+    }
+}
+
+criterion_group!(zoning_benches, benches, flow_benches);
 criterion_main!(zoning_benches);

@@ -12,6 +12,8 @@
 //!   [solve](NetworkSimplex::solve) again from the previous optimum (a warm start), and it can
 //!   start from a caller's forest of arcs ([`NetworkSimplex::with_start`]) instead of the
 //!   all-artificial basis.
+//! - [`successive_shortest_paths`] — the textbook algorithm (Dijkstra with potentials),
+//!   kept as the plain reference the simplex is timed against and as a second exact solver.
 //! - [`FlowError`] — what is wrong with a network, or why it has no optimum.
 //!
 //! Optimality is checked in this module's tests against a plain successive-shortest-path
@@ -37,10 +39,12 @@
 //! ```
 
 mod simplex;
+mod ssp;
 #[cfg(test)]
 pub(crate) mod tests;
 
 pub use simplex::NetworkSimplex;
+pub use ssp::{SspSolution, successive_shortest_paths};
 
 /// Capacity of an uncapacitated arc.
 pub const INFINITE: i64 = i64::MAX;

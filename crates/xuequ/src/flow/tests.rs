@@ -401,3 +401,117 @@ fn medium_transportation_instances_match() {
         );
     }
 }
+
+/// Checks an SSP solution: bounds, conservation and the potentials' certificate.
+fn certify_ssp(net: &Network, sol: &super::SspSolution) {
+    let mut balance = net.supply.clone();
+    let mut cost: i128 = 0;
+    for a in 0..net.arc_count() {
+        let (u, v) = (net.from[a] as usize, net.to[a] as usize);
+        let f = sol.flow[a];
+        let cap = net.cap[a];
+        assert!(f >= 0 && (cap == INFINITE || f <= cap), "arc {a} flow {f} cap {cap}");
+        balance[u] -= f;
+        balance[v] += f;
+        cost += f as i128 * net.cost[a] as i128;
+        let rc = net.cost[a] + sol.potential[u] - sol.potential[v];
+        if cap == INFINITE || f < cap {
+            assert!(rc >= 0, "arc {a} with room has reduced cost {rc}");
+        }
+        if f > 0 {
+            assert!(rc <= 0, "arc {a} carrying flow has reduced cost {rc}");
+        }
+    }
+    assert!(balance.iter().all(|&b| b == 0), "flow does not conserve: {balance:?}");
+    assert_eq!(cost, sol.total_cost);
+}
+
+#[test]
+fn successive_shortest_paths_matches_the_simplex_and_the_oracle() {
+    for seed in 0..3000u64 {
+        let mut r = Rng(seed ^ 0x55aa);
+        let net = random_network(&mut r, seed % 2 == 0);
+        let ssp = super::successive_shortest_paths(&net);
+        let mut simplex = NetworkSimplex::new(&net).unwrap();
+        let got = simplex.solve();
+        match (ssp, got, ssp_oracle(&net)) {
+            (Ok(s), Ok(()), Some(c)) => {
+                assert_eq!(s.total_cost, simplex.total_cost(), "seed {seed}");
+                assert_eq!(s.total_cost, c, "seed {seed}");
+                certify_ssp(&net, &s);
+            }
+            (Err(FlowError::Infeasible { .. }), Err(FlowError::Infeasible { .. }), None) => {}
+            (a, b, c) => panic!("seed {seed}: ssp {a:?}, simplex {b:?}, oracle {c:?}"),
+        }
+    }
+}
+
+#[test]
+fn successive_shortest_paths_on_larger_transportation_instances() {
+    for seed in 0..60u64 {
+        let mut r = Rng(seed ^ 0x1234);
+        let blocks = 50 + r.below(150) as usize;
+        let schools = 3 + r.below(20) as usize;
+        let n = blocks + schools + 1;
+        let mut net = Network::new(n);
+        let sink = (n - 1) as u32;
+        let mut total = 0;
+        for b in 0..blocks {
+            let d = r.range(0, 80);
+            net.set_supply(b as u32, d);
+            total += d;
+        }
+        net.set_supply(sink, -total);
+        for s in 0..schools {
+            net.add_arc((blocks + s) as u32, sink, r.range(0, 600), 0);
+        }
+        for b in 0..blocks {
+            for s in 0..schools {
+                if r.below(3) == 0 {
+                    net.add_arc(b as u32, (blocks + s) as u32, INFINITE, r.range(0, 9000));
+                }
+            }
+            net.add_arc(b as u32, sink, INFINITE, 100_000);
+        }
+        let s = super::successive_shortest_paths(&net).unwrap();
+        let mut simplex = NetworkSimplex::new(&net).unwrap();
+        simplex.solve().unwrap();
+        assert_eq!(s.total_cost, simplex.total_cost(), "seed {seed}");
+        certify_ssp(&net, &s);
+    }
+}
+
+#[test]
+fn successive_shortest_paths_handles_negative_cycles_and_errors() {
+    // An uncapacitated negative cycle: unbounded.
+    let mut net = Network::new(2);
+    net.add_arc(0, 1, INFINITE, -1);
+    net.add_arc(1, 0, INFINITE, 0);
+    assert_eq!(super::successive_shortest_paths(&net), Err(FlowError::Unbounded));
+    // A negative cycle through an uncapacitated negative arc and a capacitated one: cancelled.
+    let mut net = Network::new(3);
+    net.add_arc(0, 1, INFINITE, -5);
+    net.add_arc(1, 2, 3, 1);
+    net.add_arc(2, 0, INFINITE, 1);
+    let s = super::successive_shortest_paths(&net).unwrap();
+    let mut simplex = NetworkSimplex::new(&net).unwrap();
+    simplex.solve().unwrap();
+    assert_eq!(s.total_cost, simplex.total_cost());
+    assert_eq!(s.total_cost, -9);
+    certify_ssp(&net, &s);
+    let mut net = Network::new(2);
+    net.set_supply(0, 1);
+    net.set_supply(1, -1);
+    assert!(matches!(
+        super::successive_shortest_paths(&net),
+        Err(FlowError::Infeasible { unrouted: 1 })
+    ));
+    let mut net = Network::new(2);
+    net.set_supply(0, 3);
+    assert!(matches!(
+        super::successive_shortest_paths(&net),
+        Err(FlowError::Unbalanced { total: 3 })
+    ));
+    let s = super::successive_shortest_paths(&Network::new(0)).unwrap();
+    assert_eq!(s.total_cost, 0);
+}

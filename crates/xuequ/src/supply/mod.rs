@@ -60,6 +60,7 @@
 mod csvio;
 pub mod development;
 pub mod forecast;
+pub mod interchange;
 pub mod params;
 pub mod population;
 pub mod report;

@@ -534,7 +534,13 @@ pub fn siting_files(problem: &SitingProblem, result: &SitingResult, bom: bool) -
         "existing_schools": e,
         "candidate_sites": problem.candidates(),
         "arcs": inst.arc_count(),
-        "method": if result.exact { "exact enumeration (network simplex per subset)" } else { "greedy + vertex substitution, exact assignment per candidate set" },
+        "method": if result.exact {
+            "exact enumeration (network simplex per subset)"
+        } else if result.uncapacitated {
+            "capacities cannot bind: greedy + fast interchange (nearest/second-nearest bookkeeping), final set certified by an exact assignment"
+        } else {
+            "greedy + vertex substitution, exact assignment per candidate set"
+        },
         "exact_evaluations": result.evaluations,
         "swaps": result.moves,
         "before": metrics(&result.before),

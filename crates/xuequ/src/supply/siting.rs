@@ -26,6 +26,12 @@
 //!    one is made. When none improves, the screen widens fourfold up to `screen_max`; the
 //!    search stops when the widest screen finds no improvement or after `max_moves` swaps.
 //!
+//! **When no capacity can bind** (every facility can seat all the children of every block
+//! that may use it: [`super::interchange::capacities_never_bind`]), the uncapacitated
+//! assignment is exact for any open set, and [`site`] instead runs greedy + interchange with
+//! nearest/second-nearest bookkeeping ([`super::interchange`]), which prices every swap without
+//! solving a flow; one exact assignment of the final set certifies its objective.
+//!
 //! Every candidate solution is evaluated exactly, all arithmetic is in integers, parallel
 //! evaluations are collected in order and ties go to the lower index, so the result does not
 //! depend on the thread count. [`site_exact`] enumerates every subset (for tests and small
@@ -39,6 +45,7 @@ use serde::Serialize;
 
 use super::SupplyError;
 use super::forecast::Forecast;
+use super::interchange;
 use super::params::{Objective, SitingParams};
 use super::sites::{CandidateSites, SiteDistances};
 use super::transport::{Instance, Solution};
@@ -150,6 +157,9 @@ pub struct SitingResult {
     pub evaluations: usize,
     /// True for [`site_exact`].
     pub exact: bool,
+    /// True when no capacity could bind and the sites were chosen by the fast interchange
+    /// ([`super::interchange`]) with one exact assignment to certify them.
+    pub uncapacitated: bool,
 }
 
 impl SitingProblem {
@@ -824,6 +834,11 @@ pub fn site_with_progress(
     }
     let base = Solution::solve(inst, problem.base_open());
     let before = problem.metrics(&base);
+    if interchange::capacities_never_bind(inst)
+        && let Some(result) = site_uncapacitated(problem, p, params, progress, &base, before)
+    {
+        return Ok(result);
+    }
     let mut current = base.clone();
     let mut engine = Engine::new(inst);
     let mut chosen: Vec<u32> = Vec::with_capacity(p);
@@ -989,6 +1004,98 @@ pub fn site_with_progress(
         moves,
         evaluations: engine.evaluations,
         exact: false,
+        uncapacitated: false,
+    })
+}
+
+/// Siting when no capacity can bind ([`interchange::capacities_never_bind`]): greedy +
+/// interchange with nearest/second-nearest bookkeeping, then one exact assignment of the
+/// final open set to certify it. `None` if the certificate disagrees (never expected; the
+/// caller then runs the capacitated search).
+fn site_uncapacitated(
+    problem: &SitingProblem,
+    p: usize,
+    params: &SitingParams,
+    progress: &dyn Fn(SitingProgress),
+    base: &Solution,
+    before: Metrics,
+) -> Option<SitingResult> {
+    let inst = &problem.instance;
+    let e = problem.existing;
+    let id = |f: u32| problem.facilities[f as usize].id.clone();
+    let mut placed = 0usize;
+    let mut swaps = 0usize;
+    let found = interchange::greedy_interchange(
+        inst,
+        e,
+        p,
+        params.max_moves,
+        params.screen.max(1),
+        &mut |mv| match *mv {
+            interchange::Move::Open { objective, .. } => {
+                placed += 1;
+                progress(SitingProgress::Greedy {
+                    placed,
+                    of: p,
+                    objective,
+                });
+            }
+            interchange::Move::Swap { objective, .. } | interchange::Move::DoubleSwap { objective, .. } => {
+                swaps += 1;
+                progress(SitingProgress::Swaps {
+                    moves: swaps,
+                    objective,
+                });
+            }
+        },
+    );
+    let mut open = problem.base_open();
+    for &k in &found.chosen {
+        open[k as usize] = true;
+    }
+    let after_solution = Solution::solve(inst, open);
+    if !after_solution.is_ok() || after_solution.cost() != found.objective {
+        return None;
+    }
+    let mut trace = vec![("existing schools".to_string(), base.cost())];
+    let mut step = 0usize;
+    for mv in &found.trace {
+        trace.push(match *mv {
+            interchange::Move::Open { site, objective } => {
+                step += 1;
+                (format!("greedy {step}: open {}", id(site)), objective)
+            }
+            interchange::Move::Swap { out, into, objective } => {
+                (format!("swap {} -> {}", id(out), id(into)), objective)
+            }
+            interchange::Move::DoubleSwap {
+                first,
+                second,
+                objective,
+            } => (
+                format!(
+                    "double swap {} -> {}, {} -> {}",
+                    id(first.0),
+                    id(first.1),
+                    id(second.0),
+                    id(second.1)
+                ),
+                objective,
+            ),
+        });
+    }
+    Some(SitingResult {
+        chosen: found.chosen.iter().map(|&f| f - e as u32).collect(),
+        before,
+        after: problem.metrics(&after_solution),
+        before_solution: base.clone(),
+        after_solution,
+        trace,
+        moves: found.moves,
+        // The certificate is the only exact assignment beyond the base.
+        evaluations: 1,
+        exact: false,
+        uncapacitated: true,
     })
 }
 
@@ -1117,5 +1224,6 @@ pub fn site_exact(problem: &SitingProblem, p: usize, params: &SitingParams) -> R
         moves: 0,
         evaluations: subsets.len(),
         exact: true,
+        uncapacitated: false,
     })
 }

@@ -812,3 +812,192 @@ fn malformed_inputs_give_errors_not_panics() {
         "{d}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Fast interchange (uncapacitated siting).
+
+/// The uncapacitated objective, computed the obvious way: each child to the cheapest open
+/// facility its block may use, or unseated when that is cheaper.
+fn uncapacitated_objective(inst: &Instance, open: &[bool]) -> i64 {
+    (0..inst.blocks() as u32)
+        .map(|i| {
+            let best = inst
+                .arcs(i)
+                .filter(|&a| open[inst.arc_facility(a) as usize])
+                .map(|a| inst.arc_cost(a))
+                .fold(inst.unmet_cost(), u32::min);
+            i64::from(inst.supply(i)) * i64::from(best)
+        })
+        .sum()
+}
+
+/// Plain greedy + best-improvement interchange, every move priced by recomputing the whole
+/// objective: greedy opens the site giving the lowest objective (ties: lower index); each
+/// interchange step makes the swap giving the lowest objective (ties: lower slot, then lower
+/// site) while it improves.
+#[allow(clippy::needless_range_loop)] // slots index `chosen`, which the loop body changes
+fn reference_greedy_interchange(inst: &Instance, fixed: usize, p: usize, max_moves: usize) -> (Vec<u32>, i64) {
+    let m = inst.facilities();
+    let mut open: Vec<bool> = (0..m).map(|f| f < fixed).collect();
+    let mut chosen = Vec::new();
+    for _ in 0..p {
+        let mut best: Option<(i64, usize)> = None;
+        for k in fixed..m {
+            if open[k] {
+                continue;
+            }
+            open[k] = true;
+            let v = uncapacitated_objective(inst, &open);
+            open[k] = false;
+            if best.is_none_or(|b| v < b.0) {
+                best = Some((v, k));
+            }
+        }
+        let (_, k) = best.unwrap();
+        open[k] = true;
+        chosen.push(k as u32);
+    }
+    let mut current = uncapacitated_objective(inst, &open);
+    for _ in 0..max_moves {
+        let mut best: Option<(i64, usize, usize)> = None;
+        for slot in 0..chosen.len() {
+            for k in fixed..m {
+                if open[k] {
+                    continue;
+                }
+                let j = chosen[slot] as usize;
+                open[j] = false;
+                open[k] = true;
+                let v = uncapacitated_objective(inst, &open);
+                open[k] = false;
+                open[j] = true;
+                if best.is_none_or(|b| v < b.0) {
+                    best = Some((v, slot, k));
+                }
+            }
+        }
+        match best {
+            Some((v, slot, k)) if v < current => {
+                open[chosen[slot] as usize] = false;
+                open[k] = true;
+                chosen[slot] = k as u32;
+                current = v;
+            }
+            _ => break,
+        }
+    }
+    (chosen, current)
+}
+
+/// A random instance whose capacities never bind (each capacity is the whole supply).
+fn random_uncapacitated(rng: &mut Rng) -> (Instance, usize, usize) {
+    let fixed = rng.below(4) as usize;
+    let candidates = 1 + rng.below(12) as usize;
+    let m = fixed + candidates;
+    let n = 1 + rng.below(40) as usize;
+    let supply: Vec<u32> = (0..n).map(|_| rng.below(21) as u32).collect();
+    let arcs: Vec<Vec<(u32, u32)>> = (0..n)
+        .map(|_| {
+            let k = rng.below(m as u64 + 2) as usize;
+            // Repeated facilities and ties are allowed on purpose.
+            (0..k)
+                .map(|_| (rng.below(m as u64) as u32, 1 + rng.below(60) as u32))
+                .collect()
+        })
+        .collect();
+    let total: u32 = supply.iter().sum();
+    // A block may name a facility twice, and then counts twice in the condition.
+    let capacity = vec![(total * (m as u32 + 2)).max(1); m];
+    let p = 1 + rng.below(candidates.min(4) as u64) as usize;
+    (
+        Instance::new(supply, &arcs, capacity, 20 + rng.below(80) as u32),
+        fixed,
+        p,
+    )
+}
+
+#[test]
+fn fast_interchange_matches_plain_greedy_and_interchange() {
+    let mut rng = Rng(20260701);
+    let mut improved = 0;
+    for case in 0..500 {
+        let (inst, fixed, p) = random_uncapacitated(&mut rng);
+        assert!(interchange::capacities_never_bind(&inst));
+        let (ref_chosen, ref_objective) = reference_greedy_interchange(&inst, fixed, p, 500);
+        // Without double swaps the moves are exactly those of the reference.
+        let plain = interchange::greedy_interchange(&inst, fixed, p, 500, 0, &mut |_| {});
+        assert_eq!(
+            (&plain.chosen, plain.objective),
+            (&ref_chosen, ref_objective),
+            "case {case}"
+        );
+        // With double swaps the result is never worse.
+        let fast = interchange::greedy_interchange(&inst, fixed, p, 500, 8, &mut |_| {});
+        assert!(fast.objective <= ref_objective, "case {case}");
+        improved += usize::from(fast.objective < ref_objective);
+        let mut open: Vec<bool> = (0..inst.facilities()).map(|f| f < fixed).collect();
+        for &k in &fast.chosen {
+            assert!(!open[k as usize], "case {case}: a site chosen twice");
+            open[k as usize] = true;
+        }
+        assert_eq!(fast.chosen.len(), p);
+        // The bookkeeping's objective is the real one, and exact (capacities do not bind).
+        assert_eq!(fast.objective, uncapacitated_objective(&inst, &open), "case {case}");
+        let exact = Solution::solve(&inst, open.clone());
+        assert_eq!(exact.cost(), fast.objective, "case {case}");
+        assert_eq!(simplex_cost(&inst, &open), Some(fast.objective), "case {case}");
+        // The trace's objectives are those of the open sets it describes.
+        if let Some(last) = fast.trace.last() {
+            let o = match *last {
+                interchange::Move::Open { objective, .. }
+                | interchange::Move::Swap { objective, .. }
+                | interchange::Move::DoubleSwap { objective, .. } => objective,
+            };
+            assert_eq!(o, fast.objective);
+        }
+    }
+    // Double swaps are a refinement, not the rule.
+    assert!(improved < 500);
+}
+
+#[test]
+fn capacities_that_can_bind_are_recognised() {
+    let inst = Instance::new(vec![5, 5], &[vec![(0, 1)], vec![(0, 2), (1, 3)]], vec![9, 5], 100);
+    assert!(!interchange::capacities_never_bind(&inst));
+    let inst = Instance::new(vec![5, 5], &[vec![(0, 1)], vec![(0, 2), (1, 3)]], vec![10, 5], 100);
+    assert!(interchange::capacities_never_bind(&inst));
+}
+
+#[test]
+fn uncapacitated_siting_is_close_to_the_exact_optimum() {
+    let mut worst: f64 = 1.0;
+    for seed in 0..10u64 {
+        for objective in [Objective::Median, Objective::Coverage] {
+            let (_d, data) = random_city(300 + seed, 40 + (seed as usize % 4) * 10, 0);
+            let mut sites = random_sites(400 + seed, &data, 9 + seed as usize % 4);
+            for s in &mut sites.sites {
+                s.capacity = Some(1_000_000);
+            }
+            let mut params = PlanningParams::default();
+            params.siting.objective = objective;
+            params.siting.nearest_sites = 3 + seed as usize % 6;
+            params.forecast.years = 1;
+            let fc = forecast(&data, None, &params.forecast, &[]);
+            let problem = SitingProblem::build(&data, &fc, Stage::Primary, &sites, None, &params.siting).unwrap();
+            assert!(interchange::capacities_never_bind(&problem.instance));
+            for p in 1..=3 {
+                let h = site(&problem, p, &params.siting).unwrap();
+                let x = site_exact(&problem, p, &params.siting).unwrap();
+                h.after_solution.verify(&problem.instance).unwrap();
+                assert!(h.uncapacitated);
+                assert_eq!(h.evaluations, 1, "the fast path certifies once");
+                let (hc, xc) = (h.after.objective as f64, x.after.objective as f64);
+                assert!(hc >= xc);
+                let ratio = if xc > 0.0 { hc / xc } else { 1.0 };
+                worst = worst.max(ratio);
+                assert!(ratio <= 1.01, "seed {seed} {objective:?} p {p}: {hc} vs exact {xc}");
+                assert_eq!(h.before, x.before);
+            }
+        }
+    }
+}

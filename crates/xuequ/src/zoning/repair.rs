@@ -102,6 +102,10 @@ struct State<'a, 'c> {
     generation: u32,
     queue: Vec<u32>,
     contiguity: bool,
+    /// While recording: every zone a search looked at (its own and its blocks' neighbours').
+    seen: std::cell::RefCell<Option<Vec<u32>>>,
+    /// Zones whose members changed since the list was last taken.
+    dirty: Vec<u32>,
 }
 
 impl<'a, 'c> State<'a, 'c> {
@@ -129,6 +133,8 @@ impl<'a, 'c> State<'a, 'c> {
             generation: 0,
             queue: Vec::new(),
             contiguity,
+            seen: std::cell::RefCell::new(None),
+            dirty: Vec::new(),
         }
     }
 
@@ -156,6 +162,8 @@ impl<'a, 'c> State<'a, 'c> {
         self.members[t as usize].push(b);
         self.load[t as usize] += d;
         self.assign[b as usize] = t;
+        self.dirty.push(s);
+        self.dirty.push(t);
     }
 
     fn next_generation(&mut self) -> u32 {
@@ -224,6 +232,10 @@ impl<'a, 'c> State<'a, 'c> {
             .collect();
         z.sort_unstable();
         z.dedup();
+        if let Some(seen) = self.seen.borrow_mut().as_mut() {
+            seen.push(s);
+            seen.extend_from_slice(&z);
+        }
         z
     }
 
@@ -623,28 +635,58 @@ fn try_swaps(st: &mut State, s: u32) -> bool {
     false
 }
 
+/// Restores capacity: the most overloaded school first, by a single move, else a chain, else
+/// a swap. A school where all three fail is set aside until a zone its searches looked at
+/// changes (every search reads only the zones it records, so retrying earlier would fail the
+/// same way); this keeps the result of retrying every failed school after each success, at
+/// the cost of the searches that could succeed.
 fn capacity(st: &mut State, stats: &mut RepairStats) {
     let ns = st.members.len();
     let max_iter = 50 * ns + 1000;
     let mut failed = vec![false; ns];
+    // Per zone: failed schools whose searches looked at it.
+    let mut watchers: Vec<Vec<u32>> = vec![Vec::new(); ns];
     for _ in 0..max_iter {
         let pick = (0..ns as u32)
             .filter(|&s| !failed[s as usize] && overload(st, s) > 0)
             .map(|s| (std::cmp::Reverse(overload(st, s)), s))
             .min();
         let Some((_, s)) = pick else { return };
-        if let Some((b, t)) = best_single(st, s) {
+        st.dirty.clear();
+        *st.seen.borrow_mut() = Some(vec![s]);
+        let done = if let Some((b, t)) = best_single(st, s) {
             st.apply(b, t);
             stats.capacity_moves += 1;
-            failed.iter_mut().for_each(|f| *f = false);
+            true
         } else if try_chains(st, s, overload(st, s)) || try_chains(st, s, 1) {
             stats.chains += 1;
-            failed.iter_mut().for_each(|f| *f = false);
+            true
         } else if try_swaps(st, s) {
             stats.swaps += 1;
-            failed.iter_mut().for_each(|f| *f = false);
+            true
+        } else {
+            false
+        };
+        let seen = st.seen.borrow_mut().take().unwrap_or_default();
+        if done {
+            // Wake every failed school that looked at a zone whose members changed (tried and
+            // undone moves included: waking too often costs time, never results).
+            let mut dirty = std::mem::take(&mut st.dirty);
+            dirty.sort_unstable();
+            dirty.dedup();
+            for z in dirty {
+                for w in std::mem::take(&mut watchers[z as usize]) {
+                    failed[w as usize] = false;
+                }
+            }
         } else {
             failed[s as usize] = true;
+            let mut seen = seen;
+            seen.sort_unstable();
+            seen.dedup();
+            for z in seen {
+                watchers[z as usize].push(s);
+            }
         }
     }
 }
