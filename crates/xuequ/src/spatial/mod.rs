@@ -49,7 +49,7 @@ use crate::scenario::Scenario;
 
 pub use cache::CacheStatus;
 pub use network::{RoadNetwork, Segment, Snap};
-pub(crate) use points::PointIndex;
+pub(crate) use points::{NearestPoints, PointIndex};
 pub use report::{Percentiles, RoadsReport, write_distances, write_roads_outputs};
 
 /// The distance a scenario uses (`distance = "..."` in `scenario.toml`).

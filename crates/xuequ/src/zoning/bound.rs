@@ -15,9 +15,10 @@ use rayon::prelude::*;
 
 use crate::flow::{INFINITE, Network, NetworkSimplex};
 
-use super::candidates::{Nearest, candidates_covered};
+use super::candidates::candidates_covered;
 use super::distance::Distances;
 use super::{ZoningError, ZoningParams, ZoningProblem, ZoningProgress};
+use crate::spatial::NearestPoints;
 
 /// Arcs the certificate adds per block and round, most negative reduced cost first.
 const ADD_PER_ROUND: usize = 4;
@@ -69,7 +70,7 @@ pub(crate) struct BoundSolver<'a> {
     /// Per block: schools with an arc (sorted).
     has_arc: Vec<Vec<u32>>,
     lambda: u32,
-    tree: Option<Nearest>,
+    tree: Option<NearestPoints>,
     /// Per block: every allowed school closer than this is among its first candidates.
     covered: Vec<u32>,
     rounds: usize,
@@ -121,7 +122,8 @@ impl<'a> BoundSolver<'a> {
         }
         let first_block_arc = net.arc_count();
         let (mut lists, covered) = candidates_covered(problem, params, params.candidates);
-        let tree = matches!(problem.distances, Distances::StraightLine).then(|| Nearest::new(problem));
+        let tree =
+            matches!(problem.distances, Distances::StraightLine).then(|| super::candidates::nearest_schools(problem));
         // Least-cost start: fill the cheapest arcs first, each as far as the block's children
         // and the school's seats allow. Each allocation exhausts a block or a school, so the
         // result is a basic feasible flow.
