@@ -30,6 +30,9 @@ struct Pool {
     capacity: usize,
 }
 
+/// A priority key at one pool: (tier, migrant-points rank, lottery number); smaller is better.
+type Key = (u32, u32, u32);
+
 /// (student id, school id or "", tier name or "") per applicant, in `students.csv` order.
 pub type Assignment = (String, String, String);
 
@@ -215,7 +218,7 @@ pub fn run(dir: &Path) -> Vec<Assignment> {
             .collect();
 
         // Candidate lists with each entry's priority key (tier, points rank, lottery).
-        let mut lists: Vec<Vec<(usize, (u32, u32, u32))>> = Vec::with_capacity(members.len());
+        let mut lists: Vec<Vec<(usize, Key)>> = Vec::with_capacity(members.len());
         for m in 0..members.len() {
             let s = row(m);
             let locked = locked.contains(&(s[s_property], stage));
@@ -231,14 +234,18 @@ pub fn run(dir: &Path) -> Vec<Assignment> {
                     if list.iter().any(|&(p, _)| p == pool) {
                         continue;
                     }
-                    let tier = match () {
-                        _ if pools[pool].private_lottery => 0,
-                        _ if zone && hukou && owns && !locked => 0,
-                        _ if zone && owns && !locked => 1,
-                        _ if zone && hukou => 2,
-                        _ if zone && eligible => 3,
-                        _ if zone => 4,
-                        _ => 5,
+                    let tier = if pools[pool].private_lottery || (zone && hukou && owns && !locked) {
+                        0
+                    } else if zone && owns && !locked {
+                        1
+                    } else if zone && hukou {
+                        2
+                    } else if zone && eligible {
+                        3
+                    } else if zone {
+                        4
+                    } else {
+                        5
                     };
                     let rank = if tier == 3 && !pools[pool].private_lottery {
                         points_rank[m]
@@ -252,7 +259,7 @@ pub fn run(dir: &Path) -> Vec<Assignment> {
         }
 
         // Deferred acceptance: each pool holds its best applicants in a max-heap by key.
-        let mut held: Vec<BinaryHeap<((u32, u32, u32), usize)>> = pools.iter().map(|_| BinaryHeap::new()).collect();
+        let mut held: Vec<BinaryHeap<(Key, usize)>> = pools.iter().map(|_| BinaryHeap::new()).collect();
         let mut next = vec![0usize; members.len()];
         let mut free: Vec<usize> = (0..members.len()).rev().collect();
         while let Some(m) = free.pop() {
