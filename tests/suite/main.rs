@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod api;
+mod baseline;
 mod fuzz;
 mod layers;
 mod lottery_recheck;

@@ -106,9 +106,23 @@ impl Context<'_> {
 
     /// Evaluates a condition.
     pub fn holds(&self, c: &Condition) -> bool {
+        self.holds_in(c, &std::cell::Cell::new(None))
+    }
+
+    /// [`Context::holds`] with the zone test remembered across the conditions of one
+    /// applicant at one school (most tiers ask it, and lists have millions of entries).
+    fn holds_in(&self, c: &Condition, in_zone: &std::cell::Cell<Option<bool>>) -> bool {
+        let home_in_zone = || match in_zone.get() {
+            Some(z) => z,
+            None => {
+                let z = self.home_in_zone();
+                in_zone.set(Some(z));
+                z
+            }
+        };
         match c {
-            Condition::HomeInZone => self.home_in_zone(),
-            Condition::HukouInZone => self.student.hukou_in_zone && self.home_in_zone(),
+            Condition::HomeInZone => home_in_zone(),
+            Condition::HukouInZone => self.student.hukou_in_zone && home_in_zone(),
             Condition::OwnsHome => self.student.owns_home,
             Condition::NoSeatLock => !self.facts.seat_locked,
             Condition::SeatLocked => self.facts.seat_locked,
@@ -130,15 +144,16 @@ impl Context<'_> {
                 };
                 op.holds(x, *v)
             }
-            Condition::Not(inner) => !self.holds(inner),
+            Condition::Not(inner) => !self.holds_in(inner, in_zone),
         }
     }
 
     /// The index of the first tier whose conditions all hold, or `tiers.len()`.
     pub fn tier(&self, tiers: &[&Tier]) -> usize {
+        let in_zone = std::cell::Cell::new(None);
         tiers
             .iter()
-            .position(|t| t.all.iter().all(|c| self.holds(c)))
+            .position(|t| t.all.iter().all(|c| self.holds_in(c, &in_zone)))
             .unwrap_or(tiers.len())
     }
 }

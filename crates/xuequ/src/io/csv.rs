@@ -13,11 +13,32 @@ use crate::model::{Location, Stage};
 /// Column lookup for one CSV file.
 pub(crate) struct Columns {
     pub(crate) index: HashMap<String, usize, rustc_hash::FxBuildHasher>,
+    /// The same names as a list: rows look up every field by name, and comparing a dozen
+    /// names by length and bytes is cheaper than hashing the name millions of times.
+    list: Vec<(Box<str>, usize)>,
 }
 
 impl Columns {
+    /// Files with more columns than this are looked up through the hash table.
+    const SCAN: usize = 24;
+
+    fn new(index: HashMap<String, usize, rustc_hash::FxBuildHasher>) -> Self {
+        let list = if index.len() <= Self::SCAN {
+            index.iter().map(|(k, &v)| (k.as_str().into(), v)).collect()
+        } else {
+            Vec::new()
+        };
+        Columns { index, list }
+    }
+
     pub(crate) fn get(&self, name: &str) -> Option<usize> {
-        self.index.get(name).copied()
+        if self.list.is_empty() {
+            return self.index.get(name).copied();
+        }
+        self.list
+            .iter()
+            .find(|(n, _)| n.len() == name.len() && n.as_bytes() == name.as_bytes())
+            .map(|&(_, c)| c)
     }
 }
 
@@ -316,7 +337,7 @@ pub(crate) fn header_of(bytes: &[u8], file: &str, required: &[&str], diags: &mut
         return None;
     }
     Some(Header {
-        columns: Columns { index },
+        columns: Columns::new(index),
         width: record.len(),
         body_start,
         lines_before,
