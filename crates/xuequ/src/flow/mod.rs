@@ -161,3 +161,46 @@ pub enum FlowError {
     #[error("{0}")]
     BadChange(String),
 }
+
+/// Checks what every solver here needs of a network: supplies that balance, arcs between
+/// existing nodes, no negative capacity, and costs, total supply and cost range × node count
+/// small enough for 64-bit sums. Returns the largest absolute cost, at least `cost_floor`.
+pub(crate) fn check_network(net: &Network, cost_floor: i64) -> Result<i64, FlowError> {
+    let n = net.node_count();
+    let total: i128 = net.supply.iter().map(|&s| s as i128).sum();
+    if total != 0 {
+        return Err(FlowError::Unbalanced { total });
+    }
+    let mut max_cost = cost_floor;
+    for a in 0..net.arc_count() {
+        for node in [net.from[a], net.to[a]] {
+            if node as usize >= n {
+                return Err(FlowError::BadNode { arc: a, node, nodes: n });
+            }
+        }
+        if net.cap[a] < 0 {
+            return Err(FlowError::NegativeCapacity {
+                arc: a,
+                capacity: net.cap[a],
+            });
+        }
+        max_cost = max_cost.max(
+            net.cost[a]
+                .checked_abs()
+                .ok_or(FlowError::TooLarge { what: "a cost" })?,
+        );
+    }
+    let supply_abs: i128 = net.supply.iter().map(|&s| (s as i128).abs()).sum();
+    if supply_abs > (i64::MAX / 4) as i128 {
+        return Err(FlowError::TooLarge {
+            what: "the total supply",
+        });
+    }
+    // Potentials, path lengths and the simplex's big-M cost stay below (max cost + 1) × nodes.
+    if (max_cost as i128 + 1) * (n as i128 + 1) > (i64::MAX / 8) as i128 {
+        return Err(FlowError::TooLarge {
+            what: "the cost range times the node count",
+        });
+    }
+    Ok(max_cost)
+}

@@ -243,43 +243,9 @@ impl NetworkSimplex {
     fn build(net: &Network, start: Option<&[Option<usize>]>) -> Result<Self, FlowError> {
         let n = net.node_count();
         let m = net.arc_count();
-        let total: i128 = net.supply.iter().map(|&s| s as i128).sum();
-        if total != 0 {
-            return Err(FlowError::Unbalanced { total });
-        }
-        let mut max_cost: i64 = net.cost_bound;
-        for a in 0..m {
-            for node in [net.from[a], net.to[a]] {
-                if node as usize >= n {
-                    return Err(FlowError::BadNode { arc: a, node, nodes: n });
-                }
-            }
-            if net.cap[a] < 0 {
-                return Err(FlowError::NegativeCapacity {
-                    arc: a,
-                    capacity: net.cap[a],
-                });
-            }
-            max_cost = max_cost.max(
-                net.cost[a]
-                    .checked_abs()
-                    .ok_or(FlowError::TooLarge { what: "a cost" })?,
-            );
-        }
-        let supply_abs: i128 = net.supply.iter().map(|&s| (s as i128).abs()).sum();
-        if supply_abs > (i64::MAX / 4) as i128 {
-            return Err(FlowError::TooLarge {
-                what: "the total supply",
-            });
-        }
-        // The big-M cost: more than any simple path of real arcs.
-        let art_cost = (max_cost as i128 + 1) * (n as i128 + 1);
-        if art_cost > (i64::MAX / 8) as i128 {
-            return Err(FlowError::TooLarge {
-                what: "the cost range times the node count",
-            });
-        }
-        let art_cost = art_cost as i64;
+        let max_cost = super::check_network(net, net.cost_bound)?;
+        // The big-M cost: more than any simple path of real arcs (bounded by the check).
+        let art_cost = ((max_cost as i128 + 1) * (n as i128 + 1)) as i64;
 
         let total_arcs = m + n;
         let mut s = NetworkSimplex {

@@ -101,47 +101,6 @@ impl Residual {
     }
 }
 
-/// Checks a network as [`super::NetworkSimplex::new`] does.
-fn check(net: &Network) -> Result<(), FlowError> {
-    let n = net.node_count();
-    let total: i128 = net.supply.iter().map(|&s| s as i128).sum();
-    if total != 0 {
-        return Err(FlowError::Unbalanced { total });
-    }
-    let mut max_cost = 0i64;
-    for a in 0..net.arc_count() {
-        for node in [net.from[a], net.to[a]] {
-            if node as usize >= n {
-                return Err(FlowError::BadNode { arc: a, node, nodes: n });
-            }
-        }
-        if net.cap[a] < 0 {
-            return Err(FlowError::NegativeCapacity {
-                arc: a,
-                capacity: net.cap[a],
-            });
-        }
-        max_cost = max_cost.max(
-            net.cost[a]
-                .checked_abs()
-                .ok_or(FlowError::TooLarge { what: "a cost" })?,
-        );
-    }
-    let supply_abs: i128 = net.supply.iter().map(|&s| (s as i128).abs()).sum();
-    if supply_abs > (i64::MAX / 4) as i128 {
-        return Err(FlowError::TooLarge {
-            what: "the total supply",
-        });
-    }
-    // Potentials and path lengths stay below (max cost + 1) × nodes.
-    if (max_cost as i128 + 1) * (n as i128 + 1) > (i64::MAX / 8) as i128 {
-        return Err(FlowError::TooLarge {
-            what: "the cost range times the node count",
-        });
-    }
-    Ok(())
-}
-
 /// Bellman–Ford potentials over the residual graph from a virtual root joined to every node at
 /// cost 0, cancelling negative cycles as they are found.
 fn initial_potentials(g: &mut Residual, n: usize) -> Result<Vec<i64>, FlowError> {
@@ -205,7 +164,7 @@ fn initial_potentials(g: &mut Residual, n: usize) -> Result<Vec<i64>, FlowError>
 /// [`FlowError::Infeasible`], and a negative cycle of unlimited capacity
 /// [`FlowError::Unbounded`].
 pub fn successive_shortest_paths(net: &Network) -> Result<SspSolution, FlowError> {
-    check(net)?;
+    super::check_network(net, 0)?;
     let n = net.node_count();
     let m = net.arc_count();
     let mut g = Residual::new(net);

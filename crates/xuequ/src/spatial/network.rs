@@ -9,7 +9,8 @@
 //! Why a CSR of our own rather than petgraph: the search is bounded by a radius, runs once per
 //! school over the same graph with reused distance arrays (no allocation per search), and must
 //! start and end part-way along a segment. petgraph's `dijkstra` has no bound, returns a
-//! `HashMap` per call and starts only at a node.
+//! `HashMap` per call and starts only at a node: on the Wuxi-size network, 100 searches take
+//! 4 ms here against 8.6 s with petgraph (`cargo bench --bench roads`, docs/performance.md).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
