@@ -164,6 +164,11 @@ fn parse_stage(text: &str) -> PyResult<Stage> {
     text.parse::<Stage>().map_err(request)
 }
 
+/// An optional list of stage names (none: every stage the command covers).
+fn parse_stages(stages: Option<Vec<String>>) -> PyResult<Vec<Stage>> {
+    stages.unwrap_or_default().iter().map(|s| parse_stage(s)).collect()
+}
+
 /// Where a scenario came from, to rebuild it in another process: the scenario text and
 /// path, and its tables and policy in memory.
 #[derive(Clone)]
@@ -514,11 +519,7 @@ impl Scenario {
         population: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let data = Arc::clone(&self.data);
-        let stages: Vec<Stage> = stages
-            .unwrap_or_default()
-            .iter()
-            .map(|s| parse_stage(s))
-            .collect::<PyResult<_>>()?;
+        let stages = parse_stages(stages)?;
         let files = py
             .detach(move || {
                 let (params, population) = planning_inputs(&data, planning.as_deref(), population.as_deref(), years)?;
@@ -548,11 +549,7 @@ impl Scenario {
         population: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let data = Arc::clone(&self.data);
-        let stages: Vec<Stage> = stages
-            .unwrap_or_default()
-            .iter()
-            .map(|s| parse_stage(s))
-            .collect::<PyResult<_>>()?;
+        let stages = parse_stages(stages)?;
         let files = py
             .detach(move || {
                 let (params, population) = planning_inputs(&data, planning.as_deref(), population.as_deref(), years)?;
