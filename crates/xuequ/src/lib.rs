@@ -68,6 +68,7 @@ pub mod plausibility;
 pub mod policy;
 pub mod priority;
 pub mod report;
+pub mod request;
 pub mod risk;
 pub mod scenario;
 pub mod service;
@@ -93,6 +94,11 @@ pub use model::{City, Cohort, Stage};
 pub use output::{WriteOptions, write_outputs};
 pub use policy::Policy;
 pub use report::{ReportError, ReportOptions};
+pub use request::{
+    AllocationBatch, AllocationRequest, AuditRequest, CompareRequest, DevelopmentRequest, ExplainRequest,
+    ForecastRequest, LookupRequest, Observer, RequestError, RoadsRequest, ScenarioInput, SitingRequest,
+    ValidateRequest, ZonesFromListRequest, ZoningRequest,
+};
 pub use scenario::Scenario;
 pub use supply::{PlanningParams, SupplyError};
 pub use zoning::{Zoning, ZoningError, ZoningParams, ZoningProblem, zone};

@@ -1,0 +1,1 @@
+//! Each request against the pre-existing functions on the demo and tiny data.
