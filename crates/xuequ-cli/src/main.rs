@@ -104,10 +104,10 @@ enum Command {
         #[arg(long)]
         applicants: Option<u64>,
         /// Random seed.
-        #[arg(long, default_value_t = 20260701)]
+        #[arg(long, default_value_t = xuequ_synth::DEFAULT_SEED)]
         seed: u64,
         /// Admission year.
-        #[arg(long, default_value_t = 2026)]
+        #[arg(long, default_value_t = xuequ_synth::DEFAULT_YEAR)]
         year: i32,
         /// Output directory.
         #[arg(long)]

@@ -101,6 +101,18 @@ pub struct Allocated {
 }
 
 impl Allocated {
+    /// An allocation made elsewhere (e.g. [`crate::allocate`]), audited and checked here.
+    pub fn new(data: Arc<Dataset>, allocation: Arc<Allocation>) -> Self {
+        let audit = crate::audit(&data, &allocation);
+        let placement_warnings = crate::plausibility::check_allocation(&data, &allocation);
+        Allocated {
+            data,
+            allocation,
+            audit,
+            placement_warnings,
+        }
+    }
+
     /// The audit's verdict as an error value when it found violations.
     pub fn audit_failed(&self) -> Option<AuditFailed> {
         (!self.audit.passed()).then(|| AuditFailed {
@@ -264,19 +276,44 @@ fn write_run(
     observer: &dyn Observer,
 ) -> Result<RunOutcome, RequestError> {
     let allocated = allocate_checked(input, options, observer)?;
+    let files = write_allocated(&allocated, &input.label(), options, out, observer)?;
+    let summary = allocated.summary();
+    Ok(RunOutcome {
+        allocated,
+        summary,
+        files,
+    })
+}
+
+impl Allocated {
+    /// Writes the run's files into `out` as one output set, as [`AllocationRequest::write`]
+    /// does after allocating (the seed in `options` is not applied again: the allocation is
+    /// already made).
+    pub fn write(&self, out: &Path, options: &RunOptions) -> Result<Vec<PathBuf>, RequestError> {
+        write_allocated(self, &self.data.scenario.path, options, out, &Silent)
+    }
+}
+
+fn write_allocated(
+    allocated: &Allocated,
+    label: &Path,
+    options: &RunOptions,
+    out: &Path,
+    observer: &dyn Observer,
+) -> Result<Vec<PathBuf>, RequestError> {
     let Allocated {
         data,
         allocation,
         audit,
         ..
-    } = &allocated;
+    } = allocated;
     let t = Instant::now();
     let write_options = WriteOptions {
         bom: options.bom || data.scenario.output.bom,
     };
     // Every file of the run goes into one output set, moved into place whole at the end.
     let mut set = crate::io::OutputSet::begin(out, "run")?;
-    set.scenarios([input.label().display().to_string()]);
+    set.scenarios([label.display().to_string()]);
     set.seed(data.policy.seed);
     set.inputs(data.input_files());
     crate::output::write_outputs_into(&mut set, data, allocation, audit, write_options)?;
@@ -317,12 +354,7 @@ fn write_run(
         t.elapsed(),
         &format!("{} files in {}", files.len(), out.display()),
     );
-    let summary = allocated.summary();
-    Ok(RunOutcome {
-        allocated,
-        summary,
-        files,
-    })
+    Ok(files)
 }
 
 /// Several scenarios run in parallel (`xuequ run a.toml b.toml …`), each into its own folder
