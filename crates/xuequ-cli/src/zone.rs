@@ -116,8 +116,8 @@ pub struct LookupArgs {
     /// Zones to use instead of the scenario's (e.g. a proposal's zones.csv).
     #[arg(long)]
     zones: Option<PathBuf>,
-    /// Radius in metres bounding each block's cell (default 2000).
-    #[arg(long, default_value_t = 2000)]
+    /// Radius in metres bounding each block's cell.
+    #[arg(long, default_value_t = xuequ::LookupRequest::DEFAULT_CELL_RADIUS_M)]
     cell_radius: u32,
 }
 

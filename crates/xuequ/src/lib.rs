@@ -6,6 +6,7 @@
 //!
 //! | step | type / function | module |
 //! |---|---|---|
+//! | **one command, assembled** | a request per command with documented defaults and builder overrides: [`AllocationRequest`], [`ZoningRequest`], [`LookupRequest`], [`ForecastRequest`], [`SitingRequest`], … (`docs/api.md`) | [`request`] |
 //! | what to run | [`Scenario`] (`scenario.toml`) | [`scenario`] |
 //! | the rules | [`Policy`] (`policy.toml`): tiers, seat locks, migrant points, lottery | [`policy`] |
 //! | the inputs | [`Dataset`] = [`City`] + [`Cohort`] + policy, validated; from files or tables in memory ([`load::MemoryTables`]) | [`load`], [`model`] |

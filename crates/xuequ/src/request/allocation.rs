@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::{Observer, RequestError, ScenarioInput, Silent, begin_set, load, with_threads};
+use super::{FindingsOnly, Observer, RequestError, ScenarioInput, Silent, begin_set, load, with_threads};
 use crate::output::Summary;
 use crate::plausibility::Warning;
 use crate::{Allocation, AuditFailed, AuditReport, Dataset, Explanation, ReportOptions, Stage, WriteOptions};
@@ -418,7 +418,7 @@ impl AllocationBatch {
     }
 
     /// Runs every scenario into its folder under `out`; the observer hears only the thread
-    /// cap (the runs are interleaved).
+    /// cap and the warnings (the runs are interleaved).
     pub fn write_with(&self, out: &Path, observer: &dyn Observer) -> Result<Vec<BatchItem>, RequestError> {
         let folders = self.folders();
         with_threads(self.threads, observer, || {
@@ -427,7 +427,8 @@ impl AllocationBatch {
                 .zip(folders.par_iter())
                 .map(|(s, f)| {
                     let out = out.join(f);
-                    let result = write_run(&ScenarioInput::Path(s.clone()), &self.options, &out, &Silent);
+                    let findings = FindingsOnly(observer);
+                    let result = write_run(&ScenarioInput::Path(s.clone()), &self.options, &out, &findings);
                     BatchItem {
                         scenario: s.clone(),
                         out,
@@ -662,17 +663,18 @@ impl CompareRequest {
         self.write_with(out, &Silent)
     }
 
-    /// [`write`](Self::write), telling `observer` what happens (the two loads are quiet:
-    /// they run side by side).
+    /// [`write`](Self::write), telling `observer` what happens (of the two loads, which run
+    /// side by side, only their warnings).
     pub fn write_with(&self, out: &Path, observer: &dyn Observer) -> Result<CompareOutcome, RequestError> {
         with_threads(self.threads, observer, || self.write_inner(out, observer))?
     }
 
     fn write_inner(&self, out: &Path, observer: &dyn Observer) -> Result<CompareOutcome, RequestError> {
         let t = Instant::now();
+        let findings = FindingsOnly(observer);
         let (b, a) = rayon::join(
-            || load(&self.base, None, self.strict, &Silent),
-            || load(&self.alt, None, self.strict, &Silent),
+            || load(&self.base, None, self.strict, &findings),
+            || load(&self.alt, None, self.strict, &findings),
         );
         let (b, a) = (b?, a?);
         let (ba, aa) = rayon::join(|| crate::allocate(&b), || crate::allocate(&a));

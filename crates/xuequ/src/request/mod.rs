@@ -161,6 +161,19 @@ pub struct Silent;
 
 impl Observer for Silent {}
 
+/// Passes on only the findings (plausibility and distance warnings): for steps that run
+/// side by side, whose progress would interleave.
+pub(crate) struct FindingsOnly<'a>(pub &'a dyn Observer);
+
+impl Observer for FindingsOnly<'_> {
+    fn plausibility(&self, label: &Path, warnings: &[Warning]) {
+        self.0.plausibility(label, warnings);
+    }
+    fn distance_warnings(&self, warnings: &[Diagnostic]) {
+        self.0.distance_warnings(warnings);
+    }
+}
+
 /// Why a request could not be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {

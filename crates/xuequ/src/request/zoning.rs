@@ -604,6 +604,9 @@ impl LookupOutcome {
 }
 
 impl LookupRequest {
+    /// The default radius in metres bounding each block's cell.
+    pub const DEFAULT_CELL_RADIUS_M: u32 = 2000;
+
     /// A lookup in `scenario`; give the points with [`point`](Self::point),
     /// [`points`](Self::points) or [`points_file`](Self::points_file).
     pub fn new(scenario: impl Into<ScenarioInput>) -> Self {
@@ -613,7 +616,7 @@ impl LookupRequest {
             strict: false,
             zones: None,
             stage: None,
-            cell_radius: 2000,
+            cell_radius: Self::DEFAULT_CELL_RADIUS_M,
             points: Points::None,
         }
     }
