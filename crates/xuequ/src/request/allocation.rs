@@ -101,7 +101,7 @@ pub struct Allocated {
 }
 
 impl Allocated {
-    /// An allocation made elsewhere (e.g. [`crate::allocate`]), audited and checked here.
+    /// An allocation made elsewhere (e.g. [`crate::allocate()`]), audited and checked here.
     pub fn new(data: Arc<Dataset>, allocation: Arc<Allocation>) -> Self {
         let audit = crate::audit(&data, &allocation);
         let placement_warnings = crate::plausibility::check_allocation(&data, &allocation);

@@ -339,3 +339,43 @@ fn write_staged_moves_generated_files_into_place() {
         .expect_err("the generator failed");
     assert_eq!(failed.kind(), ErrorKind::Operational);
 }
+
+#[test]
+fn a_batch_names_its_folders_and_spares_the_others_when_one_fails() {
+    let dir = tempfile::tempdir().expect("temp");
+    let missing = dir.path().join("missing/scenario.toml");
+    let batch = AllocationBatch::new(vec![demo(), missing.clone(), demo()]).options(RunOptions {
+        html: false,
+        ..Default::default()
+    });
+    assert_eq!(batch.folders(), ["scenario", "scenario-2", "scenario-3"]);
+    let items = batch.write_with(dir.path(), &Silent).expect("a pool");
+    assert!(items[0].result.is_ok() && items[2].result.is_ok());
+    let failed = items[1].result.as_ref().expect_err("missing");
+    assert_eq!(failed.kind(), ErrorKind::Operational);
+    assert_same(&files(&items[0].out), &files(&items[2].out));
+}
+
+#[test]
+fn the_observer_hears_every_step_of_a_run() {
+    struct Steps(std::sync::Mutex<Vec<String>>);
+    impl Observer for Steps {
+        fn done(&self, step: &str, _: std::time::Duration, _: &str) {
+            if let Ok(mut s) = self.0.lock() {
+                s.push(step.to_string());
+            }
+        }
+    }
+    let dir = tempfile::tempdir().expect("temp");
+    let steps = Steps(std::sync::Mutex::new(Vec::new()));
+    AllocationRequest::new(demo())
+        .html(false)
+        .lotteries(3)
+        .write_with(dir.path(), &steps)
+        .expect("run");
+    let heard = steps.0.into_inner().expect("not poisoned");
+    assert_eq!(
+        heard,
+        ["load + validate", "allocate", "audit", "write", "lotteries", "commit"]
+    );
+}
