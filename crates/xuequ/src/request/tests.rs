@@ -379,3 +379,72 @@ fn the_observer_hears_every_step_of_a_run() {
         ["load + validate", "allocate", "audit", "write", "lotteries", "commit"]
     );
 }
+
+#[test]
+fn siting_request_writes_what_the_functions_write() {
+    let dir = tempfile::tempdir().expect("temp");
+    let data = Dataset::load(&demo()).expect("demo loads");
+    // Candidate sites beside every fourth block of the first block's district.
+    let district = data.city.blocks[0].district;
+    let mut csv = String::from("site_id,name,district,lon,lat,capacity\n");
+    for (i, b) in data
+        .city
+        .blocks
+        .iter()
+        .filter(|b| b.district == district)
+        .step_by(4)
+        .enumerate()
+    {
+        csv.push_str(&format!(
+            "X{},{}地块,{},{:.6},{:.6},45\n",
+            i + 1,
+            b.name,
+            data.city.districts[district as usize],
+            b.location.lon + 0.0005,
+            b.location.lat
+        ));
+    }
+    let sites_path = dir.path().join("sites.csv");
+    std::fs::write(&sites_path, csv).expect("write");
+    let params = crate::PlanningParams::default();
+    let sites = crate::supply::CandidateSites::load(&sites_path, &data).expect("sites");
+    let fc = crate::supply::forecast(&data, None, &params.forecast, &[Stage::Primary]);
+    let problem =
+        crate::supply::SitingProblem::build(&data, &fc, Stage::Primary, &sites, None, &params.siting).expect("problem");
+    let result = crate::supply::site(&problem, 2, &params.siting).expect("sited");
+    by_hand(&dir.path().join("hand"), "site", &data, |set| {
+        crate::supply::report::write_siting(set, &problem, &result, false).expect("write");
+    });
+    let o = SitingRequest::new(demo(), Stage::Primary, 2, &sites_path)
+        .threads(2)
+        .write(&dir.path().join("request"))
+        .expect("sited");
+    assert_eq!(o.result.chosen, result.chosen);
+    assert_same(&files(&dir.path().join("hand")), &files(&dir.path().join("request")));
+}
+
+#[test]
+fn compare_request_writes_what_the_functions_write() {
+    let dir = tempfile::tempdir().expect("temp");
+    let base = Dataset::load(&demo()).expect("demo loads");
+    let mut alt = base.clone();
+    alt.policy.seed = 12345;
+    let (ba, aa) = (crate::allocate(&base), crate::allocate(&alt));
+    let (br, ar) = (crate::audit(&base, &ba), crate::audit(&alt, &aa));
+    let run = |data, allocation, audit| crate::compare::Run {
+        data,
+        allocation,
+        audit,
+    };
+    let comparison = crate::compare::compare(run(&base, &ba, &br), run(&alt, &aa, &ar));
+    by_hand(&dir.path().join("hand"), "compare", &base, |set| {
+        crate::compare::write_comparison(set, &comparison, Default::default()).expect("write");
+        let page = crate::report::compare_html((&base, &ba, &br), (&alt, &aa, &ar));
+        set.write_bytes("compare.html", page.as_bytes()).expect("write");
+    });
+    let o = CompareRequest::new(Arc::new(base), Arc::new(alt))
+        .write(&dir.path().join("request"))
+        .expect("compared");
+    assert!(o.comparison.stages.iter().any(|s| s.moved > 0));
+    assert_same(&files(&dir.path().join("hand")), &files(&dir.path().join("request")));
+}
