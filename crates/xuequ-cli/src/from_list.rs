@@ -1,12 +1,11 @@
 //! `xuequ zones-from-list`: a published 划片 list to zones.csv and match_report.csv.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::Args;
 
-use crate::Failure;
 use crate::progress::Reporter;
+use crate::{Failure, Globals};
 
 /// Arguments of `zones-from-list`.
 #[derive(Args, Debug)]
@@ -25,25 +24,17 @@ pub(crate) struct FromListArgs {
     out: PathBuf,
 }
 
-pub(crate) fn run(args: FromListArgs, reporter: &Reporter) -> Result<(), Failure> {
+pub(crate) fn run(args: FromListArgs, globals: Globals, reporter: &Reporter) -> Result<(), Failure> {
     use xuequ::names::MatchKind;
-    use xuequ::names::from_list;
     let stage: xuequ::Stage = args
         .stage
         .parse()
         .map_err(|e| Failure::new(2, format!("--stage: {e}")))?;
-    let data = crate::load(&args.scenario, None, reporter)?;
-    let t = Instant::now();
-    let rows = from_list::read_list(&args.list).map_err(crate::load_error)?;
-    let result = from_list::zones_from_list(&data.city, stage, &rows, &args.list.display().to_string())
-        .map_err(crate::load_error)?;
-    from_list::write(&args.out, &data.city, &result, &args.list).map_err(|e| Failure::new(1, e))?;
+    let r = xuequ::ZonesFromListRequest::new(&args.scenario, &args.list, stage).strict(globals.strict);
+    let result = globals
+        .threads(r, xuequ::ZonesFromListRequest::threads)
+        .write_with(&args.out, reporter)?;
     let blocks: std::collections::BTreeSet<u32> = result.pairs.iter().map(|p| p.0).collect();
-    reporter.timing(
-        "zones-from-list",
-        t,
-        format!("zones.csv and match_report.csv in {}", args.out.display()),
-    );
     if !reporter.quiet() {
         eprintln!(
             "{} phrases: {} exact, {} normalised, {} fuzzy, {} ambiguous, {} unmatched; {} blocks zoned",

@@ -104,10 +104,10 @@ enum Command {
         #[arg(long)]
         applicants: Option<u64>,
         /// Random seed.
-        #[arg(long, default_value_t = 20260701)]
+        #[arg(long, default_value_t = xuequ_synth::DEFAULT_SEED)]
         seed: u64,
         /// Admission year.
-        #[arg(long, default_value_t = 2026)]
+        #[arg(long, default_value_t = xuequ_synth::DEFAULT_YEAR)]
         year: i32,
         /// Output directory.
         #[arg(long)]
@@ -155,10 +155,37 @@ impl Failure {
     }
 }
 
+impl From<xuequ::RequestError> for Failure {
+    fn from(e: xuequ::RequestError) -> Self {
+        let code = match e.kind() {
+            xuequ::request::ErrorKind::Operational => 1,
+            xuequ::request::ErrorKind::BadRequest => 2,
+            xuequ::request::ErrorKind::InvalidInput => 3,
+        };
+        Failure::new(code, e)
+    }
+}
+
 pub(crate) fn load_error(e: xuequ::LoadError) -> Failure {
-    match e {
-        xuequ::LoadError::Io { .. } => Failure::new(1, e),
-        xuequ::LoadError::Invalid(_) => Failure::new(3, e),
+    xuequ::RequestError::from(e).into()
+}
+
+/// The global flags every request takes.
+#[derive(Clone, Copy)]
+pub(crate) struct Globals {
+    /// `--threads`.
+    pub threads: Option<usize>,
+    /// `--strict`.
+    pub strict: bool,
+}
+
+impl Globals {
+    /// Applies `--threads` to a request.
+    pub fn threads<R>(&self, request: R, set: impl FnOnce(R, usize) -> R) -> R {
+        match self.threads {
+            Some(n) => set(request, n),
+            None => request,
+        }
     }
 }
 
@@ -171,29 +198,13 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if let Some(n) = cli.threads {
-        if n == 0 {
-            eprintln!("error: --threads must be at least 1");
-            return ExitCode::from(2);
-        }
-        let limit = xuequ::max_threads();
-        let n = if n > limit {
-            eprintln!(
-                "warning: --threads {n} is more than {limit} (4 × the machine's {} cores); using {limit}",
-                limit / 4
-            );
-            limit
-        } else {
-            n
-        };
-        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n).build_global() {
-            eprintln!("error: cannot start {n} threads: {e}");
-            return ExitCode::from(1);
-        }
-    }
     let reporter = Reporter::new(cli.quiet);
     STRICT.store(cli.strict, std::sync::atomic::Ordering::Relaxed);
-    match dispatch(cli.command, &reporter) {
+    let globals = Globals {
+        threads: cli.threads,
+        strict: cli.strict,
+    };
+    match dispatch(cli.command, globals, &reporter) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             reporter.clear();
@@ -210,56 +221,8 @@ fn strict_flag() -> bool {
     STRICT.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Prints plausibility warnings (always: they are findings, not progress).
-fn print_warnings(reporter: &Reporter, label: &Path, warnings: &[xuequ::plausibility::Warning]) {
-    if warnings.is_empty() {
-        return;
-    }
-    reporter.clear();
-    for w in warnings {
-        eprintln!("{w}");
-    }
-    eprintln!(
-        "{}: {} plausibility warning(s) (--strict makes them errors)",
-        label.display(),
-        warnings.len()
-    );
-}
-
-fn load(scenario: &Path, seed: Option<u64>, reporter: &Reporter) -> Result<xuequ::Dataset, Failure> {
-    let t = Instant::now();
-    let spinner = reporter.spinner(format!("loading {}", scenario.display()));
-    let mut parsed = xuequ::Scenario::load(scenario).map_err(load_error)?;
-    parsed.strict |= strict_flag();
-    let mut data = xuequ::Dataset::load_scenario(parsed).map_err(load_error)?;
-    spinner.finish_and_clear();
-    print_warnings(reporter, scenario, &data.warnings);
-    if let Some(s) = seed {
-        data.policy.seed = s;
-    }
-    print_distance_warnings(data.spatial.warnings(), reporter);
-    reporter.timing(
-        "load + validate",
-        t,
-        format!(
-            "{} schools, {} blocks, {} applicants; distance {}",
-            data.city.schools.len(),
-            data.city.blocks.len(),
-            data.cohort.students.len(),
-            data.spatial.kind()
-        ),
-    );
-    Ok(data)
-}
-
-fn allocate(data: &xuequ::Dataset, reporter: &Reporter) -> xuequ::Allocation {
-    let t = Instant::now();
-    let allocation = reporter.allocate(data);
-    reporter.timing("allocate", t, format!("mechanism {}", data.policy.mechanism.as_str()));
-    allocation
-}
-
-fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
+fn dispatch(command: Command, globals: Globals, reporter: &Reporter) -> Result<(), Failure> {
+    use xuequ::request::{AllocationBatch, AllocationRequest, ExplainRequest, RunOptions, ValidateRequest};
     match command {
         Command::Run {
             scenarios,
@@ -271,32 +234,46 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
             xlsx,
             layers,
         } => {
-            let extras = Extras {
-                bom,
+            let options = RunOptions {
+                seed,
+                strict: globals.strict,
                 lotteries,
-                report: xuequ::ReportOptions {
-                    html: !no_html,
-                    xlsx,
-                    layers: layers || !no_html,
-                },
+                bom,
+                html: !no_html,
+                xlsx,
+                layers: layers.then_some(true),
             };
             if scenarios.len() == 1 {
-                return run_one(&scenarios[0], &out, seed, extras, reporter);
+                let request = globals.threads(
+                    AllocationRequest::new(&scenarios[0]).options(options),
+                    AllocationRequest::threads,
+                );
+                return run_one(&request, &out, reporter);
             }
-            run_many(&scenarios, &out, seed, extras, reporter)
+            let batch = globals.threads(
+                AllocationBatch::new(scenarios).options(options),
+                AllocationBatch::threads,
+            );
+            run_many(&batch, &out, reporter)
         }
-        Command::Compare { base, alt, out, bom } => compare(&base, &alt, &out, bom, reporter),
+        Command::Compare { base, alt, out, bom } => {
+            let request = globals.threads(
+                xuequ::CompareRequest::new(base, alt).bom(bom),
+                xuequ::CompareRequest::threads,
+            );
+            compare(&request, &out, reporter)
+        }
         Command::Validate { scenario } => {
-            let data = load(&scenario, None, reporter)?;
-            let by_stage: Vec<String> = xuequ::Stage::ALL
+            let request = globals.threads(
+                ValidateRequest::new(&scenario).strict(globals.strict),
+                ValidateRequest::threads,
+            );
+            let v = request.run_with(reporter)?;
+            let data = &v.data;
+            let by_stage: Vec<String> = v
+                .applicants_by_stage()
                 .iter()
-                .map(|s| {
-                    format!(
-                        "{} {}",
-                        data.cohort.students.iter().filter(|x| x.stage == *s).count(),
-                        s
-                    )
-                })
+                .map(|(s, n)| format!("{n} {s}"))
                 .collect();
             println!(
                 "{}：输入有效，合理性提示 {} 条 / valid ({} districts, {} schools, {} blocks, applicants: {}; {} plausibility warning(s))",
@@ -317,12 +294,11 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
             student_id,
             seed,
         } => {
-            let data = load(&scenario, seed, reporter)?;
-            if data.cohort.student(&student_id).is_none() {
-                return Err(Failure::new(3, xuequ::ExplainError::UnknownStudent(student_id)));
+            let mut request = ExplainRequest::new(&scenario, student_id).strict(globals.strict);
+            if let Some(s) = seed {
+                request = request.seed(s);
             }
-            let allocation = allocate(&data, reporter);
-            let explanation = xuequ::explain(&data, &allocation, &student_id).map_err(|e| Failure::new(3, e))?;
+            let explanation = globals.threads(request, ExplainRequest::threads).run_with(reporter)?;
             reporter.clear();
             print!("{explanation}");
             Ok(())
@@ -334,37 +310,34 @@ fn dispatch(command: Command, reporter: &Reporter) -> Result<(), Failure> {
             year,
             out,
         } => synth(&preset, applicants, seed, year, &out, reporter),
-        Command::Zone(args) => zone::zone(*args, reporter),
-        Command::Lookup(args) => zone::lookup(*args, reporter),
-        Command::ZonesFromList(args) => from_list::run(*args, reporter),
-        Command::Forecast(args) => supply::forecast(*args, reporter),
-        Command::CheckDevelopment(args) => supply::check_development(*args, reporter),
-        Command::Site(args) => supply::site(*args, reporter),
-        Command::Roads { scenario, out } => roads(&scenario, &out, reporter),
-        Command::Serve(args) => serve::serve(*args),
+        Command::Zone(args) => zone::zone(*args, globals, reporter),
+        Command::Lookup(args) => zone::lookup(*args, globals, reporter),
+        Command::ZonesFromList(args) => from_list::run(*args, globals, reporter),
+        Command::Forecast(args) => supply::forecast(*args, globals, reporter),
+        Command::CheckDevelopment(args) => supply::check_development(*args, globals, reporter),
+        Command::Site(args) => supply::site(*args, globals, reporter),
+        Command::Roads { scenario, out } => roads(&scenario, &out, globals, reporter),
+        Command::Serve(args) => {
+            // The service answers on the global pool for as long as it runs.
+            if let Some(asked) = globals.threads {
+                let n = xuequ::request::thread_count(asked)?;
+                if n < asked {
+                    xuequ::Observer::threads_capped(reporter, asked, n);
+                }
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build_global()
+                    .map_err(|e| Failure::new(1, format!("cannot start {n} threads: {e}")))?;
+            }
+            serve::serve(*args)
+        }
     }
 }
 
 /// `xuequ roads`.
-fn roads(scenario: &Path, out: &Path, reporter: &Reporter) -> Result<(), Failure> {
-    let data = load(scenario, None, reporter)?;
-    let t = Instant::now();
-    let spatial = if data.spatial.kind() == xuequ::spatial::DistanceKind::Roads {
-        data.spatial.clone()
-    } else {
-        let s = xuequ::spatial::Spatial::roads_for_scenario(&data.scenario, &data.city).map_err(|e| match e {
-            xuequ::spatial::SpatialError::Io { .. } => Failure::new(1, e),
-            _ => Failure::new(3, e),
-        })?;
-        print_distance_warnings(s.warnings(), reporter);
-        s
-    };
-    let mut set = crate::supply::begin_set(out, "roads", &data)?;
-    let report = xuequ::spatial::write_roads_outputs(&mut set, &spatial, &data.city)
-        .map_err(|e| Failure::new(1, e))?
-        .ok_or_else(|| Failure::new(2, "no road network"))?;
-    let files = set.commit().map_err(|e| Failure::new(1, e))?;
-    reporter.timing("roads", t, format!("{} files in {}", files.len(), out.display()));
+fn roads(scenario: &Path, out: &Path, globals: Globals, reporter: &Reporter) -> Result<(), Failure> {
+    let request = globals.threads(xuequ::RoadsRequest::new(scenario), xuequ::RoadsRequest::threads);
+    let report = request.write_with(out, reporter)?;
     reporter.clear();
     if !reporter.quiet() {
         eprintln!(
@@ -386,99 +359,13 @@ fn roads(scenario: &Path, out: &Path, reporter: &Reporter) -> Result<(), Failure
     Ok(())
 }
 
-/// Prints the distance source's per-block warnings (the first 20 and a count).
-fn print_distance_warnings(warnings: &[xuequ::Diagnostic], reporter: &Reporter) {
-    reporter.clear();
-    for w in warnings.iter().take(20) {
-        eprintln!("warning: {w}");
-    }
-    if warnings.len() > 20 {
-        eprintln!(
-            "warning: … and {} more (see roads_report.json from `xuequ roads`)",
-            warnings.len() - 20
-        );
-    }
-}
-
-/// Runs one scenario into `out`.
-/// What a run writes besides its three result files.
-#[derive(Clone, Copy)]
-struct Extras {
-    bom: bool,
-    lotteries: Option<u32>,
-    report: xuequ::ReportOptions,
-}
-
-fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, extras: Extras, reporter: &Reporter) -> Result<(), Failure> {
-    let Extras {
-        bom,
-        lotteries,
-        report: report_options,
-    } = extras;
+/// Runs one scenario into `out` and prints its summary.
+fn run_one(request: &xuequ::AllocationRequest, out: &Path, reporter: &Reporter) -> Result<(), Failure> {
     let total = Instant::now();
-    let data = load(scenario, seed, reporter)?;
-    let allocation = allocate(&data, reporter);
-    let placed_warnings = xuequ::plausibility::check_allocation(&data, &allocation);
-    print_warnings(reporter, scenario, &placed_warnings);
-    if data.scenario.strict && !placed_warnings.is_empty() {
-        return Err(Failure::new(
-            3,
-            format!(
-                "{} plausibility warning(s) about the placements, errors because strict is on",
-                placed_warnings.len()
-            ),
-        ));
-    }
-    let t = Instant::now();
-    let report = xuequ::audit(&data, &allocation);
-    let verdict = if report.passed() { "passed" } else { "VIOLATIONS" };
-    reporter.timing("audit", t, verdict.to_string());
-    let t = Instant::now();
-    let options = xuequ::WriteOptions {
-        bom: bom || data.scenario.output.bom,
-    };
-    // Every file of the run goes into one output set, moved into place whole at the end.
-    let mut set = xuequ::io::OutputSet::begin(out, "run").map_err(|e| Failure::new(1, e))?;
-    set.scenarios([scenario.display().to_string()]);
-    set.seed(data.policy.seed);
-    set.inputs(data.input_files());
-    xuequ::output::write_outputs_into(&mut set, &data, &allocation, &report, options)
-        .map_err(|e| Failure::new(1, e))?;
-    reporter.timing("write", t, format!("results staged for {}", out.display()));
-    if report_options.html || report_options.xlsx || report_options.layers {
-        let t = Instant::now();
-        xuequ::report::write_report_files(&mut set, &data, &allocation, &report, report_options)
-            .map_err(|e| Failure::new(1, e))?;
-        let names: Vec<&str> = [
-            report_options.html.then_some(xuequ::report::HTML_FILE),
-            report_options.xlsx.then_some(xuequ::report::XLSX_FILE),
-            report_options
-                .layers
-                .then_some("zones.geojson, blocks.geojson, layers.gpkg"),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        reporter.timing("report", t, names.join(", "));
-    }
-    if let Some(draws) = lotteries {
-        let t = Instant::now();
-        let bar = reporter.bar("lotteries");
-        let risk = xuequ::risk::lottery_risk(&data, xuequ::risk::RiskParams { draws }, &|done, total| {
-            bar.set_length(u64::from(total));
-            bar.set_position(u64::from(done));
-        });
-        bar.finish_and_clear();
-        xuequ::risk::write_risk(&mut set, &data, &risk, options).map_err(|e| Failure::new(1, e))?;
-        reporter.timing("lotteries", t, format!("{draws} draws per stage: risk_*.csv"));
-    }
-    let t = Instant::now();
-    let files = set.commit().map_err(|e| Failure::new(1, e))?;
-    reporter.timing("commit", t, format!("{} files in {}", files.len(), out.display()));
-    let summary = xuequ::output::summary(&data, &allocation, &report);
+    let outcome = request.write_with(out, reporter)?;
     reporter.clear();
     if !reporter.quiet() {
-        for st in &summary.stages {
+        for st in &outcome.summary.stages {
             eprintln!(
                 "{} {:<12} 申请 applicants {:>8}  录取 placed {:>8}（学区对口 at zone school {:.1}%）  未录取 unplaced {:>6}  空余学位 seats left {:>6}",
                 stage_zh(&st.stage),
@@ -492,56 +379,33 @@ fn run_one(scenario: &Path, out: &Path, seed: Option<u64>, extras: Extras, repor
         }
         eprintln!("合计 total {:.2} s", total.elapsed().as_secs_f64());
     }
-    if !report.passed() {
-        return Err(Failure::new(
-            4,
-            xuequ::AuditFailed {
-                count: report.violation_count(),
-                first: report.first_violation().unwrap_or_default(),
-            },
-        ));
+    match outcome.allocated.audit_failed() {
+        Some(failed) => Err(Failure::new(4, failed)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-/// Runs several scenarios in parallel, each into `out/<file stem>`; a failing scenario is
+/// Runs several scenarios in parallel, each into its own folder; a failing scenario is
 /// reported and the others still finish.
-fn run_many(
-    scenarios: &[PathBuf],
-    out: &Path,
-    seed: Option<u64>,
-    extras: Extras,
-    reporter: &Reporter,
-) -> Result<(), Failure> {
-    use rayon::prelude::*;
-    let mut folders: Vec<String> = Vec::new();
-    for (i, s) in scenarios.iter().enumerate() {
-        let stem = s
-            .file_stem()
-            .map_or_else(|| format!("scenario{}", i + 1), |x| x.to_string_lossy().into_owned());
-        let name = if folders.contains(&stem) {
-            format!("{stem}-{}", i + 1)
-        } else {
-            stem
-        };
-        folders.push(name);
-    }
-    let quiet = Reporter::new(true);
-    let results: Vec<Result<(), Failure>> = scenarios
-        .par_iter()
-        .zip(folders.par_iter())
-        .map(|(s, f)| run_one(s, &out.join(f), seed, extras, &quiet))
-        .collect();
+fn run_many(batch: &xuequ::AllocationBatch, out: &Path, reporter: &Reporter) -> Result<(), Failure> {
+    let items = batch.write_with(out, reporter)?;
     let mut first_failure: Option<Failure> = None;
-    for ((s, f), r) in scenarios.iter().zip(&folders).zip(results) {
-        match r {
+    for item in items {
+        let result = item
+            .result
+            .map_err(Failure::from)
+            .and_then(|o| match o.allocated.audit_failed() {
+                Some(failed) => Err(Failure::new(4, failed)),
+                None => Ok(()),
+            });
+        match result {
             Ok(()) => {
                 if !reporter.quiet() {
-                    eprintln!("完成 ok      {} -> {}", s.display(), out.join(f).display());
+                    eprintln!("完成 ok      {} -> {}", item.scenario.display(), item.out.display());
                 }
             }
             Err(e) => {
-                eprintln!("失败 FAILED  {}: {}", s.display(), e.message.trim_end());
+                eprintln!("失败 FAILED  {}: {}", item.scenario.display(), e.message.trim_end());
                 first_failure.get_or_insert(e);
             }
         }
@@ -552,32 +416,11 @@ fn run_many(
     }
 }
 
-/// Runs two scenarios and writes their comparison.
-fn compare(base: &Path, alt: &Path, out: &Path, bom: bool, reporter: &Reporter) -> Result<(), Failure> {
-    let t = Instant::now();
-    let quiet = Reporter::new(true);
-    let (b, a) = rayon::join(|| load(base, None, &quiet), || load(alt, None, &quiet));
-    let (b, a) = (b?, a?);
-    let (ba, aa) = rayon::join(|| xuequ::allocate(&b), || xuequ::allocate(&a));
-    let (br, ar) = (xuequ::audit(&b, &ba), xuequ::audit(&a, &aa));
-    let run = |data, allocation, audit| xuequ::compare::Run {
-        data,
-        allocation,
-        audit,
-    };
-    let comparison = xuequ::compare::compare(run(&b, &ba, &br), run(&a, &aa, &ar));
-    let options = xuequ::WriteOptions { bom };
-    let mut set = xuequ::io::OutputSet::begin(out, "compare").map_err(|e| Failure::new(1, e))?;
-    set.scenarios([base.display().to_string(), alt.display().to_string()]);
-    set.inputs(b.input_files().into_iter().chain(a.input_files()));
-    xuequ::compare::write_comparison(&mut set, &comparison, options).map_err(|e| Failure::new(1, e))?;
-    let page = xuequ::report::compare_html((&b, &ba, &br), (&a, &aa, &ar));
-    set.write_bytes("compare.html", page.as_bytes())
-        .map_err(|e| Failure::new(1, e))?;
-    set.commit().map_err(|e| Failure::new(1, e))?;
-    reporter.timing("compare", t, format!("written to {}", out.display()));
+/// Compares two scenarios and prints who moved.
+fn compare(request: &xuequ::CompareRequest, out: &Path, reporter: &Reporter) -> Result<(), Failure> {
+    let outcome = request.write_with(out, reporter)?;
     if !reporter.quiet() {
-        for st in &comparison.stages {
+        for st in &outcome.comparison.stages {
             eprintln!(
                 "{} {:<12} 换校 moved {:>7}（更近 nearer {}，更远 farther {}）  新录取 newly placed {}  新未录取 newly unplaced {}  \
                  转入对口 to zone school {}  转出对口 from zone school {}",
@@ -593,19 +436,10 @@ fn compare(base: &Path, alt: &Path, out: &Path, bom: bool, reporter: &Reporter) 
             );
         }
     }
-    for (name, r) in [(base, &br), (alt, &ar)] {
-        if !r.passed() {
-            return Err(Failure::new(
-                4,
-                format!(
-                    "{}: the audit found violations: {}",
-                    name.display(),
-                    r.first_violation().unwrap_or_default()
-                ),
-            ));
-        }
+    match outcome.audit_failure() {
+        Some(message) => Err(Failure::new(4, message)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn synth(
@@ -626,12 +460,9 @@ fn synth(
     let t = Instant::now();
     let bar = reporter.bar("synth");
     // The generated city is one output set like every command's: staged, then moved whole.
-    let mut set = xuequ::io::OutputSet::begin(out, "synth").map_err(|e| Failure::new(1, e))?;
-    set.seed(seed);
-    let summary = xuequ_synth::write_city(&config, set.staging_dir(), &mut |p| progress::synth_progress(&bar, &p))
-        .map_err(|e| Failure::new(1, e))?;
-    set.adopt_staged_files().map_err(|e| Failure::new(1, e))?;
-    set.commit().map_err(|e| Failure::new(1, e))?;
+    let (summary, _) = xuequ::request::write_staged(out, "synth", seed, |dir| {
+        xuequ_synth::write_city(&config, dir, &mut |p| progress::synth_progress(&bar, &p))
+    })?;
     bar.finish_and_clear();
     let applicants = summary.applicants.kindergarten + summary.applicants.primary + summary.applicants.junior;
     let line = format!(

@@ -2,6 +2,8 @@
 //! standard error is not a terminal (timing lines still print unless quiet).
 
 use std::io::IsTerminal;
+use std::path::Path;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -10,6 +12,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Reporter {
     quiet: bool,
     interactive: bool,
+    /// The bar or spinner of the step under way.
+    current: Mutex<Option<ProgressBar>>,
 }
 
 impl Reporter {
@@ -17,6 +21,7 @@ impl Reporter {
         Reporter {
             quiet,
             interactive: !quiet && std::io::stderr().is_terminal(),
+            current: Mutex::new(None),
         }
     }
 
@@ -50,10 +55,101 @@ impl Reporter {
         pb
     }
 
-    /// Runs the allocation with a bar per stage over its markets.
-    pub fn allocate(&self, data: &xuequ::Dataset) -> xuequ::Allocation {
-        let bar = self.bar("allocate");
-        let allocation = xuequ::allocate_with_progress(data, &|p| match p {
+    pub fn timing(&self, stage: &str, start: Instant, detail: String) {
+        self.timing_elapsed(stage, start.elapsed(), &detail);
+    }
+
+    /// The timing line of a step that took `elapsed`.
+    pub fn timing_elapsed(&self, stage: &str, elapsed: Duration, detail: &str) {
+        if !self.quiet {
+            let stage = format!("{} {stage}", stage_chinese(stage));
+            let memory = memory_mb().map_or(String::new(), |(rss, peak)| format!("  [rss {rss} MB, peak {peak} MB]"));
+            eprintln!("{stage:>20}: {:>8.3} s  {detail}{memory}", elapsed.as_secs_f64());
+        }
+    }
+
+    /// Clears the bar or spinner under way.
+    pub fn clear(&self) {
+        if let Some(bar) = self.current.lock().ok().and_then(|mut c| c.take()) {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn with_current(&self, f: impl FnOnce(&ProgressBar)) {
+        if let Ok(c) = self.current.lock()
+            && let Some(bar) = c.as_ref()
+        {
+            f(bar);
+        }
+    }
+
+    fn set_current(&self, bar: ProgressBar) {
+        self.clear();
+        if let Ok(mut c) = self.current.lock() {
+            *c = Some(bar);
+        }
+    }
+}
+
+/// The library's steps shown as bars (counted work) or spinners, and its timing lines,
+/// warnings and zoning progress printed as before.
+impl xuequ::Observer for Reporter {
+    fn begin(&self, step: &str, what: &str) {
+        let bar = match step {
+            "allocate" => self.bar("allocate"),
+            "lotteries" => self.bar("lotteries"),
+            _ => self.spinner(what.to_string()),
+        };
+        self.set_current(bar);
+    }
+
+    fn progress(&self, _step: &str, done: u64, total: u64, note: &str) {
+        self.with_current(|bar| {
+            if total > 0 {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+            if !note.is_empty() {
+                bar.set_message(note.to_string());
+            }
+        });
+    }
+
+    fn done(&self, step: &str, elapsed: Duration, detail: &str) {
+        self.clear();
+        self.timing_elapsed(step, elapsed, detail);
+    }
+
+    fn plausibility(&self, label: &Path, warnings: &[xuequ::plausibility::Warning]) {
+        if warnings.is_empty() {
+            return;
+        }
+        self.clear();
+        for w in warnings {
+            eprintln!("{w}");
+        }
+        eprintln!(
+            "{}: {} plausibility warning(s) (--strict makes them errors)",
+            label.display(),
+            warnings.len()
+        );
+    }
+
+    fn distance_warnings(&self, warnings: &[xuequ::Diagnostic]) {
+        self.clear();
+        for w in warnings.iter().take(20) {
+            eprintln!("warning: {w}");
+        }
+        if warnings.len() > 20 {
+            eprintln!(
+                "warning: … and {} more (see roads_report.json from `xuequ roads`)",
+                warnings.len() - 20
+            );
+        }
+    }
+
+    fn allocation(&self, p: xuequ::Progress) {
+        self.with_current(|bar| match p {
             xuequ::Progress::StageStarted(stage, n) => {
                 bar.set_message(format!("{stage}: {n} applicants, building lists"));
             }
@@ -64,22 +160,29 @@ impl Reporter {
                 bar.set_message(format!("{stage}: markets"));
             }
         });
-        bar.finish_and_clear();
-        allocation
     }
 
-    pub fn timing(&self, stage: &str, start: Instant, detail: String) {
-        if !self.quiet {
-            let stage = format!("{} {stage}", stage_chinese(stage));
-            let memory = memory_mb().map_or(String::new(), |(rss, peak)| format!("  [rss {rss} MB, peak {peak} MB]"));
-            eprintln!(
-                "{stage:>20}: {:>8.3} s  {detail}{memory}",
-                start.elapsed().as_secs_f64()
-            );
+    fn zoning(&self, p: xuequ::zoning::ZoningProgress) {
+        if self.quiet {
+            return;
+        }
+        match p {
+            xuequ::zoning::ZoningProgress::FlowRound { round, arcs, added } if added > 0 => {
+                eprintln!("{:>16}  round {round}: {arcs} arcs, certificate added {added}", "flow");
+            }
+            xuequ::zoning::ZoningProgress::Lambda { lambda_m, moved } => {
+                eprintln!("{:>16}  λ = {lambda_m} m: {moved} children moved", "bisection");
+            }
+            _ => {}
         }
     }
 
-    pub fn clear(&self) {}
+    fn threads_capped(&self, asked: usize, used: usize) {
+        eprintln!(
+            "warning: --threads {asked} is more than {used} (4 × the machine's {} cores); using {used}",
+            used / 4
+        );
+    }
 }
 
 pub fn synth_progress(bar: &ProgressBar, p: &xuequ_synth::SynthProgress) {

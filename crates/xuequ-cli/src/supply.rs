@@ -1,18 +1,18 @@
 //! `xuequ forecast`, `xuequ check-development` and `xuequ site`: seat supply planning.
 //!
-//! Each command loads the scenario, reads `planning.toml` (from `--planning`, else beside the
-//! scenario if present; every key has a default) and `population.csv` (from `--population`,
-//! else beside the scenario if present), calls the library and writes its files atomically.
+//! Each command is one library request ([`xuequ::ForecastRequest`],
+//! [`xuequ::DevelopmentRequest`], [`xuequ::SitingRequest`]), which finds `planning.toml` and
+//! `population.csv` beside the scenario unless named; this file only parses and prints.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
 use xuequ::Stage;
-use xuequ::supply::{self, PlanningParams, Population, SupplyError};
+use xuequ::supply;
 
 use crate::progress::Reporter;
-use crate::{Failure, load};
+use crate::{Failure, Globals};
 
 /// Arguments of `xuequ forecast`.
 #[derive(Args, Debug)]
@@ -113,85 +113,37 @@ pub struct SiteArgs {
     bom: bool,
 }
 
-fn failure(e: SupplyError) -> Failure {
-    match e {
-        SupplyError::Io { .. } | SupplyError::Output(_) => Failure::new(1, e),
-        SupplyError::Invalid(_) => Failure::new(3, e),
-        SupplyError::Request(_) => Failure::new(2, e),
-    }
-}
-
-/// A file named on the command line, else the default name beside the scenario if present.
-fn beside(scenario: &Path, explicit: Option<PathBuf>, default: &str) -> Option<PathBuf> {
-    explicit.or_else(|| {
-        let p = scenario.parent().unwrap_or(Path::new("")).join(default);
-        p.is_file().then_some(p)
-    })
-}
-
-struct Loaded {
-    data: xuequ::Dataset,
-    params: PlanningParams,
-    population: Option<Population>,
-}
-
-fn load_all(
-    scenario: &Path,
-    planning: Option<PathBuf>,
-    population: Option<PathBuf>,
-    years: Option<u32>,
-    reporter: &Reporter,
-) -> Result<Loaded, Failure> {
-    let data = load(scenario, None, reporter)?;
-    let mut params = match beside(scenario, planning, "planning.toml") {
-        Some(p) => PlanningParams::load(&p).map_err(failure)?,
-        None => PlanningParams::default(),
-    };
-    if let Some(y) = years {
-        if !(1..=50).contains(&y) {
-            return Err(Failure::new(2, "--years must be 1 to 50"));
+/// `--planning`, `--population`, `--years` and the global flags over a supply request.
+macro_rules! planning_flags {
+    ($r:expr, $args:expr, $globals:expr, $ty:ty) => {{
+        let mut r = $globals.threads($r.strict($globals.strict).bom($args.bom), <$ty>::threads);
+        if let Some(p) = $args.planning {
+            r = r.planning(p);
         }
-        params.forecast.years = y;
-    }
-    let population = match beside(scenario, population, "population.csv") {
-        Some(p) => {
-            let t = Instant::now();
-            let pop = Population::load(&p, &data).map_err(failure)?;
-            reporter.timing("population", t, format!("{} rows, {} blocks", pop.rows, pop.blocks()));
-            Some(pop)
+        if let Some(p) = $args.population {
+            r = r.population(p);
         }
-        None => None,
-    };
-    Ok(Loaded {
-        data,
-        params,
-        population,
-    })
+        if let Some(y) = $args.years {
+            r = r.years(y);
+        }
+        r
+    }};
 }
 
 /// `xuequ forecast`.
-pub fn forecast(args: ForecastArgs, reporter: &Reporter) -> Result<(), Failure> {
+pub fn forecast(args: ForecastArgs, globals: Globals, reporter: &Reporter) -> Result<(), Failure> {
     let total = Instant::now();
-    let l = load_all(&args.scenario, args.planning, args.population, args.years, reporter)?;
-    let t = Instant::now();
-    let fc = supply::forecast(&l.data, l.population.as_ref(), &l.params.forecast, &args.stages);
-    reporter.timing(
-        "forecast",
-        t,
-        format!(
-            "{} stage(s) x {} years, {} blocks",
-            fc.stages.len(),
-            fc.params.years,
-            l.data.city.blocks.len()
-        ),
+    let out = args.out.clone();
+    let stages = args.stages.clone();
+    let r = planning_flags!(
+        xuequ::ForecastRequest::new(&args.scenario).stages(stages),
+        args,
+        globals,
+        xuequ::ForecastRequest
     );
-    let t = Instant::now();
-    let mut set = begin_set(&args.out, "forecast", &l.data)?;
-    supply::report::write_forecast(&mut set, &l.data, &fc, args.bom || l.data.scenario.output.bom).map_err(failure)?;
-    let files = set.commit().map_err(|e| Failure::new(1, e))?;
-    reporter.timing("write", t, format!("{} files in {}", files.len(), args.out.display()));
+    let outcome = r.write_with(&out, reporter)?;
     if !reporter.quiet() {
-        for sf in &fc.stages {
+        for sf in &outcome.forecast.stages {
             for y in [sf.years.first(), sf.years.last()].into_iter().flatten() {
                 let d = &y.total;
                 eprintln!(
@@ -216,38 +168,21 @@ pub fn forecast(args: ForecastArgs, reporter: &Reporter) -> Result<(), Failure> 
 }
 
 /// `xuequ check-development`.
-pub fn check_development(args: DevelopmentArgs, reporter: &Reporter) -> Result<(), Failure> {
-    if args.blocks.is_empty() && args.development.is_none() {
-        return Err(Failure::new(
-            2,
-            "name a block with --block ID or a file of planned blocks with --development FILE",
-        ));
+pub fn check_development(args: DevelopmentArgs, globals: Globals, reporter: &Reporter) -> Result<(), Failure> {
+    let mut r = xuequ::DevelopmentRequest::new(&args.scenario).stages(args.stages.clone());
+    for b in &args.blocks {
+        r = r.block(b.clone());
     }
-    let l = load_all(&args.scenario, args.planning, args.population, args.years, reporter)?;
-    let new_blocks = match &args.development {
-        Some(p) => supply::read_developments(p, &l.data).map_err(failure)?,
-        None => Vec::new(),
+    if let Some(p) = &args.development {
+        r = r.development(p);
+    }
+    let out = args.out.clone();
+    let r = planning_flags!(r, args, globals, xuequ::DevelopmentRequest);
+    let outcome = match &out {
+        Some(out) => r.write_with(out, reporter)?,
+        None => r.run_with(reporter)?,
     };
-    let ids: Vec<&str> = args.blocks.iter().map(String::as_str).collect();
-    let t = Instant::now();
-    let report = supply::check_development(
-        &l.data,
-        l.population.as_ref(),
-        &l.params,
-        &ids,
-        &new_blocks,
-        &args.stages,
-    )
-    .map_err(failure)?;
-    reporter.timing("check", t, format!("{} development(s)", report.developments.len()));
-    if let Some(out) = &args.out {
-        let mut set = begin_set(out, "check-development", &l.data)?;
-        supply::report::write_development(&mut set, &report, args.bom || l.data.scenario.output.bom)
-            .map_err(failure)?;
-        let files = set.commit().map_err(|e| Failure::new(1, e))?;
-        reporter.timing("write", t, format!("{} files in {}", files.len(), out.display()));
-    }
-    for d in &report.developments {
+    for d in &outcome.report.developments {
         println!("{} {} ({}):", d.block_id, d.name, d.district);
         for s in &d.stages {
             let zone = if s.zone.is_empty() {
@@ -295,60 +230,22 @@ pub fn check_development(args: DevelopmentArgs, reporter: &Reporter) -> Result<(
 }
 
 /// `xuequ site`.
-pub fn site(args: SiteArgs, reporter: &Reporter) -> Result<(), Failure> {
+pub fn site(args: SiteArgs, globals: Globals, reporter: &Reporter) -> Result<(), Failure> {
     let total = Instant::now();
-    let mut l = load_all(&args.scenario, args.planning, args.population, args.years, reporter)?;
+    let mut r = xuequ::SitingRequest::new(&args.scenario, args.stage, args.new_schools, &args.sites).exact(args.exact);
+    if let Some(p) = &args.site_distances {
+        r = r.site_distances(p);
+    }
     if let Some(o) = args.objective {
-        l.params.siting.objective = o;
+        r = r.objective(o);
     }
     if let Some(y) = args.year {
-        l.params.siting.year = Some(y);
+        r = r.year(y);
     }
-    let sites = supply::CandidateSites::load(&args.sites, &l.data).map_err(failure)?;
-    let distances = match &args.site_distances {
-        Some(p) => Some(supply::SiteDistances::load(p, &l.data, &sites).map_err(failure)?),
-        None => None,
-    };
-    let t = Instant::now();
-    let fc = supply::forecast(&l.data, l.population.as_ref(), &l.params.forecast, &[args.stage]);
-    reporter.timing("forecast", t, format!("{} years", fc.params.years));
-    let t = Instant::now();
-    let problem = supply::SitingProblem::build(&l.data, &fc, args.stage, &sites, distances.as_ref(), &l.params.siting)
-        .map_err(failure)?;
-    reporter.timing(
-        "problem",
-        t,
-        format!(
-            "design year {}, {} blocks, {} schools, {} sites, {} arcs",
-            problem.year,
-            problem.blocks.len(),
-            problem.existing,
-            problem.candidates(),
-            problem.instance.arc_count()
-        ),
-    );
-    let t = Instant::now();
-    let spinner = reporter.spinner(format!("placing {} schools", args.new_schools));
-    let result = if args.exact {
-        supply::site_exact(&problem, args.new_schools, &l.params.siting)
-    } else {
-        supply::site_with_progress(&problem, args.new_schools, &l.params.siting, &|p| {
-            spinner.set_message(p.to_string());
-        })
-    }
-    .map_err(failure)?;
-    spinner.finish_and_clear();
-    reporter.timing(
-        "site",
-        t,
-        format!("{} exact evaluations, {} swaps", result.evaluations, result.moves),
-    );
-    let t = Instant::now();
-    let mut set = begin_set(&args.out, "site", &l.data)?;
-    supply::report::write_siting(&mut set, &problem, &result, args.bom || l.data.scenario.output.bom)
-        .map_err(failure)?;
-    let files = set.commit().map_err(|e| Failure::new(1, e))?;
-    reporter.timing("write", t, format!("{} files in {}", files.len(), args.out.display()));
+    let out = args.out.clone();
+    let r = planning_flags!(r, args, globals, xuequ::SitingRequest);
+    let outcome = r.write_with(&out, reporter)?;
+    let (problem, result) = (&outcome.problem, &outcome.result);
     if !reporter.quiet() {
         for (label, m) in [("选址前 before", &result.before), ("选址后 after", &result.after)] {
             eprintln!(
@@ -374,12 +271,4 @@ pub fn site(args: SiteArgs, reporter: &Reporter) -> Result<(), Failure> {
         );
     }
     Ok(())
-}
-
-/// Starts a command's output set, recording the scenario and its inputs.
-pub(crate) fn begin_set(out: &Path, command: &str, data: &xuequ::Dataset) -> Result<xuequ::io::OutputSet, Failure> {
-    let mut set = xuequ::io::OutputSet::begin(out, command).map_err(|e| Failure::new(1, e))?;
-    set.scenarios([data.scenario.path.display().to_string()]);
-    set.inputs(data.input_files());
-    Ok(set)
 }

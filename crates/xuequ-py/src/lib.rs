@@ -15,7 +15,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use xuequ::load::MemoryTables;
-use xuequ::zoning::{self, Adjacency, Demand, DistanceSource, SchoolEdits, ZoneIndex, ZoningConfig, ZoningProblem};
 use xuequ::{Dataset, Diagnostics, Stage};
 
 create_exception!(xuequ, XuequError, PyException, "Base class of every xuequ error.");
@@ -124,31 +123,49 @@ fn request<E: std::fmt::Display>(e: E) -> PyErr {
     RequestError::new_err(e.to_string())
 }
 
-/// Runs `write` into an output set in a temporary folder and returns its files by name
-/// (the manifest left out): the same bytes the command line writes.
-fn files_of_set<E>(
+/// Runs a request's `write` into a temporary folder and returns its files by name (the
+/// manifest left out): the same bytes the command line writes.
+fn files_of<T>(
     command: &str,
-    write: impl FnOnce(&mut xuequ::io::OutputSet) -> Result<(), E>,
-    io: impl Fn(xuequ::OutputError) -> E,
-) -> Result<BTreeMap<String, Vec<u8>>, E> {
-    let dir = tempfile::tempdir().map_err(|e| {
-        io(xuequ::OutputError::Io {
-            path: std::env::temp_dir(),
-            source: e,
-        })
-    })?;
+    write: impl FnOnce(&Path) -> Result<T, xuequ::RequestError>,
+) -> Result<(T, BTreeMap<String, Vec<u8>>), xuequ::RequestError> {
+    let io = |path: PathBuf, source: std::io::Error| xuequ::RequestError::from(xuequ::OutputError::Io { path, source });
+    let dir = tempfile::tempdir().map_err(|e| io(std::env::temp_dir(), e))?;
     let target = dir.path().join(command);
-    let mut set = xuequ::io::OutputSet::begin(&target, command).map_err(&io)?;
-    write(&mut set)?;
-    let names: Vec<String> = set.manifest().files.iter().map(|f| f.name.clone()).collect();
-    set.commit().map_err(&io)?;
+    let value = write(&target)?;
     let mut files = BTreeMap::new();
-    for name in names {
-        let path = target.join(&name);
-        let bytes = std::fs::read(&path).map_err(|source| io(xuequ::OutputError::Io { path, source }))?;
-        files.insert(name, bytes);
+    for entry in std::fs::read_dir(&target).map_err(|e| io(target.clone(), e))? {
+        let path = entry.map_err(|e| io(target.clone(), e))?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if path.is_file() && name != xuequ::io::output_set::MANIFEST {
+            let bytes = std::fs::read(&path).map_err(|e| io(path.clone(), e))?;
+            files.insert(name, bytes);
+        }
     }
-    Ok(files)
+    Ok((value, files))
+}
+
+/// A request's error as the Python exception of its kind, carrying what the library knows
+/// (file, line, column, fix).
+fn request_error(py: Python<'_>, e: xuequ::RequestError) -> PyErr {
+    use xuequ::RequestError as R;
+    match e {
+        R::Load(e) => load_error(py, e),
+        R::Zoning(e) => zoning_error(py, e),
+        R::Supply(e) => supply_error(py, e),
+        R::Output(e) => output_error(py, e),
+        R::Spatial(xuequ::spatial::SpatialError::Io { ref path, .. }) => file_error(py, e.to_string(), path),
+        R::Spatial(xuequ::spatial::SpatialError::Invalid(ref d))
+        | R::RoadNetwork(xuequ::spatial::SpatialError::Invalid(ref d)) => input_error(py, e.to_string(), d),
+        other => match other.kind() {
+            xuequ::request::ErrorKind::BadRequest => RequestError::new_err(other.to_string()),
+            xuequ::request::ErrorKind::InvalidInput => InputError::new_err(other.to_string()),
+            xuequ::request::ErrorKind::Operational => XuequError::new_err(other.to_string()),
+        },
+    }
 }
 
 /// Files as a Python dict of `name -> bytes`.
@@ -167,6 +184,23 @@ fn parse_stage(text: &str) -> PyResult<Stage> {
 /// An optional list of stage names (none: every stage the command covers).
 fn parse_stages(stages: Option<Vec<String>>) -> PyResult<Vec<Stage>> {
     stages.unwrap_or_default().iter().map(|s| parse_stage(s)).collect()
+}
+
+/// `years`, `planning` and `population` over a supply request.
+macro_rules! planning_options {
+    ($r:expr, $years:expr, $planning:expr, $population:expr) => {{
+        let mut r = $r;
+        if let Some(y) = $years {
+            r = r.years(y);
+        }
+        if let Some(p) = $planning {
+            r = r.planning(p);
+        }
+        if let Some(p) = $population {
+            r = r.population(p);
+        }
+        r
+    }};
 }
 
 /// Where a scenario came from, to rebuild it in another process: the scenario text and
@@ -357,9 +391,10 @@ impl Scenario {
         Ok(d)
     }
 
-    /// Proposes catchment zones for one stage: the files of `xuequ zone`. `config` is the
-    /// text of a zoning.toml (`config_path` names where it would be, for relative paths and
-    /// messages).
+    /// Proposes catchment zones for one stage: the files of `xuequ zone`
+    /// ([`xuequ::ZoningRequest`]). `config` is the text of a zoning.toml (`config_path`
+    /// names where it would be, for relative paths and messages); without it, zoning.toml
+    /// beside the scenario is read if present, as the command line does.
     #[pyo3(signature = (stage=None, config=None, config_path=None))]
     fn zone<'py>(
         &self,
@@ -368,71 +403,22 @@ impl Scenario {
         config: Option<String>,
         config_path: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let data = Arc::clone(&self.data);
-        let config_path = config_path.unwrap_or_else(|| data.scenario.path.with_file_name("zoning.toml"));
-        let config = match config {
-            Some(text) => ZoningConfig::from_toml(&text, &config_path).map_err(|e| zoning_error(py, e))?,
-            None => ZoningConfig::default(),
-        };
-        let stage = match stage {
-            Some(s) => parse_stage(s)?,
-            None => config.stage.unwrap_or(Stage::Primary),
-        };
-        let files = py
-            .detach(move || {
-                let params = config.params();
-                params.validate()?;
-                let demand = Demand::from_source(&data, stage, config.demand_source()?);
-                let mut problem = ZoningProblem::from_dataset(&data, stage, &demand, &config.schools, &config.locked)?;
-                if config.distance.is_some() {
-                    match config.distance_source()? {
-                        DistanceSource::Straight => {
-                            problem.use_spatial(&xuequ::spatial::Spatial::straight(&data.city));
-                        }
-                        DistanceSource::Matrix => problem.use_matrix(&data)?,
-                        // Roads: the scenario's own network, already taken by from_dataset.
-                        _ if data.spatial.kind() == DistanceSource::Roads
-                            && config.roads.is_none()
-                            && config.road_radius_m.is_none() => {}
-                        _ => {
-                            return Err(xuequ::ZoningError::NoDistances(
-                                "zoning by road distance from Python uses the scenario's network (fix: set distance = \"roads\" and [inputs] roads in scenario.toml, and leave roads and road_radius_m out of zoning.toml)"
-                                    .to_string(),
-                            ));
-                        }
-                    }
-                }
-                if let Some(b) = config.barriers.as_ref().map(|p| config.resolve(p)) {
-                    problem.barriers = zoning::read_barriers(&b)?;
-                }
-                let sweep = if config.sweep.is_empty() {
-                    None
-                } else {
-                    Some(zoning::sweep(&problem, &params, &config.sweep, &|_| {})?)
-                };
-                let result = zoning::zone(&problem, &params, &|_| {})?;
-                Ok(files_of_set(
-                    "zone",
-                    |set| {
-                        zoning::write_zoning(
-                            set,
-                            &problem,
-                            &result,
-                            Some(&data.city),
-                            sweep.as_deref(),
-                            data.scenario.output.bom,
-                        )
-                    },
-                    |e| e,
-                ))
-            })
-            .map_err(|e| zoning_error(py, e))?
-            .map_err(|e| output_error(py, e))?;
+        let mut r = xuequ::ZoningRequest::new(Arc::clone(&self.data));
+        if let Some(text) = config {
+            let path = config_path.unwrap_or_else(|| self.data.scenario.path.with_file_name("zoning.toml"));
+            r = r.config_text(text, path);
+        }
+        if let Some(s) = stage {
+            r = r.stage(parse_stage(s)?);
+        }
+        let (_, files) = py
+            .detach(move || files_of("zone", |out| r.write(out)))
+            .map_err(|e| request_error(py, e))?;
         files_dict(py, &files)
     }
 
     /// Which schools serve each point `(lon, lat)` (the scenario's coordinate system), from
-    /// the current zones: one dict per point and stage.
+    /// the current zones ([`xuequ::LookupRequest`]): one dict per point and stage.
     #[pyo3(signature = (points, stage=None, cell_radius=2000))]
     fn lookup<'py>(
         &self,
@@ -441,74 +427,36 @@ impl Scenario {
         stage: Option<&str>,
         cell_radius: u32,
     ) -> PyResult<Bound<'py, PyList>> {
-        let data = Arc::clone(&self.data);
-        for &(lon, lat) in &points {
-            xuequ::crs::check_lon_lat(lon, lat).map_err(request)?;
+        let mut r = xuequ::LookupRequest::new(Arc::clone(&self.data))
+            .cell_radius(cell_radius)
+            .points(points.clone());
+        if let Some(s) = stage {
+            r = r.stage(parse_stage(s)?);
         }
-        let stages: Vec<Stage> = match stage {
-            Some(s) => vec![parse_stage(s)?],
-            None => data.scenario.stages.clone(),
-        };
-        let wgs: Vec<(f64, f64)> = points
-            .iter()
-            .map(|&(lon, lat)| data.scenario.crs.to_wgs84(lon, lat))
-            .collect();
-        let answers = py
-            .detach(|| {
-                let mut answers = Vec::new();
-                for &stage in &stages {
-                    let demand = Demand::from_counts(vec![0; data.city.blocks.len()]);
-                    match ZoningProblem::from_dataset(&data, stage, &demand, &SchoolEdits::default(), &[]) {
-                        Ok(problem) => {
-                            let adjacency = Adjacency::delaunay(&problem, None);
-                            let polygons = zoning::current_zone_polygons(&problem, &adjacency, cell_radius);
-                            let hits = ZoneIndex::new(&polygons).lookup_batch(&wgs);
-                            answers.push((stage, Some(problem), hits));
-                        }
-                        Err(xuequ::ZoningError::NoSchools { .. }) => {
-                            answers.push((stage, None, vec![Vec::new(); wgs.len()]));
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                Ok(answers)
-            })
-            .map_err(|e| zoning_error(py, e))?;
+        let outcome = py.detach(move || r.run()).map_err(|e| request_error(py, e))?;
         let out = PyList::empty(py);
         for (i, &(lon, lat)) in points.iter().enumerate() {
-            for (stage, problem, hits) in &answers {
-                let here = xuequ::model::Location::from_wgs84(wgs[i].0, wgs[i].1);
-                let mut ids = Vec::new();
-                let mut names = Vec::new();
-                let mut metres: Vec<Option<u32>> = Vec::new();
-                if let Some(p) = problem {
-                    for &s in &hits[i] {
-                        let school = &p.schools[s as usize];
-                        ids.push(school.id.clone());
-                        names.push(school.name.clone());
-                        metres.push(
-                            school
-                                .city_index
-                                .and_then(|c| data.spatial.school_to_point_mm(c, &here))
-                                .map(xuequ::spatial::metres_of_mm),
-                        );
-                    }
-                }
+            for answer in &outcome.answers {
+                let hits = &answer.hits[i];
                 let row = PyDict::new(py);
                 row.set_item("lon", lon)?;
                 row.set_item("lat", lat)?;
-                row.set_item("stage", stage.as_str())?;
-                row.set_item("school_ids", ids)?;
-                row.set_item("school_names", names)?;
-                row.set_item("distances_m", metres)?;
+                row.set_item("stage", answer.stage.as_str())?;
+                row.set_item(
+                    "school_ids",
+                    hits.iter().map(|h| h.school_id.clone()).collect::<Vec<_>>(),
+                )?;
+                row.set_item("school_names", hits.iter().map(|h| h.name.clone()).collect::<Vec<_>>())?;
+                row.set_item("distances_m", hits.iter().map(|h| h.distance_m).collect::<Vec<_>>())?;
                 out.append(row)?;
             }
         }
         Ok(out)
     }
 
-    /// Forecasts demand, seats and shortfalls: the files of `xuequ forecast`. `planning` is
-    /// the text of a planning.toml; `population` the path of a population.csv.
+    /// Forecasts demand, seats and shortfalls: the files of `xuequ forecast`
+    /// ([`xuequ::ForecastRequest`]; planning.toml and population.csv beside the scenario
+    /// unless named).
     #[pyo3(signature = (years=None, stages=None, planning=None, population=None))]
     fn forecast<'py>(
         &self,
@@ -518,24 +466,16 @@ impl Scenario {
         planning: Option<PathBuf>,
         population: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let data = Arc::clone(&self.data);
-        let stages = parse_stages(stages)?;
-        let files = py
-            .detach(move || {
-                let (params, population) = planning_inputs(&data, planning.as_deref(), population.as_deref(), years)?;
-                let fc = xuequ::supply::forecast(&data, population.as_ref(), &params.forecast, &stages);
-                files_of_set(
-                    "forecast",
-                    |set| xuequ::supply::report::write_forecast(set, &data, &fc, data.scenario.output.bom),
-                    xuequ::SupplyError::from,
-                )
-            })
-            .map_err(|e| supply_error(py, e))?;
+        let mut r = xuequ::ForecastRequest::new(Arc::clone(&self.data)).stages(parse_stages(stages)?);
+        r = planning_options!(r, years, planning, population);
+        let (_, files) = py
+            .detach(move || files_of("forecast", |out| r.write(out)))
+            .map_err(|e| request_error(py, e))?;
         files_dict(py, &files)
     }
 
     /// Whether new or named blocks are covered by their zone schools: the files of
-    /// `xuequ check-development --out`.
+    /// `xuequ check-development --out` ([`xuequ::DevelopmentRequest`]).
     #[pyo3(signature = (blocks=Vec::new(), development=None, years=None, stages=None, planning=None, population=None))]
     #[allow(clippy::too_many_arguments)]
     fn check_development<'py>(
@@ -548,29 +488,21 @@ impl Scenario {
         planning: Option<PathBuf>,
         population: Option<PathBuf>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let data = Arc::clone(&self.data);
-        let stages = parse_stages(stages)?;
-        let files = py
-            .detach(move || {
-                let (params, population) = planning_inputs(&data, planning.as_deref(), population.as_deref(), years)?;
-                let new_blocks = match &development {
-                    Some(p) => xuequ::supply::read_developments(p, &data)?,
-                    None => Vec::new(),
-                };
-                let ids: Vec<&str> = blocks.iter().map(String::as_str).collect();
-                let report =
-                    xuequ::supply::check_development(&data, population.as_ref(), &params, &ids, &new_blocks, &stages)?;
-                files_of_set(
-                    "check-development",
-                    |set| xuequ::supply::report::write_development(set, &report, data.scenario.output.bom),
-                    xuequ::SupplyError::from,
-                )
-            })
-            .map_err(|e| supply_error(py, e))?;
+        let mut r = xuequ::DevelopmentRequest::new(Arc::clone(&self.data)).stages(parse_stages(stages)?);
+        for b in blocks {
+            r = r.block(b);
+        }
+        if let Some(p) = development {
+            r = r.development(p);
+        }
+        r = planning_options!(r, years, planning, population);
+        let (_, files) = py
+            .detach(move || files_of("check-development", |out| r.write(out)))
+            .map_err(|e| request_error(py, e))?;
         files_dict(py, &files)
     }
 
-    /// Chooses sites for new schools: the files of `xuequ site`.
+    /// Chooses sites for new schools: the files of `xuequ site` ([`xuequ::SitingRequest`]).
     #[pyo3(signature = (stage, new_schools, sites, site_distances=None, objective=None, year=None, years=None, planning=None, population=None, exact=false))]
     #[allow(clippy::too_many_arguments)]
     fn site<'py>(
@@ -587,68 +519,44 @@ impl Scenario {
         population: Option<PathBuf>,
         exact: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let data = Arc::clone(&self.data);
-        let stage = parse_stage(stage)?;
-        let objective = objective
-            .map(|o| o.parse::<xuequ::supply::Objective>().map_err(request))
-            .transpose()?;
-        let files = py
-            .detach(move || {
-                let (mut params, population) =
-                    planning_inputs(&data, planning.as_deref(), population.as_deref(), years)?;
-                if let Some(o) = objective {
-                    params.siting.objective = o;
-                }
-                if year.is_some() {
-                    params.siting.year = year;
-                }
-                let sites = xuequ::supply::CandidateSites::load(&sites, &data)?;
-                let distances = match &site_distances {
-                    Some(p) => Some(xuequ::supply::SiteDistances::load(p, &data, &sites)?),
-                    None => None,
-                };
-                let fc = xuequ::supply::forecast(&data, population.as_ref(), &params.forecast, &[stage]);
-                let problem =
-                    xuequ::supply::SitingProblem::build(&data, &fc, stage, &sites, distances.as_ref(), &params.siting)?;
-                let result = if exact {
-                    xuequ::supply::site_exact(&problem, new_schools, &params.siting)?
-                } else {
-                    xuequ::supply::site(&problem, new_schools, &params.siting)?
-                };
-                files_of_set(
-                    "site",
-                    |set| xuequ::supply::report::write_siting(set, &problem, &result, data.scenario.output.bom),
-                    xuequ::SupplyError::from,
-                )
-            })
-            .map_err(|e| supply_error(py, e))?;
+        let mut r =
+            xuequ::SitingRequest::new(Arc::clone(&self.data), parse_stage(stage)?, new_schools, sites).exact(exact);
+        if let Some(p) = site_distances {
+            r = r.site_distances(p);
+        }
+        if let Some(o) = objective {
+            r = r.objective(o.parse::<xuequ::supply::Objective>().map_err(request)?);
+        }
+        if let Some(y) = year {
+            r = r.year(y);
+        }
+        r = planning_options!(r, years, planning, population);
+        let (_, files) = py
+            .detach(move || files_of("site", |out| r.write(out)))
+            .map_err(|e| request_error(py, e))?;
         files_dict(py, &files)
     }
-}
 
-/// planning.toml (defaults when absent) with `years` over it, and population.csv if given.
-fn planning_inputs(
-    data: &Dataset,
-    planning: Option<&Path>,
-    population: Option<&Path>,
-    years: Option<u32>,
-) -> Result<(xuequ::PlanningParams, Option<xuequ::supply::Population>), xuequ::SupplyError> {
-    let mut params = match planning {
-        Some(p) => xuequ::PlanningParams::load(p)?,
-        None => xuequ::PlanningParams::default(),
-    };
-    if let Some(y) = years {
-        if !(1..=50).contains(&y) {
-            return Err(xuequ::SupplyError::Request(format!(
-                "years = {y}: forecast 1 to 50 years"
-            )));
-        }
-        params.forecast.years = y;
+    /// The scenario's road network measured: `distances.csv` and `roads_report.json`, the
+    /// files of `xuequ roads` ([`xuequ::RoadsRequest`]).
+    fn roads<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let r = xuequ::RoadsRequest::new(Arc::clone(&self.data));
+        let (_, files) = py
+            .detach(move || files_of("roads", |out| r.write(out)))
+            .map_err(|e| request_error(py, e))?;
+        files_dict(py, &files)
     }
-    let population = population
-        .map(|p| xuequ::supply::Population::load(p, data))
-        .transpose()?;
-    Ok((params, population))
+
+    /// Zones from a published 划片 list matched to this scenario's schools and blocks:
+    /// `zones.csv` and `match_report.csv`, the files of `xuequ zones-from-list`
+    /// ([`xuequ::ZonesFromListRequest`]).
+    fn zones_from_list<'py>(&self, py: Python<'py>, list: PathBuf, stage: &str) -> PyResult<Bound<'py, PyDict>> {
+        let r = xuequ::ZonesFromListRequest::new(Arc::clone(&self.data), list, parse_stage(stage)?);
+        let (_, files) = py
+            .detach(move || files_of("zones_from_list", |out| r.write(out)))
+            .map_err(|e| request_error(py, e))?;
+        files_dict(py, &files)
+    }
 }
 
 /// The allocation of every stage of a scenario (`Allocation` in Python).
@@ -767,33 +675,22 @@ impl Allocation {
             .map_err(request)
     }
 
-    /// Writes the run's files into `out_dir` as `xuequ run` does (one atomic output set);
-    /// `html`, `xlsx` and `layers` add the report files. Returns the paths written.
+    /// Writes the run's files into `out_dir` as `xuequ run` does (one atomic output set,
+    /// [`xuequ::request::Allocated::write`]); `html`, `xlsx` and `layers` add the report
+    /// files. Returns the paths written.
     #[pyo3(signature = (out_dir, html=false, xlsx=false, layers=false))]
     fn write(&self, py: Python<'_>, out_dir: PathBuf, html: bool, xlsx: bool, layers: bool) -> PyResult<Vec<String>> {
         let data = Arc::clone(&self.data);
         let allocation = Arc::clone(&self.allocation);
-        let options = self.options();
+        let options = xuequ::request::RunOptions {
+            html,
+            xlsx,
+            layers: Some(layers),
+            ..Default::default()
+        };
         let paths = py
-            .detach(move || -> Result<Vec<PathBuf>, xuequ::OutputError> {
-                let report = xuequ::audit(&data, &allocation);
-                let mut set = xuequ::io::OutputSet::begin(&out_dir, "run")?;
-                set.scenarios([data.scenario.path.display().to_string()]);
-                set.seed(data.policy.seed);
-                set.inputs(data.input_files());
-                xuequ::output::write_outputs_into(&mut set, &data, &allocation, &report, options)?;
-                if html || xlsx || layers {
-                    let report_options = xuequ::ReportOptions { html, xlsx, layers };
-                    xuequ::report::write_report_files(&mut set, &data, &allocation, &report, report_options).map_err(
-                        |e| xuequ::OutputError::Io {
-                            path: out_dir.clone(),
-                            source: std::io::Error::other(e.to_string()),
-                        },
-                    )?;
-                }
-                set.commit()
-            })
-            .map_err(|e| output_error(py, e))?;
+            .detach(move || xuequ::request::Allocated::new(data, allocation).write(&out_dir, &options))
+            .map_err(|e| request_error(py, e))?;
         Ok(paths.iter().map(|p| p.display().to_string()).collect())
     }
 }
@@ -823,29 +720,65 @@ fn draw_chunks(draws: u32, size: u32) -> Vec<(u32, u32)> {
         .collect()
 }
 
-/// Compares two allocations: the files of `xuequ compare` (changes.csv, schools_delta.csv, …).
+/// Compares the scenarios of two allocations: the files of `xuequ compare`
+/// (changes.csv, schools_delta.csv, comparison.json, compare.html; [`xuequ::CompareRequest`]).
 #[pyfunction]
 fn compare<'py>(py: Python<'py>, base: &Allocation, alt: &Allocation) -> PyResult<Bound<'py, PyDict>> {
-    let (bd, ba) = (Arc::clone(&base.data), Arc::clone(&base.allocation));
-    let (ad, aa) = (Arc::clone(&alt.data), Arc::clone(&alt.allocation));
-    let bom = bd.scenario.output.bom;
-    let files = py
-        .detach(move || {
-            let (br, ar) = (xuequ::audit(&bd, &ba), xuequ::audit(&ad, &aa));
-            let run = |data, allocation, audit| xuequ::compare::Run {
-                data,
-                allocation,
-                audit,
-            };
-            let comparison = xuequ::compare::compare(run(&bd, &ba, &br), run(&ad, &aa, &ar));
-            files_of_set(
-                "compare",
-                |set| xuequ::compare::write_comparison(set, &comparison, xuequ::WriteOptions { bom }),
-                |e| e,
-            )
-        })
-        .map_err(|e| output_error(py, e))?;
+    let bom = base.data.scenario.output.bom;
+    let r = xuequ::CompareRequest::new(Arc::clone(&base.data), Arc::clone(&alt.data)).bom(bom);
+    let (_, files) = py
+        .detach(move || files_of("compare", |out| r.write(out)))
+        .map_err(|e| request_error(py, e))?;
     files_dict(py, &files)
+}
+
+/// Generates a synthetic city (`xuequ synth`) into `out_dir` as one output set; returns the
+/// generator's counts.
+#[pyfunction]
+#[pyo3(signature = (out_dir, preset="demo", applicants=None, seed=xuequ_synth::DEFAULT_SEED, year=xuequ_synth::DEFAULT_YEAR))]
+fn synth<'py>(
+    py: Python<'py>,
+    out_dir: PathBuf,
+    preset: &str,
+    applicants: Option<u64>,
+    seed: u64,
+    year: i32,
+) -> PyResult<Bound<'py, PyDict>> {
+    let config = xuequ_synth::SynthConfig {
+        preset: preset.parse().map_err(request)?,
+        applicants,
+        seed,
+        year,
+    };
+    let (summary, _) = py
+        .detach(move || {
+            xuequ::request::write_staged(&out_dir, "synth", seed, |dir| {
+                xuequ_synth::write_city(&config, dir, &mut |_| {})
+            })
+        })
+        .map_err(|e| request_error(py, e))?;
+    let d = PyDict::new(py);
+    let stages = |c: &xuequ_synth::StageCounts| -> PyResult<Bound<'py, PyDict>> {
+        let s = PyDict::new(py);
+        s.set_item("kindergarten", c.kindergarten)?;
+        s.set_item("primary", c.primary)?;
+        s.set_item("junior", c.junior)?;
+        Ok(s)
+    };
+    d.set_item("preset", preset)?;
+    d.set_item("seed", summary.seed)?;
+    d.set_item("year", summary.year)?;
+    d.set_item("districts", summary.districts)?;
+    d.set_item("blocks", summary.blocks)?;
+    d.set_item("new_blocks", summary.new_blocks)?;
+    d.set_item("households", summary.households)?;
+    d.set_item("zone_rows", summary.zone_rows)?;
+    d.set_item("public_schools", stages(&summary.public_schools)?)?;
+    d.set_item("private_schools", stages(&summary.private_schools)?)?;
+    d.set_item("applicants", stages(&summary.applicants)?)?;
+    d.set_item("migrants", summary.migrants)?;
+    d.set_item("seat_locks", summary.seat_locks)?;
+    Ok(d)
 }
 
 /// The native module.
@@ -858,6 +791,7 @@ fn xuequ_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(merge_tallies, m)?)?;
     m.add_function(wrap_pyfunction!(draw_chunks, m)?)?;
     m.add_function(wrap_pyfunction!(compare, m)?)?;
+    m.add_function(wrap_pyfunction!(synth, m)?)?;
     m.add("XuequError", py.get_type::<XuequError>())?;
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("FileError", py.get_type::<FileError>())?;

@@ -3,6 +3,8 @@ checked against what `xuequ` writes for the same inputs (or against another libr
 
 import json
 import pickle
+import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -130,11 +132,19 @@ def test_zone_matches_the_cli(demo, cli, tmp_path):
     assert "zones.csv" in files and "zones.geojson" in files
     for name in files.names():
         assert files[name] == (tmp_path / "zone" / name).read_bytes(), name
-    # A zoning.toml is read as the command line reads it; one asking for roads the scenario
-    # does not have is refused with the fix.
+    # A zoning.toml is read as the command line reads it (the same request), road
+    # distances and bad parameters included. On a copy of the demo: the road network's cache
+    # is written beside the scenario.
+    copy = tmp_path / "demo"
+    shutil.copytree(DEMO, copy, ignore=shutil.ignore_patterns(".xuequ-cache"))
     config = tmp_path / "zoning.toml"
-    config.write_text('distance = "roads"\n', encoding="utf-8")
-    with pytest.raises(xuequ.RequestError, match="road distance"):
+    config.write_text('distance = "roads"\nroads = "%s"\n' % (copy / "roads.osm.pbf").as_posix(), encoding="utf-8")
+    by_road = xuequ.Scenario.load(copy / "scenario.toml").zone(stage="primary", config=config)
+    cli("zone", copy / "scenario.toml", "--stage", "primary", "--config", config, "--out", tmp_path / "road")
+    for name in by_road.names():
+        assert by_road[name] == (tmp_path / "road" / name).read_bytes(), name
+    config.write_text("utilisation = [1.2, 0.5]\n", encoding="utf-8")
+    with pytest.raises(xuequ.InputError, match="utilisation"):
         demo.zone(stage="primary", config=config)
     config.write_text("stage = \"junior\"\ncandidates = 4\n", encoding="utf-8")
     cli("zone", DEMO / "scenario.toml", "--config", config, "--out", tmp_path / "junior")
@@ -233,3 +243,55 @@ def test_sweep_in_a_process_pool_equals_serial():
         pd.testing.assert_frame_equal(pooled[name], serial[name])
     with pytest.raises(xuequ.RequestError, match="backend"):
         xuequ.sweep(scenarios, seeds=4, backend="spark")
+
+
+def test_roads_match_the_cli(cli, tmp_path):
+    roads = xuequ.Scenario.load(DEMO / "scenario_roads.toml")
+    files = roads.roads()
+    cli("roads", DEMO / "scenario_roads.toml", "--out", tmp_path / "roads")
+    assert files.names() == ["distances.csv", "roads_report.json"]
+    for name in files.names():
+        assert files[name] == (tmp_path / "roads" / name).read_bytes(), name
+    report = files.json("roads_report.json")
+    assert report["nodes"] > 0 and report["distance"] == "roads"
+    assert set(files.table("distances.csv").columns) >= {"school_id", "block_id", "distance_m"}
+
+
+def test_zones_from_list_match_the_cli(demo, cli, tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_text(
+        "学校,划片范围\n锡山区实验小学,\"安镇北苑、羊尖悦府（五期）、人民路1-99号单号\"\nP0005,盛岸三村；风雅苑\n",
+        encoding="utf-8",
+    )
+    files = demo.zones_from_list(listing, "primary")
+    cli("zones-from-list", DEMO / "scenario.toml", "--list", listing, "--stage", "primary", "--out", tmp_path / "z")
+    assert files.names() == ["match_report.csv", "zones.csv"]
+    for name in files.names():
+        assert files[name] == (tmp_path / "z" / name).read_bytes(), name
+    assert len(files.table("match_report.csv")) == 5
+    listing.write_text("school,blocks\n不存在小学,安镇北苑\n", encoding="utf-8")
+    with pytest.raises(xuequ.InputError) as caught:
+        demo.zones_from_list(listing, "primary")
+    assert caught.value.line == 2 and caught.value.value == "不存在小学"
+
+
+def test_synth_matches_the_cli(cli, tmp_path):
+    counts = xuequ.synth(tmp_path / "py", preset="demo", applicants=600, seed=3)
+    cli("synth", "--preset", "demo", "--applicants", 600, "--seed", 3, "--out", tmp_path / "cli")
+    names = sorted(p.name for p in (tmp_path / "cli").iterdir() if p.is_file() and p.name != "manifest.json")
+    assert names and names == sorted(p.name for p in (tmp_path / "py").iterdir()
+                                     if p.is_file() and p.name != "manifest.json")
+    # The generated README names the folder the files were staged in; the rest is the same.
+    staging = re.compile(rb"\S*\.xuequ-staging-\d+-\d+")
+    for name in names:
+        py, cli_bytes = ((tmp_path / d / name).read_bytes() for d in ("py", "cli"))
+        if name == "README.md":
+            py, cli_bytes = staging.sub(b"OUT", py), staging.sub(b"OUT", cli_bytes)
+        assert py == cli_bytes, name
+    total = sum(counts["applicants"].values())
+    students = pd.read_csv(tmp_path / "py" / "students.csv", dtype=str)
+    assert total == len(students) and counts["seed"] == 3
+    # The generated city loads and allocates.
+    assert xuequ.Scenario.load(tmp_path / "py" / "scenario.toml").allocate().audit(check=True)
+    with pytest.raises(xuequ.RequestError):
+        xuequ.synth(tmp_path / "bad", preset="atlantis")

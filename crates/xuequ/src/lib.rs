@@ -6,6 +6,7 @@
 //!
 //! | step | type / function | module |
 //! |---|---|---|
+//! | **one command, assembled** | a request per command with documented defaults and builder overrides: [`AllocationRequest`], [`ZoningRequest`], [`LookupRequest`], [`ForecastRequest`], [`SitingRequest`], … (`docs/api.md`) | [`request`] |
 //! | what to run | [`Scenario`] (`scenario.toml`) | [`scenario`] |
 //! | the rules | [`Policy`] (`policy.toml`): tiers, seat locks, migrant points, lottery | [`policy`] |
 //! | the inputs | [`Dataset`] = [`City`] + [`Cohort`] + policy, validated; from files or tables in memory ([`load::MemoryTables`]) | [`load`], [`model`] |
@@ -68,6 +69,7 @@ pub mod plausibility;
 pub mod policy;
 pub mod priority;
 pub mod report;
+pub mod request;
 pub mod risk;
 pub mod scenario;
 pub mod service;
@@ -93,6 +95,11 @@ pub use model::{City, Cohort, Stage};
 pub use output::{WriteOptions, write_outputs};
 pub use policy::Policy;
 pub use report::{ReportError, ReportOptions};
+pub use request::{
+    AllocationBatch, AllocationRequest, AuditRequest, CompareRequest, DevelopmentRequest, ExplainRequest,
+    ForecastRequest, LookupRequest, Observer, RequestError, RoadsRequest, ScenarioInput, SitingRequest,
+    ValidateRequest, ZonesFromListRequest, ZoningRequest,
+};
 pub use scenario::Scenario;
 pub use supply::{PlanningParams, SupplyError};
 pub use zoning::{Zoning, ZoningError, ZoningParams, ZoningProblem, zone};

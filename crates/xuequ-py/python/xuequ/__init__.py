@@ -23,6 +23,7 @@ __all__ = [
     "Files",
     "compare",
     "sweep",
+    "synth",
     "XuequError",
     "InputError",
     "FileError",
@@ -228,6 +229,16 @@ class Scenario:
         return Files(self._native.site(stage, new_schools, os.fspath(sites), _opt_path(site_distances), objective,
                                        year, years, _opt_path(planning), _opt_path(population), exact))
 
+    def roads(self) -> Files:
+        """The road network measured (as ``xuequ roads``): ``distances.csv`` (reusable as
+        ``distance = "matrix"``) and ``roads_report.json``."""
+        return Files(self._native.roads())
+
+    def zones_from_list(self, list: PathLike, stage: str) -> Files:
+        """Zones from a published 划片 list (as ``xuequ zones-from-list``): ``zones.csv`` and
+        ``match_report.csv``."""
+        return Files(self._native.zones_from_list(os.fspath(list), stage))
+
     def __repr__(self) -> str:
         info = self.info()
         return f"Scenario({info['name']!r}, {info['applicants']} applicants, seed {info['seed']})"
@@ -290,8 +301,22 @@ class Allocation:
 
 
 def compare(base: Allocation, alt: Allocation) -> Files:
-    """Who moves between two allocations, and how schools change (as ``xuequ compare``)."""
+    """Who moves between the scenarios of two allocations, and how schools change (as
+    ``xuequ compare``: changes.csv, schools_delta.csv, comparison.json, compare.html)."""
     return Files(_xuequ.compare(base._native, alt._native))
+
+
+def synth(out_dir: PathLike, preset: str = "demo", applicants: Optional[int] = None,
+          seed: Optional[int] = None, year: Optional[int] = None) -> Dict[str, Any]:
+    """Generates a synthetic city into ``out_dir`` (as ``xuequ synth``): schools, blocks,
+    zones, applicants, policy and scenario; returns its counts. ``seed`` and ``year``
+    default to the generator's (those of ``xuequ synth``)."""
+    kwargs: Dict[str, Any] = {}
+    if seed is not None:
+        kwargs["seed"] = int(seed)
+    if year is not None:
+        kwargs["year"] = int(year)
+    return _xuequ.synth(os.fspath(out_dir), preset, applicants, **kwargs)
 
 
 def _risk_frames(tables: Dict[str, bytes], table: str, numeric: bool):
