@@ -157,8 +157,8 @@ impl Failure {
 
 pub(crate) fn load_error(e: xuequ::LoadError) -> Failure {
     match e {
-        xuequ::LoadError::Io { .. } => Failure::new(1, e),
         xuequ::LoadError::Invalid(_) => Failure::new(3, e),
+        _ => Failure::new(1, e),
     }
 }
 

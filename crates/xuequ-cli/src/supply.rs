@@ -115,9 +115,9 @@ pub struct SiteArgs {
 
 fn failure(e: SupplyError) -> Failure {
     match e {
-        SupplyError::Io { .. } | SupplyError::Output(_) => Failure::new(1, e),
         SupplyError::Invalid(_) => Failure::new(3, e),
         SupplyError::Request(_) => Failure::new(2, e),
+        _ => Failure::new(1, e),
     }
 }
 

@@ -109,13 +109,8 @@ impl Dataset {
             ),
             (Some(p), None) => match crate::io::toml_file::read_toml_text(p, &name(p)) {
                 Ok(text) => (text, name(p)),
-                Err(TomlReadError::Io(source)) => {
-                    return Err(LoadError::Io {
-                        path: p.clone(),
-                        source,
-                    });
-                }
-                Err(TomlReadError::Encoding(d)) => {
+                Err(TomlReadError::Io { path, source }) => return Err(LoadError::Io { path, source }),
+                Err(TomlReadError::Invalid(d)) => {
                     diags.push(*d);
                     (String::new(), name(p))
                 }
@@ -166,7 +161,7 @@ impl Dataset {
                     sources.push(text.info);
                     Ok(())
                 }
-                Err(OpenError::Io(path, source)) => Err(LoadError::Io { path, source }),
+                Err(OpenError::Io { path, source }) => Err(LoadError::Io { path, source }),
                 Err(OpenError::Invalid(d)) => {
                     diags.push(*d);
                     Ok(())
@@ -343,33 +338,11 @@ impl MemoryTables {
                 continue;
             }
             let file = path.display().to_string();
-            match crate::io::source::read_table(&scenario.input_spec(key, path), &file) {
-                Ok(text) => {
-                    let _ = tables.insert(key, text.bytes);
-                }
-                Err(OpenError::Io(path, source)) => return Err(LoadError::Io { path, source }),
-                Err(OpenError::Invalid(d)) => {
-                    let mut diags = Diagnostics::default();
-                    diags.push(*d);
-                    return Err(LoadError::Invalid(diags));
-                }
-            }
+            let text = crate::io::source::read_table(&scenario.input_spec(key, path), &file)?;
+            let _ = tables.insert(key, text.bytes);
         }
         if let Some(p) = &i.policy {
-            match crate::io::toml_file::read_toml_text(p, &p.display().to_string()) {
-                Ok(text) => tables.set_policy(text),
-                Err(TomlReadError::Io(source)) => {
-                    return Err(LoadError::Io {
-                        path: p.clone(),
-                        source,
-                    });
-                }
-                Err(TomlReadError::Encoding(d)) => {
-                    let mut diags = Diagnostics::default();
-                    diags.push(*d);
-                    return Err(LoadError::Invalid(diags));
-                }
-            }
+            tables.set_policy(crate::io::toml_file::read_toml_text(p, &p.display().to_string())?);
         }
         Ok(tables)
     }

@@ -106,6 +106,7 @@ impl Default for ServiceOptions {
 
 /// Building the data failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServiceError {
     /// The scenario could not be loaded.
     #[error(transparent)]
