@@ -90,7 +90,7 @@ pub use error::{AuditFailed, Diagnostic, Diagnostics, Error, LoadError, OutputEr
 pub use explain::{ExplainError, Explanation, explain, explain_with};
 pub use load::Dataset;
 pub use model::{City, Cohort, Stage};
-pub use output::{WriteOptions, write_outputs};
+pub use output::{Assignment, WriteOptions, write_outputs};
 pub use policy::Policy;
 pub use report::{ReportError, ReportOptions};
 pub use scenario::Scenario;

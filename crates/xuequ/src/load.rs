@@ -79,6 +79,21 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The applicant with id `id`.
+    pub fn student(&self, id: &str) -> Option<&crate::model::Student> {
+        self.cohort.find_student(id)
+    }
+
+    /// The school with id `id` (schools opened by edits included).
+    pub fn school(&self, id: &str) -> Option<&crate::model::School> {
+        self.city.find_school(id)
+    }
+
+    /// The block with id `id` (blocks added by edits included).
+    pub fn block(&self, id: &str) -> Option<&crate::model::Block> {
+        self.city.find_block(id)
+    }
+
     /// Loads and validates every input a scenario names. On failure the error lists every
     /// problem found (up to the cap).
     pub fn load(scenario_path: &Path) -> Result<Dataset, LoadError> {

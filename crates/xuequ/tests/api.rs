@@ -182,3 +182,90 @@ fn one_new_school_type_reads_both_spellings() {
         "scenario.toml:7 [edit]: open_school: missing field `stage` (fix: see the edit reference in docs/files.md)"
     );
 }
+
+#[test]
+fn lookups_by_id_find_students_schools_and_blocks_and_nothing_for_unknown_ids() {
+    let data = Dataset::load(&demo()).expect("the demo loads");
+    let student = data.student("S00000004").expect("a demo applicant");
+    assert_eq!(student.stage, Stage::Primary);
+    assert_eq!(data.city.blocks[student.block as usize].id, "B000001");
+    assert!(data.student("S99999999").is_none());
+    assert!(data.student("").is_none());
+
+    let school = data.school("P0002").expect("a demo school");
+    assert_eq!(school.name, "锡山区实验小学");
+    assert_eq!(data.city.district_name(school.district), Some("锡山区"));
+    assert!(data.school("P9999").is_none());
+    assert!(data.city.find_school("p0002").is_none(), "ids are exact");
+
+    let block = data.block("B000003").expect("a demo block");
+    assert_eq!(block.name, "查桥雅苑");
+    assert!(std::ptr::eq(
+        block,
+        data.city.find_block("B000003").expect("the same block")
+    ));
+    assert!(data.block("B999999").is_none());
+    assert!(data.city.district_name(u32::MAX).is_none());
+}
+
+/// `Allocation::school_of` and `Allocation::assignment` agree, for every applicant, with
+/// `explain::school_of` and with the applicant's row of `assignments.csv`.
+#[test]
+fn one_applicants_school_and_row_without_index_hops() {
+    let data = Dataset::load(&demo()).expect("the demo loads");
+    let placed_only = check_rows(&data);
+    assert_eq!(placed_only, 0, "the demo places everyone");
+    // With primary schools down to their purchased seats, some applicants are unplaced.
+    let full = data
+        .city
+        .schools
+        .iter()
+        .filter(|s| s.stage == Stage::Primary)
+        .map(|s| Edit::capacity(s.id.clone(), s.purchased_seats));
+    let scenario = Scenario::load(&demo()).expect("the demo loads").with_edits(full);
+    let data = Dataset::load_scenario(scenario).expect("the edited demo loads");
+    assert!(check_rows(&data) > 0, "some applicants are unplaced");
+}
+
+/// Checks every applicant's lookups against `assignments.csv`; the number unplaced.
+fn check_rows(data: &Dataset) -> usize {
+    let allocation = xuequ::allocate(data);
+    let csv = xuequ::output::assignments_csv(data, &allocation, xuequ::WriteOptions::default());
+    let mut reader = csv::Reader::from_reader(csv.as_slice());
+    let mut rows = 0;
+    let mut unplaced = 0;
+    for record in reader.records() {
+        let record = record.expect("assignments.csv parses");
+        let id = &record[0];
+        let expected = xuequ::explain::school_of(data, &allocation, id).expect("a known, allocated id");
+        let school = allocation.school_of(data, id);
+        assert_eq!(school.map(|s| s.id.as_str()), expected, "{id}");
+        let row = allocation.assignment(data, id).expect("a row");
+        let distance = row.distance_m.map(|d| d.to_string()).unwrap_or_default();
+        let fields = [
+            row.student_id,
+            row.stage.as_str(),
+            row.school_id(),
+            row.tier,
+            &row.lottery.to_string(),
+            &distance,
+            row.via,
+            row.school.map_or("", |s| s.name.as_str()),
+            row.district,
+            row.reason,
+            row.block_id,
+            row.home_district,
+        ];
+        let in_file: Vec<&str> = record.iter().collect();
+        assert_eq!(fields.as_slice(), in_file.as_slice(), "{id}");
+        if school.is_none() {
+            unplaced += 1;
+            assert!(!row.reason.is_empty());
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, data.cohort.students.len());
+    assert!(allocation.school_of(data, "S99999999").is_none());
+    assert!(allocation.assignment(data, "S99999999").is_none());
+    unplaced
+}
