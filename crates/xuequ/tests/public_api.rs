@@ -761,3 +761,152 @@ xuequ::open::inner::E::Two variant(u8)
 ";
     assert_eq!(listing, expected, "{}", diff(expected, &listing));
 }
+
+/// The other parts of the workspace, by the name the usage report gives them.
+const CONSUMERS: &[(&str, &str)] = &[
+    ("cli", "crates/xuequ-cli/src"),
+    ("cli-tests", "crates/xuequ-cli/tests"),
+    ("py", "crates/xuequ-py/src"),
+    ("synth", "crates/xuequ-synth/src"),
+    ("suite", "tests"),
+    ("benches", "benches"),
+    ("fixtures", "src"),
+    ("lib-tests", "crates/xuequ/tests"),
+];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("public_api.rs") {
+            // This file's own examples are not uses.
+            out.push(path);
+        }
+    }
+}
+
+/// Every `xuequ::…` path a source text names, `use` groups expanded
+/// (`xuequ::zoning::{self, Demand}` gives `xuequ::zoning` and `xuequ::zoning::Demand`).
+fn xuequ_paths(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(found) = text[from..].find("xuequ::") {
+        let start = from + found;
+        from = start + "xuequ::".len();
+        if start > 0 && (ident(bytes[start - 1]) || bytes[start - 1] == b':') {
+            continue;
+        }
+        // Segments, then possibly a `{…}` group.
+        let mut end = from;
+        loop {
+            let seg_start = end;
+            while end < bytes.len() && ident(bytes[end]) {
+                end += 1;
+            }
+            if end > seg_start && text[end..].starts_with("::") && !text[end + 2..].starts_with('<') {
+                end += 2;
+                continue;
+            }
+            break;
+        }
+        if bytes.get(end) == Some(&b'{') {
+            let mut depth = 0;
+            let mut close = end;
+            for (i, b) in bytes[end..].iter().enumerate() {
+                match b {
+                    b'{' => depth += 1,
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = end + i;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if let Ok(item) = syn::parse_str::<syn::ItemUse>(&format!("use {};", &text[start..=close])) {
+                let mut uses = Vec::new();
+                flatten_use(&item.tree, Vec::new(), false, &mut uses);
+                out.extend(uses.into_iter().filter(|u| !u.glob).map(|u| u.target.join("::")));
+            }
+            from = close.max(from);
+            continue;
+        }
+        let path = text[start..end].trim_end_matches("::");
+        out.push(path.to_string());
+    }
+    out
+}
+
+/// A report for narrowing the surface to what other crates need: for every public path the
+/// rest of the workspace names, who names it, and the public modules nobody outside the
+/// library names. Run it with
+/// `cargo test -p xuequ --test public_api -- --ignored --nocapture usage`.
+#[test]
+#[ignore = "a report, not a check: run with --ignored --nocapture"]
+fn usage_outside_the_library() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let workspace = root.join("../..");
+    let krate = Crate::load(&root.join("src/lib.rs"));
+    let mut used: BTreeMap<String, BTreeSet<&str>> = BTreeMap::new();
+    for (name, dir) in CONSUMERS {
+        let mut files = Vec::new();
+        rust_files(&workspace.join(dir), &mut files);
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            for path in xuequ_paths(&text) {
+                used.entry(path).or_default().insert(name);
+            }
+        }
+    }
+    let mut report = String::new();
+    let _ = writeln!(report, "# paths named outside the library, and by whom");
+    for (path, who) in &used {
+        let _ = writeln!(
+            report,
+            "{path}  <- {}",
+            who.iter().copied().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let _ = writeln!(report, "\n# public modules, and who names them or anything in them");
+    for m in krate.modules.iter().filter(|m| m.public && m.path.len() > 1) {
+        let prefix = m.path.join("::");
+        let mut who: BTreeSet<&str> = BTreeSet::new();
+        for (path, users) in &used {
+            if path == &prefix || path.starts_with(&format!("{prefix}::")) {
+                who.extend(users.iter().copied());
+            }
+        }
+        let users = if who.is_empty() {
+            "nobody outside the library".to_string()
+        } else {
+            who.into_iter().collect::<Vec<_>>().join(", ")
+        };
+        let _ = writeln!(report, "{prefix}  <- {users}");
+    }
+    println!("{report}");
+}
+
+#[test]
+fn paths_named_in_source_text_are_found_with_use_groups_expanded() {
+    let text = "use xuequ::zoning::{self, Demand, io::{csv::CsvWriter}};\n\
+                let x = xuequ::flow::FlowError::Unbounded; my_xuequ::no; xuequ::allocate(&d);\n\
+                xuequ::risk::lottery_risk::<u8>(1);";
+    assert_eq!(
+        xuequ_paths(text),
+        [
+            "xuequ::zoning",
+            "xuequ::zoning::Demand",
+            "xuequ::zoning::io::csv::CsvWriter",
+            "xuequ::flow::FlowError::Unbounded",
+            "xuequ::allocate",
+            "xuequ::risk::lottery_risk",
+        ]
+    );
+}
