@@ -132,7 +132,7 @@ fn tidy(tokens: &str) -> String {
     while s.contains("  ") {
         s = s.replace("  ", " ");
     }
-    call_parentheses(&s)
+    call_parentheses(&s).trim_end_matches(',').to_string()
 }
 
 /// `name (` to `name(`, keeping the space after keywords (`for (A, B)`, `dyn (…)`).
@@ -140,6 +140,10 @@ fn call_parentheses(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let chars: Vec<char> = s.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
+        // `fn name<T> (` to `fn name<T>(`, but not `-> (A, B)`.
+        if c == ' ' && chars.get(i + 1) == Some(&'(') && out.ends_with('>') && !out.ends_with("->") {
+            continue;
+        }
         if c == ' ' && chars.get(i + 1) == Some(&'(') {
             let word: String = out
                 .chars()
