@@ -253,6 +253,15 @@ impl Allocation {
         let (st, m) = self.find(i)?;
         Some(crate::output::assignment_row(data, st, m, i as usize))
     }
+
+    /// Every allocated applicant's row of `assignments.csv`, as values, in `students.csv`
+    /// order.
+    pub fn assignments<'a>(&'a self, data: &'a Dataset) -> impl Iterator<Item = crate::output::Assignment<'a>> + 'a {
+        (0..data.cohort.students.len()).filter_map(move |i| {
+            let (st, m) = self.find(i as u32)?;
+            Some(crate::output::assignment_row(data, st, m, i))
+        })
+    }
 }
 
 /// Progress of a run, reported through a callback.

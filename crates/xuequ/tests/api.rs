@@ -234,6 +234,7 @@ fn check_rows(data: &Dataset) -> usize {
     let mut reader = csv::Reader::from_reader(csv.as_slice());
     let mut rows = 0;
     let mut unplaced = 0;
+    let mut all = allocation.assignments(data);
     for record in reader.records() {
         let record = record.expect("assignments.csv parses");
         let id = &record[0];
@@ -241,6 +242,11 @@ fn check_rows(data: &Dataset) -> usize {
         let school = allocation.school_of(data, id);
         assert_eq!(school.map(|s| s.id.as_str()), expected, "{id}");
         let row = allocation.assignment(data, id).expect("a row");
+        let next = all.next().expect("as many rows as the file");
+        assert_eq!(
+            (next.student_id, next.school_id(), next.lottery),
+            (row.student_id, row.school_id(), row.lottery)
+        );
         let distance = row.distance_m.map(|d| d.to_string()).unwrap_or_default();
         let fields = [
             row.student_id,
@@ -265,6 +271,7 @@ fn check_rows(data: &Dataset) -> usize {
         rows += 1;
     }
     assert_eq!(rows, data.cohort.students.len());
+    assert!(all.next().is_none(), "no more rows than the file");
     assert!(allocation.school_of(data, "S99999999").is_none());
     assert!(allocation.assignment(data, "S99999999").is_none());
     unplaced
