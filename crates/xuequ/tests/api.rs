@@ -276,3 +276,21 @@ fn check_rows(data: &Dataset) -> usize {
     assert!(allocation.assignment(data, "S99999999").is_none());
     unplaced
 }
+
+/// A results folder that cannot be read is an `Io` error naming the file, in the service as
+/// everywhere.
+#[test]
+fn an_unreadable_results_folder_is_an_io_error_naming_the_file() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let options = xuequ::service::ServiceOptions {
+        results: Some(dir.path().join("no-such-run")),
+        ..xuequ::service::ServiceOptions::default()
+    };
+    let Err(e) = xuequ::service::ServiceData::load(&demo(), options) else {
+        panic!("a missing results folder is an error");
+    };
+    assert!(matches!(e, xuequ::service::ServiceError::Io { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("manifest.json: cannot read: "), "{text}");
+    assert!(e.source().is_some_and(|s| s.is::<std::io::Error>()));
+}
