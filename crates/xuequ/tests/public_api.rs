@@ -2,7 +2,8 @@
 //! to it shows up in review.
 //!
 //! The test parses the sources from `src/lib.rs`, follows `mod` declarations (skipping
-//! `#[cfg(test)]` modules) and `pub use` re-exports, and lists every item a user of the crate can
+//! `#[cfg(test)]` modules and what only `#[cfg(feature = "internals")]` makes public) and
+//! `pub use` re-exports, and lists every item a user of the crate can
 //! name: modules, functions with their signatures, structs with their public fields, enums with
 //! their variants, traits, constants, statics, type aliases, the public methods of inherent
 //! impls and the trait impls of public types. Items that are `pub(crate)`, `pub(super)` or
@@ -61,11 +62,13 @@ fn is_pub(vis: &syn::Visibility) -> bool {
     matches!(vis, syn::Visibility::Public(_))
 }
 
+/// Items that are not part of the surface a user builds against: `#[cfg(test)]` code, and
+/// what only the `internals` feature (for the workspace's own tests and benches) makes public.
 fn cfg_test(attrs: &[syn::Attribute]) -> bool {
     attrs.iter().any(|a| {
         a.path().is_ident("cfg") && {
-            let text = a.meta.to_token_stream().to_string();
-            text.replace(' ', "") == "cfg(test)"
+            let text = a.meta.to_token_stream().to_string().replace(' ', "");
+            text == "cfg(test)" || text == "cfg(feature=\"internals\")"
         }
     })
 }
@@ -723,7 +726,8 @@ fn the_walker_lists_what_users_can_name_and_nothing_else() {
     std::fs::write(
         src.join("lib.rs"),
         "pub mod open; mod hidden; #[cfg(test)] mod tests; pub use hidden::Shown as Renamed;\n\
-         pub use open::inner::*;",
+         pub use open::inner::*; #[cfg(feature = \"internals\")] pub mod hidden2;\n\
+         #[cfg(not(feature = \"internals\"))] pub(crate) mod hidden2;",
     )
     .expect("write");
     std::fs::create_dir(src.join("open")).expect("mkdir");
@@ -745,6 +749,7 @@ fn the_walker_lists_what_users_can_name_and_nothing_else() {
     )
     .expect("write");
     std::fs::write(src.join("tests.rs"), "this is not parsed").expect("write");
+    std::fs::write(src.join("hidden2.rs"), "pub fn internal_only() {}").expect("write");
     let listing = Crate::load(&src.join("lib.rs")).listing();
     let expected = "\
 xuequ mod
