@@ -138,14 +138,14 @@ fn planner_controls_hold() {
         ..SchoolEdits::default()
     };
     edits.capacity.insert(edited.clone(), 0);
-    edits.open.push(zoning::NewSchool {
-        id: "PNEW".into(),
-        name: "新城小学".into(),
-        district: data.city.districts[0].clone(),
-        lon: base.blocks[0].location.lon,
-        lat: base.blocks[0].location.lat,
-        capacity: 200,
-    });
+    edits.open.push(zoning::NewSchool::new(
+        "PNEW",
+        "新城小学",
+        data.city.districts[0].clone(),
+        Stage::Primary,
+        (base.blocks[0].location.lon, base.blocks[0].location.lat),
+        200,
+    ));
     let locked: Vec<String> = base
         .blocks
         .iter()

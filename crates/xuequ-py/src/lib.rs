@@ -89,6 +89,7 @@ fn load_error(py: Python<'_>, e: xuequ::LoadError) -> PyErr {
     match &e {
         xuequ::LoadError::Io { path, .. } => file_error(py, e.to_string(), path),
         xuequ::LoadError::Invalid(d) => input_error(py, e.to_string(), d),
+        _ => XuequError::new_err(e.to_string()),
     }
 }
 
@@ -106,6 +107,7 @@ fn supply_error(py: Python<'_>, e: xuequ::SupplyError) -> PyErr {
         xuequ::SupplyError::Invalid(ref d) => input_error(py, e.to_string(), d),
         xuequ::SupplyError::Request(_) => RequestError::new_err(e.to_string()),
         xuequ::SupplyError::Output(o) => output_error(py, o),
+        _ => XuequError::new_err(e.to_string()),
     }
 }
 

@@ -232,6 +232,36 @@ impl Allocation {
             .iter()
             .find_map(|st| st.members.binary_search(&student).ok().map(|m| (st, m)))
     }
+
+    /// The school where applicant `student_id` has a seat; `None` when the applicant is
+    /// unplaced, unknown, or of a stage this allocation does not cover
+    /// ([`explain::school_of`](crate::explain::school_of) tells these apart).
+    pub fn school_of<'a>(&self, data: &'a Dataset, student_id: &str) -> Option<&'a crate::model::School> {
+        let (st, m) = self.find(data.cohort.student(student_id)?)?;
+        let p = st.placements.get(m)?;
+        if !p.is_placed() {
+            return None;
+        }
+        let program = st.programs.get(p.program as usize)?;
+        data.city.schools.get(program.school as usize)
+    }
+
+    /// Applicant `student_id`'s row of `assignments.csv`, as values; `None` when the id is
+    /// unknown or its stage is not allocated.
+    pub fn assignment<'a>(&'a self, data: &'a Dataset, student_id: &str) -> Option<crate::output::Assignment<'a>> {
+        let i = data.cohort.student(student_id)?;
+        let (st, m) = self.find(i)?;
+        Some(crate::output::assignment_row(data, st, m, i as usize))
+    }
+
+    /// Every allocated applicant's row of `assignments.csv`, as values, in `students.csv`
+    /// order.
+    pub fn assignments<'a>(&'a self, data: &'a Dataset) -> impl Iterator<Item = crate::output::Assignment<'a>> + 'a {
+        (0..data.cohort.students.len()).filter_map(move |i| {
+            let (st, m) = self.find(i as u32)?;
+            Some(crate::output::assignment_row(data, st, m, i))
+        })
+    }
 }
 
 /// Progress of a run, reported through a callback.

@@ -172,6 +172,7 @@ impl fmt::Display for Diagnostics {
 
 /// Loading or validating a scenario failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoadError {
     /// A file could not be read.
     #[error("cannot read {path}: {source} (fix: check the path in the scenario's [inputs] and that the file exists)")]
@@ -188,6 +189,7 @@ pub enum LoadError {
 
 /// Writing outputs failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OutputError {
     /// A file or directory could not be written.
     #[error("cannot write {path}: {source} (fix: check that the output directory is writable and the disk has space)")]
@@ -207,4 +209,96 @@ pub struct AuditFailed {
     pub count: usize,
     /// The first violation, as text.
     pub first: String,
+}
+
+/// Any error of the library, for callers who want one type: every module's error converts
+/// into it (`?` works), its text is the module error's text unchanged, and
+/// [`std::error::Error::source`] reaches the underlying cause. Match on the variant to tell
+/// stages apart; new variants may be added.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Loading or validating a scenario.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// Writing outputs.
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// The audit of an allocation.
+    #[error(transparent)]
+    Audit(#[from] AuditFailed),
+    /// Explaining one applicant's result.
+    #[error(transparent)]
+    Explain(#[from] crate::explain::ExplainError),
+    /// Building reports.
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    /// Distances (roads, matrix).
+    #[error(transparent)]
+    Spatial(#[from] crate::spatial::SpatialError),
+    /// Zoning.
+    #[error(transparent)]
+    Zoning(#[from] crate::zoning::ZoningError),
+    /// Seat supply planning.
+    #[error(transparent)]
+    Supply(#[from] crate::supply::SupplyError),
+    /// The enrollment-season service.
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
+    /// Merging lottery-risk tallies.
+    #[error(transparent)]
+    Merge(#[from] crate::risk::MergeError),
+    /// The min-cost flow solver.
+    #[error(transparent)]
+    Flow(#[from] crate::flow::FlowError),
+    /// Writing a GeoPackage.
+    #[error(transparent)]
+    Gpkg(#[from] crate::gpkg::GpkgError),
+    /// Opening a tabular input.
+    #[error(transparent)]
+    Open(#[from] crate::io::source::OpenError),
+    /// Reading a TOML file.
+    #[error(transparent)]
+    TomlRead(#[from] crate::io::toml_file::TomlReadError),
+    /// A command's request (`xuequ::request`).
+    #[error(transparent)]
+    Request(#[from] crate::request::RequestError),
+}
+
+impl From<crate::io::source::OpenError> for LoadError {
+    fn from(e: crate::io::source::OpenError) -> Self {
+        match e {
+            crate::io::source::OpenError::Io { path, source } => LoadError::Io { path, source },
+            crate::io::source::OpenError::Invalid(d) => LoadError::Invalid(Diagnostics::from(*d)),
+        }
+    }
+}
+
+impl From<crate::io::toml_file::TomlReadError> for LoadError {
+    fn from(e: crate::io::toml_file::TomlReadError) -> Self {
+        match e {
+            crate::io::toml_file::TomlReadError::Io { path, source } => LoadError::Io { path, source },
+            crate::io::toml_file::TomlReadError::Invalid(d) => LoadError::Invalid(Diagnostics::from(*d)),
+        }
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    /// A collection holding one problem.
+    fn from(d: Diagnostic) -> Self {
+        let mut all = Diagnostics::default();
+        all.push(d);
+        all
+    }
+}
+
+impl From<crate::io::toml_file::TomlReadError> for crate::zoning::ZoningError {
+    fn from(e: crate::io::toml_file::TomlReadError) -> Self {
+        match e {
+            crate::io::toml_file::TomlReadError::Io { path, source } => crate::zoning::ZoningError::Io { path, source },
+            crate::io::toml_file::TomlReadError::Invalid(d) => {
+                crate::zoning::ZoningError::Invalid(Diagnostics::from(*d))
+            }
+        }
+    }
 }

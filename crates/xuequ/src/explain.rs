@@ -64,6 +64,7 @@ pub struct Explanation {
 
 /// Explaining failed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExplainError {
     /// No applicant has this id.
     #[error("no applicant has student_id \"{0}\" (fix: use an id from students.csv)")]

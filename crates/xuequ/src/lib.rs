@@ -88,11 +88,11 @@ pub fn max_threads() -> usize {
 
 pub use allocate::{Allocation, Progress, allocate, allocate_with_progress};
 pub use audit::{AuditReport, audit};
-pub use error::{AuditFailed, Diagnostic, Diagnostics, LoadError, OutputError};
+pub use error::{AuditFailed, Diagnostic, Diagnostics, Error, LoadError, OutputError};
 pub use explain::{ExplainError, Explanation, explain, explain_with};
 pub use load::Dataset;
 pub use model::{City, Cohort, Stage};
-pub use output::{WriteOptions, write_outputs};
+pub use output::{Assignment, WriteOptions, write_outputs};
 pub use policy::Policy;
 pub use report::{ReportError, ReportOptions};
 pub use request::{

@@ -79,6 +79,21 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The applicant with id `id`.
+    pub fn student(&self, id: &str) -> Option<&crate::model::Student> {
+        self.cohort.find_student(id)
+    }
+
+    /// The school with id `id` (schools opened by edits included).
+    pub fn school(&self, id: &str) -> Option<&crate::model::School> {
+        self.city.find_school(id)
+    }
+
+    /// The block with id `id` (blocks added by edits included).
+    pub fn block(&self, id: &str) -> Option<&crate::model::Block> {
+        self.city.find_block(id)
+    }
+
     /// Loads and validates every input a scenario names. On failure the error lists every
     /// problem found (up to the cap).
     pub fn load(scenario_path: &Path) -> Result<Dataset, LoadError> {
@@ -109,13 +124,8 @@ impl Dataset {
             ),
             (Some(p), None) => match crate::io::toml_file::read_toml_text(p, &name(p)) {
                 Ok(text) => (text, name(p)),
-                Err(TomlReadError::Io(source)) => {
-                    return Err(LoadError::Io {
-                        path: p.clone(),
-                        source,
-                    });
-                }
-                Err(TomlReadError::Encoding(d)) => {
+                Err(TomlReadError::Io { path, source }) => return Err(LoadError::Io { path, source }),
+                Err(TomlReadError::Invalid(d)) => {
                     diags.push(*d);
                     (String::new(), name(p))
                 }
@@ -166,7 +176,7 @@ impl Dataset {
                     sources.push(text.info);
                     Ok(())
                 }
-                Err(OpenError::Io(path, source)) => Err(LoadError::Io { path, source }),
+                Err(OpenError::Io { path, source }) => Err(LoadError::Io { path, source }),
                 Err(OpenError::Invalid(d)) => {
                     diags.push(*d);
                     Ok(())
@@ -343,33 +353,11 @@ impl MemoryTables {
                 continue;
             }
             let file = path.display().to_string();
-            match crate::io::source::read_table(&scenario.input_spec(key, path), &file) {
-                Ok(text) => {
-                    let _ = tables.insert(key, text.bytes);
-                }
-                Err(OpenError::Io(path, source)) => return Err(LoadError::Io { path, source }),
-                Err(OpenError::Invalid(d)) => {
-                    let mut diags = Diagnostics::default();
-                    diags.push(*d);
-                    return Err(LoadError::Invalid(diags));
-                }
-            }
+            let text = crate::io::source::read_table(&scenario.input_spec(key, path), &file)?;
+            let _ = tables.insert(key, text.bytes);
         }
         if let Some(p) = &i.policy {
-            match crate::io::toml_file::read_toml_text(p, &p.display().to_string()) {
-                Ok(text) => tables.set_policy(text),
-                Err(TomlReadError::Io(source)) => {
-                    return Err(LoadError::Io {
-                        path: p.clone(),
-                        source,
-                    });
-                }
-                Err(TomlReadError::Encoding(d)) => {
-                    let mut diags = Diagnostics::default();
-                    diags.push(*d);
-                    return Err(LoadError::Invalid(diags));
-                }
-            }
+            tables.set_policy(crate::io::toml_file::read_toml_text(p, &p.display().to_string())?);
         }
         Ok(tables)
     }

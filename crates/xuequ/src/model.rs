@@ -321,6 +321,21 @@ impl City {
     pub fn zones(&self, stage: Stage) -> &StageZones {
         &self.zones[stage.index()]
     }
+
+    /// The school with id `id` ([`City::school`] gives its index).
+    pub fn find_school(&self, id: &str) -> Option<&School> {
+        self.schools.get(self.school(id)? as usize)
+    }
+
+    /// The block with id `id` ([`City::block`] gives its index).
+    pub fn find_block(&self, id: &str) -> Option<&Block> {
+        self.blocks.get(self.block(id)? as usize)
+    }
+
+    /// The name of district index `district` (as stored in schools and blocks).
+    pub fn district_name(&self, district: u32) -> Option<&str> {
+        self.districts.get(district as usize).map(String::as_str)
+    }
 }
 
 /// One applicant for an entry grade. Its id lives in [`Cohort::id`].
@@ -409,6 +424,11 @@ impl Cohort {
     pub fn student(&self, id: &str) -> Option<u32> {
         self.student_index
             .find_hashed(StringTable::hash(id), id, |i| self.id(i as usize))
+    }
+
+    /// The applicant with id `id` ([`Cohort::student`] gives its index).
+    pub fn find_student(&self, id: &str) -> Option<&Student> {
+        self.students.get(self.student(id)? as usize)
     }
 }
 

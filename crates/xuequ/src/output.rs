@@ -51,6 +51,83 @@ pub fn unplaced_reason(data: &Dataset, st: &StageAllocation, m: usize) -> &'stat
     "no_seat_in_district"
 }
 
+/// One applicant's row of `assignments.csv`, as values: see
+/// [`Allocation::assignment`](crate::Allocation::assignment).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Assignment<'a> {
+    /// The applicant's id.
+    pub student_id: &'a str,
+    /// The stage applied for.
+    pub stage: crate::model::Stage,
+    /// The school where the applicant has a seat (`None`: unplaced).
+    pub school: Option<&'a crate::model::School>,
+    /// The tier (顺位) the seat was won in; empty when unplaced.
+    pub tier: &'a str,
+    /// The applicant's lottery number in the stage.
+    pub lottery: u32,
+    /// Distance home to school in metres (`None`: unplaced, or the distance source cannot
+    /// measure the pair).
+    pub distance_m: Option<u32>,
+    /// How the seat was won (`zone`, `choice`, `overflow`, …), `unplaced` when unplaced.
+    pub via: &'static str,
+    /// The school's district (empty when unplaced).
+    pub district: &'a str,
+    /// Why the applicant is unplaced (empty when placed).
+    pub reason: &'static str,
+    /// The applicant's home block id (empty when the block is unknown).
+    pub block_id: &'a str,
+    /// The home block's district (empty when unknown).
+    pub home_district: &'a str,
+}
+
+impl Assignment<'_> {
+    /// The school's id, empty when unplaced (the `school_id` column).
+    pub fn school_id(&self) -> &str {
+        self.school.map_or("", |s| s.id.as_str())
+    }
+}
+
+/// The row of cohort student `i`, member `m` of stage allocation `st`.
+pub(crate) fn assignment_row<'a>(data: &'a Dataset, st: &'a StageAllocation, m: usize, i: usize) -> Assignment<'a> {
+    let city = &data.city;
+    let s = &data.cohort.students[i];
+    let p = st.placements[m];
+    let (block_id, home_district) = match city.blocks.get(s.block as usize) {
+        Some(block) => (
+            block.id.as_str(),
+            city.districts.get(block.district as usize).map_or("", String::as_str),
+        ),
+        None => ("", ""),
+    };
+    let mut row = Assignment {
+        student_id: data.cohort.id(i),
+        stage: s.stage,
+        school: None,
+        tier: "",
+        lottery: st.lottery[m],
+        distance_m: None,
+        via: "unplaced",
+        district: "",
+        reason: "",
+        block_id,
+        home_district,
+    };
+    if p.program == UNPLACED {
+        row.reason = unplaced_reason(data, st, m);
+    } else {
+        let prog = st.programs[p.program as usize];
+        let school = &city.schools[prog.school as usize];
+        row.school = Some(school);
+        row.tier = st.tier_name(prog.kind, p.tier);
+        // A pair the distance source cannot measure has no distance.
+        row.distance_m = (p.distance_m != crate::allocate::UNKNOWN_DISTANCE).then_some(p.distance_m);
+        row.via = st.via(m);
+        row.district = &city.districts[school.district as usize];
+    }
+    row
+}
+
 /// Renders `assignments.csv` into memory.
 pub fn assignments_csv(data: &Dataset, allocation: &Allocation, options: WriteOptions) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.cohort.students.len() * 64);
@@ -92,7 +169,6 @@ pub fn write_assignments(
             slot[i as usize] = (si as u16, m as u32);
         }
     }
-    let city = &data.city;
     let format_rows = |range: std::ops::Range<usize>| -> Vec<u8> {
         let mut out = CsvWriter::piece(range.len() * 80);
         for i in range {
@@ -100,44 +176,22 @@ pub fn write_assignments(
             if si == u16::MAX {
                 continue;
             }
-            let s = &data.cohort.students[i];
-            let st = &allocation.stages[si as usize];
-            let m = m as usize;
-            let p = st.placements[m];
-            out.text(data.cohort.id(i)).text(s.stage.as_str());
-            if p.program == UNPLACED {
-                out.text("")
-                    .text("")
-                    .value(st.lottery[m])
-                    .text("")
-                    .text("unplaced")
-                    .text("")
-                    .text("")
-                    .text(unplaced_reason(data, st, m));
-            } else {
-                let prog = st.programs[p.program as usize];
-                let school = &city.schools[prog.school as usize];
-                out.text(&school.id)
-                    .text(st.tier_name(prog.kind, p.tier))
-                    .value(st.lottery[m]);
-                // A pair the distance source cannot measure: an empty distance_m.
-                if p.distance_m == crate::allocate::UNKNOWN_DISTANCE {
-                    out.text("");
-                } else {
-                    out.value(p.distance_m);
-                }
-                out.text(st.via(m))
-                    .text(&school.name)
-                    .text(&city.districts[school.district as usize])
-                    .text("");
-            }
-            // The applicant's home block and its district.
-            match city.blocks.get(s.block as usize) {
-                Some(block) => out
-                    .text(&block.id)
-                    .text(city.districts.get(block.district as usize).map_or("", String::as_str)),
-                None => out.text("").text(""),
+            let row = assignment_row(data, &allocation.stages[si as usize], m as usize, i);
+            out.text(row.student_id)
+                .text(row.stage.as_str())
+                .text(row.school_id())
+                .text(row.tier)
+                .value(row.lottery);
+            match row.distance_m {
+                Some(d) => out.value(d),
+                None => out.text(""),
             };
+            out.text(row.via)
+                .text(row.school.map_or("", |s| s.name.as_str()))
+                .text(row.district)
+                .text(row.reason)
+                .text(row.block_id)
+                .text(row.home_district);
             out.end();
         }
         out.into_bytes()

@@ -126,6 +126,7 @@ struct SchoolTally {
 
 /// Why two tallies cannot merge.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MergeError {
     /// The tallies come from different scenarios, seeds or stages.
     #[error(

@@ -153,20 +153,7 @@ impl Scenario {
 
     fn load_depth(path: &Path, depth: usize) -> Result<Scenario, LoadError> {
         let file = path.display().to_string();
-        let text = match crate::io::toml_file::read_toml_text(path, &file) {
-            Ok(text) => text,
-            Err(crate::io::toml_file::TomlReadError::Io(source)) => {
-                return Err(LoadError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-            Err(crate::io::toml_file::TomlReadError::Encoding(d)) => {
-                let mut diags = Diagnostics::default();
-                diags.push(*d);
-                return Err(LoadError::Invalid(diags));
-            }
-        };
+        let text = crate::io::toml_file::read_toml_text(path, &file)?;
         Scenario::parse(&text, path, depth, &[])
     }
 
@@ -484,6 +471,32 @@ impl Scenario {
 }
 
 impl Scenario {
+    /// The scenario with `edit` applied after its own edits (an edit built in code, e.g.
+    /// [`Edit::close_school`](crate::edit::Edit::close_school)); load it with
+    /// [`Dataset::load_scenario`](crate::Dataset::load_scenario).
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), xuequ::Error> {
+    /// use xuequ::edit::Edit;
+    /// let scenario = xuequ::Scenario::load("data/demo/scenario.toml".as_ref())?
+    ///     .with_edit(Edit::close_school("P0003"))
+    ///     .with_edit(Edit::capacity("P0001", 270));
+    /// let data = xuequ::Dataset::load_scenario(scenario)?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn with_edit(mut self, edit: crate::edit::Edit) -> Scenario {
+        self.edits.push(edit);
+        self
+    }
+
+    /// The scenario with `edits` applied, in order, after its own edits.
+    #[must_use]
+    pub fn with_edits(mut self, edits: impl IntoIterator<Item = crate::edit::Edit>) -> Scenario {
+        self.edits.extend(edits);
+        self
+    }
+
     /// How to read the input under `[inputs]` key `key` at `path`.
     pub fn input_spec(&self, key: &str, path: &Path) -> InputSpec {
         let options = self.input_options.get(key).cloned().unwrap_or_default();

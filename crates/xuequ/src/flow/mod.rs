@@ -115,6 +115,7 @@ impl Network {
 
 /// Why a network has no optimal flow, or cannot be solved as given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FlowError {
     /// Supplies do not sum to zero.
     #[error("node supplies sum to {total}, not 0 (fix: add a sink node whose supply is minus the total)")]

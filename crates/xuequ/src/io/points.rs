@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::csv::{OwnedBytes, read_csv};
-use super::source::{InputSpec, OpenError, read_table};
+use super::source::{InputSpec, read_table};
 use crate::error::{Diagnostic, Diagnostics, LoadError};
 
 /// The rows of a points file.
@@ -22,15 +22,7 @@ pub struct PointsTable {
 /// Reads a points file; every problem is reported with its line and column.
 pub fn read_points(path: &Path) -> Result<PointsTable, LoadError> {
     let file = path.display().to_string();
-    let mut text = match read_table(&InputSpec::new(path), &file) {
-        Ok(t) => t,
-        Err(OpenError::Io(path, source)) => return Err(LoadError::Io { path, source }),
-        Err(OpenError::Invalid(d)) => {
-            let mut diags = Diagnostics::default();
-            diags.push(*d);
-            return Err(LoadError::Invalid(diags));
-        }
-    };
+    let mut text = read_table(&InputSpec::new(path), &file)?;
     let header: Vec<String> = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)

@@ -98,11 +98,19 @@ impl TableText {
 }
 
 /// Why an input could not be opened.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OpenError {
     /// The file could not be read at all.
-    Io(PathBuf, std::io::Error),
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The file was read but is not text in an accepted encoding, or not a workbook.
+    #[error("{0}")]
     Invalid(Box<Diagnostic>),
 }
 
@@ -111,7 +119,10 @@ pub fn read_table(spec: &InputSpec, file: &str) -> Result<TableText, OpenError> 
     if is_spreadsheet(&spec.path) {
         if !spec.path.is_file() {
             let e = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
-            return Err(OpenError::Io(spec.path.clone(), e));
+            return Err(OpenError::Io {
+                path: spec.path.clone(),
+                source: e,
+            });
         }
         let sheet = read_sheet(&spec.path, file, spec.sheet.as_deref()).map_err(OpenError::Invalid)?;
         return Ok(TableText {
@@ -125,7 +136,10 @@ pub fn read_table(spec: &InputSpec, file: &str) -> Result<TableText, OpenError> 
             sheet: Some(sheet),
         });
     }
-    let raw = std::fs::read(&spec.path).map_err(|e| OpenError::Io(spec.path.clone(), e))?;
+    let raw = std::fs::read(&spec.path).map_err(|e| OpenError::Io {
+        path: spec.path.clone(),
+        source: e,
+    })?;
     let (bytes, encoding) = decode(raw, file, spec.encoding).map_err(OpenError::Invalid)?;
     Ok(TableText {
         bytes,

@@ -8,19 +8,30 @@ use super::text::{LineCounter, TextEncoding, decode};
 use crate::error::Diagnostic;
 
 /// Why a TOML file could not be read.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TomlReadError {
     /// The file could not be read at all.
-    Io(std::io::Error),
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The file is not UTF-8 text.
-    Encoding(Box<Diagnostic>),
+    #[error("{0}")]
+    Invalid(Box<Diagnostic>),
 }
 
 /// Reads a TOML file as UTF-8 text. GBK or UTF-16 files get one message that says so (TOML
 /// is UTF-8 by definition), positioned at the first byte that is not UTF-8.
 pub fn read_toml_text(path: &Path, file: &str) -> Result<String, TomlReadError> {
-    let bytes = std::fs::read(path).map_err(TomlReadError::Io)?;
-    toml_text(bytes, file).map_err(TomlReadError::Encoding)
+    let bytes = std::fs::read(path).map_err(|source| TomlReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml_text(bytes, file).map_err(TomlReadError::Invalid)
 }
 
 /// Checks that TOML bytes are UTF-8 and drops a byte-order mark.

@@ -38,15 +38,7 @@ pub struct ListRow {
 /// row).
 pub fn read_list(path: &Path) -> Result<Vec<ListRow>, LoadError> {
     let file = path.display().to_string();
-    let text = match crate::io::source::read_table(&crate::io::source::InputSpec::new(path), &file) {
-        Ok(t) => t,
-        Err(crate::io::source::OpenError::Io(path, source)) => return Err(LoadError::Io { path, source }),
-        Err(crate::io::source::OpenError::Invalid(d)) => {
-            let mut diags = Diagnostics::default();
-            diags.push(*d);
-            return Err(LoadError::Invalid(diags));
-        }
-    };
+    let text = crate::io::source::read_table(&crate::io::source::InputSpec::new(path), &file)?;
     let mut diags = Diagnostics::default();
     let mut rows = Vec::new();
     let mut missing = false;

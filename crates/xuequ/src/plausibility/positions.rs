@@ -117,13 +117,15 @@ impl Positions {
             }
         }
         // Edits come last: what an edit made is found at the edit.
-        for e in &scenario.edits {
-            let at = (e.file.clone(), Some(e.line));
+        for (k, e) in scenario.edits.iter().enumerate() {
+            let at = e.position(k + 1);
             match &e.change {
                 Change::OpenSchool(s) => {
                     pos.schools.insert(s.school_id.clone(), at.clone());
-                    for b in &s.zone_blocks {
-                        pos.zones.insert((s.stage, b.clone(), s.school_id.clone()), at.clone());
+                    if let Some(stage) = s.stage {
+                        for b in &s.zone_blocks {
+                            pos.zones.insert((stage, b.clone(), s.school_id.clone()), at.clone());
+                        }
                     }
                 }
                 Change::AddBlock(b) => {

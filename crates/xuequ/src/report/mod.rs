@@ -131,6 +131,7 @@ impl Default for ReportOptions {
 
 /// Why a report could not be made.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReportError {
     /// The workbook writer failed (for a large workbook, usually the temporary directory:
     /// the 录取 sheets are buffered in temporary files).

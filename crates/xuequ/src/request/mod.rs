@@ -176,6 +176,7 @@ impl Observer for FindingsOnly<'_> {
 
 /// Why a request could not be answered.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RequestError {
     /// The scenario or one of its inputs could not be loaded.
     #[error(transparent)]

@@ -106,6 +106,7 @@ impl Default for ServiceOptions {
 
 /// Building the data failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServiceError {
     /// The scenario could not be loaded.
     #[error(transparent)]
@@ -113,7 +114,15 @@ pub enum ServiceError {
     /// The zone polygons for address lookup could not be built.
     #[error(transparent)]
     Zoning(#[from] ZoningError),
-    /// A file of the results folder is missing, unreadable or does not fit the scenario.
+    /// A file of the results folder could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file of the results folder is missing columns or does not fit the scenario.
     #[error("{file}: {message}")]
     Results {
         /// The file.
@@ -209,7 +218,10 @@ fn share4(x: f64) -> f64 {
 }
 
 fn read_bytes(path: &Path) -> Result<Vec<u8>, ServiceError> {
-    let mut bytes = std::fs::read(path).map_err(|e| results_error(path, format!("cannot read: {e}")))?;
+    let mut bytes = std::fs::read(path).map_err(|source| ServiceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if bytes.starts_with(b"\xEF\xBB\xBF") {
         bytes.drain(..3);
     }

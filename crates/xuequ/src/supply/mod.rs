@@ -84,6 +84,7 @@ use crate::error::{Diagnostics, OutputError};
 
 /// Why a supply-planning request failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SupplyError {
     /// A file could not be read.
     #[error("cannot read {path}: {source} (fix: check the path and that the file exists)")]

@@ -118,20 +118,7 @@ pub struct ZoningConfig {
 impl ZoningConfig {
     /// Reads a `zoning.toml`.
     pub fn load(path: &Path) -> Result<ZoningConfig, ZoningError> {
-        let text = match crate::io::toml_file::read_toml_text(path, &path.display().to_string()) {
-            Ok(text) => text,
-            Err(crate::io::toml_file::TomlReadError::Io(source)) => {
-                return Err(ZoningError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
-            Err(crate::io::toml_file::TomlReadError::Encoding(d)) => {
-                let mut ds = Diagnostics::default();
-                ds.push(*d);
-                return Err(ZoningError::Invalid(ds));
-            }
-        };
+        let text = crate::io::toml_file::read_toml_text(path, &path.display().to_string())?;
         ZoningConfig::from_toml(&text, path)
     }
 

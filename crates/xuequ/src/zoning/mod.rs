@@ -231,6 +231,7 @@ impl ZoningParams {
 
 /// What went wrong while zoning, with what to fix.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ZoningError {
     /// No school of the stage can take part.
     #[error(

@@ -44,24 +44,9 @@ pub struct ZoneBlock {
     pub locked: bool,
 }
 
-/// A school opened by the planner.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewSchool {
-    /// A new, unused school id.
-    pub id: String,
-    /// Display name (default: the id).
-    #[serde(default)]
-    pub name: String,
-    /// District name (one used in schools.csv or blocks.csv).
-    pub district: String,
-    /// Longitude in the scenario's coordinate system.
-    pub lon: f64,
-    /// Latitude in the scenario's coordinate system.
-    pub lat: f64,
-    /// Entry-grade seats.
-    pub capacity: u32,
-}
+/// A school opened by the planner: the same type as an `open_school` edit's (in `zoning.toml`,
+/// `id` may stand for `school_id` and `stage` defaults to the stage being zoned).
+pub use crate::edit::NewSchool;
 
 /// Planner edits to the schools of the stage being zoned.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -162,10 +147,43 @@ impl ZoningProblem {
             });
         }
         for n in &edits.open {
-            if city.school(&n.id).is_some() || schools.iter().any(|s| s.id == n.id) {
+            let bad = |what: &str, value: String, fix: &str| ZoningError::BadParameter {
+                name: format!("open.{}{what}", n.school_id),
+                value,
+                fix: fix.into(),
+            };
+            if n.stage.is_some_and(|s| s != stage) {
+                return Err(bad(
+                    ".stage",
+                    n.stage.map(|s| s.to_string()).unwrap_or_default(),
+                    "open only schools of the stage being zoned (or leave stage out)",
+                ));
+            }
+            if n.sector != Sector::Public {
+                return Err(bad(
+                    ".sector",
+                    n.sector.as_str().to_string(),
+                    "zoning draws the zones of public schools: leave sector out or set it to public",
+                ));
+            }
+            if !n.zone_blocks.is_empty() {
+                return Err(bad(
+                    ".zone_blocks",
+                    n.zone_blocks.join(", "),
+                    "zoning draws the zones itself: leave zone_blocks out (keep a block's zone with locked)",
+                ));
+            }
+            let Some(capacity) = n.seats(stage) else {
+                return Err(bad(
+                    ".capacity",
+                    String::new(),
+                    "give capacity (or classes and class_size)",
+                ));
+            };
+            if city.school(&n.school_id).is_some() || schools.iter().any(|s| s.id == n.school_id) {
                 return Err(ZoningError::BadParameter {
-                    name: format!("open.{}", n.id),
-                    value: n.id.clone(),
+                    name: format!("open.{}", n.school_id),
+                    value: n.school_id.clone(),
                     fix:
                         "give the new school an id not used in schools.csv (edit an existing school's capacity instead)"
                             .into(),
@@ -177,7 +195,7 @@ impl ZoningProblem {
                 && (-90.0..=90.0).contains(&n.lat))
             {
                 return Err(ZoningError::BadParameter {
-                    name: format!("open.{}.lon/lat", n.id),
+                    name: format!("open.{}.lon/lat", n.school_id),
                     value: format!("{}, {}", n.lon, n.lat),
                     fix: "give longitude in -180..180 and latitude in -90..90".into(),
                 });
@@ -186,7 +204,7 @@ impl ZoningProblem {
                 Some(d) => d as u32,
                 None => {
                     return Err(ZoningError::UnknownDistrict {
-                        id: n.id.clone(),
+                        id: n.school_id.clone(),
                         district: n.district.clone(),
                         known: districts.join(", "),
                     });
@@ -194,15 +212,11 @@ impl ZoningProblem {
             };
             let (lon, lat) = data.scenario.crs.to_wgs84(n.lon, n.lat);
             schools.push(ZoneSchool {
-                id: n.id.clone(),
-                name: if n.name.is_empty() {
-                    n.id.clone()
-                } else {
-                    n.name.clone()
-                },
+                id: n.school_id.clone(),
+                name: n.display_name().to_string(),
                 district,
                 location: Location::from_wgs84(lon, lat),
-                capacity: n.capacity,
+                capacity,
                 city_index: None,
             });
         }
