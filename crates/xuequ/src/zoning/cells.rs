@@ -64,8 +64,38 @@ fn disc(frame: &LocalFrame, c: (f64, f64), radius: f64) -> Vec<GridPt> {
 }
 
 /// Arc vertices strictly between angles `a0` and `a0 + span` (counter-clockwise) at the disc's
-/// 15° steps.
-fn arc(c: (f64, f64), radius: f64, a0: f64, span: f64, out: &mut Vec<(f64, f64)>) {
+/// 15° steps. The steps are walked in order from the first one after `a0`, with no list to
+/// sort: this runs once per gap between a cell's circle-cut edges, tens of thousands of times.
+pub(crate) fn arc(c: (f64, f64), radius: f64, a0: f64, span: f64, out: &mut Vec<(f64, f64)>) {
+    let step = std::f64::consts::TAU / DISC_VERTICES as f64;
+    let eps = 1e-9;
+    // The offsets (k·step − a0) mod 2π of the steps, in increasing order, start at the step
+    // with the smallest offset; the rem_euclid below is the same expression the filter uses,
+    // so a step lands inside or outside the arc exactly as it did when every step was tested.
+    let offset = |k: usize| ((k as f64 * step) - a0).rem_euclid(std::f64::consts::TAU);
+    let first = (0..DISC_VERTICES)
+        .min_by(|&a, &b| offset(a).total_cmp(&offset(b)).then(a.cmp(&b)))
+        .unwrap_or(0);
+    for i in 0..DISC_VERTICES {
+        let k = (first + i) % DISC_VERTICES;
+        let d = offset(k);
+        if d >= span - eps {
+            // Offsets increase from `first` on (one wrap at most, caught by the 2π bound).
+            if d > eps {
+                break;
+            }
+            continue;
+        }
+        if d > eps {
+            let a = k as f64 * step;
+            out.push((c.0 + radius * a.cos(), c.1 + radius * a.sin()));
+        }
+    }
+}
+
+/// The reference for [`arc`]: every step tested and the survivors sorted by offset.
+#[cfg(test)]
+pub(crate) fn arc_by_sorting(c: (f64, f64), radius: f64, a0: f64, span: f64, out: &mut Vec<(f64, f64)>) {
     let step = std::f64::consts::TAU / DISC_VERTICES as f64;
     let eps = 1e-9;
     let mut ks: Vec<(f64, usize)> = (0..DISC_VERTICES)

@@ -9,6 +9,7 @@ use super::*;
 use crate::flow::tests::ssp_oracle;
 use crate::flow::{INFINITE, Network};
 use crate::model::{Location, Stage, StageZones};
+use proptest::prelude::{Just, Strategy};
 
 /// SplitMix64 for instances.
 struct Rng(u64);
@@ -631,6 +632,13 @@ fn multi_school_groups_are_connected_small_and_hot() {
         let z1 = one.install(|| zone(&p, &on, &|_| {}).unwrap());
         assert_eq!(zones_geojson(&p, &z1), zones_geojson(&p, &z));
         assert_eq!(report_json(&z1), report_json(&z));
+        // The GeoPackage is built from the GeoJSON document in memory: the same bytes as from
+        // the written GeoJSON read back, with and without groups.
+        for zz in [&z0, &z] {
+            let doc: serde_json::Value = serde_json::from_slice(&zones_geojson(&p, zz)).unwrap();
+            let reread = crate::gpkg::geopackage(&[("zones", &doc)], crate::gpkg::FIXED_TIME).unwrap();
+            assert_eq!(zones_gpkg(&p, zz).unwrap(), reread);
+        }
     }
     assert!(grouped > 10, "only {grouped} groups over all seeds");
 }
@@ -678,4 +686,34 @@ fn multi_school_prefers_a_neighbour_with_spare_seats() {
         ..base_params()
     };
     assert!(matches!(bad.validate(), Err(ZoningError::BadParameter { .. })));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// The cell arc walks the disc's steps in order and gives exactly the vertices, in the same
+    /// order, as testing every step and sorting the survivors; angles include the steps
+    /// themselves (where rounding decides), spans up to the full circle.
+    #[test]
+    fn the_cell_arc_equals_testing_every_step_and_sorting(
+        cx in -5000.0f64..5000.0,
+        cy in -5000.0f64..5000.0,
+        radius in 1.0f64..5000.0,
+        a0 in proptest::prop_oneof![
+            -std::f64::consts::PI..std::f64::consts::PI,
+            (-12i32..12).prop_map(|k| k as f64 * std::f64::consts::TAU / 24.0),
+            (-12i32..12, -1e-9f64..1e-9).prop_map(|(k, e)| k as f64 * std::f64::consts::TAU / 24.0 + e),
+        ],
+        span in proptest::prop_oneof![
+            0.0f64..std::f64::consts::TAU,
+            (0i32..=24).prop_map(|k| k as f64 * std::f64::consts::TAU / 24.0),
+            Just(std::f64::consts::TAU),
+            0.0f64..1e-8,
+        ],
+    ) {
+        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+        cells::arc((cx, cy), radius, a0, span, &mut fast);
+        cells::arc_by_sorting((cx, cy), radius, a0, span, &mut slow);
+        proptest::prop_assert_eq!(fast, slow);
+    }
 }
