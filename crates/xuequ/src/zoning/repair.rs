@@ -467,26 +467,55 @@ fn best_single(st: &mut State, s: u32) -> Option<(u32, u32)> {
 /// A chain-search label: (key, travel delta so far, excess left, block moved in, its zone).
 type Label = (i64, i64, i64, u32, u32);
 
+/// How far a chain search looks.
+#[derive(Debug, Clone, Copy)]
+struct ChainSearch {
+    /// Zones deep.
+    depth: usize,
+    /// Chains tried, cheapest first.
+    tries: usize,
+    /// Label a zone only through a block whose move keeps its own zone connected (tested in
+    /// the state before the chain). Thin zones, whose cheapest block is often a cut vertex,
+    /// are then still crossed through a block that can move.
+    skip_cuts: bool,
+}
+
+/// The first chain search: six zones deep, the eight cheapest chains.
+const SHALLOW: ChainSearch = ChainSearch {
+    depth: 6,
+    tries: 8,
+    skip_cuts: false,
+};
+
+/// The last resort for a school every other move failed: cut vertices left out, and deep
+/// enough to cross a district of full schools.
+const DEEP: ChainSearch = ChainSearch {
+    depth: 40,
+    tries: 16,
+    skip_cuts: true,
+};
+
 /// Chains of moves from overloaded `s` towards zones with room (breadth-first over
-/// neighbouring zones, up to six deep). Each step moves a block at least as large as the
-/// excess the previous step left in its zone, so the excess travels along the chain until a
-/// zone absorbs it. A chain is kept only if it lowers the total overload; otherwise it is
-/// undone.
-fn try_chains(st: &mut State, s: u32, first_need: i64) -> bool {
-    const DEPTH: usize = 6;
-    const TRIES: usize = 8;
+/// neighbouring zones, up to `search.depth` deep). Each step moves a block at least as large
+/// as the excess the previous step left in its zone, so the excess travels along the chain
+/// until a zone absorbs it. A chain is kept only if it lowers the total overload; otherwise it
+/// is undone.
+fn try_chains(st: &mut State, s: u32, first_need: i64, search: ChainSearch) -> bool {
     let ns = st.members.len();
     let penalty = st.costs.params.unserved_penalty_m as i64;
     // label[v] = (key, travel delta so far, excess left at v, block moved into v, its zone).
     let mut label: Vec<Option<Label>> = vec![None; ns];
     let mut reached = vec![false; ns];
     reached[s as usize] = true;
+    // Per block, once asked in this search: 1 = may move, 2 = cut vertex (the state does not
+    // change while labelling).
+    let mut cut_known: rustc_hash::FxHashMap<u32, bool> = rustc_hash::FxHashMap::default();
     // The first step moves a block of at least `first_need` children (the whole excess, or
     // any block when the excess is larger than every block); further along, a step must carry
     // at least the excess the previous one left.
     let mut frontier: Vec<(u32, i64, i64)> = vec![(s, 0, first_need)];
     let mut terminals: Vec<(i64, u32)> = Vec::new();
-    for _ in 0..DEPTH {
+    for _ in 0..search.depth {
         let mut next: Vec<u32> = Vec::new();
         for &(u, cu, need) in &frontier {
             for i in 0..st.members[u as usize].len() {
@@ -506,6 +535,19 @@ fn try_chains(st: &mut State, s: u32, first_need: i64) -> bool {
                     let left = (st.load[t as usize] + d - st.costs.limit[t as usize]).max(0);
                     let key = c.saturating_add(left.saturating_mul(penalty));
                     if label[t as usize].is_none_or(|l| (key, b) < (l.0, l.3)) {
+                        if search.skip_cuts {
+                            let cut = match cut_known.get(&b) {
+                                Some(&cut) => cut,
+                                None => {
+                                    let cut = st.is_cut(b);
+                                    cut_known.insert(b, cut);
+                                    cut
+                                }
+                            };
+                            if cut {
+                                continue;
+                            }
+                        }
                         label[t as usize] = Some((key, c, left, b, u));
                         next.push(t);
                     }
@@ -525,7 +567,7 @@ fn try_chains(st: &mut State, s: u32, first_need: i64) -> bool {
                 }
             }
         }
-        if terminals.len() >= TRIES || carry.is_empty() {
+        if terminals.len() >= search.tries || carry.is_empty() {
             break;
         }
         frontier = carry;
@@ -538,7 +580,7 @@ fn try_chains(st: &mut State, s: u32, first_need: i64) -> bool {
             .collect();
     }
     terminals.sort_unstable();
-    for &(_, term) in terminals.iter().take(TRIES) {
+    for &(_, term) in terminals.iter().take(search.tries) {
         // The path from s to the terminal, as moves (block, from, to), terminal end first.
         let mut path = Vec::new();
         let mut v = term;
@@ -658,11 +700,14 @@ fn capacity(st: &mut State, stats: &mut RepairStats) {
             st.apply(b, t);
             stats.capacity_moves += 1;
             true
-        } else if try_chains(st, s, overload(st, s)) || try_chains(st, s, 1) {
+        } else if try_chains(st, s, overload(st, s), SHALLOW) || try_chains(st, s, 1, SHALLOW) {
             stats.chains += 1;
             true
         } else if try_swaps(st, s) {
             stats.swaps += 1;
+            true
+        } else if try_chains(st, s, overload(st, s), DEEP) || try_chains(st, s, 1, DEEP) {
+            stats.chains += 1;
             true
         } else {
             false
