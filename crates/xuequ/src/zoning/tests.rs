@@ -717,3 +717,85 @@ proptest::proptest! {
         proptest::prop_assert_eq!(fast, slow);
     }
 }
+
+/// A strip two blocks wide cut into `zones` zones of five columns, one child per block, each
+/// school at its zone's middle; the first school has one seat too few and the last one seat
+/// spare, so the only repair is a chain through every zone in between.
+fn strip_of_full_zones(zones: usize) -> (ZoningProblem, Vec<u32>) {
+    let cols = 5 * zones;
+    let step = 0.001;
+    let mut r = Rng(7);
+    let mut blocks = Vec::new();
+    let mut assign = Vec::new();
+    for c in 0..cols {
+        for row in 0..2 {
+            // A little jitter keeps the Delaunay graph free of four points on one circle.
+            let location = Location::from_wgs84(
+                120.3 + c as f64 * step + 1e-5 * r.unit(),
+                31.5 + row as f64 * step + 1e-5 * r.unit(),
+            );
+            blocks.push(ZoneBlock {
+                id: format!("B{c}_{row}"),
+                district: 0,
+                location,
+                demand: 1,
+                locked: false,
+            });
+            assign.push((c / 5) as u32);
+        }
+    }
+    let schools = (0..zones)
+        .map(|z| ZoneSchool {
+            id: format!("S{z}"),
+            name: format!("学校{z}"),
+            district: 0,
+            location: Location::from_wgs84(120.3 + (5 * z + 2) as f64 * step, 31.5 + 0.5 * step),
+            capacity: if z == 0 {
+                9
+            } else if z + 1 == zones {
+                11
+            } else {
+                10
+            },
+            city_index: None,
+        })
+        .collect();
+    let nb = blocks.len();
+    let problem = ZoningProblem {
+        stage: Stage::Primary,
+        districts: vec!["甲区".into()],
+        schools,
+        blocks,
+        current: StageZones::from_pairs(nb, &[]),
+        distances: Distances::StraightLine,
+        barriers: Vec::new(),
+    };
+    (problem, assign)
+}
+
+#[test]
+fn capacity_repair_passes_an_excess_along_a_chain_of_full_zones() {
+    // Twelve zones: the excess must cross ten full zones, deeper than the first chain search
+    // looks, so only the deep search (which crosses zones through blocks that can move) fixes
+    // it. Every zone stays one piece and no school ends over its limit.
+    for zones in [3, 8, 12, 30] {
+        let (p, mut assign) = strip_of_full_zones(zones);
+        // Long hull edges of the jittered strip would join far zones directly.
+        let params = ZoningParams {
+            max_edge_m: Some(200),
+            ..base_params()
+        };
+        let adj = Adjacency::delaunay(&p, params.max_edge_m);
+        let costs = repair::CostModel::new(&p, &params, 0, &FlowBound::default());
+        repair::repair(&p, &params, &adj, &costs, &mut assign);
+        let mut load = vec![0i64; zones];
+        for &s in &assign {
+            load[s as usize] += 1;
+        }
+        for s in 0..zones {
+            assert!(load[s] <= p.limit(&params, s as u32), "{zones} zones: school {s} holds {}", load[s]);
+        }
+        let pieces = repair::zone_pieces(&p, &adj, &assign);
+        assert!(pieces.iter().all(|z| z.len() == 1), "{zones} zones: {pieces:?}");
+    }
+}
