@@ -81,8 +81,15 @@ impl<'a> CostModel<'a> {
 
     /// Objective change of moving `b` (demand `d`) from `s` to `t`, ignoring capacity.
     fn delta(&self, b: u32, d: i64, s: u32, t: u32, load: &[i64]) -> Option<i64> {
+        self.delta_from(b, d, s, self.unit(b, s), t, load)
+    }
+
+    /// [`CostModel::delta`] with `unit(b, s)` already known (`us`): the searches ask for one
+    /// block's moves to each of its neighbouring zones, and the unit cost where it stands is
+    /// the same for all of them.
+    fn delta_from(&self, b: u32, d: i64, s: u32, us: Option<i64>, t: u32, load: &[i64]) -> Option<i64> {
         let ut = self.unit(b, t)?;
-        let us = self.unit(b, s).unwrap_or(ut);
+        let us = us.unwrap_or(ut);
         let fill = self.fill(s, load[s as usize] - d) - self.fill(s, load[s as usize])
             + self.fill(t, load[t as usize] + d)
             - self.fill(t, load[t as usize]);
@@ -425,9 +432,9 @@ fn overload(st: &State, s: u32) -> i64 {
 
 /// Objective change of a move including the overload penalty, and the change in total
 /// overload.
-fn full_delta(st: &State, b: u32, s: u32, t: u32) -> Option<(i64, i64)> {
+fn full_delta(st: &State, b: u32, s: u32, us: Option<i64>, t: u32) -> Option<(i64, i64)> {
     let d = st.demand(b);
-    let delta = st.costs.delta(b, d, s, t, &st.load)?;
+    let delta = st.costs.delta_from(b, d, s, us, t, &st.load)?;
     let before = overload(st, s) + overload(st, t);
     let after = (st.load[s as usize] - d - st.costs.limit[s as usize]).max(0)
         + (st.load[t as usize] + d - st.costs.limit[t as usize]).max(0);
@@ -447,8 +454,9 @@ fn best_single(st: &mut State, s: u32) -> Option<(u32, u32)> {
         if st.demand(b) == 0 || !st.movable(b) {
             continue;
         }
+        let us = st.costs.unit(b, s);
         for t in st.neighbour_zones(b) {
-            if let Some((key, over)) = full_delta(st, b, s, t)
+            if let Some((key, over)) = full_delta(st, b, s, us, t)
                 && over < 0
             {
                 cands.push((key, b, t));
@@ -524,11 +532,13 @@ fn try_chains(st: &mut State, s: u32, first_need: i64, search: ChainSearch) -> b
                 if d == 0 || d < need || !st.movable(b) {
                     continue;
                 }
+                let mut us = None;
                 for t in st.neighbour_zones(b) {
                     if reached[t as usize] {
                         continue;
                     }
-                    let Some(delta) = st.costs.delta(b, d, u, t, &st.load) else {
+                    let us = *us.get_or_insert_with(|| st.costs.unit(b, u));
+                    let Some(delta) = st.costs.delta_from(b, d, u, us, t, &st.load) else {
                         continue;
                     };
                     let c = cu.saturating_add(delta);
@@ -750,12 +760,14 @@ fn improve(st: &mut State, passes: usize, stats: &mut RepairStats) {
                 continue;
             }
             let mut best: Option<(i64, u32)> = None;
+            let mut us = None;
             for t in st.neighbour_zones(b) {
                 let over_t = st.load[t as usize] + d > st.costs.limit[t as usize];
                 if over_t {
                     continue;
                 }
-                let Some(delta) = st.costs.delta(b, d, s, t, &st.load) else {
+                let us = *us.get_or_insert_with(|| st.costs.unit(b, s));
+                let Some(delta) = st.costs.delta_from(b, d, s, us, t, &st.load) else {
                     continue;
                 };
                 if delta < 0 && best.is_none_or(|(bd, bt)| (delta, t) < (bd, bt)) {

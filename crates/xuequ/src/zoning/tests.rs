@@ -799,3 +799,44 @@ fn capacity_repair_passes_an_excess_along_a_chain_of_full_zones() {
         assert!(pieces.iter().all(|z| z.len() == 1), "{zones} zones: {pieces:?}");
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+    /// The counted table from `distances.csv` pairs equals per-block lists sorted and
+    /// deduplicated by `from_lists`, for any pair order, schools that take no part and blocks
+    /// past the end.
+    #[test]
+    fn the_counted_distance_table_equals_the_one_from_lists(
+        city_schools in 1usize..12,
+        blocks in 0usize..30,
+        raw in proptest::collection::vec((0u32..14, 0u32..34, 0u32..5_000_000), 0..200),
+        dropped in proptest::collection::vec(proptest::bool::ANY, 14),
+    ) {
+        // City school → problem index (reversed order, some left out).
+        let mut problem_school = vec![u32::MAX; city_schools];
+        let mut next = 0;
+        for cs in (0..city_schools).rev() {
+            if !dropped[cs] {
+                problem_school[cs] = next;
+                next += 1;
+            }
+        }
+        // One pair per (school, block), as distances.csv's map keeps.
+        let mut pairs: Vec<(u32, u32, u32)> = Vec::new();
+        for (cs, b, mm) in raw {
+            if !pairs.iter().any(|p| p.0 == cs && p.1 == b) {
+                pairs.push((cs, b, mm));
+            }
+        }
+        let mut lists: Vec<Vec<(u32, u32)>> = vec![Vec::new(); blocks];
+        for &(cs, b, mm) in &pairs {
+            let s = problem_school.get(cs as usize).copied().unwrap_or(u32::MAX);
+            if s != u32::MAX && (b as usize) < blocks {
+                lists[b as usize].push((s, crate::spatial::metres_of_mm(mm)));
+            }
+        }
+        let fast = DistanceTable::from_pairs_mm(|| pairs.iter().copied(), &problem_school, blocks);
+        proptest::prop_assert_eq!(fast, DistanceTable::from_lists(lists));
+    }
+}
