@@ -10,7 +10,7 @@
 //! edge shared with each neighbour in the adjacency graph, so that blocks adjacent in the
 //! graph always have touching cells and a zone connected in the graph is drawn in one piece.
 
-use spade::{DelaunayTriangulation, HasPosition, Point2, Triangulation};
+use spade::Triangulation;
 
 use super::adjacency::{Adjacency, LocalFrame};
 
@@ -22,19 +22,6 @@ pub(crate) const GRID: f64 = 1e7;
 
 /// Vertices of the full disc (the arc step is 360° / this).
 const DISC_VERTICES: usize = 24;
-
-#[derive(Debug, Clone, Copy)]
-struct Site {
-    pos: Point2<f64>,
-    block: u32,
-}
-
-impl HasPosition for Site {
-    type Scalar = f64;
-    fn position(&self) -> Point2<f64> {
-        self.pos
-    }
-}
 
 /// One end of a clipped Voronoi edge.
 #[derive(Debug, Clone, Copy)]
@@ -115,18 +102,8 @@ pub(crate) fn bounded_cells(adj: &Adjacency, radius: f64) -> Vec<Vec<GridPt>> {
     let frame = adj.frame;
     let mut cells: Vec<Vec<GridPt>> = vec![Vec::new(); n];
     let reps: Vec<u32> = (0..n as u32).filter(|&b| adj.rep[b as usize] == b).collect();
-    let sites: Vec<Site> = reps
-        .iter()
-        .map(|&b| Site {
-            pos: Point2::new(adj.xy[b as usize].0, adj.xy[b as usize].1),
-            block: b,
-        })
-        .collect();
-    let t = if sites.len() >= 2 {
-        DelaunayTriangulation::<Site>::bulk_load_stable(sites).ok()
-    } else {
-        None
-    };
+    // The adjacency's own triangulation of the representatives.
+    let t = adj.triangulation.as_deref();
     let Some(t) = t else {
         for &b in &reps {
             cells[b as usize] = disc(&frame, adj.xy[b as usize], radius);
