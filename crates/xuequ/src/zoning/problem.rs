@@ -252,7 +252,13 @@ impl ZoningProblem {
             distances: Distances::StraightLine,
             barriers: Vec::new(),
         };
-        problem.use_spatial(&data.spatial);
+        if data.spatial.kind() == crate::spatial::DistanceKind::Matrix && data.distances.is_some() {
+            // The same table as from the dataset's matrix spatial layer, counted straight from
+            // the pairs.
+            problem.use_matrix(data)?;
+        } else {
+            problem.use_spatial(&data.spatial);
+        }
         Ok(problem)
     }
 
