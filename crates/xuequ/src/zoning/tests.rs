@@ -793,7 +793,11 @@ fn capacity_repair_passes_an_excess_along_a_chain_of_full_zones() {
             load[s as usize] += 1;
         }
         for s in 0..zones {
-            assert!(load[s] <= p.limit(&params, s as u32), "{zones} zones: school {s} holds {}", load[s]);
+            assert!(
+                load[s] <= p.limit(&params, s as u32),
+                "{zones} zones: school {s} holds {}",
+                load[s]
+            );
         }
         let pieces = repair::zone_pieces(&p, &adj, &assign);
         assert!(pieces.iter().all(|z| z.len() == 1), "{zones} zones: {pieces:?}");
