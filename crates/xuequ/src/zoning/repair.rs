@@ -191,13 +191,15 @@ impl<'a, 'c> State<'a, 'c> {
         if !self.contiguity {
             return false;
         }
-        let inside: Vec<u32> = self
-            .adj
-            .neighbours(b)
-            .iter()
-            .copied()
-            .filter(|&n| self.assign[n as usize] == s)
-            .collect();
+        let inside = Zones::sorted(
+            self.adj
+                .neighbours(b)
+                .iter()
+                .copied()
+                .filter(|&n| self.assign[n as usize] == s),
+            self.adj.neighbours(b).len(),
+        );
+        let inside = inside.as_slice();
         if inside.len() <= 1 {
             return false;
         }
@@ -228,20 +230,18 @@ impl<'a, 'c> State<'a, 'c> {
     }
 
     /// Distinct zones among a block's neighbours other than its own, ascending.
-    fn neighbour_zones(&self, b: u32) -> Vec<u32> {
+    fn neighbour_zones(&self, b: u32) -> Zones {
         let s = self.assign[b as usize];
-        let mut z: Vec<u32> = self
+        let others = self
             .adj
             .neighbours(b)
             .iter()
             .map(|&n| self.assign[n as usize])
-            .filter(|&t| t != s && t != UNASSIGNED)
-            .collect();
-        z.sort_unstable();
-        z.dedup();
+            .filter(|&t| t != s && t != UNASSIGNED);
+        let z = Zones::sorted(others, self.adj.neighbours(b).len());
         if let Some(seen) = self.seen.borrow_mut().as_mut() {
             seen.push(s);
-            seen.extend_from_slice(&z);
+            seen.extend_from_slice(z.as_slice());
         }
         z
     }
@@ -273,6 +273,58 @@ impl<'a, 'c> State<'a, 'c> {
         }
         out.sort_by_key(|(s, p)| (*s, p[0]));
         out
+    }
+}
+
+/// Distinct ids (zones, or blocks of one zone), ascending: inline up to [`Zones::INLINE`] (a
+/// block's Delaunay neighbours rarely reach that), on the heap beyond. The searches ask for a
+/// block's neighbouring zones hundreds of thousands of times, and a heap list each time was a
+/// visible share of the repair.
+pub(crate) enum Zones {
+    Inline([u32; Zones::INLINE], usize),
+    Heap(Vec<u32>),
+}
+
+impl Zones {
+    const INLINE: usize = 16;
+
+    /// The distinct values of `zones` (at most `bound` of them), ascending.
+    pub(crate) fn sorted(zones: impl Iterator<Item = u32>, bound: usize) -> Zones {
+        let mut z = if bound <= Zones::INLINE {
+            let mut a = [0u32; Zones::INLINE];
+            let mut len = 0;
+            for t in zones {
+                a[len] = t;
+                len += 1;
+            }
+            Zones::Inline(a, len)
+        } else {
+            Zones::Heap(zones.collect())
+        };
+        let list: &mut [u32] = match &mut z {
+            Zones::Inline(a, len) => &mut a[..*len],
+            Zones::Heap(v) => v,
+        };
+        list.sort_unstable();
+        let mut kept = 0;
+        for i in 0..list.len() {
+            if i == 0 || list[i] != list[kept - 1] {
+                list[kept] = list[i];
+                kept += 1;
+            }
+        }
+        match &mut z {
+            Zones::Inline(_, len) => *len = kept,
+            Zones::Heap(v) => v.truncate(kept),
+        }
+        z
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u32] {
+        match self {
+            Zones::Inline(a, len) => &a[..*len],
+            Zones::Heap(v) => v,
+        }
     }
 }
 
@@ -394,7 +446,7 @@ fn contiguity(problem: &ZoningProblem, adj: &Adjacency, st: &mut State, stats: &
                         continue;
                     }
                     let d = st.demand(b);
-                    for t in st.neighbour_zones(b) {
+                    for &t in st.neighbour_zones(b).as_slice() {
                         let Some(ut) = st.costs.unit(b, t) else { continue };
                         let us = st.costs.unit(b, s).unwrap_or(ut);
                         let priced = d * ((ut + st.costs.prices[t as usize]) - (us + st.costs.prices[s as usize]));
@@ -455,7 +507,7 @@ fn best_single(st: &mut State, s: u32) -> Option<(u32, u32)> {
             continue;
         }
         let us = st.costs.unit(b, s);
-        for t in st.neighbour_zones(b) {
+        for &t in st.neighbour_zones(b).as_slice() {
             if let Some((key, over)) = full_delta(st, b, s, us, t)
                 && over < 0
             {
@@ -533,7 +585,7 @@ fn try_chains(st: &mut State, s: u32, first_need: i64, search: ChainSearch) -> b
                     continue;
                 }
                 let mut us = None;
-                for t in st.neighbour_zones(b) {
+                for &t in st.neighbour_zones(b).as_slice() {
                     if reached[t as usize] {
                         continue;
                     }
@@ -640,7 +692,7 @@ fn try_swaps(st: &mut State, s: u32) -> bool {
         if d == 0 || !st.movable(b) {
             continue;
         }
-        for t in st.neighbour_zones(b) {
+        for &t in st.neighbour_zones(b).as_slice() {
             let Some(out) = st.costs.delta(b, d, s, t, &st.load) else {
                 continue;
             };
@@ -761,7 +813,7 @@ fn improve(st: &mut State, passes: usize, stats: &mut RepairStats) {
             }
             let mut best: Option<(i64, u32)> = None;
             let mut us = None;
-            for t in st.neighbour_zones(b) {
+            for &t in st.neighbour_zones(b).as_slice() {
                 let over_t = st.load[t as usize] + d > st.costs.limit[t as usize];
                 if over_t {
                     continue;

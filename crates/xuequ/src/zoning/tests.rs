@@ -844,3 +844,20 @@ proptest::proptest! {
         proptest::prop_assert_eq!(fast, DistanceTable::from_lists(lists));
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+    /// A block's neighbouring zones, kept inline up to 16 values and on the heap beyond, are
+    /// the values sorted and deduplicated in a plain list.
+    #[test]
+    fn neighbour_zone_lists_equal_a_sorted_deduplicated_vec(
+        values in proptest::collection::vec(0u32..20, 0..40),
+    ) {
+        let mut expected = values.clone();
+        expected.sort_unstable();
+        expected.dedup();
+        let zones = repair::Zones::sorted(values.iter().copied(), values.len());
+        proptest::prop_assert_eq!(zones.as_slice(), expected.as_slice());
+    }
+}
