@@ -54,9 +54,9 @@ impl LocalFrame {
 
 /// A vertex of the triangulation: a point and the first block at it.
 #[derive(Debug, Clone, Copy)]
-struct Site {
-    pos: Point2<f64>,
-    block: u32,
+pub(crate) struct Site {
+    pub(crate) pos: Point2<f64>,
+    pub(crate) block: u32,
 }
 
 impl HasPosition for Site {
@@ -82,6 +82,10 @@ pub struct Adjacency {
     pub removed_by_barriers: usize,
     /// Delaunay edges removed for length.
     pub removed_by_length: usize,
+    /// The Delaunay triangulation of the representatives (ascending block order), kept for
+    /// the zone polygons' Voronoi cells so the same points are not triangulated twice; `None`
+    /// when there are fewer than two points (or spade refused them).
+    pub(crate) triangulation: Option<std::sync::Arc<DelaunayTriangulation<Site>>>,
 }
 
 fn segments_cross(a: (f64, f64), b: (f64, f64), c: (f64, f64), d: (f64, f64)) -> bool {
@@ -137,9 +141,12 @@ impl Adjacency {
         // Delaunay edges between representatives (spade rejects NaN or huge coordinates; the
         // loader guarantees valid WGS84, so the fallback of no edges is never taken in practice).
         let mut dedges: Vec<(u32, u32)> = Vec::new();
-        if sites.len() >= 2
-            && let Ok(t) = DelaunayTriangulation::<Site>::bulk_load_stable(sites)
-        {
+        let triangulation = if sites.len() >= 2 {
+            DelaunayTriangulation::<Site>::bulk_load_stable(sites).ok()
+        } else {
+            None
+        };
+        if let Some(t) = &triangulation {
             for e in t.undirected_edges() {
                 let [a, b] = e.vertices();
                 let (a, b) = (a.data().block, b.data().block);
@@ -233,6 +240,7 @@ impl Adjacency {
             rep,
             removed_by_barriers,
             removed_by_length,
+            triangulation: triangulation.map(std::sync::Arc::new),
         }
     }
 

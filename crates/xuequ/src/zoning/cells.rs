@@ -10,8 +10,7 @@
 //! edge shared with each neighbour in the adjacency graph, so that blocks adjacent in the
 //! graph always have touching cells and a zone connected in the graph is drawn in one piece.
 
-use rustc_hash::FxHashMap;
-use spade::{DelaunayTriangulation, HasPosition, Point2, Triangulation};
+use spade::Triangulation;
 
 use super::adjacency::{Adjacency, LocalFrame};
 
@@ -23,19 +22,6 @@ pub(crate) const GRID: f64 = 1e7;
 
 /// Vertices of the full disc (the arc step is 360° / this).
 const DISC_VERTICES: usize = 24;
-
-#[derive(Debug, Clone, Copy)]
-struct Site {
-    pos: Point2<f64>,
-    block: u32,
-}
-
-impl HasPosition for Site {
-    type Scalar = f64;
-    fn position(&self) -> Point2<f64> {
-        self.pos
-    }
-}
 
 /// One end of a clipped Voronoi edge.
 #[derive(Debug, Clone, Copy)]
@@ -64,8 +50,38 @@ fn disc(frame: &LocalFrame, c: (f64, f64), radius: f64) -> Vec<GridPt> {
 }
 
 /// Arc vertices strictly between angles `a0` and `a0 + span` (counter-clockwise) at the disc's
-/// 15° steps.
-fn arc(c: (f64, f64), radius: f64, a0: f64, span: f64, out: &mut Vec<(f64, f64)>) {
+/// 15° steps. The steps are walked in order from the first one after `a0`, with no list to
+/// sort: this runs once per gap between a cell's circle-cut edges, tens of thousands of times.
+pub(crate) fn arc(c: (f64, f64), radius: f64, a0: f64, span: f64, out: &mut Vec<(f64, f64)>) {
+    let step = std::f64::consts::TAU / DISC_VERTICES as f64;
+    let eps = 1e-9;
+    // The offsets (k·step − a0) mod 2π of the steps, in increasing order, start at the step
+    // with the smallest offset; the rem_euclid below is the same expression the filter uses,
+    // so a step lands inside or outside the arc exactly as it did when every step was tested.
+    let offset = |k: usize| ((k as f64 * step) - a0).rem_euclid(std::f64::consts::TAU);
+    let first = (0..DISC_VERTICES)
+        .min_by(|&a, &b| offset(a).total_cmp(&offset(b)).then(a.cmp(&b)))
+        .unwrap_or(0);
+    for i in 0..DISC_VERTICES {
+        let k = (first + i) % DISC_VERTICES;
+        let d = offset(k);
+        if d >= span - eps {
+            // Offsets increase from `first` on (one wrap at most, caught by the 2π bound).
+            if d > eps {
+                break;
+            }
+            continue;
+        }
+        if d > eps {
+            let a = k as f64 * step;
+            out.push((c.0 + radius * a.cos(), c.1 + radius * a.sin()));
+        }
+    }
+}
+
+/// The reference for [`arc`]: every step tested and the survivors sorted by offset.
+#[cfg(test)]
+pub(crate) fn arc_by_sorting(c: (f64, f64), radius: f64, a0: f64, span: f64, out: &mut Vec<(f64, f64)>) {
     let step = std::f64::consts::TAU / DISC_VERTICES as f64;
     let eps = 1e-9;
     let mut ks: Vec<(f64, usize)> = (0..DISC_VERTICES)
@@ -86,18 +102,8 @@ pub(crate) fn bounded_cells(adj: &Adjacency, radius: f64) -> Vec<Vec<GridPt>> {
     let frame = adj.frame;
     let mut cells: Vec<Vec<GridPt>> = vec![Vec::new(); n];
     let reps: Vec<u32> = (0..n as u32).filter(|&b| adj.rep[b as usize] == b).collect();
-    let sites: Vec<Site> = reps
-        .iter()
-        .map(|&b| Site {
-            pos: Point2::new(adj.xy[b as usize].0, adj.xy[b as usize].1),
-            block: b,
-        })
-        .collect();
-    let t = if sites.len() >= 2 {
-        DelaunayTriangulation::<Site>::bulk_load_stable(sites).ok()
-    } else {
-        None
-    };
+    // The adjacency's own triangulation of the representatives.
+    let t = adj.triangulation.as_deref();
     let Some(t) = t else {
         for &b in &reps {
             cells[b as usize] = disc(&frame, adj.xy[b as usize], radius);
@@ -129,13 +135,21 @@ pub(crate) fn bounded_cells(adj: &Adjacency, radius: f64) -> Vec<Vec<GridPt>> {
         t1: f64,
         t2: f64,
     }
-    let mut edges: FxHashMap<(u32, u32), Edge> = FxHashMap::default();
+    // Indexed by the triangulation's own edge index: a cell reaches its edges through its
+    // vertex's out-edges, with no lookup by block pair (a hash lookup per edge and cell was a
+    // fifth of the polygon time at 50,000 blocks).
+    let mut edges: Vec<Option<Edge>> = Vec::with_capacity(t.num_undirected_edges());
+    edges.resize_with(t.num_undirected_edges(), || None);
+    // Per edge: (lower block, higher block).
+    let mut ends: Vec<(u32, u32)> = vec![(u32::MAX, u32::MAX); t.num_undirected_edges()];
     for e in t.undirected_edges() {
+        let index = e.fix().index();
         let mut d = e.as_directed();
         if d.from().data().block > d.to().data().block {
             d = d.rev();
         }
         let (a, b) = (d.from().position(), d.to().position());
+        ends[index] = (d.from().data().block, d.to().data().block);
         let v = (b.x - a.x, b.y - a.y);
         let len = (v.0 * v.0 + v.1 * v.1).sqrt();
         if len == 0.0 {
@@ -149,34 +163,32 @@ pub(crate) fn bounded_cells(adj: &Adjacency, radius: f64) -> Vec<Vec<GridPt>> {
         };
         let f1 = d.rev().face().as_inner().map(|f| f.fix().index());
         let f2 = d.face().as_inner().map(|f| f.fix().index());
-        edges.insert(
-            (d.from().data().block, d.to().data().block),
-            Edge {
-                m,
-                dir,
-                h2: len * len / 4.0,
-                f1,
-                f2,
-                t1: param(f1, f64::NEG_INFINITY),
-                t2: param(f2, f64::INFINITY),
-            },
-        );
+        edges[index] = Some(Edge {
+            m,
+            dir,
+            h2: len * len / 4.0,
+            f1,
+            f2,
+            t1: param(f1, f64::NEG_INFINITY),
+            t2: param(f2, f64::INFINITY),
+        });
     }
     // Each site's radius: at least `radius`, and far enough to reach 50 m into the Voronoi
     // edge shared with every neighbour in the adjacency graph, so that blocks adjacent in the
     // graph have touching cells and a zone connected in the graph is drawn in one piece.
+    // (An edge counts when either end lists the other, through any block it represents, as a
+    // neighbour in the graph; the maximum does not depend on the order edges are taken in.)
     let mut reach = vec![radius; n];
-    for &r in &reps {
-        for &nb in adj.neighbours(r) {
-            let q = adj.rep[nb as usize];
-            let key = (r.min(q), r.max(q));
-            if let Some(e) = edges.get(&key) {
-                let tc = 0f64.clamp(e.t1.min(e.t2), e.t1.max(e.t2));
-                let need = (e.h2 + tc * tc).sqrt() + 50.0;
-                reach[r as usize] = reach[r as usize].max(need);
-                reach[q as usize] = reach[q as usize].max(need);
-            }
+    let lists = |x: u32, y: u32| adj.neighbours(x).iter().any(|&nb| adj.rep[nb as usize] == y);
+    for (e, &(a, b)) in edges.iter().zip(&ends) {
+        let Some(e) = e else { continue };
+        if !(lists(a, b) || lists(b, a)) {
+            continue;
         }
+        let tc = 0f64.clamp(e.t1.min(e.t2), e.t1.max(e.t2));
+        let need = (e.h2 + tc * tc).sqrt() + 50.0;
+        reach[a as usize] = reach[a as usize].max(need);
+        reach[b as usize] = reach[b as usize].max(need);
     }
     // The part of an edge inside a site's disc: (start, end) as (t, point), or None.
     let clip = |e: &Edge, rr: f64| -> Option<((f64, End), (f64, End))> {
@@ -203,60 +215,82 @@ pub(crate) fn bounded_cells(adj: &Adjacency, radius: f64) -> Vec<Vec<GridPt>> {
     // Edge pieces of a cell along a neighbour: its own clip, split where the neighbour's clip
     // ends inside it (so both cells carry the same vertices), oriented counter-clockwise
     // around the cell.
-    let pieces = |r: u32, q: u32| -> Vec<End> {
-        let (a, b) = (r.min(q), r.max(q));
-        let Some(e) = edges.get(&(a, b)) else {
-            return Vec::new();
+    // Appends them to `out` and returns how many.
+    let pieces = |r: u32, q: u32, edge: usize, out: &mut Vec<End>| -> usize {
+        let a = r.min(q);
+        let Some(e) = &edges[edge] else {
+            return 0;
         };
         let Some((s, t)) = clip(e, reach[r as usize]) else {
-            return Vec::new();
+            return 0;
         };
-        let mut pts = vec![s];
+        let mut pts: [(f64, End); 4] = [s; 4];
+        let mut len = 1;
         if let Some((os, ot)) = clip(e, reach[q as usize]) {
             for p in [os, ot] {
                 if p.0 > s.0 && p.0 < t.0 {
-                    pts.push(p);
+                    pts[len] = p;
+                    len += 1;
                 }
             }
         }
-        pts.push(t);
+        pts[len] = t;
+        len += 1;
+        let pts = &mut pts[..len];
+        // Stable, as the list sort was: equal parameters keep their order.
         pts.sort_by(|x, y| x.0.total_cmp(&y.0));
-        let mut out: Vec<End> = pts.into_iter().map(|p| p.1).collect();
+        let start = out.len();
+        out.extend(pts.iter().map(|p| p.1));
         if r != a {
-            out.reverse();
+            out[start..].reverse();
         }
-        out
+        len
     };
     let point = |e: End| match e {
         End::Vertex(f) => centre[f].map(|(c, _)| c).unwrap_or((0.0, 0.0)),
         End::Circle(x, y) => (x, y),
     };
+    // Buffers reused from cell to cell: out-edges by angle, the pieces end to end with the
+    // (start, end) of each, the ring.
+    let mut outs: Vec<(f64, u32, usize)> = Vec::new();
+    let mut ends_flat: Vec<End> = Vec::new();
+    let mut segs: Vec<(usize, usize)> = Vec::new();
+    let mut ring: Vec<(f64, f64)> = Vec::new();
     for v in t.vertices() {
         let r = v.data().block;
         let c = adj.xy[r as usize];
         let rr = reach[r as usize];
-        let mut outs: Vec<(f64, u32)> = v
-            .out_edges()
-            .map(|e| {
-                let q = e.to().position();
-                ((q.y - c.1).atan2(q.x - c.0), e.to().data().block)
-            })
-            .collect();
+        outs.clear();
+        outs.extend(v.out_edges().map(|e| {
+            let q = e.to().position();
+            (
+                (q.y - c.1).atan2(q.x - c.0),
+                e.to().data().block,
+                e.as_undirected().fix().index(),
+            )
+        }));
         outs.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let segs: Vec<Vec<End>> = outs
-            .iter()
-            .map(|&(_, q)| pieces(r, q))
-            .filter(|p| p.len() >= 2)
-            .collect();
+        ends_flat.clear();
+        segs.clear();
+        for &(_, q, edge) in &outs {
+            let start = ends_flat.len();
+            let len = pieces(r, q, edge, &mut ends_flat);
+            if len >= 2 {
+                segs.push((start, start + len));
+            } else {
+                ends_flat.truncate(start);
+            }
+        }
         if segs.is_empty() {
             cells[r as usize] = disc(&frame, c, rr);
             continue;
         }
-        let mut ring: Vec<(f64, f64)> = Vec::with_capacity(segs.len() * 3);
-        for (i, seg) in segs.iter().enumerate() {
+        ring.clear();
+        for (i, &(lo, hi)) in segs.iter().enumerate() {
+            let seg = &ends_flat[lo..hi];
             ring.extend(seg.iter().map(|&e| point(e)));
             let e = seg[seg.len() - 1];
-            let next = segs[(i + 1) % segs.len()][0];
+            let next = ends_flat[segs[(i + 1) % segs.len()].0];
             if let (End::Circle(ex, ey), End::Circle(nx, ny)) = (e, next) {
                 let a0 = (ey - c.1).atan2(ex - c.0);
                 let a1 = (ny - c.1).atan2(nx - c.0);
@@ -267,7 +301,7 @@ pub(crate) fn bounded_cells(adj: &Adjacency, radius: f64) -> Vec<Vec<GridPt>> {
                 arc(c, rr, a0, span, &mut ring);
             }
         }
-        let mut grid: Vec<GridPt> = ring.into_iter().map(|(x, y)| snap(&frame, x, y)).collect();
+        let mut grid: Vec<GridPt> = ring.iter().map(|&(x, y)| snap(&frame, x, y)).collect();
         grid.dedup();
         while grid.len() > 1 && grid.first() == grid.last() {
             grid.pop();

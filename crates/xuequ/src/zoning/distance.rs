@@ -19,7 +19,7 @@ pub enum Distances {
 }
 
 /// Per block, reachable schools sorted by school index, with metres.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DistanceTable {
     start: Vec<u32>,
     school: Vec<u32>,
@@ -41,6 +41,59 @@ impl DistanceTable {
             for (s, m) in l {
                 t.school.push(s);
                 t.metres.push(m);
+            }
+            t.start.push(t.school.len() as u32);
+        }
+        t
+    }
+
+    /// Builds a table straight from a scenario's `distances.csv` pairs `(city school, block,
+    /// millimetres)` (any order, each pair at most once), with `problem_school[cs]` the problem
+    /// index of city school `cs` (`u32::MAX` when it takes no part); pairs of other schools or
+    /// of blocks past `blocks` are dropped. The same table as [`DistanceTable::from_lists`]
+    /// over those pairs, built by counting: one pass to size each block's row, one to fill it,
+    /// then each short row sorted, with no per-school or per-block lists in between.
+    /// `pairs` is called twice and must give the same pairs in the same order both times.
+    pub fn from_pairs_mm<I: Iterator<Item = (u32, u32, u32)>>(
+        pairs: impl Fn() -> I,
+        problem_school: &[u32],
+        blocks: usize,
+    ) -> Self {
+        let keep = |(cs, b, _): &(u32, u32, u32)| {
+            (*b as usize) < blocks && problem_school.get(*cs as usize).is_some_and(|&s| s != u32::MAX)
+        };
+        let mut start = vec![0u32; blocks + 1];
+        for (_, b, _) in pairs().filter(keep) {
+            start[b as usize + 1] += 1;
+        }
+        for b in 0..blocks {
+            start[b + 1] += start[b];
+        }
+        let total = start[blocks] as usize;
+        let mut next: Vec<u32> = start[..blocks].to_vec();
+        let mut row: Vec<(u32, u32)> = vec![(0, 0); total];
+        for (cs, b, mm) in pairs().filter(keep) {
+            let at = &mut next[b as usize];
+            row[*at as usize] = (problem_school[cs as usize], crate::spatial::metres_of_mm(mm));
+            *at += 1;
+        }
+        let mut t = DistanceTable {
+            start: Vec::with_capacity(blocks + 1),
+            school: Vec::with_capacity(total),
+            metres: Vec::with_capacity(total),
+        };
+        t.start.push(0);
+        for b in 0..blocks {
+            let l = &mut row[start[b] as usize..start[b + 1] as usize];
+            l.sort_unstable();
+            let mut last = None;
+            for &(s, m) in l.iter() {
+                // Sorted by school then metres: the first of a school is its shortest.
+                if last != Some(s) {
+                    t.school.push(s);
+                    t.metres.push(m);
+                    last = Some(s);
+                }
             }
             t.start.push(t.school.len() as u32);
         }

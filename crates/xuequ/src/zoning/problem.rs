@@ -9,7 +9,7 @@ use crate::load::Dataset;
 use crate::model::{Location, Sector, Stage, StageZones};
 
 use super::demand::Demand;
-use super::distance::Distances;
+use super::distance::{DistanceTable, Distances};
 use super::{ZoningError, ZoningParams};
 
 /// A school taking part in the zoning.
@@ -266,7 +266,13 @@ impl ZoningProblem {
             distances: Distances::StraightLine,
             barriers: Vec::new(),
         };
-        problem.use_spatial(&data.spatial);
+        if data.spatial.kind() == crate::spatial::DistanceKind::Matrix && data.distances.is_some() {
+            // The same table as from the dataset's matrix spatial layer, counted straight from
+            // the pairs.
+            problem.use_matrix(data)?;
+        } else {
+            problem.use_spatial(&data.spatial);
+        }
         Ok(problem)
     }
 
@@ -327,7 +333,22 @@ impl ZoningProblem {
                 "the distance source is matrix but the scenario has no distances.csv (fix: add distances.csv beside the scenario or set [inputs] distances)".into(),
             ));
         };
-        self.use_spatial(&crate::spatial::Spatial::matrix(&data.city, matrix));
+        if self.schools.iter().all(|s| s.city_index.is_some()) {
+            // Every school is the city's: the table comes straight from the pairs.
+            let mut problem_school = vec![u32::MAX; data.city.schools.len()];
+            for (p, s) in self.schools.iter().enumerate() {
+                if let Some(slot) = s.city_index.and_then(|c| problem_school.get_mut(c as usize)) {
+                    *slot = p as u32;
+                }
+            }
+            self.distances = Distances::Table(DistanceTable::from_pairs_mm(
+                || matrix.iter_mm(),
+                &problem_school,
+                self.blocks.len(),
+            ));
+        } else {
+            self.use_spatial(&crate::spatial::Spatial::matrix(&data.city, matrix));
+        }
         Ok(())
     }
 

@@ -81,8 +81,15 @@ impl<'a> CostModel<'a> {
 
     /// Objective change of moving `b` (demand `d`) from `s` to `t`, ignoring capacity.
     fn delta(&self, b: u32, d: i64, s: u32, t: u32, load: &[i64]) -> Option<i64> {
+        self.delta_from(b, d, s, self.unit(b, s), t, load)
+    }
+
+    /// [`CostModel::delta`] with `unit(b, s)` already known (`us`): the searches ask for one
+    /// block's moves to each of its neighbouring zones, and the unit cost where it stands is
+    /// the same for all of them.
+    fn delta_from(&self, b: u32, d: i64, s: u32, us: Option<i64>, t: u32, load: &[i64]) -> Option<i64> {
         let ut = self.unit(b, t)?;
-        let us = self.unit(b, s).unwrap_or(ut);
+        let us = us.unwrap_or(ut);
         let fill = self.fill(s, load[s as usize] - d) - self.fill(s, load[s as usize])
             + self.fill(t, load[t as usize] + d)
             - self.fill(t, load[t as usize]);
@@ -184,13 +191,15 @@ impl<'a, 'c> State<'a, 'c> {
         if !self.contiguity {
             return false;
         }
-        let inside: Vec<u32> = self
-            .adj
-            .neighbours(b)
-            .iter()
-            .copied()
-            .filter(|&n| self.assign[n as usize] == s)
-            .collect();
+        let inside = Zones::sorted(
+            self.adj
+                .neighbours(b)
+                .iter()
+                .copied()
+                .filter(|&n| self.assign[n as usize] == s),
+            self.adj.neighbours(b).len(),
+        );
+        let inside = inside.as_slice();
         if inside.len() <= 1 {
             return false;
         }
@@ -221,20 +230,18 @@ impl<'a, 'c> State<'a, 'c> {
     }
 
     /// Distinct zones among a block's neighbours other than its own, ascending.
-    fn neighbour_zones(&self, b: u32) -> Vec<u32> {
+    fn neighbour_zones(&self, b: u32) -> Zones {
         let s = self.assign[b as usize];
-        let mut z: Vec<u32> = self
+        let others = self
             .adj
             .neighbours(b)
             .iter()
             .map(|&n| self.assign[n as usize])
-            .filter(|&t| t != s && t != UNASSIGNED)
-            .collect();
-        z.sort_unstable();
-        z.dedup();
+            .filter(|&t| t != s && t != UNASSIGNED);
+        let z = Zones::sorted(others, self.adj.neighbours(b).len());
         if let Some(seen) = self.seen.borrow_mut().as_mut() {
             seen.push(s);
-            seen.extend_from_slice(&z);
+            seen.extend_from_slice(z.as_slice());
         }
         z
     }
@@ -266,6 +273,58 @@ impl<'a, 'c> State<'a, 'c> {
         }
         out.sort_by_key(|(s, p)| (*s, p[0]));
         out
+    }
+}
+
+/// Distinct ids (zones, or blocks of one zone), ascending: inline up to [`Zones::INLINE`] (a
+/// block's Delaunay neighbours rarely reach that), on the heap beyond. The searches ask for a
+/// block's neighbouring zones hundreds of thousands of times, and a heap list each time was a
+/// visible share of the repair.
+pub(crate) enum Zones {
+    Inline([u32; Zones::INLINE], usize),
+    Heap(Vec<u32>),
+}
+
+impl Zones {
+    const INLINE: usize = 16;
+
+    /// The distinct values of `zones` (at most `bound` of them), ascending.
+    pub(crate) fn sorted(zones: impl Iterator<Item = u32>, bound: usize) -> Zones {
+        let mut z = if bound <= Zones::INLINE {
+            let mut a = [0u32; Zones::INLINE];
+            let mut len = 0;
+            for t in zones {
+                a[len] = t;
+                len += 1;
+            }
+            Zones::Inline(a, len)
+        } else {
+            Zones::Heap(zones.collect())
+        };
+        let list: &mut [u32] = match &mut z {
+            Zones::Inline(a, len) => &mut a[..*len],
+            Zones::Heap(v) => v,
+        };
+        list.sort_unstable();
+        let mut kept = 0;
+        for i in 0..list.len() {
+            if i == 0 || list[i] != list[kept - 1] {
+                list[kept] = list[i];
+                kept += 1;
+            }
+        }
+        match &mut z {
+            Zones::Inline(_, len) => *len = kept,
+            Zones::Heap(v) => v.truncate(kept),
+        }
+        z
+    }
+
+    pub(crate) fn as_slice(&self) -> &[u32] {
+        match self {
+            Zones::Inline(a, len) => &a[..*len],
+            Zones::Heap(v) => v,
+        }
     }
 }
 
@@ -387,7 +446,7 @@ fn contiguity(problem: &ZoningProblem, adj: &Adjacency, st: &mut State, stats: &
                         continue;
                     }
                     let d = st.demand(b);
-                    for t in st.neighbour_zones(b) {
+                    for &t in st.neighbour_zones(b).as_slice() {
                         let Some(ut) = st.costs.unit(b, t) else { continue };
                         let us = st.costs.unit(b, s).unwrap_or(ut);
                         let priced = d * ((ut + st.costs.prices[t as usize]) - (us + st.costs.prices[s as usize]));
@@ -425,9 +484,9 @@ fn overload(st: &State, s: u32) -> i64 {
 
 /// Objective change of a move including the overload penalty, and the change in total
 /// overload.
-fn full_delta(st: &State, b: u32, s: u32, t: u32) -> Option<(i64, i64)> {
+fn full_delta(st: &State, b: u32, s: u32, us: Option<i64>, t: u32) -> Option<(i64, i64)> {
     let d = st.demand(b);
-    let delta = st.costs.delta(b, d, s, t, &st.load)?;
+    let delta = st.costs.delta_from(b, d, s, us, t, &st.load)?;
     let before = overload(st, s) + overload(st, t);
     let after = (st.load[s as usize] - d - st.costs.limit[s as usize]).max(0)
         + (st.load[t as usize] + d - st.costs.limit[t as usize]).max(0);
@@ -447,8 +506,9 @@ fn best_single(st: &mut State, s: u32) -> Option<(u32, u32)> {
         if st.demand(b) == 0 || !st.movable(b) {
             continue;
         }
-        for t in st.neighbour_zones(b) {
-            if let Some((key, over)) = full_delta(st, b, s, t)
+        let us = st.costs.unit(b, s);
+        for &t in st.neighbour_zones(b).as_slice() {
+            if let Some((key, over)) = full_delta(st, b, s, us, t)
                 && over < 0
             {
                 cands.push((key, b, t));
@@ -467,26 +527,55 @@ fn best_single(st: &mut State, s: u32) -> Option<(u32, u32)> {
 /// A chain-search label: (key, travel delta so far, excess left, block moved in, its zone).
 type Label = (i64, i64, i64, u32, u32);
 
+/// How far a chain search looks.
+#[derive(Debug, Clone, Copy)]
+struct ChainSearch {
+    /// Zones deep.
+    depth: usize,
+    /// Chains tried, cheapest first.
+    tries: usize,
+    /// Label a zone only through a block whose move keeps its own zone connected (tested in
+    /// the state before the chain). Thin zones, whose cheapest block is often a cut vertex,
+    /// are then still crossed through a block that can move.
+    skip_cuts: bool,
+}
+
+/// The first chain search: six zones deep, the eight cheapest chains.
+const SHALLOW: ChainSearch = ChainSearch {
+    depth: 6,
+    tries: 8,
+    skip_cuts: false,
+};
+
+/// The last resort for a school every other move failed: cut vertices left out, and deep
+/// enough to cross a district of full schools.
+const DEEP: ChainSearch = ChainSearch {
+    depth: 40,
+    tries: 16,
+    skip_cuts: true,
+};
+
 /// Chains of moves from overloaded `s` towards zones with room (breadth-first over
-/// neighbouring zones, up to six deep). Each step moves a block at least as large as the
-/// excess the previous step left in its zone, so the excess travels along the chain until a
-/// zone absorbs it. A chain is kept only if it lowers the total overload; otherwise it is
-/// undone.
-fn try_chains(st: &mut State, s: u32, first_need: i64) -> bool {
-    const DEPTH: usize = 6;
-    const TRIES: usize = 8;
+/// neighbouring zones, up to `search.depth` deep). Each step moves a block at least as large
+/// as the excess the previous step left in its zone, so the excess travels along the chain
+/// until a zone absorbs it. A chain is kept only if it lowers the total overload; otherwise it
+/// is undone.
+fn try_chains(st: &mut State, s: u32, first_need: i64, search: ChainSearch) -> bool {
     let ns = st.members.len();
     let penalty = st.costs.params.unserved_penalty_m as i64;
     // label[v] = (key, travel delta so far, excess left at v, block moved into v, its zone).
     let mut label: Vec<Option<Label>> = vec![None; ns];
     let mut reached = vec![false; ns];
     reached[s as usize] = true;
+    // Per block, once asked in this search: 1 = may move, 2 = cut vertex (the state does not
+    // change while labelling).
+    let mut cut_known: rustc_hash::FxHashMap<u32, bool> = rustc_hash::FxHashMap::default();
     // The first step moves a block of at least `first_need` children (the whole excess, or
     // any block when the excess is larger than every block); further along, a step must carry
     // at least the excess the previous one left.
     let mut frontier: Vec<(u32, i64, i64)> = vec![(s, 0, first_need)];
     let mut terminals: Vec<(i64, u32)> = Vec::new();
-    for _ in 0..DEPTH {
+    for _ in 0..search.depth {
         let mut next: Vec<u32> = Vec::new();
         for &(u, cu, need) in &frontier {
             for i in 0..st.members[u as usize].len() {
@@ -495,17 +584,32 @@ fn try_chains(st: &mut State, s: u32, first_need: i64) -> bool {
                 if d == 0 || d < need || !st.movable(b) {
                     continue;
                 }
-                for t in st.neighbour_zones(b) {
+                let mut us = None;
+                for &t in st.neighbour_zones(b).as_slice() {
                     if reached[t as usize] {
                         continue;
                     }
-                    let Some(delta) = st.costs.delta(b, d, u, t, &st.load) else {
+                    let us = *us.get_or_insert_with(|| st.costs.unit(b, u));
+                    let Some(delta) = st.costs.delta_from(b, d, u, us, t, &st.load) else {
                         continue;
                     };
                     let c = cu.saturating_add(delta);
                     let left = (st.load[t as usize] + d - st.costs.limit[t as usize]).max(0);
                     let key = c.saturating_add(left.saturating_mul(penalty));
                     if label[t as usize].is_none_or(|l| (key, b) < (l.0, l.3)) {
+                        if search.skip_cuts {
+                            let cut = match cut_known.get(&b) {
+                                Some(&cut) => cut,
+                                None => {
+                                    let cut = st.is_cut(b);
+                                    cut_known.insert(b, cut);
+                                    cut
+                                }
+                            };
+                            if cut {
+                                continue;
+                            }
+                        }
                         label[t as usize] = Some((key, c, left, b, u));
                         next.push(t);
                     }
@@ -525,7 +629,7 @@ fn try_chains(st: &mut State, s: u32, first_need: i64) -> bool {
                 }
             }
         }
-        if terminals.len() >= TRIES || carry.is_empty() {
+        if terminals.len() >= search.tries || carry.is_empty() {
             break;
         }
         frontier = carry;
@@ -538,7 +642,7 @@ fn try_chains(st: &mut State, s: u32, first_need: i64) -> bool {
             .collect();
     }
     terminals.sort_unstable();
-    for &(_, term) in terminals.iter().take(TRIES) {
+    for &(_, term) in terminals.iter().take(search.tries) {
         // The path from s to the terminal, as moves (block, from, to), terminal end first.
         let mut path = Vec::new();
         let mut v = term;
@@ -588,7 +692,7 @@ fn try_swaps(st: &mut State, s: u32) -> bool {
         if d == 0 || !st.movable(b) {
             continue;
         }
-        for t in st.neighbour_zones(b) {
+        for &t in st.neighbour_zones(b).as_slice() {
             let Some(out) = st.costs.delta(b, d, s, t, &st.load) else {
                 continue;
             };
@@ -658,11 +762,14 @@ fn capacity(st: &mut State, stats: &mut RepairStats) {
             st.apply(b, t);
             stats.capacity_moves += 1;
             true
-        } else if try_chains(st, s, overload(st, s)) || try_chains(st, s, 1) {
+        } else if try_chains(st, s, overload(st, s), SHALLOW) || try_chains(st, s, 1, SHALLOW) {
             stats.chains += 1;
             true
         } else if try_swaps(st, s) {
             stats.swaps += 1;
+            true
+        } else if try_chains(st, s, overload(st, s), DEEP) || try_chains(st, s, 1, DEEP) {
+            stats.chains += 1;
             true
         } else {
             false
@@ -705,12 +812,14 @@ fn improve(st: &mut State, passes: usize, stats: &mut RepairStats) {
                 continue;
             }
             let mut best: Option<(i64, u32)> = None;
-            for t in st.neighbour_zones(b) {
+            let mut us = None;
+            for &t in st.neighbour_zones(b).as_slice() {
                 let over_t = st.load[t as usize] + d > st.costs.limit[t as usize];
                 if over_t {
                     continue;
                 }
-                let Some(delta) = st.costs.delta(b, d, s, t, &st.load) else {
+                let us = *us.get_or_insert_with(|| st.costs.unit(b, s));
+                let Some(delta) = st.costs.delta_from(b, d, s, us, t, &st.load) else {
                     continue;
                 };
                 if delta < 0 && best.is_none_or(|(bd, bt)| (delta, t) < (bd, bt)) {

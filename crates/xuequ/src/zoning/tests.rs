@@ -9,6 +9,7 @@ use super::*;
 use crate::flow::tests::ssp_oracle;
 use crate::flow::{INFINITE, Network};
 use crate::model::{Location, Stage, StageZones};
+use proptest::prelude::{Just, Strategy};
 
 /// SplitMix64 for instances.
 struct Rng(u64);
@@ -631,6 +632,13 @@ fn multi_school_groups_are_connected_small_and_hot() {
         let z1 = one.install(|| zone(&p, &on, &|_| {}).unwrap());
         assert_eq!(zones_geojson(&p, &z1), zones_geojson(&p, &z));
         assert_eq!(report_json(&z1), report_json(&z));
+        // The GeoPackage is built from the GeoJSON document in memory: the same bytes as from
+        // the written GeoJSON read back, with and without groups.
+        for zz in [&z0, &z] {
+            let doc: serde_json::Value = serde_json::from_slice(&zones_geojson(&p, zz)).unwrap();
+            let reread = crate::gpkg::geopackage(&[("zones", &doc)], crate::gpkg::FIXED_TIME).unwrap();
+            assert_eq!(zones_gpkg(&p, zz).unwrap(), reread);
+        }
     }
     assert!(grouped > 10, "only {grouped} groups over all seeds");
 }
@@ -678,4 +686,178 @@ fn multi_school_prefers_a_neighbour_with_spare_seats() {
         ..base_params()
     };
     assert!(matches!(bad.validate(), Err(ZoningError::BadParameter { .. })));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// The cell arc walks the disc's steps in order and gives exactly the vertices, in the same
+    /// order, as testing every step and sorting the survivors; angles include the steps
+    /// themselves (where rounding decides), spans up to the full circle.
+    #[test]
+    fn the_cell_arc_equals_testing_every_step_and_sorting(
+        cx in -5000.0f64..5000.0,
+        cy in -5000.0f64..5000.0,
+        radius in 1.0f64..5000.0,
+        a0 in proptest::prop_oneof![
+            -std::f64::consts::PI..std::f64::consts::PI,
+            (-12i32..12).prop_map(|k| k as f64 * std::f64::consts::TAU / 24.0),
+            (-12i32..12, -1e-9f64..1e-9).prop_map(|(k, e)| k as f64 * std::f64::consts::TAU / 24.0 + e),
+        ],
+        span in proptest::prop_oneof![
+            0.0f64..std::f64::consts::TAU,
+            (0i32..=24).prop_map(|k| k as f64 * std::f64::consts::TAU / 24.0),
+            Just(std::f64::consts::TAU),
+            0.0f64..1e-8,
+        ],
+    ) {
+        let (mut fast, mut slow) = (Vec::new(), Vec::new());
+        cells::arc((cx, cy), radius, a0, span, &mut fast);
+        cells::arc_by_sorting((cx, cy), radius, a0, span, &mut slow);
+        proptest::prop_assert_eq!(fast, slow);
+    }
+}
+
+/// A strip two blocks wide cut into `zones` zones of five columns, one child per block, each
+/// school at its zone's middle; the first school has one seat too few and the last one seat
+/// spare, so the only repair is a chain through every zone in between.
+fn strip_of_full_zones(zones: usize) -> (ZoningProblem, Vec<u32>) {
+    let cols = 5 * zones;
+    let step = 0.001;
+    let mut r = Rng(7);
+    let mut blocks = Vec::new();
+    let mut assign = Vec::new();
+    for c in 0..cols {
+        for row in 0..2 {
+            // A little jitter keeps the Delaunay graph free of four points on one circle.
+            let location = Location::from_wgs84(
+                120.3 + c as f64 * step + 1e-5 * r.unit(),
+                31.5 + row as f64 * step + 1e-5 * r.unit(),
+            );
+            blocks.push(ZoneBlock {
+                id: format!("B{c}_{row}"),
+                district: 0,
+                location,
+                demand: 1,
+                locked: false,
+            });
+            assign.push((c / 5) as u32);
+        }
+    }
+    let schools = (0..zones)
+        .map(|z| ZoneSchool {
+            id: format!("S{z}"),
+            name: format!("学校{z}"),
+            district: 0,
+            location: Location::from_wgs84(120.3 + (5 * z + 2) as f64 * step, 31.5 + 0.5 * step),
+            capacity: if z == 0 {
+                9
+            } else if z + 1 == zones {
+                11
+            } else {
+                10
+            },
+            city_index: None,
+        })
+        .collect();
+    let nb = blocks.len();
+    let problem = ZoningProblem {
+        stage: Stage::Primary,
+        districts: vec!["甲区".into()],
+        schools,
+        blocks,
+        current: StageZones::from_pairs(nb, &[]),
+        distances: Distances::StraightLine,
+        barriers: Vec::new(),
+    };
+    (problem, assign)
+}
+
+#[test]
+fn capacity_repair_passes_an_excess_along_a_chain_of_full_zones() {
+    // Twelve zones: the excess must cross ten full zones, deeper than the first chain search
+    // looks, so only the deep search (which crosses zones through blocks that can move) fixes
+    // it. Every zone stays one piece and no school ends over its limit.
+    for zones in [3, 8, 12, 30] {
+        let (p, mut assign) = strip_of_full_zones(zones);
+        // Long hull edges of the jittered strip would join far zones directly.
+        let params = ZoningParams {
+            max_edge_m: Some(200),
+            ..base_params()
+        };
+        let adj = Adjacency::delaunay(&p, params.max_edge_m);
+        let costs = repair::CostModel::new(&p, &params, 0, &FlowBound::default());
+        repair::repair(&p, &params, &adj, &costs, &mut assign);
+        let mut load = vec![0i64; zones];
+        for &s in &assign {
+            load[s as usize] += 1;
+        }
+        for s in 0..zones {
+            assert!(
+                load[s] <= p.limit(&params, s as u32),
+                "{zones} zones: school {s} holds {}",
+                load[s]
+            );
+        }
+        let pieces = repair::zone_pieces(&p, &adj, &assign);
+        assert!(pieces.iter().all(|z| z.len() == 1), "{zones} zones: {pieces:?}");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+    /// The counted table from `distances.csv` pairs equals per-block lists sorted and
+    /// deduplicated by `from_lists`, for any pair order, schools that take no part and blocks
+    /// past the end.
+    #[test]
+    fn the_counted_distance_table_equals_the_one_from_lists(
+        city_schools in 1usize..12,
+        blocks in 0usize..30,
+        raw in proptest::collection::vec((0u32..14, 0u32..34, 0u32..5_000_000), 0..200),
+        dropped in proptest::collection::vec(proptest::bool::ANY, 14),
+    ) {
+        // City school → problem index (reversed order, some left out).
+        let mut problem_school = vec![u32::MAX; city_schools];
+        let mut next = 0;
+        for cs in (0..city_schools).rev() {
+            if !dropped[cs] {
+                problem_school[cs] = next;
+                next += 1;
+            }
+        }
+        // One pair per (school, block), as distances.csv's map keeps.
+        let mut pairs: Vec<(u32, u32, u32)> = Vec::new();
+        for (cs, b, mm) in raw {
+            if !pairs.iter().any(|p| p.0 == cs && p.1 == b) {
+                pairs.push((cs, b, mm));
+            }
+        }
+        let mut lists: Vec<Vec<(u32, u32)>> = vec![Vec::new(); blocks];
+        for &(cs, b, mm) in &pairs {
+            let s = problem_school.get(cs as usize).copied().unwrap_or(u32::MAX);
+            if s != u32::MAX && (b as usize) < blocks {
+                lists[b as usize].push((s, crate::spatial::metres_of_mm(mm)));
+            }
+        }
+        let fast = DistanceTable::from_pairs_mm(|| pairs.iter().copied(), &problem_school, blocks);
+        proptest::prop_assert_eq!(fast, DistanceTable::from_lists(lists));
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+    /// A block's neighbouring zones, kept inline up to 16 values and on the heap beyond, are
+    /// the values sorted and deduplicated in a plain list.
+    #[test]
+    fn neighbour_zone_lists_equal_a_sorted_deduplicated_vec(
+        values in proptest::collection::vec(0u32..20, 0..40),
+    ) {
+        let mut expected = values.clone();
+        expected.sort_unstable();
+        expected.dedup();
+        let zones = repair::Zones::sorted(values.iter().copied(), values.len());
+        proptest::prop_assert_eq!(zones.as_slice(), expected.as_slice());
+    }
 }

@@ -60,14 +60,28 @@ fn round7(x: f64) -> f64 {
 /// `zones.gpkg`: the features of [`zones_geojson`] as the GeoPackage layer `zones`
 /// (EPSG:4326), so QGIS or ArcGIS opens it as it is.
 pub fn zones_gpkg(problem: &ZoningProblem, zoning: &Zoning) -> Result<Vec<u8>, crate::gpkg::GpkgError> {
-    let doc: Value = serde_json::from_slice(&zones_geojson(problem, zoning)).expect("own GeoJSON parses");
-    crate::gpkg::geopackage(&[("zones", &doc)], crate::gpkg::FIXED_TIME)
+    gpkg_of(&geojson_doc(problem, zoning))
+}
+
+fn gpkg_of(doc: &Value) -> Result<Vec<u8>, crate::gpkg::GpkgError> {
+    crate::gpkg::geopackage(&[("zones", doc)], crate::gpkg::FIXED_TIME)
+}
+
+fn geojson_bytes(doc: &Value) -> Vec<u8> {
+    let mut v = serde_json::to_vec(doc).expect("GeoJSON serialises");
+    v.push(b'\n');
+    v
 }
 
 /// `zones.geojson`: one MultiPolygon feature per school zone, WGS84. With multi-school groups,
 /// one feature per group (the union of its schools' zones, with `group_id`, `school_ids` and
 /// the group's combined figures) and one per ungrouped school (with `school_ids` added).
 pub fn zones_geojson(problem: &ZoningProblem, zoning: &Zoning) -> Vec<u8> {
+    geojson_bytes(&geojson_doc(problem, zoning))
+}
+
+/// The document behind `zones.geojson` and `zones.gpkg`, built once for both files.
+fn geojson_doc(problem: &ZoningProblem, zoning: &Zoning) -> Value {
     let groups = zoning.report.groups.as_ref();
     let group_of = group_index(problem.schools.len(), groups.map(Vec::as_slice).unwrap_or_default());
     let mut features = Vec::new();
@@ -140,10 +154,7 @@ pub fn zones_geojson(problem: &ZoningProblem, zoning: &Zoning) -> Vec<u8> {
             features.push(feature);
         }
     }
-    let doc = json!({ "type": "FeatureCollection", "features": features });
-    let mut v = serde_json::to_vec(&doc).expect("GeoJSON serialises");
-    v.push(b'\n');
-    v
+    json!({ "type": "FeatureCollection", "features": features })
 }
 
 /// `zoning_report.csv`: one row per school.
@@ -193,8 +204,9 @@ pub fn write_zoning(
     bom: bool,
 ) -> Result<(), OutputError> {
     let zones = zones_csv(problem, zoning, city, bom);
-    let geo = zones_geojson(problem, zoning);
-    let gpkg = zones_gpkg(problem, zoning).map_err(|e| OutputError::Io {
+    let doc = geojson_doc(problem, zoning);
+    let geo = geojson_bytes(&doc);
+    let gpkg = gpkg_of(&doc).map_err(|e| OutputError::Io {
         path: set.target().join("zones.gpkg"),
         source: std::io::Error::other(e),
     })?;
