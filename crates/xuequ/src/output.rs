@@ -531,6 +531,8 @@ fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
         },
     };
     let mut distances = Vec::new();
+    // Placements per tier name, counted under the borrowed names (a handful of tiers).
+    let mut tier_counts: Vec<(&str, usize)> = Vec::new();
     for m in 0..st.members.len() {
         let p = st.placements[m];
         let student = &data.cohort.students[st.members[m] as usize];
@@ -564,8 +566,14 @@ fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
         if p.position == GUARANTEE_POSITION {
             s.via_final_pass += 1;
         }
-        let kind = st.programs[p.program as usize].kind;
-        *s.tiers.entry(st.tier_name(kind, p.tier).to_string()).or_default() += 1;
+        let name = st.tier_name(st.programs[p.program as usize].kind, p.tier);
+        match tier_counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => tier_counts.push((name, 1)),
+        }
+    }
+    for (name, count) in tier_counts {
+        *s.tiers.entry(name.to_string()).or_default() += count;
     }
     let stats = program_stats(st);
     s.vacancies = st
