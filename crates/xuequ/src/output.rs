@@ -649,16 +649,12 @@ pub fn write_outputs_into(
     audit: &AuditReport,
     options: WriteOptions,
 ) -> Result<(), OutputError> {
-    // Three independent passes over the placements, side by side.
+    // Independent passes over the placements, side by side.
     let (schools, (districts, summary)) = rayon::join(
         || schools_summary_csv(data, allocation, options),
-        || {
-            rayon::join(
-                || crate::report::districts_summary_csv(data, allocation, audit, options.bom),
-                || summary_json(&summary(data, allocation, audit)),
-            )
-        },
+        || crate::report::districts_summary_csv_and_summary(data, allocation, audit, options.bom),
     );
+    let summary = summary_json(&summary);
     let assignments = |w: &mut dyn Write| write_assignments(w, data, allocation, options);
     let schools = |w: &mut dyn Write| w.write_all(&schools);
     let districts = |w: &mut dyn Write| w.write_all(&districts);

@@ -13,32 +13,45 @@ use crate::model::{Location, Stage};
 /// Column lookup for one CSV file.
 pub(crate) struct Columns {
     pub(crate) index: HashMap<String, usize, rustc_hash::FxBuildHasher>,
-    /// The same names as a list: rows look up every field by name, and comparing a dozen
-    /// names by length and bytes is cheaper than hashing the name millions of times.
-    list: Vec<(Box<str>, usize)>,
+    /// The same names in a small open-addressed table placed by [`Columns::slot`]: rows
+    /// look up every field by name, millions of times, and this finds a name with one or
+    /// two comparisons instead of a full hash or a scan of every column.
+    slots: Vec<Option<(Box<str>, usize)>>,
 }
 
 impl Columns {
-    /// Files with more columns than this are looked up through the hash table.
-    const SCAN: usize = 24;
-
     fn new(index: HashMap<String, usize, rustc_hash::FxBuildHasher>) -> Self {
-        let list = if index.len() <= Self::SCAN {
-            index.iter().map(|(k, &v)| (k.as_str().into(), v)).collect()
-        } else {
-            Vec::new()
-        };
-        Columns { index, list }
+        let size = (index.len() * 4).next_power_of_two().max(16);
+        let mut slots: Vec<Option<(Box<str>, usize)>> = vec![None; size];
+        for (name, &column) in &index {
+            let mut at = Self::slot(name, size);
+            while slots[at].is_some() {
+                at = (at + 1) & (size - 1);
+            }
+            slots[at] = Some((name.as_str().into(), column));
+        }
+        Columns { index, slots }
+    }
+
+    /// Where a name's search starts: its length and three of its bytes, mixed.
+    fn slot(name: &str, size: usize) -> usize {
+        let b = name.as_bytes();
+        let byte = |i: usize| b.get(i).map_or(0, |&x| x as usize);
+        let mixed = b.len() ^ (byte(0) << 8) ^ (byte(b.len() / 2) << 16) ^ (byte(b.len().wrapping_sub(1)) << 24);
+        (mixed.wrapping_mul(0x9E37_79B9) >> 16) & (size - 1)
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<usize> {
-        if self.list.is_empty() {
-            return self.index.get(name).copied();
+        let size = self.slots.len();
+        let mut at = Self::slot(name, size);
+        // The table is at most a quarter full, so a free slot always ends the search.
+        loop {
+            match &self.slots[at] {
+                None => return None,
+                Some((n, c)) if n.len() == name.len() && **n == *name => return Some(*c),
+                Some(_) => at = (at + 1) & (size - 1),
+            }
         }
-        self.list
-            .iter()
-            .find(|(n, _)| n.len() == name.len() && n.as_bytes().first() == name.as_bytes().first() && **n == *name)
-            .map(|&(_, c)| c)
     }
 }
 
@@ -743,6 +756,24 @@ mod tests {
         crate::load::read_blocks(text.as_bytes(), "blocks.csv", Crs::Wgs84, &mut city, &mut diags);
         assert_eq!(diags.items().len(), 1, "{diags}");
         diags.items()[0].line
+    }
+
+    proptest::proptest! {
+        /// The column table finds every header name at its position and no other name.
+        #[test]
+        fn columns_find_exactly_the_header_names(
+            names in proptest::collection::hash_set("[a-z_]{0,12}", 0..60),
+            others in proptest::collection::vec("[a-z_]{0,12}", 0..20),
+        ) {
+            let names: Vec<String> = names.into_iter().collect();
+            let columns = super::Columns::new(names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect());
+            for (i, n) in names.iter().enumerate() {
+                proptest::prop_assert_eq!(columns.get(n), Some(i));
+            }
+            for o in others.iter().filter(|o| !names.contains(o)) {
+                proptest::prop_assert_eq!(columns.get(o), None);
+            }
+        }
     }
 
     /// Every row, with its line, and every diagnostic, as one parser reads `body`.
