@@ -708,10 +708,40 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         uf.union(prog.district, n_d + p as u32);
     }
     let home_district = |m: usize| city.blocks[cohort.students[members[m] as usize].block as usize].district;
-    for m in 0..members.len() {
-        let home = home_district(m);
-        for e in &entries[list_start[m] as usize..list_start[m + 1] as usize] {
-            uf.union(home, n_d + e.program);
+    // The partition depends only on which (home district, program) pairs occur, not on
+    // how often or in which order: mark them in parallel (a few tables, one per thread),
+    // then join each pair once. A city too large for such a table joins entry by entry.
+    let n_p = ctx.programs.len();
+    let table_len = n_d as usize * n_p;
+    if table_len <= 1 << 24 {
+        let min_len = members.len().div_ceil(2 * rayon::current_num_threads().max(1)).max(1);
+        let pairs = (0..members.len())
+            .into_par_iter()
+            .with_min_len(min_len)
+            .fold(
+                || vec![false; table_len],
+                |mut seen, m| {
+                    let home = home_district(m) as usize;
+                    for e in &entries[list_start[m] as usize..list_start[m + 1] as usize] {
+                        seen[home * n_p + e.program as usize] = true;
+                    }
+                    seen
+                },
+            )
+            .reduce_with(|mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x |= y);
+                a
+            })
+            .unwrap_or_default();
+        for (pair, _) in pairs.iter().enumerate().filter(|(_, seen)| **seen) {
+            uf.union((pair / n_p) as u32, n_d + (pair % n_p) as u32);
+        }
+    } else {
+        for m in 0..members.len() {
+            let home = home_district(m);
+            for e in &entries[list_start[m] as usize..list_start[m + 1] as usize] {
+                uf.union(home, n_d + e.program);
+            }
         }
     }
     let mut market_of_root: Vec<u32> = vec![u32::MAX; (n_d as usize) + ctx.programs.len()];

@@ -782,37 +782,47 @@ fn read_students_checked<R: CsvInput>(
     cohort.students.reserve(total);
     cohort.id_start.reserve(total);
     cohort.id_text.reserve(total_text);
-    {
-        let (text, starts) = (&cohort.id_text, &cohort.id_start);
-        cohort.student_index.reserve(total, |i| {
-            &text[starts[i as usize] as usize..starts[i as usize + 1] as usize]
-        });
-    }
-    let mut extra_columns: Vec<Vec<f64>> = vec![Vec::with_capacity(total); extra.len()];
     let first_index = cohort.students.len();
-    let mut accepted_lines: Vec<u64> = Vec::with_capacity(total);
-    for mut piece in pieces {
+    // The id table and the property table are two serial passes over the rows: they run
+    // side by side. Properties are interned assuming no row is a duplicate (a duplicate's
+    // property must not be interned); if the id pass finds one, they are interned again.
+    let (duplicates, interned) = {
+        let ids = IdTable {
+            text: &mut cohort.id_text,
+            starts: &mut cohort.id_start,
+            index: &mut cohort.student_index,
+        };
+        let (properties, property_index) = (&cohort.properties, &cohort.property_index);
+        rayon::join(
+            || ids.insert_rows(&pieces, first_index),
+            || intern_properties(&pieces, properties, property_index, &[]),
+        )
+    };
+    let (properties, property_index, row_properties) = if duplicates.iter().all(Vec::is_empty) {
+        interned
+    } else {
+        drop(interned);
+        intern_properties(&pieces, &cohort.properties, &cohort.property_index, &duplicates)
+    };
+    cohort.properties = properties;
+    cohort.property_index = property_index;
+    let accepted = total - duplicates.iter().map(Vec::len).sum::<usize>();
+    let mut extra_columns: Vec<Vec<f64>> = vec![Vec::with_capacity(accepted); extra.len()];
+    let mut accepted_lines: Vec<u64> = Vec::with_capacity(accepted);
+    let mut row_properties = row_properties.into_iter();
+    let student_id_column = header.columns.get("student_id").map(|c| c + 1);
+    // Pieces are consumed (and freed) one by one as the cohort grows. Diagnostics come in
+    // file order: each piece's own, then its duplicate ids.
+    for (piece, dups) in pieces.into_iter().zip(&duplicates) {
         for d in piece.diags.items() {
             diags.push(d.clone());
         }
         diags.omitted += piece.diags.omitted;
         let base = cohort.choices.len() as u32;
         cohort.choices.extend_from_slice(&piece.choices);
-        let rows = std::mem::take(&mut piece.rows);
-        for (row_index, mut r) in rows.into_iter().enumerate() {
-            let index = cohort.students.len() as u32;
-            let id = &piece.text[r.id.0 as usize..r.id.1 as usize];
-            // Append the id first so the table can read it back; undo on a duplicate.
-            cohort.id_text.push_str(id);
-            cohort.id_start.push(cohort.id_text.len() as u32);
-            let (text, starts) = (&cohort.id_text, &cohort.id_start);
-            let text_of = |i: u32| &text[starts[i as usize] as usize..starts[i as usize + 1] as usize];
-            if let Some(first) = cohort.student_index.insert(r.id_hash, id, index, text_of) {
-                cohort.id_start.pop();
-                cohort
-                    .id_text
-                    .truncate(cohort.id_start[cohort.id_start.len() - 1] as usize);
-                let col = header.columns.get("student_id").map(|c| c + 1);
+        let mut dups = dups.iter().peekable();
+        for (row_index, r) in piece.rows.iter().enumerate() {
+            if let Some(&(_, first)) = dups.next_if(|d| d.0 == row_index) {
                 diags.push(
                     Diagnostic::file(
                         file,
@@ -826,35 +836,111 @@ fn read_students_checked<R: CsvInput>(
                         "every applicant needs one row and its own id",
                     )
                     .at_line(r.line)
-                    .at_field(col, "student_id")
-                    .with_value(id),
+                    .at_field(student_id_column, "student_id")
+                    .with_value(piece.text(r.id)),
                 );
                 continue;
             }
-            r.student.property = r.property.map(|range| {
-                let p = piece.text(range);
-                let next = cohort.properties.len() as u32;
-                let properties = &cohort.properties;
-                let text_of = |i: u32| if i == next { p } else { properties[i as usize].as_str() };
-                match cohort.property_index.insert(r.property_hash, p, next, text_of) {
-                    Some(existing) => existing,
-                    None => {
-                        cohort.properties.push(p.to_string());
-                        next
-                    }
-                }
-            });
-            r.student.choices.0 += base;
+            let mut student = r.student.clone();
+            student.property = row_properties.next().flatten();
+            student.choices.0 += base;
             for (k, col) in extra_columns.iter_mut().enumerate() {
                 col.push(piece.extras[row_index * extra.len() + k]);
             }
-            cohort.students.push(r.student);
+            cohort.students.push(student);
             accepted_lines.push(r.line);
         }
     }
     for (name, col) in extra.iter().zip(extra_columns) {
         cohort.extra.insert(name.clone(), col);
     }
+}
+
+/// The id columns of a cohort, filled by one serial pass over the parsed pieces.
+struct IdTable<'a> {
+    text: &'a mut String,
+    starts: &'a mut Vec<u32>,
+    index: &'a mut StringTable,
+}
+
+impl IdTable<'_> {
+    /// Appends every row's id in file order; returns per piece the rows whose id was taken
+    /// (row index in the piece, index of the applicant who has it).
+    fn insert_rows(self, pieces: &[StudentPiece], first_index: usize) -> Vec<Vec<(usize, u32)>> {
+        let IdTable { text, starts, index } = self;
+        let total: usize = pieces.iter().map(|p| p.rows.len()).sum();
+        {
+            let (text, starts) = (&*text, &*starts);
+            index.reserve(total, |i| {
+                &text[starts[i as usize] as usize..starts[i as usize + 1] as usize]
+            });
+        }
+        let mut next = first_index as u32;
+        pieces
+            .iter()
+            .map(|piece| {
+                let mut duplicates = Vec::new();
+                for (row_index, r) in piece.rows.iter().enumerate() {
+                    let id = piece.text(r.id);
+                    // Append the id first so the table can read it back; undo on a duplicate.
+                    text.push_str(id);
+                    starts.push(text.len() as u32);
+                    let (t, s) = (&*text, &*starts);
+                    let text_of = |i: u32| &t[s[i as usize] as usize..s[i as usize + 1] as usize];
+                    if let Some(first) = index.insert(r.id_hash, id, next, text_of) {
+                        starts.pop();
+                        text.truncate(starts[starts.len() - 1] as usize);
+                        duplicates.push((row_index, first));
+                    } else {
+                        next += 1;
+                    }
+                }
+                duplicates
+            })
+            .collect()
+    }
+}
+
+/// Interns the property ids of every row not listed in `skip` (per piece, ascending row
+/// indexes), in file order, starting from `properties` and `index`. Returns the new table
+/// and each kept row's property.
+fn intern_properties(
+    pieces: &[StudentPiece],
+    properties: &[String],
+    index: &StringTable,
+    skip: &[Vec<(usize, u32)>],
+) -> (Vec<String>, StringTable, Vec<Option<u32>>) {
+    let mut properties = properties.to_vec();
+    let mut index = index.clone();
+    let with_property: usize = pieces
+        .iter()
+        .map(|p| p.rows.iter().filter(|r| r.property.is_some()).count())
+        .sum();
+    index.reserve(with_property, |i| properties[i as usize].as_str());
+    let total: usize = pieces.iter().map(|p| p.rows.len()).sum();
+    let mut of_row = Vec::with_capacity(total);
+    for (k, piece) in pieces.iter().enumerate() {
+        let mut skip = skip.get(k).map_or(&[][..], Vec::as_slice).iter().peekable();
+        for (row_index, r) in piece.rows.iter().enumerate() {
+            if skip.next_if(|d| d.0 == row_index).is_some() {
+                continue;
+            }
+            of_row.push(r.property.map(|range| {
+                let p = piece.text(range);
+                let next = properties.len() as u32;
+                let list = &properties;
+                let text_of = |i: u32| if i == next { p } else { list[i as usize].as_str() };
+                match index.insert(r.property_hash, p, next, text_of) {
+                    Some(existing) => existing,
+                    None => {
+                        properties.push(p.to_string());
+                        next
+                    }
+                }
+            }));
+        }
+    }
+    (properties, index, of_row)
 }
 
 fn parse_student(

@@ -197,23 +197,37 @@ pub fn write_assignments(
         out.into_bytes()
     };
     const ROWS: usize = 1 << 15;
-    const BATCH: usize = 16;
+    const BATCH: usize = 8;
     let n = data.cohort.students.len();
-    let mut start = 0;
-    while start < n {
+    let format_batch = |start: usize| -> Vec<Vec<u8>> {
         let end = (start + ROWS * BATCH).min(n);
-        let blocks: Vec<Vec<u8>> = (start..end)
+        (start..end)
             .step_by(ROWS)
             .collect::<Vec<_>>()
             .into_par_iter()
             .map(|b| format_rows(b..(b + ROWS).min(end)))
-            .collect();
-        for b in blocks {
-            w.write_all(&b)?;
+            .collect()
+    };
+    // The next batch is formatted while this thread writes (and hashes) the current one.
+    std::thread::scope(|scope| {
+        let mut current = format_batch(0);
+        let mut start = 0;
+        loop {
+            start += ROWS * BATCH;
+            let next = (start < n).then(|| scope.spawn(move || format_batch(start)));
+            for b in &current {
+                w.write_all(b)?;
+            }
+            match next {
+                Some(next) => {
+                    current = next
+                        .join()
+                        .map_err(|_| std::io::Error::other("formatting rows failed"))?
+                }
+                None => return Ok(()),
+            }
         }
-        start = end;
-    }
-    Ok(())
+    })
 }
 
 /// Per-program figures recomputed from placements.
@@ -571,6 +585,8 @@ fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
         },
     };
     let mut distances = Vec::new();
+    // Placements per tier name, counted under the borrowed names (a handful of tiers).
+    let mut tier_counts: Vec<(&str, usize)> = Vec::new();
     for m in 0..st.members.len() {
         let p = st.placements[m];
         let student = &data.cohort.students[st.members[m] as usize];
@@ -604,8 +620,14 @@ fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
         if p.position == GUARANTEE_POSITION {
             s.via_final_pass += 1;
         }
-        let kind = st.programs[p.program as usize].kind;
-        *s.tiers.entry(st.tier_name(kind, p.tier).to_string()).or_default() += 1;
+        let name = st.tier_name(st.programs[p.program as usize].kind, p.tier);
+        match tier_counts.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, count)) => *count += 1,
+            None => tier_counts.push((name, 1)),
+        }
+    }
+    for (name, count) in tier_counts {
+        *s.tiers.entry(name.to_string()).or_default() += count;
     }
     let stats = program_stats(st);
     s.vacancies = st
@@ -681,9 +703,12 @@ pub fn write_outputs_into(
     audit: &AuditReport,
     options: WriteOptions,
 ) -> Result<(), OutputError> {
-    let schools = schools_summary_csv(data, allocation, options);
-    let districts = crate::report::districts_summary_csv(data, allocation, audit, options.bom);
-    let summary = summary_json(&summary(data, allocation, audit));
+    // Independent passes over the placements, side by side.
+    let (schools, (districts, summary)) = rayon::join(
+        || schools_summary_csv(data, allocation, options),
+        || crate::report::districts_summary_csv_and_summary(data, allocation, audit, options.bom),
+    );
+    let summary = summary_json(&summary);
     let assignments = |w: &mut dyn Write| write_assignments(w, data, allocation, options);
     let schools = |w: &mut dyn Write| w.write_all(&schools);
     let districts = |w: &mut dyn Write| w.write_all(&districts);

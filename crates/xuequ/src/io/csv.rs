@@ -13,32 +13,55 @@ use crate::model::{Location, Stage};
 /// Column lookup for one CSV file.
 pub(crate) struct Columns {
     pub(crate) index: HashMap<String, usize, rustc_hash::FxBuildHasher>,
-    /// The same names as a list: rows look up every field by name, and comparing a dozen
-    /// names by length and bytes is cheaper than hashing the name millions of times.
-    list: Vec<(Box<str>, usize)>,
+    /// The same names in a small open-addressed table placed by [`Columns::slot`]: rows
+    /// look up every field by name, millions of times, and this finds a name with one or
+    /// two comparisons instead of a full hash or a scan of every column.
+    slots: Vec<Option<(Box<str>, usize)>>,
 }
 
 impl Columns {
-    /// Files with more columns than this are looked up through the hash table.
-    const SCAN: usize = 24;
-
     fn new(index: HashMap<String, usize, rustc_hash::FxBuildHasher>) -> Self {
-        let list = if index.len() <= Self::SCAN {
-            index.iter().map(|(k, &v)| (k.as_str().into(), v)).collect()
-        } else {
-            Vec::new()
-        };
-        Columns { index, list }
+        let size = (index.len() * 4).next_power_of_two().max(16);
+        let mut slots: Vec<Option<(Box<str>, usize)>> = vec![None; size];
+        for (name, &column) in &index {
+            let mut at = Self::slot(name, size);
+            while slots[at].is_some() {
+                at = (at + 1) & (size - 1);
+            }
+            slots[at] = Some((name.as_str().into(), column));
+        }
+        Columns { index, slots }
+    }
+
+    /// Where a name's search starts: its length and three of its bytes, mixed.
+    fn slot(name: &str, size: usize) -> usize {
+        let b = name.as_bytes();
+        let byte = |i: usize| b.get(i).map_or(0, |&x| x as usize);
+        let mixed = b.len() ^ (byte(0) << 8) ^ (byte(b.len() / 2) << 16) ^ (byte(b.len().wrapping_sub(1)) << 24);
+        (mixed.wrapping_mul(0x9E37_79B9) >> 16) & (size - 1)
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<usize> {
-        if self.list.is_empty() {
-            return self.index.get(name).copied();
+        let size = self.slots.len();
+        let mut at = Self::slot(name, size);
+        // The table is at most a quarter full, so a free slot always ends the search.
+        loop {
+            match &self.slots[at] {
+                None => return None,
+                Some((n, c)) if n.len() == name.len() && **n == *name => return Some(*c),
+                Some(_) => at = (at + 1) & (size - 1),
+            }
         }
-        self.list
-            .iter()
-            .find(|(n, _)| n.len() == name.len() && n.as_bytes() == name.as_bytes())
-            .map(|&(_, c)| c)
+    }
+}
+
+/// A cell without its surrounding whitespace. Most cells start and end with a printable
+/// ASCII character and need no Unicode-aware trim.
+fn trim_cell(cell: &str) -> &str {
+    match (cell.as_bytes().first(), cell.as_bytes().last()) {
+        (Some(a), Some(b)) if a.is_ascii_graphic() && b.is_ascii_graphic() => cell,
+        (None, _) => cell,
+        _ => cell.trim(),
     }
 }
 
@@ -69,7 +92,7 @@ impl<'a> Row<'a> {
         self.columns
             .get(column)
             .and_then(|c| self.record.get(c))
-            .map_or("", |cell| super::writer::strip_neutralised(cell.trim()))
+            .map_or("", |cell| super::writer::strip_neutralised(trim_cell(cell)))
     }
 
     pub(crate) fn required(&self, column: &str, diags: &mut Diagnostics) -> Option<&'a str> {
@@ -107,18 +130,20 @@ impl<'a> Row<'a> {
 
     pub(crate) fn boolean(&self, column: &str, diags: &mut Diagnostics) -> Option<bool> {
         let v = self.text(column);
-        match v.to_ascii_lowercase().as_str() {
-            "" | "false" | "0" | "no" | "n" | "f" | "否" => Some(false),
-            "true" | "1" | "yes" | "y" | "t" | "是" => Some(true),
-            _ => {
-                diags.push(self.diag(
-                    column,
-                    v,
-                    format!("{column} is not true or false"),
-                    "write true or false (also accepted: 1/0, yes/no, 是/否)",
-                ));
-                None
-            }
+        // Compared without case and without lower-casing into a new string (once per cell).
+        let is = |words: &[&str]| words.iter().any(|w| w.eq_ignore_ascii_case(v));
+        if is(&["", "false", "0", "no", "n", "f", "否"]) {
+            Some(false)
+        } else if is(&["true", "1", "yes", "y", "t", "是"]) {
+            Some(true)
+        } else {
+            diags.push(self.diag(
+                column,
+                v,
+                format!("{column} is not true or false"),
+                "write true or false (also accepted: 1/0, yes/no, 是/否)",
+            ));
+            None
         }
     }
 
@@ -449,6 +474,26 @@ pub(crate) fn parse_rows(
     diags: &mut Diagnostics,
     mut on_row: impl FnMut(&Row<'_>, &mut Diagnostics),
 ) {
+    // Text without quotes and valid UTF-8 (nearly every file) is split directly, far faster
+    // than the general reader; anything else goes through the csv crate.
+    if memchr::memchr(b'"', body).is_none()
+        && let Ok(text) = std::str::from_utf8(body)
+    {
+        parse_plain_rows(text, lines_before, file, header, diags, &mut on_row);
+        return;
+    }
+    parse_csv_rows(body, lines_before, file, header, diags, &mut on_row);
+}
+
+/// [`parse_rows`] through the csv crate: any quoting, and exact positions of invalid UTF-8.
+fn parse_csv_rows(
+    body: &[u8],
+    lines_before: u64,
+    file: &str,
+    header: &Header,
+    diags: &mut Diagnostics,
+    on_row: &mut impl FnMut(&Row<'_>, &mut Diagnostics),
+) {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(false)
@@ -474,60 +519,108 @@ pub(crate) fn parse_rows(
             }
         }
         let line = lines.record_line(record.position().map_or(0, |p| p.byte() as usize));
-        if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
-            continue; // blank line
-        }
-        if record.len() != header.width {
-            diags.push(
-                Diagnostic::file(
-                    file,
-                    format!(
-                        "this row has {} fields but the header has {}",
-                        record.len(),
-                        header.width
-                    ),
-                    "check for a missing or extra comma; quote fields that contain commas",
-                )
-                .at_line(line),
-            );
-            if diags.is_full() {
-                return;
-            }
-            continue;
-        }
-        if let Some((column, value, what)) = control_character(&record, &header.columns) {
-            let name = header
-                .columns
-                .index
-                .iter()
-                .find(|(_, c)| **c == column)
-                .map_or_else(|| format!("column {}", column + 1), |(n, _)| n.clone());
-            diags.push(
-                Diagnostic::file(
-                    file,
-                    format!("the cell holds {what}"),
-                    "remove it: ids and names may not hold control characters (a tab or line break only inside a quoted free-text field), and a cell holds at most 32,767 characters",
-                )
-                .at_line(line)
-                .at_field(Some(column + 1), name)
-                .with_value(value.chars().take(80).collect::<String>().escape_debug().to_string()),
-            );
-            if diags.is_full() {
-                return;
-            }
-            continue;
-        }
-        let row = Row {
-            file,
-            line,
-            record: &record,
-            columns: &header.columns,
-        };
-        on_row(&row, diags);
-        if diags.is_full() {
+        if !take_record(&record, line, file, header, diags, on_row) {
             return;
         }
     }
+}
+
+/// [`parse_rows`] for UTF-8 text without any quote: a record ends at `\n`, `\r\n` or a lone
+/// `\r`, empty lines are skipped and fields are split at every comma, exactly as the csv
+/// reader (in its default CRLF mode) reads such text.
+fn parse_plain_rows(
+    text: &str,
+    lines_before: u64,
+    file: &str,
+    header: &Header,
+    diags: &mut Diagnostics,
+    on_row: &mut impl FnMut(&Row<'_>, &mut Diagnostics),
+) {
+    let bytes = text.as_bytes();
+    let mut lines = LineCounter::starting_at(bytes, lines_before + 1);
+    let mut record = csv::StringRecord::with_capacity(256, header.width);
+    let mut start = 0usize;
+    while start < bytes.len() {
+        if matches!(bytes[start], b'\r' | b'\n') {
+            start += 1;
+            continue;
+        }
+        let end = memchr::memchr2(b'\n', b'\r', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        record.clear();
+        // Line breaks and commas are ASCII, so these cuts fall on character boundaries.
+        // A byte loop: fields are short, and `str::split` pays a search setup per field.
+        let line = &text[start..end];
+        let mut from = 0;
+        for (i, &b) in line.as_bytes().iter().enumerate() {
+            if b == b',' {
+                record.push_field(&line[from..i]);
+                from = i + 1;
+            }
+        }
+        record.push_field(&line[from..]);
+        let line = lines.record_line(start);
+        start = end;
+        if !take_record(&record, line, file, header, diags, on_row) {
+            return;
+        }
+    }
+}
+
+/// Checks one record (blank, field count, control characters) and hands it to `on_row`.
+/// Returns false when the diagnostics are full and reading should stop.
+fn take_record(
+    record: &csv::StringRecord,
+    line: u64,
+    file: &str,
+    header: &Header,
+    diags: &mut Diagnostics,
+    on_row: &mut impl FnMut(&Row<'_>, &mut Diagnostics),
+) -> bool {
+    if record.len() == 1 && record.get(0).is_some_and(|f| f.trim().is_empty()) {
+        return true; // blank line
+    }
+    if record.len() != header.width {
+        diags.push(
+            Diagnostic::file(
+                file,
+                format!(
+                    "this row has {} fields but the header has {}",
+                    record.len(),
+                    header.width
+                ),
+                "check for a missing or extra comma; quote fields that contain commas",
+            )
+            .at_line(line),
+        );
+        return !diags.is_full();
+    }
+    if let Some((column, value, what)) = control_character(record, &header.columns) {
+        let name = header
+            .columns
+            .index
+            .iter()
+            .find(|(_, c)| **c == column)
+            .map_or_else(|| format!("column {}", column + 1), |(n, _)| n.clone());
+        diags.push(
+            Diagnostic::file(
+                file,
+                format!("the cell holds {what}"),
+                "remove it: ids and names may not hold control characters (a tab or line break only inside a quoted free-text field), and a cell holds at most 32,767 characters",
+            )
+            .at_line(line)
+            .at_field(Some(column + 1), name)
+            .with_value(value.chars().take(80).collect::<String>().escape_debug().to_string()),
+        );
+        return !diags.is_full();
+    }
+    let row = Row {
+        file,
+        line,
+        record,
+        columns: &header.columns,
+    };
+    on_row(&row, diags);
+    !diags.is_full()
 }
 
 /// The most characters a cell may hold: a spreadsheet cell's own limit, so every output can
@@ -663,6 +756,66 @@ mod tests {
         crate::load::read_blocks(text.as_bytes(), "blocks.csv", Crs::Wgs84, &mut city, &mut diags);
         assert_eq!(diags.items().len(), 1, "{diags}");
         diags.items()[0].line
+    }
+
+    proptest::proptest! {
+        /// The column table finds every header name at its position and no other name.
+        #[test]
+        fn columns_find_exactly_the_header_names(
+            names in proptest::collection::hash_set("[a-z_]{0,12}", 0..60),
+            others in proptest::collection::vec("[a-z_]{0,12}", 0..20),
+        ) {
+            let names: Vec<String> = names.into_iter().collect();
+            let columns = super::Columns::new(names.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect());
+            for (i, n) in names.iter().enumerate() {
+                proptest::prop_assert_eq!(columns.get(n), Some(i));
+            }
+            for o in others.iter().filter(|o| !names.contains(o)) {
+                proptest::prop_assert_eq!(columns.get(o), None);
+            }
+        }
+    }
+
+    /// Every row, with its line, and every diagnostic, as one parser reads `body`.
+    fn read_all(body: &str, width: usize, plain: bool) -> (Vec<(u64, Vec<String>)>, String) {
+        let names = ["a", "b_id", "c", "d"];
+        let header = super::Header {
+            columns: super::Columns::new(
+                names[..width]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.to_string(), i))
+                    .collect(),
+            ),
+            width,
+            body_start: 0,
+            lines_before: 1,
+        };
+        let mut rows = Vec::new();
+        let mut diags = Diagnostics::with_cap(1000);
+        let mut on_row = |row: &super::Row<'_>, _: &mut Diagnostics| {
+            rows.push((row.line, row.record.iter().map(str::to_string).collect()));
+        };
+        if plain {
+            super::parse_plain_rows(body, 1, "t.csv", &header, &mut diags, &mut on_row);
+        } else {
+            super::parse_csv_rows(body.as_bytes(), 1, "t.csv", &header, &mut diags, &mut on_row);
+        }
+        (rows, diags.to_string())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// The direct splitter reads quote-free text exactly as the csv crate does: the
+        /// same rows on the same lines, and the same diagnostics (field counts, control
+        /// characters, blank lines), for LF, CRLF and CR line ends.
+        #[test]
+        fn quote_free_text_is_read_as_the_csv_crate_reads_it(
+            body in "[ab,\\r\\n \\t\\x01é中]{0,120}",
+            width in 1usize..5,
+        ) {
+            proptest::prop_assert_eq!(read_all(&body, width, true), read_all(&body, width, false));
+        }
     }
 
     /// The header may end in a lone CR followed by a line break (`\r\r\n`, a CRLF file saved

@@ -227,6 +227,19 @@ pub fn districts_summary_csv(data: &Dataset, allocation: &Allocation, audit: &Au
     districts::csv(&stats::RunView::new(data, allocation, audit), bom)
 }
 
+/// [`districts_summary_csv`] and the run's summary, from one view of the run (the view
+/// computes the summary anyway: a run's outputs need it once, not twice).
+pub(crate) fn districts_summary_csv_and_summary(
+    data: &Dataset,
+    allocation: &Allocation,
+    audit: &AuditReport,
+    bom: bool,
+) -> (Vec<u8>, crate::output::Summary) {
+    let view = stats::RunView::new(data, allocation, audit);
+    let csv = districts::csv(&view, bom);
+    (csv, view.summary)
+}
+
 /// Adds [`HTML_FILE`], [`XLSX_FILE`] and the GIS layers, as `opts` asks, to a run's output set. A workbook that cannot
 /// be built is reported as an error on `results.xlsx` (and the set is then not committed).
 pub fn write_report_files(

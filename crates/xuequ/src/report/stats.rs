@@ -238,8 +238,11 @@ pub(crate) struct RunView<'a> {
 
 impl<'a> RunView<'a> {
     pub fn new(data: &'a Dataset, allocation: &'a Allocation, audit: &'a AuditReport) -> RunView<'a> {
-        let summary = output::summary(data, allocation, audit);
-        let schools = school_rows(data, allocation);
+        // Two independent passes over the placements, side by side.
+        let (summary, schools) = rayon::join(
+            || output::summary(data, allocation, audit),
+            || school_rows(data, allocation),
+        );
         let row_of_school: HashMap<u32, usize> = schools.iter().enumerate().map(|(i, r)| (r.school, i)).collect();
         let stages = allocation
             .stages
