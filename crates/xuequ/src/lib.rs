@@ -7,11 +7,11 @@
 //! | step | type / function | module |
 //! |---|---|---|
 //! | **one command, assembled** | a request per command with documented defaults and builder overrides: [`AllocationRequest`], [`ZoningRequest`], [`LookupRequest`], [`ForecastRequest`], [`SitingRequest`], … (`docs/api.md`) | [`request`] |
-//! | what to run | [`Scenario`] (`scenario.toml`) | [`scenario`] |
+//! | what to run | [`Scenario`] (`scenario.toml`) | the crate root |
 //! | the rules | [`Policy`] (`policy.toml`): tiers, seat locks, migrant points, lottery | [`policy`] |
 //! | the inputs | [`Dataset`] = [`City`] + [`Cohort`] + policy, validated; from files or tables in memory ([`load::MemoryTables`]) | [`load`], [`model`] |
 //! | distances | [`spatial::Spatial`]: straight, `distances.csv` or roads (OpenStreetMap), for every command | [`spatial`] |
-//! | allocation | [`allocate()`] → [`Allocation`] | [`allocate`](mod@allocate), [`mechanism`], [`priority`], [`lottery`] |
+//! | allocation | [`allocate()`] → [`Allocation`] | [`allocate`](mod@allocate) |
 //! | the audit | [`audit()`] → [`AuditReport`] | [`audit`](mod@audit) |
 //! | results | [`write_outputs`], [`explain()`] | [`output`], [`explain`](mod@explain) |
 //! | admission odds | [`risk::lottery_risk`]; split over processes: [`risk::tally_draws`] + [`risk::RiskTally::merge`] | [`risk`] |
@@ -54,24 +54,33 @@ pub mod audit;
 pub mod compare;
 pub mod crs;
 pub mod edit;
-pub mod error;
+mod error;
 pub mod explain;
+// Internal: exposed only for the project's benches and end-to-end tests, not part of the
+// supported API (absent from the docs and from `public-api.txt`; may change at any time).
+#[doc(hidden)]
 pub mod flow;
-pub mod gpkg;
+pub(crate) mod gpkg;
 pub mod io;
 pub mod load;
+// Internal: exposed only for the project's benches and end-to-end tests, not part of the
+// supported API (absent from the docs and from `public-api.txt`; may change at any time).
+#[doc(hidden)]
 pub mod lottery;
+// Internal: exposed only for the project's benches and end-to-end tests, not part of the
+// supported API (absent from the docs and from `public-api.txt`; may change at any time).
+#[doc(hidden)]
 pub mod mechanism;
 pub mod model;
 pub mod names;
 pub mod output;
 pub mod plausibility;
 pub mod policy;
-pub mod priority;
+pub(crate) mod priority;
 pub mod report;
 pub mod request;
 pub mod risk;
-pub mod scenario;
+mod scenario;
 pub mod service;
 pub mod shapes;
 pub mod spatial;
@@ -100,6 +109,7 @@ pub use request::{
     ForecastRequest, LookupRequest, Observer, RequestError, RoadsRequest, ScenarioInput, SitingRequest,
     ValidateRequest, ZonesFromListRequest, ZoningRequest,
 };
-pub use scenario::Scenario;
+pub use gpkg::GpkgError;
+pub use scenario::{InputOptions, InputPaths, OutputOptions, Scenario};
 pub use supply::{PlanningParams, SupplyError};
 pub use zoning::{Zoning, ZoningError, ZoningParams, ZoningProblem, zone};

@@ -104,12 +104,7 @@ impl Context<'_> {
             .contains(self.student.block, self.school)
     }
 
-    /// Evaluates a condition.
-    pub fn holds(&self, c: &Condition) -> bool {
-        self.holds_in(c, &std::cell::Cell::new(None))
-    }
-
-    /// [`Context::holds`] with the zone test remembered across the conditions of one
+    /// Evaluates a condition, with the zone test remembered across the conditions of one
     /// applicant at one school (most tiers ask it, and lists have millions of entries).
     fn holds_in(&self, c: &Condition, in_zone: &std::cell::Cell<Option<bool>>) -> bool {
         let home_in_zone = || match in_zone.get() {

@@ -152,8 +152,3 @@ pub fn read_table(spec: &InputSpec, file: &str) -> Result<TableText, OpenError> 
         sheet: None,
     })
 }
-
-/// True when `path` names a spreadsheet.
-pub fn is_workbook(path: &Path) -> bool {
-    is_spreadsheet(path)
-}

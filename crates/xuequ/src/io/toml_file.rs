@@ -59,17 +59,6 @@ pub fn line_col(text: &str, offset: usize) -> (u64, usize) {
     LineCounter::new(text.as_bytes()).position(offset)
 }
 
-/// A diagnostic for a TOML syntax or schema error, at its position when the parser has one.
-pub fn toml_error(file: &str, text: &str, e: &toml::de::Error, hint: &str) -> Diagnostic {
-    let mut d = Diagnostic::file(file, e.message().to_string(), hint);
-    if let Some(span) = e.span() {
-        let (line, col) = line_col(text, span.start);
-        d.line = Some(line);
-        d.column = Some(col);
-    }
-    d
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
