@@ -99,6 +99,7 @@ pub use allocate::{Allocation, Progress, allocate, allocate_with_progress};
 pub use audit::{AuditReport, audit};
 pub use error::{AuditFailed, Diagnostic, Diagnostics, Error, LoadError, OutputError};
 pub use explain::{ExplainError, Explanation, explain, explain_with};
+pub use gpkg::GpkgError;
 pub use load::Dataset;
 pub use model::{City, Cohort, Stage};
 pub use output::{Assignment, WriteOptions, write_outputs};
@@ -109,7 +110,6 @@ pub use request::{
     ForecastRequest, LookupRequest, Observer, RequestError, RoadsRequest, ScenarioInput, SitingRequest,
     ValidateRequest, ZonesFromListRequest, ZoningRequest,
 };
-pub use gpkg::GpkgError;
 pub use scenario::{InputOptions, InputPaths, OutputOptions, Scenario};
 pub use supply::{PlanningParams, SupplyError};
 pub use zoning::{Zoning, ZoningError, ZoningParams, ZoningProblem, zone};

@@ -22,6 +22,6 @@ pub(crate) mod writer;
 
 pub use output_set::{Manifest, OutputSet, write_set};
 pub use source::{InputSpec, OpenError, TableText};
-pub use toml_file::TomlReadError;
 pub use text::TextEncoding;
+pub use toml_file::TomlReadError;
 pub use writer::CsvWriter;
