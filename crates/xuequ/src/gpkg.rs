@@ -12,14 +12,6 @@
 //!
 //! The bytes are reproducible: the database is built in memory in a fixed order and serialised,
 //! and `last_change` is the caller's fixed time stamp.
-//!
-//! ```
-//! let doc = serde_json::json!({"type": "FeatureCollection", "features": [{
-//!     "type": "Feature", "properties": {"school_id": "P1", "capacity": 45},
-//!     "geometry": {"type": "Point", "coordinates": [120.3, 31.5]}}]});
-//! let bytes = xuequ::gpkg::geopackage(&[("schools", &doc)], "2026-01-01T00:00:00.000Z").unwrap();
-//! assert_eq!(&bytes[..16], b"SQLite format 3\0");
-//! ```
 
 use rusqlite::{Connection, params_from_iter, types::Value as Sql};
 use serde_json::Value;
@@ -290,4 +282,20 @@ pub fn geopackage(layers: &[(&str, &Value)], last_change: &str) -> Result<Vec<u8
     }
     let data = db.serialize(rusqlite::MAIN_DB).map_err(err(""))?;
     Ok(data.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn one_point_layer_is_an_sqlite_file_and_reproducible() {
+        let doc = serde_json::json!({"type": "FeatureCollection", "features": [{
+            "type": "Feature", "properties": {"school_id": "P1", "capacity": 45},
+            "geometry": {"type": "Point", "coordinates": [120.3, 31.5]}}]});
+        let bytes = super::geopackage(&[("schools", &doc)], "2026-01-01T00:00:00.000Z").unwrap();
+        assert_eq!(&bytes[..16], b"SQLite format 3\0");
+        let again = super::geopackage(&[("schools", &doc)], "2026-01-01T00:00:00.000Z").unwrap();
+        assert_eq!(bytes, again);
+    }
 }
