@@ -695,33 +695,35 @@ pub fn write_rendered(set: &mut OutputSet, files: &[(&str, Render<'_>)]) -> Resu
 }
 
 /// Adds `assignments.csv`, `schools_summary.csv`, `districts_summary.csv` and `summary.json`
-/// to an output set (the page, workbook and GIS layers: [`crate::report::write_report_files`]).
+/// to an output set (the page, workbook and GIS layers: [`crate::report::write_report_files`]),
+/// and returns the run's summary it computed for them.
 pub fn write_outputs_into(
     set: &mut OutputSet,
     data: &Dataset,
     allocation: &Allocation,
     audit: &AuditReport,
     options: WriteOptions,
-) -> Result<(), OutputError> {
+) -> Result<Summary, OutputError> {
     // Independent passes over the placements, side by side.
     let (schools, (districts, summary)) = rayon::join(
         || schools_summary_csv(data, allocation, options),
         || crate::report::districts_summary_csv_and_summary(data, allocation, audit, options.bom),
     );
-    let summary = summary_json(&summary);
+    let summary_bytes = summary_json(&summary);
     let assignments = |w: &mut dyn Write| write_assignments(w, data, allocation, options);
     let schools = |w: &mut dyn Write| w.write_all(&schools);
     let districts = |w: &mut dyn Write| w.write_all(&districts);
-    let summary = |w: &mut dyn Write| w.write_all(&summary);
+    let summary_file = |w: &mut dyn Write| w.write_all(&summary_bytes);
     write_rendered(
         set,
         &[
             ("assignments.csv", &assignments),
             ("schools_summary.csv", &schools),
             ("districts_summary.csv", &districts),
-            ("summary.json", &summary),
+            ("summary.json", &summary_file),
         ],
-    )
+    )?;
+    Ok(summary)
 }
 
 /// Writes `assignments.csv`, `schools_summary.csv` and `summary.json` into `dir` as one
@@ -737,6 +739,6 @@ pub fn write_outputs(
     set.scenarios([data.scenario.path.display().to_string()]);
     set.seed(data.policy.seed);
     set.inputs(data.input_files());
-    write_outputs_into(&mut set, data, allocation, audit, options)?;
+    let _summary = write_outputs_into(&mut set, data, allocation, audit, options)?;
     set.commit()
 }

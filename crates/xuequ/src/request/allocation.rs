@@ -276,8 +276,8 @@ fn write_run(
     observer: &dyn Observer,
 ) -> Result<RunOutcome, RequestError> {
     let allocated = allocate_checked(input, options, observer)?;
-    let files = write_allocated(&allocated, &input.label(), options, out, observer)?;
-    let summary = allocated.summary();
+    // The summary comes from writing the files: one pass over the placements, not two.
+    let (files, summary) = write_allocated(&allocated, &input.label(), options, out, observer)?;
     Ok(RunOutcome {
         allocated,
         summary,
@@ -290,7 +290,7 @@ impl Allocated {
     /// does after allocating (the seed in `options` is not applied again: the allocation is
     /// already made).
     pub fn write(&self, out: &Path, options: &RunOptions) -> Result<Vec<PathBuf>, RequestError> {
-        write_allocated(self, &self.data.scenario.path, options, out, &Silent)
+        write_allocated(self, &self.data.scenario.path, options, out, &Silent).map(|(files, _)| files)
     }
 }
 
@@ -300,7 +300,7 @@ fn write_allocated(
     options: &RunOptions,
     out: &Path,
     observer: &dyn Observer,
-) -> Result<Vec<PathBuf>, RequestError> {
+) -> Result<(Vec<PathBuf>, Summary), RequestError> {
     let Allocated {
         data,
         allocation,
@@ -316,7 +316,7 @@ fn write_allocated(
     set.scenarios([label.display().to_string()]);
     set.seed(data.policy.seed);
     set.inputs(data.input_files());
-    crate::output::write_outputs_into(&mut set, data, allocation, audit, write_options)?;
+    let summary = crate::output::write_outputs_into(&mut set, data, allocation, audit, write_options)?;
     observer.done("write", t.elapsed(), &format!("results staged for {}", out.display()));
     let report_options = options.report();
     if report_options.html || report_options.xlsx || report_options.layers {
@@ -354,7 +354,7 @@ fn write_allocated(
         t.elapsed(),
         &format!("{} files in {}", files.len(), out.display()),
     );
-    Ok(files)
+    Ok((files, summary))
 }
 
 /// Several scenarios run in parallel (`xuequ run a.toml b.toml …`), each into its own folder
