@@ -89,3 +89,34 @@ fn school_of_agrees_with_assignments_csv() {
         Err(xuequ::ExplainError::UnknownStudent("nobody".into()))
     );
 }
+
+#[test]
+fn warnings_about_a_table_in_memory_name_its_own_lines() {
+    use xuequ::model::{Sector, Stage};
+    let from_files = xuequ::Dataset::load(&demo()).unwrap();
+    let mut tables = MemoryTables::snapshot(&from_files.scenario).unwrap();
+    // Zone the first block to the public primary school farthest from it, in a row that only
+    // the table in memory has (its line 2): the warning must point there.
+    let city = &from_files.city;
+    let block = &city.blocks[0];
+    let far = city
+        .schools
+        .iter()
+        .filter(|s| s.stage == Stage::Primary && s.sector == Sector::Public)
+        .max_by_key(|s| s.location.distance_m(&block.location))
+        .unwrap();
+    let zones = String::from_utf8(tables.get("zones").unwrap().to_vec()).unwrap();
+    let (header, rows) = zones.split_once('\n').unwrap();
+    let edited = format!("{header}\n{},primary,{}\n{rows}", block.id, far.id);
+    tables.insert("zones", edited.into_bytes()).unwrap();
+    let text = std::fs::read_to_string(demo()).unwrap();
+    let scenario = xuequ::Scenario::from_toml_with_tables(&text, &demo(), &tables).unwrap();
+    let data = xuequ::Dataset::load_with_tables(scenario, &tables).unwrap();
+    let warning = data
+        .warnings
+        .iter()
+        .find(|w| w.kind == xuequ::plausibility::WarningKind::ZoneFar && w.diagnostic.value.as_deref() == Some(&far.id))
+        .unwrap_or_else(|| panic!("no zone_far warning for {}: {:?}", far.id, data.warnings));
+    assert!(warning.diagnostic.file.ends_with("zones.csv"), "{}", warning.diagnostic);
+    assert_eq!(warning.diagnostic.line, Some(2), "{}", warning.diagnostic);
+}

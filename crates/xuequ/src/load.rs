@@ -19,7 +19,7 @@ use crate::scenario::Scenario;
 /// [`crate::spatial::Spatial`] for distances, not this table.
 #[derive(Debug, Clone, Default)]
 pub struct DistanceMatrix {
-    map: HashMap<(u32, u32), u32>,
+    map: HashMap<(u32, u32), u32, rustc_hash::FxBuildHasher>,
 }
 
 impl DistanceMatrix {
@@ -389,8 +389,9 @@ pub fn read_schools<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut Cit
     ];
     let mut feeders: Vec<(u32, String, u64, Option<usize>)> = Vec::new();
     let mut feeder_col = None;
-    // The line of each school read so far (index = school), for duplicate-id messages.
-    let mut lines: Vec<u64> = vec![0; city.schools.len()];
+    // The line of each school read so far (index = school), for duplicate-id messages and
+    // plausibility warnings.
+    city.lines.schools.resize(city.schools.len(), 0);
     let mut seen: Vec<String> = Vec::new();
     let mut on_row = |row: &Row<'_>, diags: &mut Diagnostics| {
         feeder_col = row.columns.get("feeder_junior_id").map(|c| c + 1);
@@ -465,13 +466,16 @@ pub fn read_schools<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut Cit
             diags.push(row.diag(
                 "school_id",
                 id,
-                format!("duplicate school_id (first on line {})", lines[first as usize]),
+                format!(
+                    "duplicate school_id (first on line {})",
+                    city.lines.schools[first as usize]
+                ),
                 "every school needs its own id",
             ));
             return;
         }
         city.school_index.insert(id.to_string(), index);
-        lines.push(row.line);
+        city.lines.schools.push(row.line);
         let feeder = row.text("feeder_junior_id");
         if !feeder.is_empty() {
             if stage != Stage::Primary {
@@ -537,9 +541,10 @@ pub fn read_schools<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut Cit
 /// Reads `blocks.csv` into `city.blocks`.
 pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
     const REQUIRED: &[&str] = &["block_id", "name", "district", "lon", "lat", "households"];
-    let mut lines: Vec<u64> = vec![0; city.blocks.len()];
-    let mut seen: Vec<String> = Vec::new();
-    let mut on_row = |row: &Row<'_>, diags: &mut Diagnostics| {
+    city.lines.blocks.resize(city.blocks.len(), 0);
+    // Ids of rows that were not accepted: a later reference to them is not reported again.
+    let mut failed: Vec<String> = Vec::new();
+    let mut on_row = |row: &Row<'_>, diags: &mut Diagnostics| -> bool {
         let id = row.required("block_id", diags);
         let district = row.required("district", diags);
         let location = row.location(crs, diags);
@@ -564,20 +569,27 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
             Some(planned),
         ) = (id, district, location, households, status, move_in_year, planned)
         else {
-            return;
+            return false;
         };
         let index = city.blocks.len() as u32;
-        if let Some(&first) = city.block_index.get(id) {
-            diags.push(row.diag(
-                "block_id",
-                id,
-                format!("duplicate block_id (first on line {})", lines[first as usize]),
-                "every block needs its own id",
-            ));
-            return;
+        match city.block_index.entry(id.to_string()) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                diags.push(row.diag(
+                    "block_id",
+                    id,
+                    format!(
+                        "duplicate block_id (first on line {})",
+                        city.lines.blocks[*first.get() as usize]
+                    ),
+                    "every block needs its own id",
+                ));
+                return false;
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(index);
+            }
         }
-        city.block_index.insert(id.to_string(), index);
-        lines.push(row.line);
+        city.lines.blocks.push(row.line);
         let district = district_index(city, district);
         let name = row.text("name");
         city.blocks.push(Block {
@@ -594,12 +606,14 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
             move_in_year,
             planned_households: planned,
         });
+        true
     };
     read_csv(reader, file, REQUIRED, diags, |row, diags| {
-        seen.push(row.text("block_id").to_string());
-        on_row(row, diags);
+        if !on_row(row, diags) {
+            failed.push(row.text("block_id").to_string());
+        }
     });
-    let rejected: Vec<String> = seen
+    let rejected: Vec<String> = failed
         .into_iter()
         .filter(|id| !id.is_empty() && city.block(id).is_none())
         .collect();
@@ -608,7 +622,9 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
 
 /// Reads `zones.csv` into `city.zones`.
 pub fn read_zones<R: CsvInput>(reader: R, file: &str, city: &mut City, diags: &mut Diagnostics) {
-    let mut pairs: [Vec<(u32, u32)>; 3] = Default::default();
+    // (block, school, line) per stage.
+    let mut lines: [Vec<(u32, u32, u64)>; 3] = Default::default();
+    let mut last_block = 0;
     read_csv(
         reader,
         file,
@@ -616,7 +632,7 @@ pub fn read_zones<R: CsvInput>(reader: R, file: &str, city: &mut City, diags: &m
         diags,
         |row, diags| {
             let block = row.required("block_id", diags).and_then(|b| {
-                let found = city.block(b);
+                let found = city.block_near(b, &mut last_block);
                 if found.is_none() && !city.rejected.block(b) {
                     diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
                 }
@@ -657,11 +673,13 @@ pub fn read_zones<R: CsvInput>(reader: R, file: &str, city: &mut City, diags: &m
                 ));
                 return;
             }
-            pairs[stage.index()].push((block, school));
+            lines[stage.index()].push((block, school, row.line));
         },
     );
-    for stage in Stage::ALL {
-        city.zones[stage.index()] = StageZones::from_pairs(city.blocks.len(), &pairs[stage.index()]);
+    for (stage, lines) in lines.into_iter().enumerate() {
+        let pairs: Vec<(u32, u32)> = lines.iter().map(|&(b, s, _)| (b, s)).collect();
+        city.zones[stage] = StageZones::from_pairs(city.blocks.len(), &pairs);
+        city.lines.zones[stage] = lines;
     }
 }
 
@@ -688,6 +706,8 @@ struct StudentPiece {
     /// Extra numeric columns, `extra.len()` values per row.
     extras: Vec<f64>,
     diags: Diagnostics,
+    /// The block of the previous row (rows of one block usually come together).
+    last_block: u32,
 }
 
 impl StudentPiece {
@@ -954,7 +974,7 @@ fn parse_student(
     let id = row.required("student_id", diags);
     let stage = row.stage(diags);
     let block = row.required("block_id", diags).and_then(|b| {
-        let found = city.block(b);
+        let found = city.block_near(b, &mut piece.last_block);
         if found.is_none() && !city.rejected.block(b) {
             diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
         }
@@ -1143,49 +1163,164 @@ pub fn read_seat_locks<R: CsvInput>(reader: R, file: &str, year: i32, cohort: &m
 
 /// Reads `distances.csv` (school_id, block_id, distance_m).
 pub fn read_distances<R: CsvInput>(reader: R, file: &str, city: &City, diags: &mut Diagnostics) -> DistanceMatrix {
+    use rayon::prelude::*;
     let mut matrix = DistanceMatrix::default();
-    read_csv(
-        reader,
-        file,
-        &["school_id", "block_id", "distance_m"],
-        diags,
-        |row, diags| {
-            let school = row.required("school_id", diags).and_then(|s| {
-                let f = city.school(s);
-                if f.is_none() && !city.rejected.school(s) {
-                    diags.push(row.diag(
-                        "school_id",
-                        s,
-                        "no school has this id",
-                        "use a school_id from schools.csv",
-                    ));
-                }
-                f
-            });
-            let block = row.required("block_id", diags).and_then(|b| {
-                let f = city.block(b);
-                if f.is_none() && !city.rejected.block(b) {
-                    diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
-                }
-                f
-            });
-            let d = match row.parse::<f64>("distance_m", "a distance in metres", diags) {
-                Some(Some(d)) if (0.0..4.0e6).contains(&d) => Some((d * 1000.0).round() as u32),
-                Some(_) => {
-                    diags.push(row.diag(
-                        "distance_m",
-                        row.text("distance_m"),
-                        "distance_m must be a number of metres from 0 to 4,000,000",
-                        "write the travel distance in metres",
-                    ));
-                    None
-                }
-                None => None,
-            };
-            if let (Some(s), Some(b), Some(d)) = (school, block, d) {
-                matrix.insert_mm(s, b, d);
-            }
-        },
-    );
+    let Some((bytes, header)) = read_header(reader, file, &["school_id", "block_id", "distance_m"], diags) else {
+        return matrix;
+    };
+    let body = &bytes[header.body_start..];
+    // Pieces are parsed in parallel and taken in file order, so a pair given twice keeps
+    // its last distance, as a sequential read would.
+    type Piece = (Vec<(u32, u32, u32)>, Diagnostics);
+    let pieces: Vec<Piece> = split_records(body, 1 << 20)
+        .into_par_iter()
+        .map(|(from, to, lines)| {
+            let mut pairs = Vec::with_capacity((to - from) / 24);
+            let mut local = Diagnostics::default();
+            let mut last_block = 0;
+            parse_rows(
+                &body[from..to],
+                header.lines_before + lines,
+                file,
+                &header,
+                &mut local,
+                |row, diags| {
+                    if let Some(pair) = distance_row(row, city, &mut last_block, diags) {
+                        pairs.push(pair);
+                    }
+                },
+            );
+            (pairs, local)
+        })
+        .collect();
+    matrix.map.reserve(pieces.iter().map(|p| p.0.len()).sum());
+    for (pairs, local) in pieces {
+        for d in local.items() {
+            diags.push(d.clone());
+        }
+        diags.omitted += local.omitted;
+        for (s, b, mm) in pairs {
+            matrix.insert_mm(s, b, mm);
+        }
+    }
     matrix
+}
+
+/// One `distances.csv` row as (school, block, millimetres).
+fn distance_row(row: &Row<'_>, city: &City, last_block: &mut u32, diags: &mut Diagnostics) -> Option<(u32, u32, u32)> {
+    let school = row.required("school_id", diags).and_then(|s| {
+        let f = city.school(s);
+        if f.is_none() && !city.rejected.school(s) {
+            diags.push(row.diag(
+                "school_id",
+                s,
+                "no school has this id",
+                "use a school_id from schools.csv",
+            ));
+        }
+        f
+    });
+    let block = row.required("block_id", diags).and_then(|b| {
+        let f = city.block_near(b, last_block);
+        if f.is_none() && !city.rejected.block(b) {
+            diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+        }
+        f
+    });
+    let d = match row.parse::<f64>("distance_m", "a distance in metres", diags) {
+        Some(Some(d)) if (0.0..4.0e6).contains(&d) => Some((d * 1000.0).round() as u32),
+        Some(_) => {
+            diags.push(row.diag(
+                "distance_m",
+                row.text("distance_m"),
+                "distance_m must be a number of metres from 0 to 4,000,000",
+                "write the travel distance in metres",
+            ));
+            None
+        }
+        None => None,
+    };
+    Some((school?, block?, d?))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn city(schools: usize, blocks: usize) -> City {
+        let mut text = String::from("school_id,name,district,stage,sector,lon,lat,capacity\n");
+        for s in 0..schools {
+            text.push_str(&format!("S{s},School {s},A,primary,public,120.{s:03},31.5,100\n"));
+        }
+        let mut city = City::default();
+        let mut diags = Diagnostics::default();
+        read_schools(text.as_bytes(), "schools.csv", Crs::Wgs84, &mut city, &mut diags);
+        let mut text = String::from("block_id,name,district,lon,lat,households\n");
+        for b in 0..blocks {
+            text.push_str(&format!("B{b},Block {b},A,120.{:04},31.6,10\n", b % 10_000));
+        }
+        read_blocks(text.as_bytes(), "blocks.csv", Crs::Wgs84, &mut city, &mut diags);
+        assert!(diags.is_empty(), "{diags}");
+        city
+    }
+
+    proptest::proptest! {
+        /// Looking up near the last answer finds what the index finds, in any order of ids.
+        #[test]
+        fn block_near_agrees_with_the_index(
+            lookups in proptest::collection::vec((0u32..60, 0u8..4), 1..200),
+        ) {
+            let city = city(1, 50);
+            let mut last = 0;
+            for (k, kind) in lookups {
+                // Runs of one block, the next block, a random block, an unknown id.
+                let id = match kind {
+                    0 => city.blocks[last as usize % 50].id.clone(),
+                    1 => format!("B{}", (last + 1) % 60),
+                    2 => format!("B{k}"),
+                    _ => format!("X{k}"),
+                };
+                let before = last;
+                let found = city.block_near(&id, &mut last);
+                proptest::prop_assert_eq!(found, city.block(&id), "id {} after {}", id, before);
+            }
+        }
+    }
+
+    #[test]
+    fn distances_read_in_pieces_match_a_sequential_reading() {
+        let city = city(10, 3_000);
+        // Some 2 MB of rows, so the file is parsed in pieces of 1 MB; pairs repeat across
+        // pieces with new distances, and bad rows are spread through the file.
+        let mut text = String::from("school_id,block_id,distance_m\n");
+        let mut expected: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut bad_lines = Vec::new();
+        let mut line = 1u64;
+        for round in 0..4u32 {
+            for b in 0..3_000u32 {
+                for s in 0..10u32 {
+                    line += 1;
+                    if (b * 10 + s + round) % 9_973 == 0 {
+                        text.push_str(&format!("S{s},NOPE{b},1\n"));
+                        bad_lines.push(line);
+                        continue;
+                    }
+                    let metres = f64::from(round * 7 + b + s) + 0.25;
+                    text.push_str(&format!("S{s},B{b},{metres}\n"));
+                    expected.insert((s, b), (metres * 1000.0).round() as u32);
+                }
+            }
+        }
+        assert!(text.len() > 3 << 19, "{} bytes", text.len());
+        let mut diags = Diagnostics::with_cap(usize::MAX);
+        let matrix = read_distances(text.as_bytes(), "distances.csv", &city, &mut diags);
+        let got: HashMap<(u32, u32), u32> = matrix.iter_mm().map(|(s, b, mm)| ((s, b), mm)).collect();
+        assert_eq!(got, expected);
+        let lines: Vec<u64> = diags.items().iter().map(|d| d.line.unwrap()).collect();
+        assert_eq!(lines, bad_lines);
+        assert_eq!(matrix.get(0, 0), Some(crate::spatial::metres_of_mm(expected[&(0, 0)])));
+    }
 }

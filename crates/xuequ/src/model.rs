@@ -281,6 +281,21 @@ pub struct City {
     /// Ids of school and block rows that were rejected while loading (their own problem is
     /// reported once; rows of other files naming them are not reported again).
     pub(crate) rejected: RejectedIds,
+    /// Where the loader read each school, block and zone row, so that a later warning can
+    /// point at the row without reading the file again.
+    pub(crate) lines: InputLines,
+}
+
+/// The line of each row the loader accepted from a CSV or workbook table (0: not from a
+/// table, e.g. made by an edit or read from a polygon file).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct InputLines {
+    /// By school index.
+    pub(crate) schools: Vec<u64>,
+    /// By block index.
+    pub(crate) blocks: Vec<u64>,
+    /// Per stage ([`Stage::index`]): (block, school, line) of every zone row, in file order.
+    pub(crate) zones: [Vec<(u32, u32, u64)>; 3],
 }
 
 /// School and block ids whose rows were rejected while loading.
@@ -315,6 +330,21 @@ impl City {
     /// The index of a block id.
     pub fn block(&self, id: &str) -> Option<u32> {
         self.block_index.get(id).copied()
+    }
+
+    /// [`City::block`] for ids that mostly come in the blocks' own order or in runs of one
+    /// block (a file sorted by block): tries the block found last and the one after it
+    /// before hashing. Ids are unique, so a match is the answer.
+    pub(crate) fn block_near(&self, id: &str, last: &mut u32) -> Option<u32> {
+        for guess in [*last, last.wrapping_add(1)] {
+            if self.blocks.get(guess as usize).is_some_and(|b| b.id == id) {
+                *last = guess;
+                return Some(guess);
+            }
+        }
+        let found = self.block(id)?;
+        *last = found;
+        Some(found)
     }
 
     /// The zones of a stage.

@@ -1,145 +1,111 @@
 //! Where each school, block and zone pair was written: file and line (or feature/record
 //! number, or the scenario edit that made it), so that a warning points at the row to fix.
 //!
-//! The model keeps no line numbers, so the small tables (schools, blocks, zones) are read
-//! again here; the students file is never re-read.
+//! The loader records the line of every school, block and zone row it accepts
+//! ([`crate::model::InputLines`]), so nothing is read again for a CSV input: a city of a
+//! million blocks costs its warnings a lookup each. A workbook is read again only to place
+//! positions on its sheet's cells, and zone polygons only when a zone warning needs one.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
+
 use crate::edit::Change;
-use crate::error::{Diagnostic, Diagnostics};
+use crate::error::Diagnostic;
 use crate::model::{City, Stage};
 use crate::scenario::Scenario;
 
 type At = (String, Option<u64>);
 
-pub(super) struct Positions {
-    schools: HashMap<String, At>,
-    blocks: HashMap<String, At>,
-    zones: HashMap<(Stage, String, String), At>,
-    /// Zone polygons: (stage, school) to feature.
-    zone_features: HashMap<(Stage, String), At>,
+pub(super) struct Positions<'a> {
+    city: &'a City,
+    scenario: &'a Scenario,
+    /// What the scenario's edits made, found at the edit (edits come last, so they win).
+    edited_schools: HashMap<String, At>,
+    edited_blocks: HashMap<String, At>,
+    edited_zones: HashMap<(Stage, String, String), At>,
+    /// Blocks read from a polygon file: the first this many, in feature order.
+    polygon_blocks: Option<usize>,
+    /// The first line of each (stage, block, school) zone row, built on the first zone warning.
+    zone_lines: OnceCell<FxHashMap<(usize, u32, u32), u64>>,
+    /// Zone polygons: (stage, school) to feature, read on the first zone warning.
+    zone_features: OnceCell<HashMap<(Stage, String), At>>,
     schools_file: String,
     blocks_file: String,
     zones_file: String,
-    /// The tables read again, to place positions on a workbook's sheet, row and column.
+    /// Workbook inputs read again, to place positions on a sheet, row and column.
     tables: Vec<crate::io::source::TableText>,
 }
 
-/// Reads one tabular input as the loader does (any encoding, or a workbook's sheet) and
-/// calls `on` with the wanted columns of every row and its line. Returns the table, to place
-/// positions on a workbook's cells.
-fn table_lines(
-    scenario: &Scenario,
-    key: &str,
-    path: &Path,
-    columns: &[&str],
-    mut on: impl FnMut(Vec<&str>, u64),
-) -> Option<crate::io::source::TableText> {
-    let file = path.display().to_string();
-    let text = crate::io::source::read_table(&scenario.input_spec(key, path), &file).ok()?;
-    let mut ignore = Diagnostics::default();
-    crate::load::read_csv(text.bytes.as_slice(), &file, columns, &mut ignore, |row, _| {
-        on(columns.iter().map(|c| row.text(c)).collect(), row.line)
-    });
-    Some(text)
-}
-
-impl Positions {
-    pub(super) fn new(scenario: &Scenario, city: &City) -> Positions {
+impl<'a> Positions<'a> {
+    pub(super) fn new(scenario: &'a Scenario, city: &'a City) -> Positions<'a> {
         let inputs = &scenario.inputs;
         let name = |p: &Path| p.display().to_string();
         let mut pos = Positions {
-            schools: HashMap::new(),
-            blocks: HashMap::new(),
-            zones: HashMap::new(),
-            zone_features: HashMap::new(),
+            city,
+            scenario,
+            edited_schools: HashMap::new(),
+            edited_blocks: HashMap::new(),
+            edited_zones: HashMap::new(),
+            polygon_blocks: None,
+            zone_lines: OnceCell::new(),
+            zone_features: OnceCell::new(),
             schools_file: name(&inputs.schools),
             blocks_file: name(&inputs.blocks),
             zones_file: inputs.zones.as_deref().map(name).unwrap_or_default(),
             tables: Vec::new(),
         };
-        let file = name(&inputs.schools);
-        let mut schools = HashMap::new();
-        let t = table_lines(scenario, "schools", &inputs.schools, &["school_id"], |v, line| {
-            schools.entry(v[0].to_string()).or_insert((file.clone(), Some(line)));
-        });
-        pos.schools = schools;
-        pos.tables.extend(t);
-        let file = name(&inputs.blocks);
+        let mut workbooks: Vec<(&str, &Path)> = vec![("schools", &inputs.schools)];
         if crate::shapes::is_polygon_file(&inputs.blocks) {
             // Blocks read from a polygon file come first, in feature order.
-            let edited: Vec<&str> = scenario
+            let edited = scenario
                 .edits
                 .iter()
-                .filter_map(|e| match &e.change {
-                    Change::AddBlock(b) => Some(b.block_id.as_str()),
-                    _ => None,
-                })
-                .collect();
-            let from_file = city.blocks.len() - edited.len().min(city.blocks.len());
-            for (i, b) in city.blocks.iter().take(from_file).enumerate() {
-                pos.blocks.insert(b.id.clone(), (file.clone(), Some(i as u64 + 1)));
-            }
+                .filter(|e| matches!(e.change, Change::AddBlock(_)))
+                .count();
+            pos.polygon_blocks = Some(city.blocks.len() - edited.min(city.blocks.len()));
         } else {
-            let mut blocks = HashMap::new();
-            let t = table_lines(scenario, "blocks", &inputs.blocks, &["block_id"], |v, line| {
-                blocks.entry(v[0].to_string()).or_insert((file.clone(), Some(line)));
-            });
-            pos.blocks = blocks;
-            pos.tables.extend(t);
+            workbooks.push(("blocks", &inputs.blocks));
         }
-        if let Some(z) = &inputs.zones {
-            let file = name(z);
-            if crate::shapes::is_polygon_file(z) {
-                if let Ok(features) = crate::shapes::read_features(z) {
-                    for f in features {
-                        if let Ok(stage) = f.property(&["stage", "学段"]).parse::<Stage>() {
-                            let school = f.property(&["school_id", "学校代码"]).to_string();
-                            pos.zone_features
-                                .entry((stage, school))
-                                .or_insert((file.clone(), Some(f.number)));
-                        }
-                    }
-                }
-            } else {
-                let mut zones = HashMap::new();
-                let t = table_lines(scenario, "zones", z, &["block_id", "stage", "school_id"], |v, line| {
-                    if let Ok(stage) = v[1].parse::<Stage>() {
-                        zones
-                            .entry((stage, v[0].to_string(), v[2].to_string()))
-                            .or_insert((file.clone(), Some(line)));
-                    }
-                });
-                pos.zones = zones;
-                pos.tables.extend(t);
+        if let Some(z) = &inputs.zones
+            && !crate::shapes::is_polygon_file(z)
+        {
+            workbooks.push(("zones", z));
+        }
+        for (key, path) in workbooks {
+            if crate::io::sheet::is_spreadsheet(path) {
+                let spec = scenario.input_spec(key, path);
+                pos.tables
+                    .extend(crate::io::source::read_table(&spec, &name(path)).ok());
             }
         }
-        // Edits come last: what an edit made is found at the edit.
         for (k, e) in scenario.edits.iter().enumerate() {
             let at = e.position(k + 1);
             match &e.change {
                 Change::OpenSchool(s) => {
-                    pos.schools.insert(s.school_id.clone(), at.clone());
+                    pos.edited_schools.insert(s.school_id.clone(), at.clone());
                     if let Some(stage) = s.stage {
                         for b in &s.zone_blocks {
-                            pos.zones.insert((stage, b.clone(), s.school_id.clone()), at.clone());
+                            pos.edited_zones
+                                .insert((stage, b.clone(), s.school_id.clone()), at.clone());
                         }
                     }
                 }
                 Change::AddBlock(b) => {
-                    pos.blocks.insert(b.block_id.clone(), at.clone());
+                    pos.edited_blocks.insert(b.block_id.clone(), at.clone());
                     for (stage, schools) in &b.zones {
                         for s in schools {
-                            pos.zones.insert((*stage, b.block_id.clone(), s.clone()), at.clone());
+                            pos.edited_zones
+                                .insert((*stage, b.block_id.clone(), s.clone()), at.clone());
                         }
                     }
                 }
                 Change::MoveBlocks { stage, blocks, to } => {
                     for b in blocks {
                         for s in to {
-                            pos.zones.insert((*stage, b.clone(), s.clone()), at.clone());
+                            pos.edited_zones.insert((*stage, b.clone(), s.clone()), at.clone());
                         }
                     }
                 }
@@ -149,45 +115,95 @@ impl Positions {
         pos
     }
 
-    fn diag(&self, at: Option<&At>, fallback: &str, message: String, hint: &str) -> Diagnostic {
-        let mut d = Self::place(at, fallback, message, hint);
+    fn diag(&self, at: Option<At>, fallback: &str, message: String, hint: &str) -> Diagnostic {
+        let mut d = match at {
+            Some((file, line)) => {
+                let d = Diagnostic::file(&file, message, hint);
+                match line {
+                    Some(l) => d.at_line(l),
+                    None => d,
+                }
+            }
+            None => Diagnostic::file(fallback, message, hint),
+        };
         for t in &self.tables {
             t.locate(&mut d);
         }
         d
     }
 
-    fn place(at: Option<&At>, fallback: &str, message: String, hint: &str) -> Diagnostic {
-        match at {
-            Some((file, line)) => {
-                let d = Diagnostic::file(file, message, hint);
-                match line {
-                    Some(l) => d.at_line(*l),
-                    None => d,
-                }
-            }
-            None => Diagnostic::file(fallback, message, hint),
-        }
+    /// The recorded line of a row (0 means none).
+    fn line(lines: &[u64], index: Option<u32>) -> Option<u64> {
+        index.and_then(|i| lines.get(i as usize).copied()).filter(|&l| l > 0)
     }
 
     /// A diagnostic at a school's row.
     pub(super) fn school(&self, id: &str, message: String, hint: &str) -> Diagnostic {
-        self.diag(self.schools.get(id), &self.schools_file, message, hint)
-            .with_value(id)
+        let at = self.edited_schools.get(id).cloned().or_else(|| {
+            Self::line(&self.city.lines.schools, self.city.school(id)).map(|l| (self.schools_file.clone(), Some(l)))
+        });
+        self.diag(at, &self.schools_file, message, hint).with_value(id)
     }
 
     /// A diagnostic at a block's row.
     pub(super) fn block(&self, id: &str, message: String, hint: &str) -> Diagnostic {
-        self.diag(self.blocks.get(id), &self.blocks_file, message, hint)
-            .with_value(id)
+        let at = self.edited_blocks.get(id).cloned().or_else(|| {
+            let index = self.city.block(id)?;
+            let line = match self.polygon_blocks {
+                Some(from_file) => ((index as usize) < from_file).then_some(u64::from(index) + 1),
+                None => Self::line(&self.city.lines.blocks, Some(index)),
+            };
+            line.map(|l| (self.blocks_file.clone(), Some(l)))
+        });
+        self.diag(at, &self.blocks_file, message, hint).with_value(id)
     }
 
     /// A diagnostic at the row (or polygon, or edit) that zones `block` to `school`.
     pub(super) fn zone(&self, stage: Stage, block: &str, school: &str, message: String, hint: &str) -> Diagnostic {
         let at = self
-            .zones
+            .edited_zones
             .get(&(stage, block.to_string(), school.to_string()))
-            .or_else(|| self.zone_features.get(&(stage, school.to_string())));
+            .cloned()
+            .or_else(|| self.zone_row(stage, block, school))
+            .or_else(|| self.zone_features().get(&(stage, school.to_string())).cloned());
         self.diag(at, &self.zones_file, message, hint).with_value(school)
+    }
+
+    fn zone_row(&self, stage: Stage, block: &str, school: &str) -> Option<At> {
+        let (b, s) = (self.city.block(block)?, self.city.school(school)?);
+        let lines = self.zone_lines.get_or_init(|| {
+            let mut first = FxHashMap::default();
+            for (stage, rows) in self.city.lines.zones.iter().enumerate() {
+                for &(b, s, line) in rows {
+                    first.entry((stage, b, s)).or_insert(line);
+                }
+            }
+            first
+        });
+        lines
+            .get(&(stage.index(), b, s))
+            .map(|&l| (self.zones_file.clone(), Some(l)))
+    }
+
+    fn zone_features(&self) -> &HashMap<(Stage, String), At> {
+        self.zone_features.get_or_init(|| {
+            let mut features = HashMap::new();
+            let Some(z) = &self.scenario.inputs.zones else {
+                return features;
+            };
+            if !crate::shapes::is_polygon_file(z) {
+                return features;
+            }
+            let file = z.display().to_string();
+            for f in crate::shapes::read_features(z).unwrap_or_default() {
+                if let Ok(stage) = f.property(&["stage", "学段"]).parse::<Stage>() {
+                    let school = f.property(&["school_id", "学校代码"]).to_string();
+                    features
+                        .entry((stage, school))
+                        .or_insert((file.clone(), Some(f.number)));
+                }
+            }
+            features
+        })
     }
 }
