@@ -114,7 +114,6 @@ impl Dataset {
     /// given only in memory need no file.
     pub fn load_with_tables(scenario: Scenario, tables: &MemoryTables) -> Result<Dataset, LoadError> {
         let mut diags = Diagnostics::default();
-        let mut sources: Vec<SourceInfo> = Vec::new();
         let name = |p: &Path| p.display().to_string();
 
         let (policy_text, policy_name) = match (&scenario.inputs.policy, &tables.policy) {
@@ -152,6 +151,33 @@ impl Dataset {
             }
         };
 
+        // The applicants' file is by far the largest: it is read (and decoded) on another
+        // thread while the small tables are parsed, which need the city only.
+        let students_file = name(&scenario.inputs.students);
+        let students_spec = tables
+            .get("students")
+            .is_none()
+            .then(|| scenario.input_spec("students", &scenario.inputs.students));
+        std::thread::scope(|scope| {
+            let students_text = students_spec.map(|spec| {
+                let file = students_file.clone();
+                scope.spawn(move || crate::io::source::read_table(&spec, &file))
+            });
+            Dataset::load_tables(scenario, tables, diags, policy, students_text)
+        })
+    }
+
+    /// The part of [`Dataset::load_with_tables`] after the policy: every table in order.
+    fn load_tables(
+        scenario: Scenario,
+        tables: &MemoryTables,
+        mut diags: Diagnostics,
+        policy: Policy,
+        students_text: Option<std::thread::ScopedJoinHandle<'_, Result<crate::io::source::TableText, OpenError>>>,
+    ) -> Result<Dataset, LoadError> {
+        let name = |p: &Path| p.display().to_string();
+        let mut sources: Vec<SourceInfo> = Vec::new();
+        let mut students_text = students_text;
         // Each tabular input: read (CSV in any accepted encoding, or a workbook's sheet),
         // parsed by its reader, and its diagnostics placed on the workbook's cells.
         let mut table = |key: &str,
@@ -159,9 +185,13 @@ impl Dataset {
                          diags: &mut Diagnostics,
                          read: &mut dyn FnMut(OwnedBytes, &str, &mut Diagnostics)| {
             let file = name(path);
-            let opened = match tables.get(key) {
-                Some(bytes) => crate::io::source::TableText::in_memory(bytes.to_vec(), &file),
-                None => crate::io::source::read_table(&scenario.input_spec(key, path), &file),
+            let prefetched = if key == "students" { students_text.take() } else { None };
+            let opened = match (tables.get(key), prefetched) {
+                (Some(bytes), _) => crate::io::source::TableText::in_memory(bytes.to_vec(), &file),
+                (None, Some(reading)) => reading
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                (None, None) => crate::io::source::read_table(&scenario.input_spec(key, path), &file),
             };
             match opened {
                 Ok(mut text) => {
