@@ -333,3 +333,71 @@ fn bom_switch_prefixes_csv_outputs() {
     assert_eq!(&with[..3], b"\xef\xbb\xbf");
     assert_eq!(&with[3..], &without[..]);
 }
+
+/// Lists keep no distances unless a tier reads them: every distance a list shows, a key
+/// orders by or a placement reports is the distance source's, whichever way it is kept.
+#[test]
+fn list_distances_are_the_sources_whether_kept_or_measured() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo/scenario.toml");
+    let policy = fs::read_to_string(demo.with_file_name("policy.toml")).unwrap();
+    let in_zone_tier = "name = \"学区内其他\"\nall = [\"home_in_zone\"]\n";
+    assert!(policy.contains(in_zone_tier));
+    let variants = [
+        (policy.clone(), None),
+        (
+            policy.replace(
+                in_zone_tier,
+                "name = \"学区内其他\"\nall = [\"home_in_zone\", \"distance_m <= 2500\"]\norder_by = [\"distance_m\"]\n",
+            ),
+            Some(false),
+        ),
+        (
+            policy.replace(
+                in_zone_tier,
+                "name = \"学区内其他\"\nall = [\"home_in_zone\"]\norder_by = [\"distance_m desc\"]\n",
+            ),
+            Some(true),
+        ),
+    ];
+    for (text, ordered) in variants {
+        let mut tables = xuequ::load::MemoryTables::default();
+        tables.set_policy(text.clone());
+        let scenario =
+            xuequ::Scenario::from_toml_with_tables(&fs::read_to_string(&demo).unwrap(), &demo, &tables).unwrap();
+        let data = Dataset::load_with_tables(scenario, &tables).unwrap();
+        let alloc = xuequ::allocate(&data);
+        assert!(xuequ::audit(&data, &alloc).passed());
+        let mut checked = 0;
+        for st in &alloc.stages {
+            let tier = st.tier_names.iter().position(|t| t == "学区内其他").unwrap();
+            assert_eq!(
+                st.priorities.entry_distance.is_empty(),
+                ordered.is_none() || st.priorities.tier_distance[tier].is_none(),
+                "{text}"
+            );
+            for m in 0..st.members.len() {
+                let block = data.cohort.students[st.members[m] as usize].block;
+                for (pos, e) in st.list(m).iter().enumerate() {
+                    let school = st.programs[e.program as usize].school;
+                    let expected = data
+                        .spatial
+                        .mm(school, block)
+                        .map_or(xuequ::allocate::UNKNOWN_DISTANCE, xuequ::spatial::metres_of_mm);
+                    assert_eq!(st.distance_m(&data, m, pos), expected);
+                    if u32::from(e.tier) as usize == tier
+                        && let Some(descending) = st.priorities.tier_distance[tier]
+                    {
+                        let part = (st.key(m, pos).0 >> 64) as u32;
+                        assert_eq!(part, if descending { u32::MAX - expected } else { expected });
+                    }
+                    checked += 1;
+                }
+                let p = st.placements[m];
+                if (p.position as usize) < st.list(m).len() {
+                    assert_eq!(p.distance_m, st.distance_m(&data, m, p.position as usize));
+                }
+            }
+        }
+        assert!(checked > 1000, "{checked}");
+    }
+}

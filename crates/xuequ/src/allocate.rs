@@ -71,13 +71,13 @@ impl Via {
     }
 }
 
-/// One entry of a candidate list (12 bytes: lists of millions of applicants stay small).
+/// One entry of a candidate list (8 bytes: lists of millions of applicants stay small). The
+/// home-to-school distance is not stored: [`StageAllocation::distance_m`] measures it, and
+/// [`Priorities::entry_distance`] keeps it per entry only when a tier's key reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
     /// Program index within the stage.
     pub program: u32,
-    /// Home-to-school distance in metres.
-    pub distance_m: u32,
     /// The applicant's tier there (index into [`StageAllocation::tier_names`]; 0 at a
     /// private school's lottery seats).
     pub tier: u16,
@@ -98,6 +98,9 @@ pub struct Priorities {
     pub tier_distance: Vec<Option<bool>>,
     /// Multiple lottery: each entry's draw at its school (empty under a single lottery).
     pub entry_lottery: Vec<u32>,
+    /// Each entry's home-to-school distance in metres, kept only when some tier orders by
+    /// distance (empty otherwise: no key reads it).
+    pub entry_distance: std::sync::Arc<Vec<u32>>,
 }
 
 impl Priorities {
@@ -113,8 +116,8 @@ impl Priorities {
         }
         let t = entry.tier as usize;
         let dist = match self.tier_distance.get(t).copied().flatten() {
-            Some(true) => u32::MAX - entry.distance_m,
-            Some(false) => entry.distance_m,
+            Some(true) => u32::MAX - self.entry_distance[e],
+            Some(false) => self.entry_distance[e],
             None => 0,
         };
         let rank = self.tier_ranks.get(t).and_then(|r| r.get(m)).copied().unwrap_or(0);
@@ -184,6 +187,18 @@ impl StageAllocation {
     /// The candidate list of member `m`.
     pub fn list(&self, m: usize) -> &[Entry] {
         &self.entries[self.list_start[m] as usize..self.list_start[m + 1] as usize]
+    }
+
+    /// The home-to-school distance in metres of member `m` at position `pos` of their list
+    /// ([`UNKNOWN_DISTANCE`] when the distance source cannot measure it).
+    pub fn distance_m(&self, data: &Dataset, m: usize, pos: usize) -> u32 {
+        let e = self.list_start[m] as usize + pos;
+        if let Some(&d) = self.priorities.entry_distance.get(e) {
+            return d;
+        }
+        let school = self.programs[self.entries[e].program as usize].school;
+        let block = data.cohort.students[self.members[m] as usize].block;
+        shown(data.spatial.mm(school, block))
     }
 
     /// Member `m`'s priority key at position `pos` of their list.
@@ -308,6 +323,8 @@ struct StageContext<'a> {
     program_of_school: ProgramsOfSchool,
     public_sites: PointIndex,
     tiers: Vec<&'a crate::policy::Tier>,
+    /// Some tier reads the home-to-school distance (a condition or its order).
+    tiers_use_distance: bool,
 }
 
 impl StageContext<'_> {
@@ -412,9 +429,14 @@ fn candidate_list(
     let city = &data.city;
     let s = &data.cohort.students[student_index];
     let begin = out.len();
+    // Distances are measured only when a tier reads them; a placement measures its own.
     let push = |out: &mut Vec<(u32, Via, u32)>, program: u32, via: Via, known: Option<u32>| {
         if !out[begin..].iter().any(|e| e.0 == program) {
-            let d = known.unwrap_or_else(|| ctx.distance(ctx.programs[program as usize].school, s.block));
+            let d = match known {
+                Some(d) => d,
+                None if ctx.tiers_use_distance => ctx.distance(ctx.programs[program as usize].school, s.block),
+                None => UNKNOWN_DISTANCE,
+            };
             out.push((program, via, d));
         }
     };
@@ -529,6 +551,7 @@ pub(crate) struct Prepared<'a> {
     id_order: Vec<u32>,
     tier_ranks: std::sync::Arc<Vec<Vec<u32>>>,
     tier_distance: Vec<Option<bool>>,
+    entry_distance: std::sync::Arc<Vec<u32>>,
     /// Serial dictatorship: rank by `serial_order` keys before the lottery.
     serial_keys: Vec<u32>,
     list_start: Vec<u32>,
@@ -573,6 +596,7 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
             .map(|(i, p)| (city.schools[p.school as usize].location.ecef, i as u32)),
     );
     let tiers = policy.tiers_for(stage);
+    let tiers_use_distance = tiers.iter().any(|t| t.uses_distance());
     let ctx = StageContext {
         data,
         stage,
@@ -580,6 +604,7 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         program_of_school,
         public_sites,
         tiers,
+        tiers_use_distance,
     };
 
     // Applicant facts, lottery, in-tier orders.
@@ -642,13 +667,17 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
     };
 
     // Candidate lists with tiers, built in parallel chunks and concatenated in order.
-    let chunks: Vec<(Vec<Entry>, Vec<u32>)> = members
+    // Per chunk: entries, list lengths, and the entries' distances when a key reads them.
+    type Chunk = (Vec<Entry>, Vec<u32>, Vec<u32>);
+    let keep_distance = tier_distance.iter().any(Option::is_some);
+    let chunks: Vec<Chunk> = members
         .par_chunks(LIST_CHUNK)
         .enumerate()
         .map(|(c, chunk)| {
             let mut raw: Vec<(u32, Via, u32)> = Vec::new();
             let mut entries = Vec::with_capacity(chunk.len() * 4);
             let mut lens = Vec::with_capacity(chunk.len());
+            let mut distances = Vec::new();
             for (k, &i) in chunk.iter().enumerate() {
                 let m = c * LIST_CHUNK + k;
                 let s = &cohort.students[i as usize];
@@ -673,14 +702,16 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
                     };
                     entries.push(Entry {
                         program,
-                        distance_m,
                         tier: tier.min(u16::MAX as usize) as u16,
                         via,
                     });
+                    if keep_distance {
+                        distances.push(distance_m);
+                    }
                 }
                 lens.push(raw.len() as u32);
             }
-            (entries, lens)
+            (entries, lens, distances)
         })
         .collect();
     drop(overflow);
@@ -688,8 +719,10 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
     let mut list_start = Vec::with_capacity(members.len() + 1);
     list_start.push(0u32);
     let mut entries = Vec::with_capacity(total_entries);
-    for (e, lens) in chunks {
+    let mut entry_distance = Vec::with_capacity(if keep_distance { total_entries } else { 0 });
+    for (e, lens, distances) in chunks {
         entries.extend_from_slice(&e);
+        entry_distance.extend_from_slice(&distances);
         for l in lens {
             list_start.push(list_start[list_start.len() - 1] + l);
         }
@@ -775,6 +808,7 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         id_order,
         tier_ranks: std::sync::Arc::new(tier_ranks),
         tier_distance,
+        entry_distance: std::sync::Arc::new(entry_distance),
         serial_keys,
         list_start,
         entries,
@@ -801,6 +835,7 @@ pub(crate) fn draw(p: &Prepared<'_>, seed: u64, progress: &(dyn Fn(Progress) + S
         tier_ranks: p.tier_ranks.clone(),
         tier_distance: p.tier_distance.clone(),
         entry_lottery,
+        entry_distance: p.entry_distance.clone(),
     };
     let serial_rank = if policy.mechanism == Mechanism::SerialDictatorship {
         let mut order: Vec<u32> = (0..members.len() as u32).collect();
@@ -1059,12 +1094,20 @@ fn run_market(inp: &MarketInputs<'_>, market_members: &[u32], market_programs: &
                 tier: 0,
             }
         } else {
-            let e = inp.entries[inp.list_start[m as usize] as usize + pos as usize];
+            let at = inp.list_start[m as usize] as usize + pos as usize;
+            let e = inp.entries[at];
             used[inp.local_index[e.program as usize] as usize] += 1;
+            let distance_m = match inp.priorities.entry_distance.get(at) {
+                Some(&d) => d,
+                None => {
+                    let block = inp.data.cohort.students[inp.members[m as usize] as usize].block;
+                    inp.ctx.distance(inp.ctx.programs[e.program as usize].school, block)
+                }
+            };
             Placement {
                 program: e.program,
                 position: pos,
-                distance_m: e.distance_m,
+                distance_m,
                 tier: u32::from(e.tier),
             }
         };

@@ -197,7 +197,7 @@ fn explain_in(
             school_id: school.id.clone(),
             school_name: school.name.clone(),
             via: e.via.as_str(),
-            distance_m: e.distance_m,
+            distance_m: st.distance_m(data, m, pos),
             straight_m: crate::spatial::metres_of_mm(data.spatial.straight_mm(prog.school, s.block)),
             tier: st.tier_name(prog.kind, tier as u32).to_string(),
             lottery,

@@ -309,6 +309,20 @@ pub struct Tier {
     pub order_by: Vec<OrderKey>,
 }
 
+impl Tier {
+    /// True when the tier reads the home-to-school distance (a condition or its order).
+    pub fn uses_distance(&self) -> bool {
+        fn reads(c: &Condition) -> bool {
+            match c {
+                Condition::Compare(a, _, _) => *a == Attribute::DistanceM,
+                Condition::Not(inner) => reads(inner),
+                _ => false,
+            }
+        }
+        self.all.iter().any(reads) || self.order_by.iter().any(|k| k.attribute == Attribute::DistanceM)
+    }
+}
+
 /// Seat-lock years per stage (学位锁定).
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
