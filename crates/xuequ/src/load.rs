@@ -792,203 +792,173 @@ fn read_students_checked<R: CsvInput>(
         return;
     }
     let body = &bytes[header.body_start..];
-    const PIECE: usize = 1 << 20;
-    let pieces: Vec<StudentPiece> = split_records(body, PIECE)
-        .into_par_iter()
-        .map(|(from, to, lines)| {
-            let mut piece = StudentPiece::default();
-            piece.rows.reserve((to - from) / 80);
-            let mut local = std::mem::take(&mut piece.diags);
-            parse_rows(
-                &body[from..to],
-                header.lines_before + lines,
-                file,
-                &header,
-                &mut local,
-                |row, diags| {
-                    if let Some(r) = parse_student(row, city, extra, &mut piece, diags) {
-                        piece.rows.push(r);
-                    }
-                },
-            );
-            piece.diags = local;
-            piece
-        })
-        .collect();
-    // The text is no longer needed: free it before the merge grows the cohort.
-    drop(bytes);
-    let total: usize = pieces.iter().map(|p| p.rows.len()).sum();
-    let total_text: usize = pieces.iter().map(|p| p.text.len()).sum();
-    if cohort.id_text.len() + total_text > u32::MAX as usize {
-        diags.push(Diagnostic::file(
-            file,
-            "the student ids take more than 4 GB of text",
-            "shorten the ids or split the file",
-        ));
-        return;
+    let ranges = split_records(body, STUDENT_PIECE);
+    // At most one applicant per line: room for all of them up front.
+    let most = memchr::memchr_iter(b'\n', body).count() + 1;
+    cohort.students.reserve(most);
+    cohort.id_start.reserve(most);
+    let mut merge = StudentMerge {
+        file,
+        extra,
+        first_index: cohort.students.len(),
+        accepted_lines: Vec::with_capacity(most),
+        extra_columns: vec![Vec::with_capacity(most); extra.len()],
+        student_id_column: header.columns.get("student_id").map(|c| c + 1),
+        id_text_full: false,
+        cohort,
+        diags,
+    };
+    {
+        let (text, starts) = (&merge.cohort.id_text, &merge.cohort.id_start);
+        merge.cohort.student_index.reserve(most, |i| {
+            &text[starts[i as usize] as usize..starts[i as usize + 1] as usize]
+        });
     }
-    cohort.students.reserve(total);
-    cohort.id_start.reserve(total);
-    cohort.id_text.reserve(total_text);
-    let first_index = cohort.students.len();
-    // The id table and the property table are two serial passes over the rows: they run
-    // side by side. Properties are interned assuming no row is a duplicate (a duplicate's
-    // property must not be interned); if the id pass finds one, they are interned again.
-    let (duplicates, interned) = {
-        let ids = IdTable {
-            text: &mut cohort.id_text,
-            starts: &mut cohort.id_start,
-            index: &mut cohort.student_index,
-        };
-        let (properties, property_index) = (&cohort.properties, &cohort.property_index);
-        rayon::join(
-            || ids.insert_rows(&pieces, first_index),
-            || intern_properties(&pieces, properties, property_index, &[]),
-        )
+    // Pieces are parsed in parallel a batch at a time, and each batch is merged into the
+    // cohort (in file order) while the next one is parsed: only two batches of parsed rows
+    // exist at once, and their buffers are reused instead of staying resident.
+    let parse = |batch: &[(usize, usize, u64)]| -> Vec<StudentPiece> {
+        batch
+            .par_iter()
+            .map(|&(from, to, lines)| {
+                let mut piece = StudentPiece::default();
+                piece.rows.reserve((to - from) / 80);
+                let mut local = std::mem::take(&mut piece.diags);
+                parse_rows(
+                    &body[from..to],
+                    header.lines_before + lines,
+                    file,
+                    &header,
+                    &mut local,
+                    |row, diags| {
+                        if let Some(r) = parse_student(row, city, extra, &mut piece, diags) {
+                            piece.rows.push(r);
+                        }
+                    },
+                );
+                piece.diags = local;
+                piece
+            })
+            .collect()
     };
-    let (properties, property_index, row_properties) = if duplicates.iter().all(Vec::is_empty) {
-        interned
-    } else {
-        drop(interned);
-        intern_properties(&pieces, &cohort.properties, &cohort.property_index, &duplicates)
-    };
-    cohort.properties = properties;
-    cohort.property_index = property_index;
-    let accepted = total - duplicates.iter().map(Vec::len).sum::<usize>();
-    let mut extra_columns: Vec<Vec<f64>> = vec![Vec::with_capacity(accepted); extra.len()];
-    let mut accepted_lines: Vec<u64> = Vec::with_capacity(accepted);
-    let mut row_properties = row_properties.into_iter();
-    let student_id_column = header.columns.get("student_id").map(|c| c + 1);
-    // Pieces are consumed (and freed) one by one as the cohort grows. Diagnostics come in
-    // file order: each piece's own, then its duplicate ids.
-    for (piece, dups) in pieces.into_iter().zip(&duplicates) {
-        for d in piece.diags.items() {
-            diags.push(d.clone());
+    let batch_len = rayon::current_num_threads().max(1) * STUDENT_BATCH_PER_THREAD;
+    let mut batches = ranges.chunks(batch_len);
+    let mut current = batches.next().map(parse);
+    while let Some(parsed) = current {
+        let next = batches.next();
+        let (following, ()) = rayon::join(|| next.map(parse), || merge.pieces(parsed));
+        current = following;
+    }
+    let StudentMerge {
+        extra_columns, cohort, ..
+    } = merge;
+    for (name, col) in extra.iter().zip(extra_columns) {
+        cohort.extra.insert(name.clone(), col);
+    }
+}
+
+/// Bytes of `students.csv` per parallel work item.
+const STUDENT_PIECE: usize = 1 << 20;
+/// Pieces per thread in one batch of the parse-and-merge pipeline.
+const STUDENT_BATCH_PER_THREAD: usize = 4;
+
+/// Appends parsed pieces of `students.csv` to a cohort in file order: ids (a repeated id is
+/// reported at its row and the row dropped), interned property ids, applicants, choices and
+/// extra columns.
+struct StudentMerge<'a> {
+    file: &'a str,
+    extra: &'a [String],
+    /// Cohort index of the file's first applicant.
+    first_index: usize,
+    /// Line of each applicant accepted so far (for "first on line N").
+    accepted_lines: Vec<u64>,
+    extra_columns: Vec<Vec<f64>>,
+    student_id_column: Option<usize>,
+    /// The ids outgrew the 4 GB an id table addresses: reported once, the rest dropped.
+    id_text_full: bool,
+    cohort: &'a mut Cohort,
+    diags: &'a mut Diagnostics,
+}
+
+impl StudentMerge<'_> {
+    fn pieces(&mut self, pieces: Vec<StudentPiece>) {
+        for piece in pieces {
+            self.piece(&piece);
         }
-        diags.omitted += piece.diags.omitted;
+    }
+
+    /// Diagnostics come in file order: the piece's own, then its repeated ids.
+    fn piece(&mut self, piece: &StudentPiece) {
+        for d in piece.diags.items() {
+            self.diags.push(d.clone());
+        }
+        self.diags.omitted += piece.diags.omitted;
+        let cohort = &mut *self.cohort;
         let base = cohort.choices.len() as u32;
         cohort.choices.extend_from_slice(&piece.choices);
-        let mut dups = dups.iter().peekable();
         for (row_index, r) in piece.rows.iter().enumerate() {
-            if let Some(&(_, first)) = dups.next_if(|d| d.0 == row_index) {
-                diags.push(
+            let id = piece.text(r.id);
+            if cohort.id_text.len() + id.len() > u32::MAX as usize {
+                if !self.id_text_full {
+                    self.id_text_full = true;
+                    self.diags.push(Diagnostic::file(
+                        self.file,
+                        "the student ids take more than 4 GB of text",
+                        "shorten the ids or split the file",
+                    ));
+                }
+                return;
+            }
+            // Append the id first so the table can read it back; undo on a repeat.
+            let next = cohort.students.len() as u32;
+            cohort.id_text.push_str(id);
+            cohort.id_start.push(cohort.id_text.len() as u32);
+            let (text, starts) = (&cohort.id_text, &cohort.id_start);
+            let text_of = |i: u32| &text[starts[i as usize] as usize..starts[i as usize + 1] as usize];
+            if let Some(first) = cohort.student_index.insert(r.id_hash, id, next, text_of) {
+                cohort.id_start.pop();
+                let keep = cohort.id_start[cohort.id_start.len() - 1] as usize;
+                cohort.id_text.truncate(keep);
+                let first_line = (first as usize)
+                    .checked_sub(self.first_index)
+                    .and_then(|i| self.accepted_lines.get(i));
+                self.diags.push(
                     Diagnostic::file(
-                        file,
-                        match (first as usize)
-                            .checked_sub(first_index)
-                            .and_then(|i| accepted_lines.get(i))
-                        {
+                        self.file,
+                        match first_line {
                             Some(line) => format!("duplicate student_id (first on line {line})"),
                             None => "duplicate student_id".to_string(),
                         },
                         "every applicant needs one row and its own id",
                     )
                     .at_line(r.line)
-                    .at_field(student_id_column, "student_id")
-                    .with_value(piece.text(r.id)),
+                    .at_field(self.student_id_column, "student_id")
+                    .with_value(id),
                 );
                 continue;
             }
             let mut student = r.student.clone();
-            student.property = row_properties.next().flatten();
-            student.choices.0 += base;
-            for (k, col) in extra_columns.iter_mut().enumerate() {
-                col.push(piece.extras[row_index * extra.len() + k]);
-            }
-            cohort.students.push(student);
-            accepted_lines.push(r.line);
-        }
-    }
-    for (name, col) in extra.iter().zip(extra_columns) {
-        cohort.extra.insert(name.clone(), col);
-    }
-}
-
-/// The id columns of a cohort, filled by one serial pass over the parsed pieces.
-struct IdTable<'a> {
-    text: &'a mut String,
-    starts: &'a mut Vec<u32>,
-    index: &'a mut StringTable,
-}
-
-impl IdTable<'_> {
-    /// Appends every row's id in file order; returns per piece the rows whose id was taken
-    /// (row index in the piece, index of the applicant who has it).
-    fn insert_rows(self, pieces: &[StudentPiece], first_index: usize) -> Vec<Vec<(usize, u32)>> {
-        let IdTable { text, starts, index } = self;
-        let total: usize = pieces.iter().map(|p| p.rows.len()).sum();
-        {
-            let (text, starts) = (&*text, &*starts);
-            index.reserve(total, |i| {
-                &text[starts[i as usize] as usize..starts[i as usize + 1] as usize]
-            });
-        }
-        let mut next = first_index as u32;
-        pieces
-            .iter()
-            .map(|piece| {
-                let mut duplicates = Vec::new();
-                for (row_index, r) in piece.rows.iter().enumerate() {
-                    let id = piece.text(r.id);
-                    // Append the id first so the table can read it back; undo on a duplicate.
-                    text.push_str(id);
-                    starts.push(text.len() as u32);
-                    let (t, s) = (&*text, &*starts);
-                    let text_of = |i: u32| &t[s[i as usize] as usize..s[i as usize + 1] as usize];
-                    if let Some(first) = index.insert(r.id_hash, id, next, text_of) {
-                        starts.pop();
-                        text.truncate(starts[starts.len() - 1] as usize);
-                        duplicates.push((row_index, first));
-                    } else {
-                        next += 1;
-                    }
-                }
-                duplicates
-            })
-            .collect()
-    }
-}
-
-/// Interns the property ids of every row not listed in `skip` (per piece, ascending row
-/// indexes), in file order, starting from `properties` and `index`. Returns the new table
-/// and each kept row's property.
-fn intern_properties(
-    pieces: &[StudentPiece],
-    properties: &[String],
-    index: &StringTable,
-    skip: &[Vec<(usize, u32)>],
-) -> (Vec<String>, StringTable, Vec<Option<u32>>) {
-    let mut properties = properties.to_vec();
-    let mut index = index.clone();
-    let with_property: usize = pieces
-        .iter()
-        .map(|p| p.rows.iter().filter(|r| r.property.is_some()).count())
-        .sum();
-    index.reserve(with_property, |i| properties[i as usize].as_str());
-    let total: usize = pieces.iter().map(|p| p.rows.len()).sum();
-    let mut of_row = Vec::with_capacity(total);
-    for (k, piece) in pieces.iter().enumerate() {
-        let mut skip = skip.get(k).map_or(&[][..], Vec::as_slice).iter().peekable();
-        for (row_index, r) in piece.rows.iter().enumerate() {
-            if skip.next_if(|d| d.0 == row_index).is_some() {
-                continue;
-            }
-            of_row.push(r.property.map(|range| {
+            student.property = r.property.map(|range| {
                 let p = piece.text(range);
-                let next = properties.len() as u32;
-                let list = &properties;
+                let next = cohort.properties.len() as u32;
+                let list = &cohort.properties;
                 let text_of = |i: u32| if i == next { p } else { list[i as usize].as_str() };
-                match index.insert(r.property_hash, p, next, text_of) {
+                match cohort.property_index.insert(r.property_hash, p, next, text_of) {
                     Some(existing) => existing,
                     None => {
-                        properties.push(p.to_string());
+                        cohort.properties.push(p.to_string());
                         next
                     }
                 }
-            }));
+            });
+            student.choices.0 += base;
+            for (k, col) in self.extra_columns.iter_mut().enumerate() {
+                col.push(piece.extras[row_index * self.extra.len() + k]);
+            }
+            cohort.students.push(student);
+            self.accepted_lines.push(r.line);
         }
     }
-    (properties, index, of_row)
 }
 
 fn parse_student(
@@ -1316,6 +1286,73 @@ mod tests {
                 proptest::prop_assert_eq!(found, city.block(&id), "id {} after {}", id, before);
             }
         }
+    }
+
+    #[test]
+    fn students_merged_batch_by_batch_match_a_sequential_reading() {
+        let city = city(1, 50);
+        // Some 14 MB: many pieces and several parse-and-merge batches. Ids repeat within and
+        // across batches, property ids repeat, and rows naming an unknown block are spread out.
+        let mut text = String::from("student_id,stage,block_id,property_id\n");
+        let mut ids: Vec<String> = Vec::new();
+        let mut first_line: HashMap<String, u64> = HashMap::new();
+        let mut properties: Vec<String> = Vec::new();
+        let mut property_of: Vec<Option<u32>> = Vec::new();
+        let mut expected_lines: Vec<(u64, String)> = Vec::new();
+        let pad = "x".repeat(60);
+        for n in 0..200_000u64 {
+            let line = n + 2;
+            let id = if n % 5_003 == 17 {
+                format!("S{pad}{}", n / 3)
+            } else {
+                format!("S{pad}{n}")
+            };
+            if n % 7_919 == 5 {
+                text.push_str(&format!("{id},primary,NOPE,\n"));
+                expected_lines.push((line, "no block has this id".into()));
+                continue;
+            }
+            let property = if n % 3 == 0 {
+                String::new()
+            } else {
+                format!("H{}", n % 4_001)
+            };
+            text.push_str(&format!("{id},primary,B{},{property}\n", n % 50));
+            if let Some(first) = first_line.get(&id) {
+                expected_lines.push((line, format!("duplicate student_id (first on line {first})")));
+                continue;
+            }
+            first_line.insert(id.clone(), line);
+            ids.push(id);
+            property_of.push(
+                (!property.is_empty()).then(|| match properties.iter().position(|p| *p == property) {
+                    Some(i) => i as u32,
+                    None => {
+                        properties.push(property.clone());
+                        (properties.len() - 1) as u32
+                    }
+                }),
+            );
+        }
+        assert!(text.len() > 12 << 20, "{} bytes", text.len());
+        let mut cohort = Cohort::default();
+        let mut diags = Diagnostics::with_cap(usize::MAX);
+        read_students(text.as_bytes(), "students.csv", &city, &[], &mut cohort, &mut diags);
+        let got: Vec<&str> = (0..cohort.students.len()).map(|i| cohort.id(i)).collect();
+        assert_eq!(got, ids);
+        assert_eq!(cohort.properties, properties);
+        let got: Vec<Option<u32>> = cohort.students.iter().map(|s| s.property).collect();
+        assert_eq!(got, property_of);
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(cohort.student(id), Some(i as u32));
+        }
+        let mut lines: Vec<(u64, String)> = diags
+            .items()
+            .iter()
+            .map(|d| (d.line.unwrap(), d.message.clone()))
+            .collect();
+        lines.sort();
+        assert_eq!(lines, expected_lines);
     }
 
     #[test]
