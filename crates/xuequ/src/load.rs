@@ -567,12 +567,104 @@ pub fn read_schools<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut Cit
 }
 
 /// Reads `blocks.csv` into `city.blocks`.
+///
+/// Rows are parsed in parallel pieces and taken in file order (ids checked for repeats, the
+/// district names interned), so the outcome and the order of the problems are those of a
+/// sequential read.
 pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
+    use rayon::prelude::*;
     const REQUIRED: &[&str] = &["block_id", "name", "district", "lon", "lat", "households"];
     city.lines.blocks.resize(city.blocks.len(), 0);
+    let Some((bytes, header)) = read_header(reader, file, REQUIRED, diags) else {
+        return;
+    };
+    let body = &bytes[header.body_start..];
+    let pieces: Vec<BlockPiece> = split_records(body, 1 << 20)
+        .into_par_iter()
+        .map(|(from, to, lines)| {
+            let mut piece = BlockPiece::default();
+            let mut local = Diagnostics::default();
+            parse_rows(
+                &body[from..to],
+                header.lines_before + lines,
+                file,
+                &header,
+                &mut local,
+                |row, diags| piece.row(row, crs, diags),
+            );
+            piece.diags = local;
+            piece
+        })
+        .collect();
+    drop(bytes);
+    let rows: usize = pieces.iter().map(|p| p.rows.len()).sum();
+    city.blocks.reserve(rows);
+    city.block_index.reserve(rows);
+    city.lines.blocks.reserve(rows);
     // Ids of rows that were not accepted: a later reference to them is not reported again.
     let mut failed: Vec<String> = Vec::new();
-    let mut on_row = |row: &Row<'_>, diags: &mut Diagnostics| -> bool {
+    for piece in pieces {
+        // A district is numbered when its first accepted row is taken, as a sequential read does.
+        let mut districts: Vec<Option<u32>> = vec![None; piece.districts.len()];
+        failed.extend(piece.failed);
+        // The piece's own problems and its repeated ids, merged by line.
+        let mut problems = piece.diags.items().iter().peekable();
+        for (line, mut block) in piece.rows {
+            while let Some(d) = problems.next_if(|d| d.line.is_none_or(|l| l < line)) {
+                diags.push(d.clone());
+            }
+            let index = city.blocks.len() as u32;
+            match city.block_index.entry(block.id.clone()) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    diags.push(
+                        Diagnostic::file(
+                            file,
+                            format!(
+                                "duplicate block_id (first on line {})",
+                                city.lines.blocks[*first.get() as usize]
+                            ),
+                            "every block needs its own id",
+                        )
+                        .at_line(line)
+                        .at_field(header.columns.get("block_id").map(|c| c + 1), "block_id")
+                        .with_value(&block.id),
+                    );
+                    continue;
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(index);
+                }
+            }
+            let local = block.district as usize;
+            block.district = *districts[local].get_or_insert_with(|| district_index(city, &piece.districts[local]));
+            city.lines.blocks.push(line);
+            city.blocks.push(block);
+        }
+        for d in problems {
+            diags.push(d.clone());
+        }
+        diags.omitted += piece.diags.omitted;
+    }
+    let rejected: Vec<String> = failed
+        .into_iter()
+        .filter(|id| !id.is_empty() && city.block(id).is_none())
+        .collect();
+    city.rejected.blocks.extend(rejected);
+}
+
+/// The rows of one piece of `blocks.csv`: each accepted row's line and block (its district
+/// an index into the piece's own district names).
+#[derive(Default)]
+struct BlockPiece {
+    rows: Vec<(u64, Block)>,
+    districts: Vec<String>,
+    /// Ids of the rows with a problem.
+    failed: Vec<String>,
+    diags: Diagnostics,
+}
+
+impl BlockPiece {
+    fn row(&mut self, row: &Row<'_>, crs: Crs, diags: &mut Diagnostics) {
         let id = row.required("block_id", diags);
         let district = row.required("district", diags);
         let location = row.location(crs, diags);
@@ -597,55 +689,35 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
             Some(planned),
         ) = (id, district, location, households, status, move_in_year, planned)
         else {
-            return false;
+            self.failed.push(row.text("block_id").to_string());
+            return;
         };
-        let index = city.blocks.len() as u32;
-        match city.block_index.entry(id.to_string()) {
-            std::collections::hash_map::Entry::Occupied(first) => {
-                diags.push(row.diag(
-                    "block_id",
-                    id,
-                    format!(
-                        "duplicate block_id (first on line {})",
-                        city.lines.blocks[*first.get() as usize]
-                    ),
-                    "every block needs its own id",
-                ));
-                return false;
+        let district = match self.districts.iter().rposition(|d| d == district) {
+            Some(i) => i,
+            None => {
+                self.districts.push(district.to_string());
+                self.districts.len() - 1
             }
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(index);
-            }
-        }
-        city.lines.blocks.push(row.line);
-        let district = district_index(city, district);
+        };
         let name = row.text("name");
-        city.blocks.push(Block {
-            id: id.to_string(),
-            name: if name.is_empty() {
-                id.to_string()
-            } else {
-                name.to_string()
+        self.rows.push((
+            row.line,
+            Block {
+                id: id.to_string(),
+                name: if name.is_empty() {
+                    id.to_string()
+                } else {
+                    name.to_string()
+                },
+                district: district as u32,
+                location,
+                households: households.unwrap_or(0),
+                status,
+                move_in_year,
+                planned_households: planned,
             },
-            district,
-            location,
-            households: households.unwrap_or(0),
-            status,
-            move_in_year,
-            planned_households: planned,
-        });
-        true
-    };
-    read_csv(reader, file, REQUIRED, diags, |row, diags| {
-        if !on_row(row, diags) {
-            failed.push(row.text("block_id").to_string());
-        }
-    });
-    let rejected: Vec<String> = failed
-        .into_iter()
-        .filter(|id| !id.is_empty() && city.block(id).is_none())
-        .collect();
-    city.rejected.blocks.extend(rejected);
+        ));
+    }
 }
 
 /// Reads `zones.csv` into `city.zones`.
@@ -1353,6 +1425,76 @@ mod tests {
             .collect();
         lines.sort();
         assert_eq!(lines, expected_lines);
+    }
+
+    #[test]
+    fn blocks_read_in_pieces_match_a_sequential_reading() {
+        // Some 4 MB: several pieces. Ids repeat within and across pieces, some rows are bad,
+        // and a district's first row is a repeat (it is numbered at its first accepted row).
+        let mut text = String::from("block_id,name,district,lon,lat,households\n");
+        let mut ids: Vec<String> = Vec::new();
+        let mut districts: Vec<String> = Vec::new();
+        let mut district_of: Vec<u32> = Vec::new();
+        let mut first_line: HashMap<String, u64> = HashMap::new();
+        let mut expected: Vec<(u64, String)> = Vec::new();
+        for n in 0..60_000u64 {
+            let line = n + 2;
+            let repeat = n % 4_999 == 7 && n > 7;
+            let id = if repeat { format!("B{}", n / 2) } else { format!("B{n}") };
+            let district = if repeat && n == 4_999 * 3 + 7 {
+                "新区".to_string()
+            } else {
+                format!("D{}", (n / 1_000) % 13)
+            };
+            if n % 6_007 == 3 {
+                text.push_str(&format!("{id},小区{n},{district},120.3,31.5,many\n"));
+                expected.push((line, "households".into()));
+                continue;
+            }
+            text.push_str(&format!("{id},小区{n}{},{district},120.3,31.5,10\n", "名".repeat(20)));
+            if let Some(first) = first_line.get(&id) {
+                expected.push((line, format!("duplicate block_id (first on line {first})")));
+                continue;
+            }
+            first_line.insert(id.clone(), line);
+            ids.push(id);
+            let d = match districts.iter().position(|x| *x == district) {
+                Some(i) => i,
+                None => {
+                    districts.push(district);
+                    districts.len() - 1
+                }
+            };
+            district_of.push(d as u32);
+        }
+        assert!(text.len() > 3 << 20, "{} bytes", text.len());
+        let mut city = City::default();
+        let mut diags = Diagnostics::with_cap(usize::MAX);
+        read_blocks(text.as_bytes(), "blocks.csv", Crs::Wgs84, &mut city, &mut diags);
+        let got: Vec<&str> = city.blocks.iter().map(|b| b.id.as_str()).collect();
+        assert_eq!(got, ids);
+        assert_eq!(city.districts, districts);
+        assert!(!city.districts.iter().any(|d| d == "新区"));
+        let got: Vec<u32> = city.blocks.iter().map(|b| b.district).collect();
+        assert_eq!(got, district_of);
+        for (i, b) in city.blocks.iter().enumerate() {
+            assert_eq!(city.block(&b.id), Some(i as u32));
+            assert_eq!(city.lines.blocks[i], first_line[&b.id]);
+        }
+        // Problems come in file order, each at its row.
+        let got: Vec<(u64, String)> = diags
+            .items()
+            .iter()
+            .map(|d| {
+                let what = if d.message.starts_with("duplicate") {
+                    d.message.clone()
+                } else {
+                    d.field.clone().unwrap_or_default()
+                };
+                (d.line.unwrap(), what)
+            })
+            .collect();
+        assert_eq!(got, expected);
     }
 
     #[test]
