@@ -722,65 +722,101 @@ impl BlockPiece {
 
 /// Reads `zones.csv` into `city.zones`.
 pub fn read_zones<R: CsvInput>(reader: R, file: &str, city: &mut City, diags: &mut Diagnostics) {
-    // (block, school, line) per stage.
+    use rayon::prelude::*;
+    let Some((bytes, header)) = read_header(reader, file, &["block_id", "stage", "school_id"], diags) else {
+        return;
+    };
+    let body = &bytes[header.body_start..];
+    let town = &*city;
+    // (block, school, line) per stage, per piece; pieces parsed in parallel, taken in order.
+    type Piece = ([Vec<(u32, u32, u64)>; 3], Diagnostics);
+    let pieces: Vec<Piece> = split_records(body, 1 << 20)
+        .into_par_iter()
+        .map(|(from, to, lines)| {
+            let mut rows: [Vec<(u32, u32, u64)>; 3] = Default::default();
+            let mut local = Diagnostics::default();
+            let mut last_block = 0;
+            parse_rows(
+                &body[from..to],
+                header.lines_before + lines,
+                file,
+                &header,
+                &mut local,
+                |row, diags| {
+                    if let Some((stage, pair)) = zone_row(row, town, &mut last_block, diags) {
+                        rows[stage.index()].push(pair);
+                    }
+                },
+            );
+            (rows, local)
+        })
+        .collect();
+    drop(bytes);
     let mut lines: [Vec<(u32, u32, u64)>; 3] = Default::default();
-    let mut last_block = 0;
-    read_csv(
-        reader,
-        file,
-        &["block_id", "stage", "school_id"],
-        diags,
-        |row, diags| {
-            let block = row.required("block_id", diags).and_then(|b| {
-                let found = city.block_near(b, &mut last_block);
-                if found.is_none() && !city.rejected.block(b) {
-                    diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
-                }
-                found
-            });
-            let stage = row.stage(diags);
-            let school = row.required("school_id", diags).and_then(|s| {
-                let found = city.school(s);
-                if found.is_none() && !city.rejected.school(s) {
-                    diags.push(row.diag(
-                        "school_id",
-                        s,
-                        "no school has this id",
-                        "use a school_id from schools.csv",
-                    ));
-                }
-                found
-            });
-            let (Some(block), Some(stage), Some(school)) = (block, stage, school) else {
-                return;
-            };
-            let s = &city.schools[school as usize];
-            if s.stage != stage {
-                diags.push(row.diag(
-                    "school_id",
-                    &s.id,
-                    format!("this school admits {} pupils, not {stage}", s.stage),
-                    "pair each block with a school of the row's stage",
-                ));
-                return;
-            }
-            if s.sector == Sector::Private {
-                diags.push(row.diag(
-                    "school_id",
-                    &s.id,
-                    "a private school has no catchment zone",
-                    "private schools admit by lottery among families who choose them; remove this row",
-                ));
-                return;
-            }
-            lines[stage.index()].push((block, school, row.line));
-        },
-    );
+    for (rows, local) in pieces {
+        for d in local.items() {
+            diags.push(d.clone());
+        }
+        diags.omitted += local.omitted;
+        for (all, piece) in lines.iter_mut().zip(rows) {
+            all.extend_from_slice(&piece);
+        }
+    }
     for (stage, lines) in lines.into_iter().enumerate() {
         let pairs: Vec<(u32, u32)> = lines.iter().map(|&(b, s, _)| (b, s)).collect();
         city.zones[stage] = StageZones::from_pairs(city.blocks.len(), &pairs);
         city.lines.zones[stage] = lines;
     }
+}
+
+/// One `zones.csv` row as its stage and (block, school, line).
+fn zone_row(
+    row: &Row<'_>,
+    city: &City,
+    last_block: &mut u32,
+    diags: &mut Diagnostics,
+) -> Option<(Stage, (u32, u32, u64))> {
+    let block = row.required("block_id", diags).and_then(|b| {
+        let found = city.block_near(b, last_block);
+        if found.is_none() && !city.rejected.block(b) {
+            diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+        }
+        found
+    });
+    let stage = row.stage(diags);
+    let school = row.required("school_id", diags).and_then(|s| {
+        let found = city.school(s);
+        if found.is_none() && !city.rejected.school(s) {
+            diags.push(row.diag(
+                "school_id",
+                s,
+                "no school has this id",
+                "use a school_id from schools.csv",
+            ));
+        }
+        found
+    });
+    let (block, stage, school) = (block?, stage?, school?);
+    let s = &city.schools[school as usize];
+    if s.stage != stage {
+        diags.push(row.diag(
+            "school_id",
+            &s.id,
+            format!("this school admits {} pupils, not {stage}", s.stage),
+            "pair each block with a school of the row's stage",
+        ));
+        return None;
+    }
+    if s.sector == Sector::Private {
+        diags.push(row.diag(
+            "school_id",
+            &s.id,
+            "a private school has no catchment zone",
+            "private schools admit by lottery among families who choose them; remove this row",
+        ));
+        return None;
+    }
+    Some((stage, (block, school, row.line)))
 }
 
 /// One parsed `students.csv` row, before ids are checked for uniqueness across the file.
