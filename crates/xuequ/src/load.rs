@@ -403,6 +403,67 @@ fn district_index(city: &mut City, name: &str) -> u32 {
     (city.districts.len() - 1) as u32
 }
 
+/// Parses the records of `body` (after `header`) within `ranges` (from
+/// [`split_records`]) in parallel: `start` makes a piece's state and `on_row` takes each row
+/// into it. Returns each piece's state and problems, in file order.
+fn parse_pieces<T: Send>(
+    ranges: &[(usize, usize, u64)],
+    body: &[u8],
+    header: &crate::io::csv::Header,
+    file: &str,
+    start: impl Fn(usize) -> T + Sync,
+    on_row: impl Fn(&mut T, &Row<'_>, &mut Diagnostics) + Sync,
+) -> Vec<(T, Diagnostics)> {
+    use rayon::prelude::*;
+    ranges
+        .par_iter()
+        .map(|&(from, to, lines)| {
+            let mut state = start(to - from);
+            let mut diags = Diagnostics::default();
+            parse_rows(
+                &body[from..to],
+                header.lines_before + lines,
+                file,
+                header,
+                &mut diags,
+                |row, diags| on_row(&mut state, row, diags),
+            );
+            (state, diags)
+        })
+        .collect()
+}
+
+/// Reads a whole table (header checked for `required`) and parses it with
+/// [`parse_pieces`] in pieces of about 1 MB; `None` when the file or its header is unusable
+/// (reported in `diags`).
+fn read_in_pieces<T: Send>(
+    reader: impl CsvInput,
+    file: &str,
+    required: &[&str],
+    diags: &mut Diagnostics,
+    start: impl Fn(usize) -> T + Sync,
+    on_row: impl Fn(&mut T, &Row<'_>, &mut Diagnostics) + Sync,
+) -> Option<Vec<(T, Diagnostics)>> {
+    let (bytes, header) = read_header(reader, file, required, diags)?;
+    let body = &bytes[header.body_start..];
+    Some(parse_pieces(
+        &split_records(body, 1 << 20),
+        body,
+        &header,
+        file,
+        start,
+        on_row,
+    ))
+}
+
+/// Appends a piece's problems to the file's.
+fn take_problems(diags: &mut Diagnostics, piece: &Diagnostics) {
+    for d in piece.items() {
+        diags.push(d.clone());
+    }
+    diags.omitted += piece.omitted;
+}
+
 /// Reads `schools.csv` into `city.schools`.
 pub fn read_schools<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
     const REQUIRED: &[&str] = &[
@@ -572,43 +633,31 @@ pub fn read_schools<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut Cit
 /// district names interned), so the outcome and the order of the problems are those of a
 /// sequential read.
 pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
-    use rayon::prelude::*;
     const REQUIRED: &[&str] = &["block_id", "name", "district", "lon", "lat", "households"];
     city.lines.blocks.resize(city.blocks.len(), 0);
-    let Some((bytes, header)) = read_header(reader, file, REQUIRED, diags) else {
+    let Some(pieces) = read_in_pieces(
+        reader,
+        file,
+        REQUIRED,
+        diags,
+        |_| BlockPiece::default(),
+        |piece, row, diags| piece.row(row, crs, diags),
+    ) else {
         return;
     };
-    let body = &bytes[header.body_start..];
-    let pieces: Vec<BlockPiece> = split_records(body, 1 << 20)
-        .into_par_iter()
-        .map(|(from, to, lines)| {
-            let mut piece = BlockPiece::default();
-            let mut local = Diagnostics::default();
-            parse_rows(
-                &body[from..to],
-                header.lines_before + lines,
-                file,
-                &header,
-                &mut local,
-                |row, diags| piece.row(row, crs, diags),
-            );
-            piece.diags = local;
-            piece
-        })
-        .collect();
-    drop(bytes);
-    let rows: usize = pieces.iter().map(|p| p.rows.len()).sum();
+    let rows: usize = pieces.iter().map(|p| p.0.rows.len()).sum();
     city.blocks.reserve(rows);
     city.block_index.reserve(rows);
     city.lines.blocks.reserve(rows);
     // Ids of rows that were not accepted: a later reference to them is not reported again.
     let mut failed: Vec<String> = Vec::new();
-    for piece in pieces {
+    for (piece, problems) in pieces {
         // A district is numbered when its first accepted row is taken, as a sequential read does.
         let mut districts: Vec<Option<u32>> = vec![None; piece.districts.len()];
         failed.extend(piece.failed);
         // The piece's own problems and its repeated ids, merged by line.
-        let mut problems = piece.diags.items().iter().peekable();
+        let omitted = problems.omitted;
+        let mut problems = problems.items().iter().peekable();
         for (line, mut block) in piece.rows {
             while let Some(d) = problems.next_if(|d| d.line.is_none_or(|l| l < line)) {
                 diags.push(d.clone());
@@ -626,7 +675,7 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
                             "every block needs its own id",
                         )
                         .at_line(line)
-                        .at_field(header.columns.get("block_id").map(|c| c + 1), "block_id")
+                        .at_field(piece.id_column, "block_id")
                         .with_value(&block.id),
                     );
                     continue;
@@ -643,7 +692,7 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
         for d in problems {
             diags.push(d.clone());
         }
-        diags.omitted += piece.diags.omitted;
+        diags.omitted += omitted;
     }
     let rejected: Vec<String> = failed
         .into_iter()
@@ -660,11 +709,13 @@ struct BlockPiece {
     districts: Vec<String>,
     /// Ids of the rows with a problem.
     failed: Vec<String>,
-    diags: Diagnostics,
+    /// The `block_id` column (1-based), for messages about repeated ids.
+    id_column: Option<usize>,
 }
 
 impl BlockPiece {
     fn row(&mut self, row: &Row<'_>, crs: Crs, diags: &mut Diagnostics) {
+        self.id_column = row.columns.get("block_id").map(|c| c + 1);
         let id = row.required("block_id", diags);
         let district = row.required("district", diags);
         let location = row.location(crs, diags);
@@ -722,42 +773,26 @@ impl BlockPiece {
 
 /// Reads `zones.csv` into `city.zones`.
 pub fn read_zones<R: CsvInput>(reader: R, file: &str, city: &mut City, diags: &mut Diagnostics) {
-    use rayon::prelude::*;
-    let Some((bytes, header)) = read_header(reader, file, &["block_id", "stage", "school_id"], diags) else {
+    let town = &*city;
+    // (block, school, line) per stage, and the last block found, per piece.
+    type Rows = ([Vec<(u32, u32, u64)>; 3], u32);
+    let Some(pieces) = read_in_pieces(
+        reader,
+        file,
+        &["block_id", "stage", "school_id"],
+        diags,
+        |_| Rows::default(),
+        |(rows, last_block), row, diags| {
+            if let Some((stage, pair)) = zone_row(row, town, last_block, diags) {
+                rows[stage.index()].push(pair);
+            }
+        },
+    ) else {
         return;
     };
-    let body = &bytes[header.body_start..];
-    let town = &*city;
-    // (block, school, line) per stage, per piece; pieces parsed in parallel, taken in order.
-    type Piece = ([Vec<(u32, u32, u64)>; 3], Diagnostics);
-    let pieces: Vec<Piece> = split_records(body, 1 << 20)
-        .into_par_iter()
-        .map(|(from, to, lines)| {
-            let mut rows: [Vec<(u32, u32, u64)>; 3] = Default::default();
-            let mut local = Diagnostics::default();
-            let mut last_block = 0;
-            parse_rows(
-                &body[from..to],
-                header.lines_before + lines,
-                file,
-                &header,
-                &mut local,
-                |row, diags| {
-                    if let Some((stage, pair)) = zone_row(row, town, &mut last_block, diags) {
-                        rows[stage.index()].push(pair);
-                    }
-                },
-            );
-            (rows, local)
-        })
-        .collect();
-    drop(bytes);
     let mut lines: [Vec<(u32, u32, u64)>; 3] = Default::default();
-    for (rows, local) in pieces {
-        for d in local.items() {
-            diags.push(d.clone());
-        }
-        diags.omitted += local.omitted;
+    for ((rows, _), problems) in pieces {
+        take_problems(diags, &problems);
         for (all, piece) in lines.iter_mut().zip(rows) {
             all.extend_from_slice(&piece);
         }
@@ -769,22 +804,22 @@ pub fn read_zones<R: CsvInput>(reader: R, file: &str, city: &mut City, diags: &m
     }
 }
 
-/// One `zones.csv` row as its stage and (block, school, line).
-fn zone_row(
-    row: &Row<'_>,
-    city: &City,
-    last_block: &mut u32,
-    diags: &mut Diagnostics,
-) -> Option<(Stage, (u32, u32, u64))> {
-    let block = row.required("block_id", diags).and_then(|b| {
+/// The block a row's `block_id` names (looked up near the previous row's), reported when
+/// unknown (unless its own row was rejected).
+fn block_cell(row: &Row<'_>, city: &City, last_block: &mut u32, diags: &mut Diagnostics) -> Option<u32> {
+    row.required("block_id", diags).and_then(|b| {
         let found = city.block_near(b, last_block);
         if found.is_none() && !city.rejected.block(b) {
             diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
         }
         found
-    });
-    let stage = row.stage(diags);
-    let school = row.required("school_id", diags).and_then(|s| {
+    })
+}
+
+/// The school a row's `school_id` names, reported when unknown (unless its own row was
+/// rejected).
+fn school_cell(row: &Row<'_>, city: &City, diags: &mut Diagnostics) -> Option<u32> {
+    row.required("school_id", diags).and_then(|s| {
         let found = city.school(s);
         if found.is_none() && !city.rejected.school(s) {
             diags.push(row.diag(
@@ -795,7 +830,19 @@ fn zone_row(
             ));
         }
         found
-    });
+    })
+}
+
+/// One `zones.csv` row as its stage and (block, school, line).
+fn zone_row(
+    row: &Row<'_>,
+    city: &City,
+    last_block: &mut u32,
+    diags: &mut Diagnostics,
+) -> Option<(Stage, (u32, u32, u64))> {
+    let block = block_cell(row, city, last_block, diags);
+    let stage = row.stage(diags);
+    let school = school_cell(row, city, diags);
     let (block, stage, school) = (block?, stage?, school?);
     let s = &city.schools[school as usize];
     if s.stage != stage {
@@ -841,7 +888,6 @@ struct StudentPiece {
     text: String,
     /// Extra numeric columns, `extra.len()` values per row.
     extras: Vec<f64>,
-    diags: Diagnostics,
     /// The block of the previous row (rows of one block usually come together).
     last_block: u32,
 }
@@ -878,7 +924,6 @@ fn read_students_checked<R: CsvInput>(
     cohort: &mut Cohort,
     diags: &mut Diagnostics,
 ) {
-    use rayon::prelude::*;
     let Some((bytes, header)) = read_header(reader, file, &["student_id", "stage", "block_id"], diags) else {
         return;
     };
@@ -925,29 +970,22 @@ fn read_students_checked<R: CsvInput>(
     // Pieces are parsed in parallel a batch at a time, and each batch is merged into the
     // cohort (in file order) while the next one is parsed: only two batches of parsed rows
     // exist at once, and their buffers are reused instead of staying resident.
-    let parse = |batch: &[(usize, usize, u64)]| -> Vec<StudentPiece> {
-        batch
-            .par_iter()
-            .map(|&(from, to, lines)| {
-                let mut piece = StudentPiece::default();
-                piece.rows.reserve((to - from) / 80);
-                let mut local = std::mem::take(&mut piece.diags);
-                parse_rows(
-                    &body[from..to],
-                    header.lines_before + lines,
-                    file,
-                    &header,
-                    &mut local,
-                    |row, diags| {
-                        if let Some(r) = parse_student(row, city, extra, &mut piece, diags) {
-                            piece.rows.push(r);
-                        }
-                    },
-                );
-                piece.diags = local;
-                piece
-            })
-            .collect()
+    let parse = |batch: &[(usize, usize, u64)]| {
+        parse_pieces(
+            batch,
+            body,
+            &header,
+            file,
+            |bytes| StudentPiece {
+                rows: Vec::with_capacity(bytes / 80),
+                ..StudentPiece::default()
+            },
+            |piece, row, diags| {
+                if let Some(r) = parse_student(row, city, extra, piece, diags) {
+                    piece.rows.push(r);
+                }
+            },
+        )
     };
     let batch_len = rayon::current_num_threads().max(1) * STUDENT_BATCH_PER_THREAD;
     let mut batches = ranges.chunks(batch_len);
@@ -989,18 +1027,15 @@ struct StudentMerge<'a> {
 }
 
 impl StudentMerge<'_> {
-    fn pieces(&mut self, pieces: Vec<StudentPiece>) {
-        for piece in pieces {
+    fn pieces(&mut self, pieces: Vec<(StudentPiece, Diagnostics)>) {
+        for (piece, problems) in pieces {
+            take_problems(self.diags, &problems);
             self.piece(&piece);
         }
     }
 
-    /// Diagnostics come in file order: the piece's own, then its repeated ids.
+    /// Diagnostics come in file order: the piece's own (taken before), then its repeated ids.
     fn piece(&mut self, piece: &StudentPiece) {
-        for d in piece.diags.items() {
-            self.diags.push(d.clone());
-        }
-        self.diags.omitted += piece.diags.omitted;
         let cohort = &mut *self.cohort;
         let base = cohort.choices.len() as u32;
         cohort.choices.extend_from_slice(&piece.choices);
@@ -1269,42 +1304,26 @@ pub fn read_seat_locks<R: CsvInput>(reader: R, file: &str, year: i32, cohort: &m
 
 /// Reads `distances.csv` (school_id, block_id, distance_m).
 pub fn read_distances<R: CsvInput>(reader: R, file: &str, city: &City, diags: &mut Diagnostics) -> DistanceMatrix {
-    use rayon::prelude::*;
     let mut matrix = DistanceMatrix::default();
-    let Some((bytes, header)) = read_header(reader, file, &["school_id", "block_id", "distance_m"], diags) else {
+    // Pieces are taken in file order, so a pair given twice keeps its last distance, as a
+    // sequential read would.
+    let Some(pieces) = read_in_pieces(
+        reader,
+        file,
+        &["school_id", "block_id", "distance_m"],
+        diags,
+        |bytes| (Vec::with_capacity(bytes / 24), 0u32),
+        |(pairs, last_block), row, diags| {
+            if let Some(pair) = distance_row(row, city, last_block, diags) {
+                pairs.push(pair);
+            }
+        },
+    ) else {
         return matrix;
     };
-    let body = &bytes[header.body_start..];
-    // Pieces are parsed in parallel and taken in file order, so a pair given twice keeps
-    // its last distance, as a sequential read would.
-    type Piece = (Vec<(u32, u32, u32)>, Diagnostics);
-    let pieces: Vec<Piece> = split_records(body, 1 << 20)
-        .into_par_iter()
-        .map(|(from, to, lines)| {
-            let mut pairs = Vec::with_capacity((to - from) / 24);
-            let mut local = Diagnostics::default();
-            let mut last_block = 0;
-            parse_rows(
-                &body[from..to],
-                header.lines_before + lines,
-                file,
-                &header,
-                &mut local,
-                |row, diags| {
-                    if let Some(pair) = distance_row(row, city, &mut last_block, diags) {
-                        pairs.push(pair);
-                    }
-                },
-            );
-            (pairs, local)
-        })
-        .collect();
-    matrix.map.reserve(pieces.iter().map(|p| p.0.len()).sum());
-    for (pairs, local) in pieces {
-        for d in local.items() {
-            diags.push(d.clone());
-        }
-        diags.omitted += local.omitted;
+    matrix.map.reserve(pieces.iter().map(|p| p.0.0.len()).sum());
+    for ((pairs, _), problems) in pieces {
+        take_problems(diags, &problems);
         for (s, b, mm) in pairs {
             matrix.insert_mm(s, b, mm);
         }
@@ -1314,25 +1333,8 @@ pub fn read_distances<R: CsvInput>(reader: R, file: &str, city: &City, diags: &m
 
 /// One `distances.csv` row as (school, block, millimetres).
 fn distance_row(row: &Row<'_>, city: &City, last_block: &mut u32, diags: &mut Diagnostics) -> Option<(u32, u32, u32)> {
-    let school = row.required("school_id", diags).and_then(|s| {
-        let f = city.school(s);
-        if f.is_none() && !city.rejected.school(s) {
-            diags.push(row.diag(
-                "school_id",
-                s,
-                "no school has this id",
-                "use a school_id from schools.csv",
-            ));
-        }
-        f
-    });
-    let block = row.required("block_id", diags).and_then(|b| {
-        let f = city.block_near(b, last_block);
-        if f.is_none() && !city.rejected.block(b) {
-            diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
-        }
-        f
-    });
+    let school = school_cell(row, city, diags);
+    let block = block_cell(row, city, last_block, diags);
     let d = match row.parse::<f64>("distance_m", "a distance in metres", diags) {
         Some(Some(d)) if (0.0..4.0e6).contains(&d) => Some((d * 1000.0).round() as u32),
         Some(_) => {
