@@ -7,20 +7,31 @@
 //! is unique, and so is the set of proposals made: the order in which free students propose
 //! changes neither.
 //!
-//! Implementation, tuned for a million students with ten choices each:
-//! - each program keeps its held applicants in a bounded binary max-heap (worst on top),
-//!   all heaps stored flat in one preallocated array, sized by `min(seats, applications)`;
+//! Implementation, tuned for a million students with ten choices each, where the time goes
+//! into cache misses on the programs' held applicants:
+//! - each program's held applicants sit in one flat, preallocated array, in a slot range
+//!   sized by `min(seats, applications)`. While the program fills, an applicant is appended
+//!   (one write, no ordering). Once full, the range is a body in no order followed by a
+//!   short "tail" of the program's worst held applicants sorted worst first, so the worst
+//!   held (the one a better proposer displaces) is always at the body's end. A proposer
+//!   better than every tail entry takes the freed slot and the body grows by one; otherwise
+//!   they are inserted into the tail. Only when the tail runs out is it rebuilt by a
+//!   linear-time selection over the range. A displacement thus touches one or two cache
+//!   lines instead of a heap's path of about `log2(seats)` of them;
 //! - a held entry carries its list index and the end of its student's list, so a displaced
 //!   student goes on proposing without looking up where their list is;
 //! - a full program's worst held rank is copied into its small per-program record, so a
-//!   rejection (the most common event) touches neither the heap nor any per-student array;
+//!   rejection (the most common event) touches neither the held array nor any per-student
+//!   array;
 //! - proposals run in rounds: in round 0 every student proposes down their list until held;
 //!   students displaced in round `r` propose again in round `r + 1`, sorted by list index,
 //!   so each round reads the lists in address order instead of at random.
 //!
-//! With `L` list entries and at most `C` seats at any one program, the run takes
-//! `O(L log C)` time for the heaps plus `O(D log D)` for sorting the `D` displacements, and
-//! `O(S + P + L / 64 + seats)` memory; nothing is allocated per student or per proposal.
+//! With `L` list entries and at most `C` seats at any one program, a tail of `C / 2` entries
+//! is rebuilt in `O(C)` after at least `C / 2` displacements, and an insertion into it costs
+//! `O(C)` at worst, so the run takes `O(L C)` at worst but `O(L)` amortised when proposers
+//! fall at random through the tail, plus `O(D log D)` for sorting the `D` displacements; it
+//! needs `O(S + P + L / 64 + seats)` memory and allocates nothing per student or proposal.
 
 use super::{Market, Matching, UNPLACED};
 
@@ -47,30 +58,35 @@ impl Held {
     }
 }
 
-/// One program: its heap (`len` of `cap` slots from `start` in the shared array) and, once
-/// full, the rank of its worst held applicant. A program without seats is full from the
-/// start, with a worst rank nobody beats.
-#[derive(Debug, Clone, Copy, Default)]
+/// One program: its `cap` slots from `start` in the shared array and the rank of its worst
+/// held applicant once full (the cutoff a proposer must beat).
+///
+/// While filling, `len` slots are held in arrival order. Once `full`, slots `..len` are the
+/// body (any order) and `len..cap` the tail, sorted worst first. A program without seats is
+/// full from the start, with a cutoff nobody beats; a program with seats starts with a
+/// cutoff everybody beats (list indices stay below `u32::MAX`).
+#[derive(Debug, Clone, Copy)]
 struct Program {
-    worst_hi: u64,
-    worst_lo: u64,
-    worst_index: u32,
+    cut_hi: u64,
+    cut_lo: u64,
+    cut_index: u32,
     start: u32,
     cap: u32,
     len: u32,
+    full: bool,
 }
 
 impl Program {
     #[inline]
-    fn worst(&self) -> (u64, u64, u32) {
-        (self.worst_hi, self.worst_lo, self.worst_index)
+    fn cutoff(&self) -> (u64, u64, u32) {
+        (self.cut_hi, self.cut_lo, self.cut_index)
     }
 
     #[inline]
-    fn set_worst(&mut self, h: &Held) {
-        self.worst_hi = h.key_hi;
-        self.worst_lo = h.key_lo;
-        self.worst_index = h.index;
+    fn set_cutoff(&mut self, h: &Held) {
+        self.cut_hi = h.key_hi;
+        self.cut_lo = h.key_lo;
+        self.cut_index = h.index;
     }
 }
 
@@ -90,33 +106,39 @@ pub fn deferred_acceptance(market: &Market) -> Matching {
     let entries = market.list_program.len();
 
     // A program never holds more applicants than its seats, the students, or the
-    // applications it gets. Size the heaps by seats and students; only if that total could
-    // exceed the number of list entries, count applications too, so the heaps never
-    // outgrow the market (and offsets fit in `u32` like the list indices).
+    // applications it gets. Size the ranges by seats and students; only if that total could
+    // exceed the number of list entries, count applications too, so the array never
+    // outgrows the market (and offsets fit in `u32` like the list indices).
     let most = u32::try_from(students).unwrap_or(u32::MAX);
-    let mut programs: Vec<Program> = market
-        .capacity
-        .iter()
-        .map(|&seats| Program {
-            cap: seats.min(most),
-            ..Program::default()
-        })
-        .collect();
-    let seats: u64 = programs.iter().map(|p| u64::from(p.cap)).sum();
+    let mut caps: Vec<u32> = market.capacity.iter().map(|&seats| seats.min(most)).collect();
+    let seats: u64 = caps.iter().map(|&c| u64::from(c)).sum();
     if seats > entries as u64 {
-        let mut applications = vec![0u32; programs.len()];
+        let mut applications = vec![0u32; caps.len()];
         for &p in &market.list_program {
             applications[p as usize] += 1;
         }
-        for (program, &a) in programs.iter_mut().zip(&applications) {
-            program.cap = program.cap.min(a);
+        for (cap, &a) in caps.iter_mut().zip(&applications) {
+            *cap = (*cap).min(a);
         }
     }
     let mut next_start = 0u32;
-    for program in &mut programs {
-        program.start = next_start;
-        next_start += program.cap;
-    }
+    let mut programs: Vec<Program> = caps
+        .iter()
+        .map(|&cap| {
+            let open = if cap > 0 { u64::MAX } else { 0 };
+            let program = Program {
+                cut_hi: open,
+                cut_lo: open,
+                cut_index: open as u32,
+                start: next_start,
+                cap,
+                len: 0,
+                full: cap == 0,
+            };
+            next_start += cap;
+            program
+        })
+        .collect();
     let mut held = vec![Held::default(); next_start as usize];
 
     // Round 0, then one round per wave of displaced students, each sorted by list index.
@@ -139,7 +161,8 @@ pub fn deferred_acceptance(market: &Market) -> Matching {
     let mut taken = vec![0u64; entries.div_ceil(64)];
     for program in &programs {
         let start = program.start as usize;
-        for h in &held[start..start + program.len as usize] {
+        let holds = if program.full { program.cap } else { program.len };
+        for h in &held[start..start + holds as usize] {
             taken[h.index as usize / 64] |= 1 << (h.index % 64);
         }
     }
@@ -173,27 +196,65 @@ fn propose(
             end,
         };
         let program = &mut programs[market.list_program[i as usize] as usize];
-        if program.len == program.cap && applicant.rank() >= program.worst() {
+        if applicant.rank() >= program.cutoff() {
             i += 1; // Rejected: try the next program.
             continue;
         }
         let start = program.start as usize;
-        let heap = &mut held[start..start + program.cap as usize];
-        if program.len < program.cap {
-            sift_up(heap, program.len as usize, applicant);
+        let range = &mut held[start..start + program.cap as usize];
+        if !program.full {
+            range[program.len as usize] = applicant;
             program.len += 1;
             if program.len == program.cap {
-                program.set_worst(&heap[0]);
+                program.full = true;
+                program.len = build_tail(range);
+                program.set_cutoff(&range[program.len as usize]);
             }
-        } else {
-            let out = replace_top(heap, applicant);
-            program.set_worst(&heap[0]);
-            if out.index + 1 < out.end {
-                displaced.push((out.index + 1, out.end));
-            }
+            return;
         }
+        // Full: the worst held, first in the tail, is displaced.
+        let worst = program.len as usize;
+        let out = range[worst];
+        if out.index + 1 < out.end {
+            displaced.push((out.index + 1, out.end));
+        }
+        let last = range.len() - 1;
+        if worst == last || applicant.rank() < range[last].rank() {
+            // Better than the whole tail: the body takes the freed slot.
+            range[worst] = applicant;
+            program.len = if worst == last {
+                build_tail(range)
+            } else {
+                worst as u32 + 1
+            };
+        } else {
+            // Among the worst: insert into the tail, keeping it sorted worst first.
+            let mut j = worst;
+            while range[j + 1].rank() > applicant.rank() {
+                range[j] = range[j + 1];
+                j += 1;
+            }
+            range[j] = applicant;
+        }
+        program.set_cutoff(&range[program.len as usize]);
         return;
     }
+}
+
+/// Moves the worst entries of a full, non-empty `range` to its end, sorted worst first, and
+/// returns where that tail starts (at most `range.len() - 1`).
+///
+/// The tail holds half the range (at least eight entries, or all of a smaller range), so a
+/// rebuild in linear time pays for at least half as many displacements.
+#[inline(never)]
+fn build_tail(range: &mut [Held]) -> u32 {
+    let cap = range.len();
+    let body = cap - (cap / 2).max(cap.min(8));
+    if body > 0 {
+        range.select_nth_unstable_by_key(body - 1, Held::rank);
+    }
+    range[body..].sort_unstable_by_key(|h| std::cmp::Reverse(h.rank()));
+    body as u32
 }
 
 /// The first set bit of `bits` in `start..end`.
@@ -209,49 +270,6 @@ fn first_set(bits: &[u64], start: usize, end: usize) -> Option<usize> {
         i = (i / 64 + 1) * 64;
     }
     None
-}
-
-/// Inserts `x` into the max-heap `heap[..len]` (which has room at `len`).
-#[inline]
-fn sift_up(heap: &mut [Held], len: usize, x: Held) {
-    let mut i = len;
-    while i > 0 {
-        let parent = (i - 1) / 2;
-        if heap[parent].rank() >= x.rank() {
-            break;
-        }
-        heap[i] = heap[parent];
-        i = parent;
-    }
-    heap[i] = x;
-}
-
-/// Replaces the top (worst) of the full, non-empty max-heap `heap` with `x`, returning the
-/// displaced entry.
-#[inline]
-fn replace_top(heap: &mut [Held], x: Held) -> Held {
-    let top = heap[0];
-    let len = heap.len();
-    let mut i = 0;
-    loop {
-        let left = 2 * i + 1;
-        if left >= len {
-            break;
-        }
-        let right = left + 1;
-        let child = if right < len && heap[right].rank() > heap[left].rank() {
-            right
-        } else {
-            left
-        };
-        if heap[child].rank() <= x.rank() {
-            break;
-        }
-        heap[i] = heap[child];
-        i = child;
-    }
-    heap[i] = x;
-    top
 }
 
 #[cfg(test)]
