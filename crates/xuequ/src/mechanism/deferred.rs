@@ -24,13 +24,15 @@
 //!   rejection (the most common event) touches neither the held array nor any per-student
 //!   array;
 //! - proposals run in rounds: in round 0 every student proposes down their list until held;
-//!   students displaced in round `r` propose again in round `r + 1`, sorted by list index,
-//!   so each round reads the lists in address order instead of at random.
+//!   students displaced in round `r` propose again in round `r + 1`, sorted by list index
+//!   (a radix sort), so each round reads the lists in address order instead of at random,
+//!   and a chunk of proposers' first entries is read before any of them proposes, so those
+//!   cache misses overlap.
 //!
 //! With `L` list entries and at most `C` seats at any one program, a tail of `C / 2` entries
 //! is rebuilt in `O(C)` after at least `C / 2` displacements, and an insertion into it costs
 //! `O(C)` at worst, so the run takes `O(L C)` at worst but `O(L)` amortised when proposers
-//! fall at random through the tail, plus `O(D log D)` for sorting the `D` displacements; it
+//! fall at random through the tail, plus `O(D)` for sorting the `D` displacements; it
 //! needs `O(S + P + L / 64 + seats)` memory and allocates nothing per student or proposal.
 
 use super::{Market, Matching, UNPLACED};
@@ -142,17 +144,30 @@ pub fn deferred_acceptance(market: &Market) -> Matching {
     let mut held = vec![Held::default(); next_start as usize];
 
     // Round 0, then one round per wave of displaced students, each sorted by list index.
+    // Round 0 reads the lists in order; a later round reads its proposers' first entries a
+    // chunk at a time before any of them proposes, so those scattered reads overlap instead
+    // of each waiting behind the previous proposal.
     let mut proposers: Vec<(u32, u32)> = Vec::new();
     let mut displaced: Vec<(u32, u32)> = Vec::new();
+    let mut sorted: Vec<(u32, u32)> = Vec::new();
     for s in 0..students {
         let (i, end) = (list_start[s], list_start[s + 1]);
-        propose(market, &mut programs, &mut held, i, end, &mut displaced);
+        if i < end {
+            let first = (market.list_key[i as usize].0, market.list_program[i as usize]);
+            propose(market, &mut programs, &mut held, i, end, first, &mut displaced);
+        }
     }
+    let mut firsts = [(0u128, 0u32); GATHER];
     while !displaced.is_empty() {
         std::mem::swap(&mut proposers, &mut displaced);
-        proposers.sort_unstable();
-        for &(i, end) in &proposers {
-            propose(market, &mut programs, &mut held, i, end, &mut displaced);
+        sort_by_index(&mut proposers, &mut sorted, entries);
+        for chunk in proposers.chunks(GATHER) {
+            for (first, &(i, _)) in firsts.iter_mut().zip(chunk) {
+                *first = (market.list_key[i as usize].0, market.list_program[i as usize]);
+            }
+            for (&first, &(i, end)) in firsts.iter().zip(chunk) {
+                propose(market, &mut programs, &mut held, i, end, first, &mut displaced);
+            }
         }
         proposers.clear();
     }
@@ -175,9 +190,12 @@ pub fn deferred_acceptance(market: &Market) -> Matching {
     Matching { position }
 }
 
-/// One student proposes from list index `i` (their list ends at `end`) until held or out of
-/// programs. A student they displace is pushed to `displaced` with their next list index,
-/// unless their list is exhausted.
+/// Proposers of a later round whose first list entries are read before any of them proposes.
+const GATHER: usize = 256;
+
+/// One student proposes from list index `i < end` (their list ends at `end`; `first` is the
+/// key and program at `i`) until held or out of programs. A student they displace is pushed
+/// to `displaced` with their next list index, unless their list is exhausted.
 #[inline]
 fn propose(
     market: &Market,
@@ -185,19 +203,26 @@ fn propose(
     held: &mut [Held],
     mut i: u32,
     end: u32,
+    first: (u128, u32),
     displaced: &mut Vec<(u32, u32)>,
 ) {
-    while i < end {
-        let key = market.list_key[i as usize].0;
+    let (mut key, mut program_index) = first;
+    loop {
         let applicant = Held {
             key_hi: (key >> 64) as u64,
             key_lo: key as u64,
             index: i,
             end,
         };
-        let program = &mut programs[market.list_program[i as usize] as usize];
+        let program = &mut programs[program_index as usize];
         if applicant.rank() >= program.cutoff() {
-            i += 1; // Rejected: try the next program.
+            // Rejected: try the next program.
+            i += 1;
+            if i == end {
+                return;
+            }
+            key = market.list_key[i as usize].0;
+            program_index = market.list_program[i as usize];
             continue;
         }
         let start = program.start as usize;
@@ -255,6 +280,35 @@ fn build_tail(range: &mut [Held]) -> u32 {
     }
     range[body..].sort_unstable_by_key(|h| std::cmp::Reverse(h.rank()));
     body as u32
+}
+
+/// Sorts `pairs` by their first element, a list index below `entries`: a least significant
+/// digit first radix sort, 11 bits a pass, through `scratch` (two or three passes at most).
+fn sort_by_index(pairs: &mut Vec<(u32, u32)>, scratch: &mut Vec<(u32, u32)>, entries: usize) {
+    const BITS: usize = 11;
+    const DIGITS: usize = 1 << BITS;
+    scratch.clear();
+    scratch.resize(pairs.len(), (0, 0));
+    let largest = entries.saturating_sub(1);
+    let mut shift = 0;
+    while shift < 32 && largest >> shift > 0 {
+        let digit = |i: u32| (i as usize >> shift) % DIGITS;
+        let mut next = [0u32; DIGITS];
+        for &(i, _) in pairs.iter() {
+            next[digit(i)] += 1;
+        }
+        let mut sum = 0;
+        for n in &mut next {
+            (*n, sum) = (sum, sum + *n);
+        }
+        for &pair in pairs.iter() {
+            let d = digit(pair.0);
+            scratch[next[d] as usize] = pair;
+            next[d] += 1;
+        }
+        std::mem::swap(pairs, scratch);
+        shift += BITS;
+    }
 }
 
 /// The first set bit of `bits` in `start..end`.
@@ -333,6 +387,41 @@ mod tests {
         // More seats than list entries: heaps are sized by applications instead.
         let m = market(&[u32::MAX, 9, 0], &[&[(2, 0), (1, 7)], &[(0, 3)], &[]]);
         assert_eq!(deferred_acceptance(&m).position, vec![1, 0, UNPLACED]);
+    }
+
+    #[test]
+    fn radix_sort_orders_by_list_index() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for entries in [
+            0usize,
+            1,
+            2,
+            2047,
+            2048,
+            2049,
+            1 << 22,
+            (1 << 22) + 1,
+            u32::MAX as usize,
+        ] {
+            for len in [0usize, 1, 7, 1000] {
+                let mut pairs: Vec<(u32, u32)> = (0..len)
+                    .map(|_| {
+                        let i = (next() % entries.max(1) as u64) as u32;
+                        (i, next() as u32)
+                    })
+                    .collect();
+                let mut expected = pairs.clone();
+                expected.sort_by_key(|p| p.0);
+                sort_by_index(&mut pairs, &mut Vec::new(), entries);
+                assert_eq!(pairs, expected, "{entries} entries, {len} pairs");
+            }
+        }
     }
 
     #[test]
