@@ -12,8 +12,9 @@
 //! - each program's held applicants sit in one flat, preallocated array, in a slot range
 //!   sized by `min(seats, applications)`. While the program fills, an applicant is appended
 //!   (one write, no ordering). Once full, the range is a body in no order followed by a
-//!   short "tail" of the program's worst held applicants sorted worst first, so the worst
-//!   held (the one a better proposer displaces) is always at the body's end. A proposer
+//!   "tail" of the program's worst held applicants (half its seats, at least eight, when
+//!   built) sorted worst first, so the worst held (the one a better proposer displaces) is
+//!   always at the body's end. A proposer
 //!   better than every tail entry takes the freed slot and the body grows by one; otherwise
 //!   they are inserted into the tail. Only when the tail runs out is it rebuilt by a
 //!   linear-time selection over the range. A displacement thus touches one or two cache
@@ -149,7 +150,7 @@ pub fn deferred_acceptance(market: &Market) -> Matching {
     // of each waiting behind the previous proposal.
     let mut proposers: Vec<(u32, u32)> = Vec::new();
     let mut displaced: Vec<(u32, u32)> = Vec::new();
-    let mut sorted: Vec<(u32, u32)> = Vec::new();
+    let mut radix_scratch: Vec<(u32, u32)> = Vec::new();
     for s in 0..students {
         let (i, end) = (list_start[s], list_start[s + 1]);
         if i < end {
@@ -160,7 +161,7 @@ pub fn deferred_acceptance(market: &Market) -> Matching {
     let mut firsts = [(0u128, 0u32); GATHER];
     while !displaced.is_empty() {
         std::mem::swap(&mut proposers, &mut displaced);
-        sort_by_index(&mut proposers, &mut sorted, entries);
+        sort_by_index(&mut proposers, &mut radix_scratch, entries);
         for chunk in proposers.chunks(GATHER) {
             for (first, &(i, _)) in firsts.iter_mut().zip(chunk) {
                 *first = (market.list_key[i as usize].0, market.list_program[i as usize]);
