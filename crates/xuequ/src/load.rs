@@ -188,7 +188,9 @@ impl Dataset {
             let prefetched = if key == "students" { students_text.take() } else { None };
             let opened = match (tables.get(key), prefetched) {
                 (Some(bytes), _) => crate::io::source::TableText::in_memory(bytes.to_vec(), &file),
-                (None, Some(reading)) => reading.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                (None, Some(reading)) => reading
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
                 (None, None) => crate::io::source::read_table(&scenario.input_spec(key, path), &file),
             };
             match opened {
