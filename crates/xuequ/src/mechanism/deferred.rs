@@ -18,7 +18,8 @@
 //!   better than every tail entry takes the freed slot and the body grows by one; otherwise
 //!   they are inserted into the tail. Only when the tail runs out is it rebuilt by a
 //!   linear-time selection over the range. A displacement thus touches one or two cache
-//!   lines instead of a heap's path of about `log2(seats)` of them;
+//!   lines instead of a heap's path of about `log2(seats)` of them. Programs with more than
+//!   1,024 seats keep a binary heap instead, where tail insertions would move too much;
 //! - a held entry carries its list index and the end of its student's list, so a displaced
 //!   student goes on proposing without looking up where their list is;
 //! - a full program's worst held rank is copied into its small per-program record, so a
@@ -30,10 +31,10 @@
 //!   and a chunk of proposers' first entries is read before any of them proposes, so those
 //!   cache misses overlap.
 //!
-//! With `L` list entries and at most `C` seats at any one program, a tail of `C / 2` entries
-//! is rebuilt in `O(C)` after at least `C / 2` displacements, and an insertion into it costs
-//! `O(C)` at worst, so the run takes `O(L C)` at worst but `O(L)` amortised when proposers
-//! fall at random through the tail, plus `O(D)` for sorting the `D` displacements; it
+//! With `L` list entries and `C` seats at a program, a tail of `C / 2` entries is rebuilt in
+//! `O(C)` after at least `C / 2` displacements and an insertion into it moves at most 512
+//! entries, while a heap costs `O(log C)`; so the run takes `O(L log C)` plus a constant
+//! bounded by 512 per held event, and `O(D)` for sorting the `D` displacements; it
 //! needs `O(S + P + L / 64 + seats)` memory and allocates nothing per student or proposal.
 
 use super::{Market, Matching, UNPLACED};
@@ -104,6 +105,12 @@ impl Program {
 /// Panics if the market is malformed: `list_start` not ending at the length of
 /// `list_program` / `list_key`, or a program index out of range.
 pub fn deferred_acceptance(market: &Market) -> Matching {
+    deferred_acceptance_with(market, HEAP_ABOVE)
+}
+
+/// [`deferred_acceptance`] where programs with more than `heap_above` seats (after sizing)
+/// keep a heap; tests lower the size to check the heap on small markets.
+pub(super) fn deferred_acceptance_with(market: &Market, heap_above: usize) -> Matching {
     let students = market.students();
     let list_start = &market.list_start;
     let entries = market.list_program.len();
@@ -155,7 +162,15 @@ pub fn deferred_acceptance(market: &Market) -> Matching {
         let (i, end) = (list_start[s], list_start[s + 1]);
         if i < end {
             let first = (market.list_key[i as usize].0, market.list_program[i as usize]);
-            propose(market, &mut programs, &mut held, i, end, first, &mut displaced);
+            propose(
+                market,
+                &mut programs,
+                &mut held,
+                (i, end),
+                first,
+                heap_above,
+                &mut displaced,
+            );
         }
     }
     let mut firsts = [(0u128, 0u32); GATHER];
@@ -167,7 +182,15 @@ pub fn deferred_acceptance(market: &Market) -> Matching {
                 *first = (market.list_key[i as usize].0, market.list_program[i as usize]);
             }
             for (&first, &(i, end)) in firsts.iter().zip(chunk) {
-                propose(market, &mut programs, &mut held, i, end, first, &mut displaced);
+                propose(
+                    market,
+                    &mut programs,
+                    &mut held,
+                    (i, end),
+                    first,
+                    heap_above,
+                    &mut displaced,
+                );
             }
         }
         proposers.clear();
@@ -202,9 +225,9 @@ fn propose(
     market: &Market,
     programs: &mut [Program],
     held: &mut [Held],
-    mut i: u32,
-    end: u32,
+    (mut i, end): (u32, u32),
     first: (u128, u32),
+    heap_above: usize,
     displaced: &mut Vec<(u32, u32)>,
 ) {
     let (mut key, mut program_index) = first;
@@ -228,6 +251,23 @@ fn propose(
         }
         let start = program.start as usize;
         let range = &mut held[start..start + program.cap as usize];
+        if range.len() > heap_above {
+            // A large program: a binary max-heap, worst on top.
+            if program.full {
+                let out = replace_top(range, applicant);
+                if out.index + 1 < out.end {
+                    displaced.push((out.index + 1, out.end));
+                }
+            } else {
+                sift_up(range, program.len as usize, applicant);
+                program.len += 1;
+                program.full = program.len == program.cap;
+            }
+            if program.full {
+                program.set_cutoff(&range[0]);
+            }
+            return;
+        }
         if !program.full {
             range[program.len as usize] = applicant;
             program.len += 1;
@@ -265,6 +305,54 @@ fn propose(
         program.set_cutoff(&range[program.len as usize]);
         return;
     }
+}
+
+/// Programs with more seats (after sizing) keep a binary heap instead of a body and a tail:
+/// an insertion into a tail of half the seats moves up to that many entries, and a heap's
+/// `O(log seats)` is cheaper there.
+const HEAP_ABOVE: usize = 1024;
+
+/// Inserts `x` into the max-heap `heap[..len]` (which has room at `len`).
+#[inline]
+fn sift_up(heap: &mut [Held], len: usize, x: Held) {
+    let mut i = len;
+    while i > 0 {
+        let parent = (i - 1) / 2;
+        if heap[parent].rank() >= x.rank() {
+            break;
+        }
+        heap[i] = heap[parent];
+        i = parent;
+    }
+    heap[i] = x;
+}
+
+/// Replaces the top (worst) of the full, non-empty max-heap `heap` with `x`, returning the
+/// displaced entry.
+#[inline]
+fn replace_top(heap: &mut [Held], x: Held) -> Held {
+    let top = heap[0];
+    let len = heap.len();
+    let mut i = 0;
+    loop {
+        let left = 2 * i + 1;
+        if left >= len {
+            break;
+        }
+        let right = left + 1;
+        let child = if right < len && heap[right].rank() > heap[left].rank() {
+            right
+        } else {
+            left
+        };
+        if heap[child].rank() <= x.rank() {
+            break;
+        }
+        heap[i] = heap[child];
+        i = child;
+    }
+    heap[i] = x;
+    top
 }
 
 /// Moves the worst entries of a full, non-empty `range` to its end, sorted worst first, and

@@ -19,6 +19,7 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
+use super::deferred::deferred_acceptance_with;
 use super::{Market, Matching, PriorityKey, UNPLACED, deferred_acceptance, immediate_acceptance, serial_dictatorship};
 
 /// Builds a market from per-student lists of `(program, key)`, most preferred first.
@@ -454,6 +455,8 @@ fn deferred_acceptance_is_the_student_optimal_stable_matching() {
         assert_eq!(optimal.len(), 1, "case {case}: no unique student-optimal matching");
         let da = deferred_acceptance(&market);
         assert_eq!(&da.position, optimal[0], "case {case}: {market:?}");
+        let with_heaps = deferred_acceptance_with(&market, 0);
+        assert_eq!(&with_heaps.position, optimal[0], "case {case}, heaps: {market:?}");
         // Rural hospitals theorem: the same students are unplaced in every stable matching.
         for m in &stable {
             let unplaced = |p: &[u32]| p.iter().map(|&x| x == UNPLACED).collect::<Vec<_>>();
@@ -491,6 +494,33 @@ fn deferred_acceptance_matches_the_textbook_rounds_on_large_markets() {
             .collect();
         let lists: Vec<_> = (0..students)
             .map(|_| (rng.shuffled(programs), rng.below(programs.min(12) + 1)))
+            .collect();
+        let noise: Vec<u64> = (0..students * programs).map(|_| rng.0.next_u64()).collect();
+        let market = wide_market(capacity, &lists, modes[case % modes.len()], &noise);
+        let da = deferred_acceptance(&market);
+        assert_eq!(da.position, deferred_reference(&market), "case {case}");
+    }
+}
+
+#[test]
+fn deferred_acceptance_matches_the_textbook_rounds_around_the_heap_size() {
+    // Programs just below, at and above the size from which the fast version keeps a heap.
+    let mut rng = Gen::new(0xDA_4EA9);
+    let modes = [
+        Keys::Distinct,
+        Keys::Ties,
+        Keys::LowerHalf,
+        Keys::LaterBetter,
+        Keys::LaterWorse,
+    ];
+    for case in 0..10 {
+        let students = 2000 + rng.below(4000);
+        let programs = 2 + rng.below(4);
+        let capacity = (0..programs)
+            .map(|_| [1023, 1024, 1025, 1500, 3000][rng.below(5)])
+            .collect();
+        let lists: Vec<_> = (0..students)
+            .map(|_| (rng.shuffled(programs), 1 + rng.below(programs)))
             .collect();
         let noise: Vec<u64> = (0..students * programs).map(|_| rng.0.next_u64()).collect();
         let market = wide_market(capacity, &lists, modes[case % modes.len()], &noise);
@@ -637,6 +667,9 @@ proptest! {
 
     #[test]
     fn deferred_acceptance_matches_the_textbook_rounds(market in arb_wide_market()) {
-        prop_assert_eq!(deferred_acceptance(&market).position, deferred_reference(&market));
+        let reference = deferred_reference(&market);
+        prop_assert_eq!(&deferred_acceptance(&market).position, &reference);
+        // With heaps from a handful of seats up.
+        prop_assert_eq!(&deferred_acceptance_with(&market, 4).position, &reference);
     }
 }
