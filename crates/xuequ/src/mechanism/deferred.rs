@@ -7,20 +7,35 @@
 //! is unique, and so is the set of proposals made: the order in which free students propose
 //! changes neither.
 //!
-//! Implementation, tuned for a million students with ten choices each:
-//! - each program keeps its held applicants in a bounded binary max-heap (worst on top),
-//!   all heaps stored flat in one preallocated array, sized by `min(seats, applications)`;
+//! Implementation, tuned for a million students with ten choices each, where the time goes
+//! into cache misses on the programs' held applicants:
+//! - each program's held applicants sit in one flat, preallocated array, in a slot range
+//!   sized by `min(seats, applications)`. While the program fills, an applicant is appended
+//!   (one write, no ordering). Once full, the range is a body in no order followed by a
+//!   "tail" of the program's worst held applicants (half its seats, at least eight, when
+//!   built) sorted worst first, so the worst held (the one a better proposer displaces) is
+//!   always at the body's end. A proposer
+//!   better than every tail entry takes the freed slot and the body grows by one; otherwise
+//!   they are inserted into the tail. Only when the tail runs out is it rebuilt by a
+//!   linear-time selection over the range. A displacement thus touches one or two cache
+//!   lines instead of a heap's path of about `log2(seats)` of them. Programs with more than
+//!   1,024 seats keep a binary heap instead, where tail insertions would move too much;
 //! - a held entry carries its list index and the end of its student's list, so a displaced
 //!   student goes on proposing without looking up where their list is;
 //! - a full program's worst held rank is copied into its small per-program record, so a
-//!   rejection (the most common event) touches neither the heap nor any per-student array;
+//!   rejection (the most common event) touches neither the held array nor any per-student
+//!   array;
 //! - proposals run in rounds: in round 0 every student proposes down their list until held;
-//!   students displaced in round `r` propose again in round `r + 1`, sorted by list index,
-//!   so each round reads the lists in address order instead of at random.
+//!   students displaced in round `r` propose again in round `r + 1`, sorted by list index
+//!   (a radix sort), so each round reads the lists in address order instead of at random,
+//!   and a chunk of proposers' first entries is read before any of them proposes, so those
+//!   cache misses overlap.
 //!
-//! With `L` list entries and at most `C` seats at any one program, the run takes
-//! `O(L log C)` time for the heaps plus `O(D log D)` for sorting the `D` displacements, and
-//! `O(S + P + L / 64 + seats)` memory; nothing is allocated per student or per proposal.
+//! With `L` list entries and `C` seats at a program, a tail of `C / 2` entries is rebuilt in
+//! `O(C)` after at least `C / 2` displacements and an insertion into it moves at most 512
+//! entries, while a heap costs `O(log C)`; so the run takes `O(L log C)` plus a constant
+//! bounded by 512 per held event, and `O(D)` for sorting the `D` displacements; it
+//! needs `O(S + P + L / 64 + seats)` memory and allocates nothing per student or proposal.
 
 use super::{Market, Matching, UNPLACED};
 
@@ -47,30 +62,35 @@ impl Held {
     }
 }
 
-/// One program: its heap (`len` of `cap` slots from `start` in the shared array) and, once
-/// full, the rank of its worst held applicant. A program without seats is full from the
-/// start, with a worst rank nobody beats.
-#[derive(Debug, Clone, Copy, Default)]
+/// One program: its `cap` slots from `start` in the shared array and the rank of its worst
+/// held applicant once full (the cutoff a proposer must beat).
+///
+/// While filling, `len` slots are held in arrival order. Once `full`, slots `..len` are the
+/// body (any order) and `len..cap` the tail, sorted worst first. A program without seats is
+/// full from the start, with a cutoff nobody beats; a program with seats starts with a
+/// cutoff everybody beats (list indices stay below `u32::MAX`).
+#[derive(Debug, Clone, Copy)]
 struct Program {
-    worst_hi: u64,
-    worst_lo: u64,
-    worst_index: u32,
+    cut_hi: u64,
+    cut_lo: u64,
+    cut_index: u32,
     start: u32,
     cap: u32,
     len: u32,
+    full: bool,
 }
 
 impl Program {
     #[inline]
-    fn worst(&self) -> (u64, u64, u32) {
-        (self.worst_hi, self.worst_lo, self.worst_index)
+    fn cutoff(&self) -> (u64, u64, u32) {
+        (self.cut_hi, self.cut_lo, self.cut_index)
     }
 
     #[inline]
-    fn set_worst(&mut self, h: &Held) {
-        self.worst_hi = h.key_hi;
-        self.worst_lo = h.key_lo;
-        self.worst_index = h.index;
+    fn set_cutoff(&mut self, h: &Held) {
+        self.cut_hi = h.key_hi;
+        self.cut_lo = h.key_lo;
+        self.cut_index = h.index;
     }
 }
 
@@ -85,52 +105,93 @@ impl Program {
 /// Panics if the market is malformed: `list_start` not ending at the length of
 /// `list_program` / `list_key`, or a program index out of range.
 pub fn deferred_acceptance(market: &Market) -> Matching {
+    deferred_acceptance_with(market, HEAP_ABOVE)
+}
+
+/// [`deferred_acceptance`] where programs with more than `heap_above` seats (after sizing)
+/// keep a heap; tests lower the size to check the heap on small markets.
+pub(super) fn deferred_acceptance_with(market: &Market, heap_above: usize) -> Matching {
     let students = market.students();
     let list_start = &market.list_start;
     let entries = market.list_program.len();
 
     // A program never holds more applicants than its seats, the students, or the
-    // applications it gets. Size the heaps by seats and students; only if that total could
-    // exceed the number of list entries, count applications too, so the heaps never
-    // outgrow the market (and offsets fit in `u32` like the list indices).
+    // applications it gets. Size the ranges by seats and students; only if that total could
+    // exceed the number of list entries, count applications too, so the array never
+    // outgrows the market (and offsets fit in `u32` like the list indices).
     let most = u32::try_from(students).unwrap_or(u32::MAX);
-    let mut programs: Vec<Program> = market
-        .capacity
-        .iter()
-        .map(|&seats| Program {
-            cap: seats.min(most),
-            ..Program::default()
-        })
-        .collect();
-    let seats: u64 = programs.iter().map(|p| u64::from(p.cap)).sum();
+    let mut caps: Vec<u32> = market.capacity.iter().map(|&seats| seats.min(most)).collect();
+    let seats: u64 = caps.iter().map(|&c| u64::from(c)).sum();
     if seats > entries as u64 {
-        let mut applications = vec![0u32; programs.len()];
+        let mut applications = vec![0u32; caps.len()];
         for &p in &market.list_program {
             applications[p as usize] += 1;
         }
-        for (program, &a) in programs.iter_mut().zip(&applications) {
-            program.cap = program.cap.min(a);
+        for (cap, &a) in caps.iter_mut().zip(&applications) {
+            *cap = (*cap).min(a);
         }
     }
     let mut next_start = 0u32;
-    for program in &mut programs {
-        program.start = next_start;
-        next_start += program.cap;
-    }
+    let mut programs: Vec<Program> = caps
+        .iter()
+        .map(|&cap| {
+            let open = if cap > 0 { u64::MAX } else { 0 };
+            let program = Program {
+                cut_hi: open,
+                cut_lo: open,
+                cut_index: open as u32,
+                start: next_start,
+                cap,
+                len: 0,
+                full: cap == 0,
+            };
+            next_start += cap;
+            program
+        })
+        .collect();
     let mut held = vec![Held::default(); next_start as usize];
 
     // Round 0, then one round per wave of displaced students, each sorted by list index.
+    // Round 0 reads the lists in order; a later round reads its proposers' first entries a
+    // chunk at a time before any of them proposes, so those scattered reads overlap instead
+    // of each waiting behind the previous proposal.
     let mut proposers: Vec<(u32, u32)> = Vec::new();
     let mut displaced: Vec<(u32, u32)> = Vec::new();
+    let mut radix_scratch: Vec<(u32, u32)> = Vec::new();
     for s in 0..students {
         let (i, end) = (list_start[s], list_start[s + 1]);
-        propose(market, &mut programs, &mut held, i, end, &mut displaced);
+        if i < end {
+            let first = (market.list_key[i as usize].0, market.list_program[i as usize]);
+            propose(
+                market,
+                &mut programs,
+                &mut held,
+                (i, end),
+                first,
+                heap_above,
+                &mut displaced,
+            );
+        }
     }
+    let mut firsts = [(0u128, 0u32); GATHER];
     while !displaced.is_empty() {
         std::mem::swap(&mut proposers, &mut displaced);
-        proposers.sort_unstable();
-        for &(i, end) in &proposers {
-            propose(market, &mut programs, &mut held, i, end, &mut displaced);
+        sort_by_index(&mut proposers, &mut radix_scratch, entries);
+        for chunk in proposers.chunks(GATHER) {
+            for (first, &(i, _)) in firsts.iter_mut().zip(chunk) {
+                *first = (market.list_key[i as usize].0, market.list_program[i as usize]);
+            }
+            for (&first, &(i, end)) in firsts.iter().zip(chunk) {
+                propose(
+                    market,
+                    &mut programs,
+                    &mut held,
+                    (i, end),
+                    first,
+                    heap_above,
+                    &mut displaced,
+                );
+            }
         }
         proposers.clear();
     }
@@ -139,7 +200,8 @@ pub fn deferred_acceptance(market: &Market) -> Matching {
     let mut taken = vec![0u64; entries.div_ceil(64)];
     for program in &programs {
         let start = program.start as usize;
-        for h in &held[start..start + program.len as usize] {
+        let holds = if program.full { program.cap } else { program.len };
+        for h in &held[start..start + holds as usize] {
             taken[h.index as usize / 64] |= 1 << (h.index % 64);
         }
     }
@@ -152,64 +214,103 @@ pub fn deferred_acceptance(market: &Market) -> Matching {
     Matching { position }
 }
 
-/// One student proposes from list index `i` (their list ends at `end`) until held or out of
-/// programs. A student they displace is pushed to `displaced` with their next list index,
-/// unless their list is exhausted.
+/// Proposers of a later round whose first list entries are read before any of them proposes.
+const GATHER: usize = 256;
+
+/// One student proposes from list index `i < end` (their list ends at `end`; `first` is the
+/// key and program at `i`) until held or out of programs. A student they displace is pushed
+/// to `displaced` with their next list index, unless their list is exhausted.
 #[inline]
 fn propose(
     market: &Market,
     programs: &mut [Program],
     held: &mut [Held],
-    mut i: u32,
-    end: u32,
+    (mut i, end): (u32, u32),
+    first: (u128, u32),
+    heap_above: usize,
     displaced: &mut Vec<(u32, u32)>,
 ) {
-    while i < end {
-        let key = market.list_key[i as usize].0;
+    let (mut key, mut program_index) = first;
+    loop {
         let applicant = Held {
             key_hi: (key >> 64) as u64,
             key_lo: key as u64,
             index: i,
             end,
         };
-        let program = &mut programs[market.list_program[i as usize] as usize];
-        if program.len == program.cap && applicant.rank() >= program.worst() {
-            i += 1; // Rejected: try the next program.
+        let program = &mut programs[program_index as usize];
+        if applicant.rank() >= program.cutoff() {
+            // Rejected: try the next program.
+            i += 1;
+            if i == end {
+                return;
+            }
+            key = market.list_key[i as usize].0;
+            program_index = market.list_program[i as usize];
             continue;
         }
         let start = program.start as usize;
-        let heap = &mut held[start..start + program.cap as usize];
-        if program.len < program.cap {
-            sift_up(heap, program.len as usize, applicant);
+        let range = &mut held[start..start + program.cap as usize];
+        if range.len() > heap_above {
+            // A large program: a binary max-heap, worst on top.
+            if program.full {
+                let out = replace_top(range, applicant);
+                if out.index + 1 < out.end {
+                    displaced.push((out.index + 1, out.end));
+                }
+            } else {
+                sift_up(range, program.len as usize, applicant);
+                program.len += 1;
+                program.full = program.len == program.cap;
+            }
+            if program.full {
+                program.set_cutoff(&range[0]);
+            }
+            return;
+        }
+        if !program.full {
+            range[program.len as usize] = applicant;
             program.len += 1;
             if program.len == program.cap {
-                program.set_worst(&heap[0]);
+                program.full = true;
+                program.len = build_tail(range);
+                program.set_cutoff(&range[program.len as usize]);
             }
-        } else {
-            let out = replace_top(heap, applicant);
-            program.set_worst(&heap[0]);
-            if out.index + 1 < out.end {
-                displaced.push((out.index + 1, out.end));
-            }
+            return;
         }
+        // Full: the worst held, first in the tail, is displaced.
+        let worst = program.len as usize;
+        let out = range[worst];
+        if out.index + 1 < out.end {
+            displaced.push((out.index + 1, out.end));
+        }
+        let last = range.len() - 1;
+        if worst == last || applicant.rank() < range[last].rank() {
+            // Better than the whole tail: the body takes the freed slot.
+            range[worst] = applicant;
+            program.len = if worst == last {
+                build_tail(range)
+            } else {
+                worst as u32 + 1
+            };
+        } else {
+            // Among the worst: insert into the tail, keeping it sorted worst first.
+            let mut j = worst;
+            while range[j + 1].rank() > applicant.rank() {
+                range[j] = range[j + 1];
+                j += 1;
+            }
+            range[j] = applicant;
+        }
+        program.set_cutoff(&range[program.len as usize]);
         return;
     }
 }
 
-/// The first set bit of `bits` in `start..end`.
-#[inline]
-fn first_set(bits: &[u64], start: usize, end: usize) -> Option<usize> {
-    let mut i = start;
-    while i < end {
-        let word = bits[i / 64] >> (i % 64);
-        if word != 0 {
-            let found = i + word.trailing_zeros() as usize;
-            return (found < end).then_some(found);
-        }
-        i = (i / 64 + 1) * 64;
-    }
-    None
-}
+/// Programs with more seats (after sizing) keep a binary heap instead of a body and a tail:
+/// an insertion into a tail of half the seats moves up to that many entries, and a heap's
+/// `O(log seats)` is cheaper there.
+const HEAP_ABOVE: usize = 1024;
 
 /// Inserts `x` into the max-heap `heap[..len]` (which has room at `len`).
 #[inline]
@@ -252,6 +353,66 @@ fn replace_top(heap: &mut [Held], x: Held) -> Held {
     }
     heap[i] = x;
     top
+}
+
+/// Moves the worst entries of a full, non-empty `range` to its end, sorted worst first, and
+/// returns where that tail starts (at most `range.len() - 1`).
+///
+/// The tail holds half the range (at least eight entries, or all of a smaller range), so a
+/// rebuild in linear time pays for at least half as many displacements.
+#[inline(never)]
+fn build_tail(range: &mut [Held]) -> u32 {
+    let cap = range.len();
+    let body = cap - (cap / 2).max(cap.min(8));
+    if body > 0 {
+        range.select_nth_unstable_by_key(body - 1, Held::rank);
+    }
+    range[body..].sort_unstable_by_key(|h| std::cmp::Reverse(h.rank()));
+    body as u32
+}
+
+/// Sorts `pairs` by their first element, a list index below `entries`: a least significant
+/// digit first radix sort, 11 bits a pass, through `scratch` (two or three passes at most).
+fn sort_by_index(pairs: &mut Vec<(u32, u32)>, scratch: &mut Vec<(u32, u32)>, entries: usize) {
+    const BITS: usize = 11;
+    const DIGITS: usize = 1 << BITS;
+    scratch.clear();
+    scratch.resize(pairs.len(), (0, 0));
+    let largest = entries.saturating_sub(1);
+    let mut shift = 0;
+    while shift < 32 && largest >> shift > 0 {
+        let digit = |i: u32| (i as usize >> shift) % DIGITS;
+        let mut next = [0u32; DIGITS];
+        for &(i, _) in pairs.iter() {
+            next[digit(i)] += 1;
+        }
+        let mut sum = 0;
+        for n in &mut next {
+            (*n, sum) = (sum, sum + *n);
+        }
+        for &pair in pairs.iter() {
+            let d = digit(pair.0);
+            scratch[next[d] as usize] = pair;
+            next[d] += 1;
+        }
+        std::mem::swap(pairs, scratch);
+        shift += BITS;
+    }
+}
+
+/// The first set bit of `bits` in `start..end`.
+#[inline]
+fn first_set(bits: &[u64], start: usize, end: usize) -> Option<usize> {
+    let mut i = start;
+    while i < end {
+        let word = bits[i / 64] >> (i % 64);
+        if word != 0 {
+            let found = i + word.trailing_zeros() as usize;
+            return (found < end).then_some(found);
+        }
+        i = (i / 64 + 1) * 64;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -315,6 +476,41 @@ mod tests {
         // More seats than list entries: heaps are sized by applications instead.
         let m = market(&[u32::MAX, 9, 0], &[&[(2, 0), (1, 7)], &[(0, 3)], &[]]);
         assert_eq!(deferred_acceptance(&m).position, vec![1, 0, UNPLACED]);
+    }
+
+    #[test]
+    fn radix_sort_orders_by_list_index() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for entries in [
+            0usize,
+            1,
+            2,
+            2047,
+            2048,
+            2049,
+            1 << 22,
+            (1 << 22) + 1,
+            u32::MAX as usize,
+        ] {
+            for len in [0usize, 1, 7, 1000] {
+                let mut pairs: Vec<(u32, u32)> = (0..len)
+                    .map(|_| {
+                        let i = (next() % entries.max(1) as u64) as u32;
+                        (i, next() as u32)
+                    })
+                    .collect();
+                let mut expected = pairs.clone();
+                expected.sort_by_key(|p| p.0);
+                sort_by_index(&mut pairs, &mut Vec::new(), entries);
+                assert_eq!(pairs, expected, "{entries} entries, {len} pairs");
+            }
+        }
     }
 
     #[test]

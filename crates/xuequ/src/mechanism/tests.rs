@@ -2,6 +2,10 @@
 //!
 //! - Deferred acceptance against a brute force that enumerates every feasible matching of
 //!   small markets and picks the student-optimal stable one.
+//! - Deferred acceptance against the textbook, round-by-round version (every free student
+//!   proposes at once, every program keeps its best applicants and rejects the rest) on
+//!   larger markets, where programs have many seats and the fast version's bookkeeping of
+//!   each program's worst held applicants is exercised.
 //! - Immediate acceptance and serial dictatorship against literal, round-by-round reference
 //!   implementations.
 //! - Property tests: feasibility, stability and non-wastefulness of deferred acceptance, the
@@ -15,6 +19,7 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
+use super::deferred::deferred_acceptance_with;
 use super::{Market, Matching, PriorityKey, UNPLACED, deferred_acceptance, immediate_acceptance, serial_dictatorship};
 
 /// Builds a market from per-student lists of `(program, key)`, most preferred first.
@@ -255,6 +260,106 @@ fn all_feasible(market: &Market) -> Vec<Vec<u32>> {
     out
 }
 
+/// Deferred acceptance as in Gale and Shapley's paper: in each round every free student
+/// proposes to the next program on their list, then every program keeps its best
+/// applicants (by key, then student) among those it held and the new ones, up to its
+/// seats, and rejects the rest. Ends when no rejected student has a program left.
+fn deferred_reference(market: &Market) -> Vec<u32> {
+    let students = market.students();
+    let lists: Vec<_> = (0..students).map(|s| list(market, s)).collect();
+    let mut next = vec![0usize; students];
+    let mut holds: Vec<Vec<(u128, usize)>> = vec![Vec::new(); market.programs()];
+    let mut free: Vec<usize> = (0..students).filter(|&s| !lists[s].is_empty()).collect();
+    while !free.is_empty() {
+        for &s in &free {
+            let (p, key) = lists[s][next[s]];
+            holds[p].push((key, s));
+            next[s] += 1;
+        }
+        free.clear();
+        for (p, held) in holds.iter_mut().enumerate() {
+            held.sort_unstable();
+            let seats = (market.capacity[p] as usize).min(held.len());
+            free.extend(held.drain(seats..).map(|(_, s)| s));
+        }
+        free.retain(|&s| next[s] < lists[s].len());
+    }
+    let mut position = vec![UNPLACED; students];
+    for held in &holds {
+        for &(_, s) in held {
+            position[s] = next[s] as u32 - 1;
+        }
+    }
+    position
+}
+
+/// How the keys of a [`wide_market`] are drawn.
+#[derive(Debug, Clone, Copy)]
+enum Keys {
+    /// Random, distinct at every program by construction (the student index is the low part).
+    Distinct,
+    /// From a handful of values: ties everywhere, broken by the student index.
+    Ties,
+    /// Equal upper halves, random lower halves: every comparison reaches the lower half.
+    LowerHalf,
+    /// Later students are better everywhere: every arrival displaces someone.
+    LaterBetter,
+    /// Later students are worse everywhere: full programs reject every later arrival.
+    LaterWorse,
+}
+
+/// A market with `lists[s]` = (shuffled programs, how many to keep), `capacity`, and keys
+/// drawn as `keys` says from `noise` (one value per student and program).
+fn wide_market(capacity: Vec<u32>, lists: &[(Vec<u32>, usize)], keys: Keys, noise: &[u64]) -> Market {
+    let programs = capacity.len();
+    let students = lists.len() as u128;
+    let mut m = Market {
+        capacity,
+        list_start: vec![0],
+        ..Market::default()
+    };
+    for (s, (shuffled, len)) in lists.iter().enumerate() {
+        for &p in &shuffled[..*len] {
+            let r = noise[s * programs + p as usize];
+            let key = match keys {
+                Keys::Distinct => u128::from(r) << 64 | s as u128,
+                Keys::Ties => u128::from(r % 3),
+                Keys::LowerHalf => 7 << 64 | u128::from(r),
+                Keys::LaterBetter => students - s as u128,
+                Keys::LaterWorse => s as u128,
+            };
+            m.list_program.push(p);
+            m.list_key.push(PriorityKey(key));
+        }
+        m.list_start.push(m.list_program.len() as u32);
+    }
+    m
+}
+
+/// Proptest strategy for markets of up to 200 students and 8 programs whose capacities range
+/// from none to more seats than applicants.
+fn arb_wide_market() -> impl Strategy<Value = Market> {
+    let keys = prop_oneof![
+        Just(Keys::Distinct),
+        Just(Keys::Ties),
+        Just(Keys::LowerHalf),
+        Just(Keys::LaterBetter),
+        Just(Keys::LaterWorse),
+    ];
+    (0..=200usize, 1..=8usize, keys)
+        .prop_flat_map(|(students, programs, keys)| {
+            let all_programs: Vec<u32> = (0..programs as u32).collect();
+            let capacity = prop_oneof![Just(0u32), 1..=12u32, 1..=80u32, Just(u32::MAX)];
+            (
+                vec(capacity, programs),
+                vec((Just(all_programs).prop_shuffle(), 0..=programs), students),
+                Just(keys),
+                vec(any::<u64>(), students * programs),
+            )
+        })
+        .prop_map(|(capacity, lists, keys, noise)| wide_market(capacity, &lists, keys, &noise))
+}
+
 /// The Boston mechanism as literally as possible: round by round, program by program.
 fn immediate_reference(market: &Market) -> Vec<u32> {
     let students = market.students();
@@ -350,6 +455,8 @@ fn deferred_acceptance_is_the_student_optimal_stable_matching() {
         assert_eq!(optimal.len(), 1, "case {case}: no unique student-optimal matching");
         let da = deferred_acceptance(&market);
         assert_eq!(&da.position, optimal[0], "case {case}: {market:?}");
+        let with_heaps = deferred_acceptance_with(&market, 0);
+        assert_eq!(&with_heaps.position, optimal[0], "case {case}, heaps: {market:?}");
         // Rural hospitals theorem: the same students are unplaced in every stable matching.
         for m in &stable {
             let unplaced = |p: &[u32]| p.iter().map(|&x| x == UNPLACED).collect::<Vec<_>>();
@@ -361,6 +468,83 @@ fn deferred_acceptance_is_the_student_optimal_stable_matching() {
     }
     // The oracle is only worth something if many markets have several stable matchings.
     assert!(with_choice >= cases / 20, "only {with_choice} cases with a choice");
+}
+
+#[test]
+fn deferred_acceptance_matches_the_textbook_rounds_on_large_markets() {
+    // Hundreds of seats per program and a few thousand students: long bodies and tails,
+    // many rebuilds and displacement chains.
+    let mut rng = Gen::new(0xDA_0B16);
+    let modes = [
+        Keys::Distinct,
+        Keys::Ties,
+        Keys::LowerHalf,
+        Keys::LaterBetter,
+        Keys::LaterWorse,
+    ];
+    for case in 0..40 {
+        let students = 500 + rng.below(2500);
+        let programs = 2 + rng.below(30);
+        let capacity = (0..programs)
+            .map(|_| match rng.below(10) {
+                0 => 0,
+                1 => 1 + rng.below(8) as u32,
+                _ => rng.below(2 * students / programs + 1) as u32,
+            })
+            .collect();
+        let lists: Vec<_> = (0..students)
+            .map(|_| (rng.shuffled(programs), rng.below(programs.min(12) + 1)))
+            .collect();
+        let noise: Vec<u64> = (0..students * programs).map(|_| rng.0.next_u64()).collect();
+        let market = wide_market(capacity, &lists, modes[case % modes.len()], &noise);
+        let da = deferred_acceptance(&market);
+        assert_eq!(da.position, deferred_reference(&market), "case {case}");
+    }
+}
+
+#[test]
+fn deferred_acceptance_matches_the_textbook_rounds_around_the_heap_size() {
+    // Programs just below, at and above the size from which the fast version keeps a heap.
+    let mut rng = Gen::new(0xDA_4EA9);
+    let modes = [
+        Keys::Distinct,
+        Keys::Ties,
+        Keys::LowerHalf,
+        Keys::LaterBetter,
+        Keys::LaterWorse,
+    ];
+    for case in 0..10 {
+        let students = 2000 + rng.below(4000);
+        let programs = 2 + rng.below(4);
+        let capacity = (0..programs)
+            .map(|_| [1023, 1024, 1025, 1500, 3000][rng.below(5)])
+            .collect();
+        let lists: Vec<_> = (0..students)
+            .map(|_| (rng.shuffled(programs), 1 + rng.below(programs)))
+            .collect();
+        let noise: Vec<u64> = (0..students * programs).map(|_| rng.0.next_u64()).collect();
+        let market = wide_market(capacity, &lists, modes[case % modes.len()], &noise);
+        let da = deferred_acceptance(&market);
+        assert_eq!(da.position, deferred_reference(&market), "case {case}");
+    }
+}
+
+#[test]
+fn deferred_reference_is_the_brute_force_optimum() {
+    // The textbook rounds are themselves checked against the brute force on small markets.
+    let mut rng = Gen::new(0x7E47_B00C);
+    for case in 0..500 {
+        let market = rng.market(6, 4, 3, case % 2 == 1);
+        let stable: Vec<Vec<u32>> = all_feasible(&market)
+            .into_iter()
+            .filter(|m| blocking_pair(&market, m).is_none())
+            .collect();
+        let optimal = stable
+            .iter()
+            .find(|a| stable.iter().all(|b| a.iter().zip(b).all(|(x, y)| x <= y)))
+            .unwrap();
+        assert_eq!(&deferred_reference(&market), optimal, "case {case}: {market:?}");
+    }
 }
 
 #[test]
@@ -475,5 +659,17 @@ proptest! {
         let global = global_priorities(&market, &order);
         prop_assert_eq!(blocking_pair(&global, &sd.position), None);
         prop_assert_eq!(&sd.position, &deferred_acceptance(&global).position);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn deferred_acceptance_matches_the_textbook_rounds(market in arb_wide_market()) {
+        let reference = deferred_reference(&market);
+        prop_assert_eq!(&deferred_acceptance(&market).position, &reference);
+        // With heaps from a handful of seats up.
+        prop_assert_eq!(&deferred_acceptance_with(&market, 4).position, &reference);
     }
 }
