@@ -308,6 +308,16 @@ enum Keys {
     LaterWorse,
 }
 
+impl Keys {
+    const ALL: [Keys; 5] = [
+        Keys::Distinct,
+        Keys::Ties,
+        Keys::LowerHalf,
+        Keys::LaterBetter,
+        Keys::LaterWorse,
+    ];
+}
+
 /// A market with `lists[s]` = (shuffled programs, how many to keep), `capacity`, and keys
 /// drawn as `keys` says from `noise` (one value per student and program).
 fn wide_market(capacity: Vec<u32>, lists: &[(Vec<u32>, usize)], keys: Keys, noise: &[u64]) -> Market {
@@ -339,13 +349,7 @@ fn wide_market(capacity: Vec<u32>, lists: &[(Vec<u32>, usize)], keys: Keys, nois
 /// Proptest strategy for markets of up to 200 students and 8 programs whose capacities range
 /// from none to more seats than applicants.
 fn arb_wide_market() -> impl Strategy<Value = Market> {
-    let keys = prop_oneof![
-        Just(Keys::Distinct),
-        Just(Keys::Ties),
-        Just(Keys::LowerHalf),
-        Just(Keys::LaterBetter),
-        Just(Keys::LaterWorse),
-    ];
+    let keys = proptest::sample::select(&Keys::ALL[..]);
     (0..=200usize, 1..=8usize, keys)
         .prop_flat_map(|(students, programs, keys)| {
             let all_programs: Vec<u32> = (0..programs as u32).collect();
@@ -475,13 +479,7 @@ fn deferred_acceptance_matches_the_textbook_rounds_on_large_markets() {
     // Hundreds of seats per program and a few thousand students: long bodies and tails,
     // many rebuilds and displacement chains.
     let mut rng = Gen::new(0xDA_0B16);
-    let modes = [
-        Keys::Distinct,
-        Keys::Ties,
-        Keys::LowerHalf,
-        Keys::LaterBetter,
-        Keys::LaterWorse,
-    ];
+    let modes = Keys::ALL;
     for case in 0..40 {
         let students = 500 + rng.below(2500);
         let programs = 2 + rng.below(30);
@@ -506,13 +504,7 @@ fn deferred_acceptance_matches_the_textbook_rounds_on_large_markets() {
 fn deferred_acceptance_matches_the_textbook_rounds_around_the_heap_size() {
     // Programs just below, at and above the size from which the fast version keeps a heap.
     let mut rng = Gen::new(0xDA_4EA9);
-    let modes = [
-        Keys::Distinct,
-        Keys::Ties,
-        Keys::LowerHalf,
-        Keys::LaterBetter,
-        Keys::LaterWorse,
-    ];
+    let modes = Keys::ALL;
     for case in 0..10 {
         let students = 2000 + rng.below(4000);
         let programs = 2 + rng.below(4);
