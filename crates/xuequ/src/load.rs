@@ -392,8 +392,8 @@ impl MemoryTables {
 }
 
 pub use crate::io::csv::{CsvInput, OwnedBytes};
+use crate::io::csv::{Found, parse_rows, read_header, split_records};
 pub(crate) use crate::io::csv::{Row, read_csv};
-use crate::io::csv::{parse_rows, read_header, split_records};
 
 fn district_index(city: &mut City, name: &str) -> u32 {
     if let Some(i) = city.districts.iter().position(|d| d == name) {
@@ -946,6 +946,8 @@ fn read_students_checked<R: CsvInput>(
     }
     let body = &bytes[header.body_start..];
     let ranges = split_records(body, STUDENT_PIECE);
+    let columns = StudentColumns::of(&header.columns);
+    let extra_columns: Vec<Found<'_>> = extra.iter().map(|name| header.columns.found(name)).collect();
     // At most one applicant per line: room for all of them up front.
     let most = memchr::memchr_iter(b'\n', body).count() + 1;
     cohort.students.reserve(most);
@@ -981,18 +983,25 @@ fn read_students_checked<R: CsvInput>(
                 ..StudentPiece::default()
             },
             |piece, row, diags| {
-                if let Some(r) = parse_student(row, city, extra, piece, diags) {
+                if let Some(r) = parse_student(row, city, &columns, &extra_columns, piece, diags) {
                     piece.rows.push(r);
                 }
             },
         )
     };
     let batch_len = rayon::current_num_threads().max(1) * STUDENT_BATCH_PER_THREAD;
+    let batch_bytes = |batch: &[(usize, usize, u64)]| batch.iter().map(|&(from, to, _)| to - from).sum::<usize>();
     let mut batches = ranges.chunks(batch_len);
-    let mut current = batches.next().map(parse);
-    while let Some(parsed) = current {
+    let mut current = batches.next().map(|batch| (parse(batch), batch_bytes(batch)));
+    let mut merged_bytes = 0;
+    while let Some((parsed, bytes)) = current {
         let next = batches.next();
-        let (following, ()) = rayon::join(|| next.map(parse), || merge.pieces(parsed));
+        let (following, ()) = rayon::join(
+            || next.map(|batch| (parse(batch), batch_bytes(batch))),
+            || merge.pieces(parsed),
+        );
+        merged_bytes += bytes;
+        merge.reserve_properties(merged_bytes, body.len());
         current = following;
     }
     let StudentMerge {
@@ -1027,6 +1036,21 @@ struct StudentMerge<'a> {
 }
 
 impl StudentMerge<'_> {
+    /// Sizes the property table for the whole file from the share read so far, so it is
+    /// not rebuilt again and again as it grows (every rebuild re-hashes every id).
+    fn reserve_properties(&mut self, merged_bytes: usize, total_bytes: usize) {
+        let cohort = &mut *self.cohort;
+        let seen = cohort.property_index.len();
+        if seen == 0 || merged_bytes == 0 || merged_bytes >= total_bytes {
+            return;
+        }
+        let expected = (seen as f64 * total_bytes as f64 / merged_bytes as f64 * 1.05) as usize;
+        let (text, starts) = (&cohort.property_text, &cohort.property_start);
+        cohort.property_index.reserve(expected.saturating_sub(seen), |i| {
+            &text[starts[i as usize] as usize..starts[i as usize + 1] as usize]
+        });
+    }
+
     fn pieces(&mut self, pieces: Vec<(StudentPiece, Diagnostics)>) {
         for (piece, problems) in pieces {
             take_problems(self.diags, &problems);
@@ -1041,12 +1065,15 @@ impl StudentMerge<'_> {
         cohort.choices.extend_from_slice(&piece.choices);
         for (row_index, r) in piece.rows.iter().enumerate() {
             let id = piece.text(r.id);
-            if cohort.id_text.len() + id.len() > u32::MAX as usize {
+            let property_len = r.property.map_or(0, |(from, to)| (to - from) as usize);
+            if cohort.id_text.len() + id.len() > u32::MAX as usize
+                || cohort.property_text.len() + property_len > u32::MAX as usize
+            {
                 if !self.id_text_full {
                     self.id_text_full = true;
                     self.diags.push(Diagnostic::file(
                         self.file,
-                        "the student ids take more than 4 GB of text",
+                        "the student ids or property ids take more than 4 GB of text",
                         "shorten the ids or split the file",
                     ));
                 }
@@ -1083,13 +1110,20 @@ impl StudentMerge<'_> {
             let mut student = r.student.clone();
             student.property = r.property.map(|range| {
                 let p = piece.text(range);
-                let next = cohort.properties.len() as u32;
-                let list = &cohort.properties;
-                let text_of = |i: u32| if i == next { p } else { list[i as usize].as_str() };
+                let next = cohort.property_count() as u32;
+                let (text, starts) = (&cohort.property_text, &cohort.property_start);
+                let text_of = |i: u32| {
+                    if i == next {
+                        p
+                    } else {
+                        &text[starts[i as usize] as usize..starts[i as usize + 1] as usize]
+                    }
+                };
                 match cohort.property_index.insert(r.property_hash, p, next, text_of) {
                     Some(existing) => existing,
                     None => {
-                        cohort.properties.push(p.to_string());
+                        cohort.property_text.push_str(p);
+                        cohort.property_start.push(cohort.property_text.len() as u32);
                         next
                     }
                 }
@@ -1104,32 +1138,74 @@ impl StudentMerge<'_> {
     }
 }
 
+/// The columns of `students.csv`, looked up once per file instead of once per cell.
+#[derive(Clone, Copy)]
+struct StudentColumns {
+    student_id: Found<'static>,
+    stage: Found<'static>,
+    block_id: Found<'static>,
+    hukou_in_zone: Found<'static>,
+    owns_home: Found<'static>,
+    migrant: Found<'static>,
+    years_at_address: Found<'static>,
+    residence_permit_months: Found<'static>,
+    social_insurance_months: Found<'static>,
+    primary_school_id: Found<'static>,
+    choices: Found<'static>,
+    property_id: Found<'static>,
+}
+
+impl StudentColumns {
+    fn of(columns: &crate::io::csv::Columns) -> Self {
+        StudentColumns {
+            student_id: columns.found("student_id"),
+            stage: columns.found("stage"),
+            block_id: columns.found("block_id"),
+            hukou_in_zone: columns.found("hukou_in_zone"),
+            owns_home: columns.found("owns_home"),
+            migrant: columns.found("migrant"),
+            years_at_address: columns.found("years_at_address"),
+            residence_permit_months: columns.found("residence_permit_months"),
+            social_insurance_months: columns.found("social_insurance_months"),
+            primary_school_id: columns.found("primary_school_id"),
+            choices: columns.found("choices"),
+            property_id: columns.found("property_id"),
+        }
+    }
+}
+
 fn parse_student(
     row: &Row<'_>,
     city: &City,
-    extra: &[String],
+    columns: &StudentColumns,
+    extra: &[Found<'_>],
     piece: &mut StudentPiece,
     diags: &mut Diagnostics,
 ) -> Option<StudentRow> {
     let choices_out = &mut piece.choices;
-    let id = row.required("student_id", diags);
-    let stage = row.stage(diags);
-    let block = row.required("block_id", diags).and_then(|b| {
+    let id = row.required(columns.student_id, diags);
+    let stage = row.stage_in(columns.stage, diags);
+    let block = row.required(columns.block_id, diags).and_then(|b| {
         let found = city.block_near(b, &mut piece.last_block);
         if found.is_none() && !city.rejected.block(b) {
-            diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+            diags.push(row.diag(
+                columns.block_id,
+                b,
+                "no block has this id",
+                "use a block_id from blocks.csv",
+            ));
         }
         found
     });
-    let hukou = row.boolean("hukou_in_zone", diags);
-    let owns = row.boolean("owns_home", diags);
-    let migrant = row.boolean("migrant", diags);
+    let hukou = row.boolean(columns.hukou_in_zone, diags);
+    let owns = row.boolean(columns.owns_home, diags);
+    let migrant = row.boolean(columns.migrant, diags);
     // An empty cell is "missing" (NaN): it never satisfies a comparison and ranks last.
     let missing = |v: Option<Option<f64>>| v.map(|x| x.unwrap_or(f64::NAN));
-    let years = missing(row.non_negative("years_at_address", diags));
-    let permit = missing(row.non_negative("residence_permit_months", diags));
-    let insurance = missing(row.non_negative("social_insurance_months", diags));
-    let primary = row.text("primary_school_id");
+    let years = missing(row.non_negative(columns.years_at_address, diags));
+    let permit = missing(row.non_negative(columns.residence_permit_months, diags));
+    let insurance = missing(row.non_negative(columns.social_insurance_months, diags));
+    let primary = row.text(columns.primary_school_id);
     let primary_school = if primary.is_empty() {
         Some(None)
     } else {
@@ -1137,7 +1213,7 @@ fn parse_student(
             Some(p) if city.schools[p as usize].stage == Stage::Primary => Some(Some(p)),
             Some(_) => {
                 diags.push(row.diag(
-                    "primary_school_id",
+                    columns.primary_school_id,
                     primary,
                     "this school is not a primary school",
                     "name the primary school the applicant attends, or leave it empty",
@@ -1147,7 +1223,7 @@ fn parse_student(
             None if city.rejected.school(primary) => None,
             None => {
                 diags.push(row.diag(
-                    "primary_school_id",
+                    columns.primary_school_id,
                     primary,
                     "no school has this id",
                     "use a school_id from schools.csv, or leave it empty if the school is outside the city",
@@ -1159,12 +1235,17 @@ fn parse_student(
     // Chosen schools go straight into the piece's shared buffer (no allocation per row).
     let choices_start = choices_out.len();
     let mut choices_ok = true;
-    for c in row.text("choices").split(';').map(str::trim).filter(|c| !c.is_empty()) {
+    for c in row
+        .text(columns.choices)
+        .split(';')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
         match city.school(c) {
             None if city.rejected.school(c) => choices_ok = false,
             None => {
                 diags.push(row.diag(
-                    "choices",
+                    columns.choices,
                     c,
                     "a chosen school does not exist",
                     "list school_ids from schools.csv separated by ;",
@@ -1176,7 +1257,7 @@ fn parse_student(
                     && city.schools[s as usize].stage != stage
                 {
                     diags.push(row.diag(
-                        "choices",
+                        columns.choices,
                         c,
                         format!(
                             "a chosen school admits {} pupils, not {stage}",
@@ -1194,8 +1275,8 @@ fn parse_student(
     }
     let extras_start = piece.extras.len();
     let mut extras_ok = true;
-    for name in extra {
-        match row.parse::<f64>(name, "a number", diags) {
+    for &column in extra {
+        match row.parse::<f64>(column, "a number", diags) {
             Some(v) => piece.extras.push(v.unwrap_or(f64::NAN)),
             None => extras_ok = false,
         }
@@ -1232,7 +1313,7 @@ fn parse_student(
         piece.extras.truncate(extras_start);
         return None;
     };
-    let property = row.text("property_id");
+    let property = row.text(columns.property_id);
     let start = choices_start as u32;
     let n_choices = (piece.choices.len() - choices_start) as u32;
     let mut keep = |text: &str| {
@@ -1450,7 +1531,8 @@ mod tests {
         read_students(text.as_bytes(), "students.csv", &city, &[], &mut cohort, &mut diags);
         let got: Vec<&str> = (0..cohort.students.len()).map(|i| cohort.id(i)).collect();
         assert_eq!(got, ids);
-        assert_eq!(cohort.properties, properties);
+        let interned: Vec<&str> = (0..cohort.property_count()).map(|i| cohort.property_id(i)).collect();
+        assert_eq!(interned, properties);
         let got: Vec<Option<u32>> = cohort.students.iter().map(|s| s.property).collect();
         assert_eq!(got, property_of);
         for (i, id) in ids.iter().enumerate() {

@@ -406,8 +406,11 @@ pub struct Cohort {
     pub id_start: Vec<u32>,
     /// Flat storage of every student's chosen school indices.
     pub choices: Vec<u32>,
-    /// Property ids (interned).
-    pub properties: Vec<String>,
+    /// Every distinct property id, end to end in one buffer (interned: no allocation per
+    /// property); [`Cohort::property_id`] reads one.
+    pub property_text: String,
+    /// Where each property id starts in `property_text`; one more entry than properties.
+    pub property_start: Vec<u32>,
     /// Property id to index.
     pub property_index: StringTable,
     /// Seat-lock history: for each property, the (stage, year) seats it already gave.
@@ -425,7 +428,8 @@ impl Default for Cohort {
             id_text: String::new(),
             id_start: vec![0],
             choices: Vec::new(),
-            properties: Vec::new(),
+            property_text: String::new(),
+            property_start: vec![0],
             property_index: StringTable::default(),
             seat_locks: HashMap::new(),
             extra: HashMap::new(),
@@ -447,7 +451,18 @@ impl Cohort {
 
     /// The index of a property id.
     pub fn property(&self, id: &str) -> Option<u32> {
-        self.property_index.find(id, |i| &self.properties[i as usize])
+        self.property_index
+            .find_hashed(StringTable::hash(id), id, |i| self.property_id(i as usize))
+    }
+
+    /// The id of property `i`.
+    pub fn property_id(&self, i: usize) -> &str {
+        &self.property_text[self.property_start[i] as usize..self.property_start[i + 1] as usize]
+    }
+
+    /// Number of distinct property ids.
+    pub fn property_count(&self) -> usize {
+        self.property_start.len() - 1
     }
 
     /// The index of a student id.
