@@ -231,7 +231,7 @@ pub fn write_assignments(
 }
 
 /// Per-program figures recomputed from placements.
-struct ProgramStats {
+pub(crate) struct ProgramStats {
     assigned: u32,
     applicants: u32,
     first_choice: u32,
@@ -297,8 +297,37 @@ pub struct SchoolRow {
     pub first_choice_applicants: u32,
 }
 
+/// Per stage, per program: the figures both the school rows and the stage summaries read,
+/// counted once (stages side by side).
+pub(crate) fn all_program_stats(allocation: &Allocation) -> Vec<Vec<ProgramStats>> {
+    use rayon::prelude::*;
+    allocation.stages.par_iter().map(program_stats).collect()
+}
+
+/// The school rows, the summary and the per-program figures behind both, computed once for
+/// a run's tables.
+pub(crate) struct RunTables {
+    pub(crate) schools: Vec<SchoolRow>,
+    pub(crate) summary: Summary,
+}
+
+impl RunTables {
+    pub(crate) fn new(data: &Dataset, allocation: &Allocation, audit: &AuditReport) -> RunTables {
+        let stats = all_program_stats(allocation);
+        let (schools, summary) = rayon::join(
+            || school_rows_with(data, allocation, &stats),
+            || summary_with(data, allocation, audit, &stats),
+        );
+        RunTables { schools, summary }
+    }
+}
+
 /// Every open school of an allocated stage, in `schools.csv` order.
 pub fn school_rows(data: &Dataset, allocation: &Allocation) -> Vec<SchoolRow> {
+    school_rows_with(data, allocation, &all_program_stats(allocation))
+}
+
+fn school_rows_with(data: &Dataset, allocation: &Allocation, stats: &[Vec<ProgramStats>]) -> Vec<SchoolRow> {
     let city = &data.city;
     // school -> (stage index, main program, purchased program)
     let mut rows: BTreeMap<u32, (usize, Option<u32>, Option<u32>)> = BTreeMap::new();
@@ -312,7 +341,6 @@ pub fn school_rows(data: &Dataset, allocation: &Allocation) -> Vec<SchoolRow> {
             }
         }
     }
-    let stats: Vec<Vec<ProgramStats>> = allocation.stages.iter().map(program_stats).collect();
     rows.into_iter()
         .map(|(school, (si, main, purchased))| {
             let st = &allocation.stages[si];
@@ -365,6 +393,11 @@ pub(crate) fn demand_ratio(demand: u64, seats: u64) -> String {
 
 /// Renders `schools_summary.csv`.
 pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: WriteOptions) -> Vec<u8> {
+    schools_summary_csv_of(data, &school_rows(data, allocation), options)
+}
+
+/// `schools_summary.csv` from rows already computed.
+fn schools_summary_csv_of(data: &Dataset, rows: &[SchoolRow], options: WriteOptions) -> Vec<u8> {
     let mut w = CsvWriter::with_header(
         &[
             "school_id",
@@ -389,7 +422,7 @@ pub fn schools_summary_csv(data: &Dataset, allocation: &Allocation, options: Wri
     );
     let city = &data.city;
     let thresholds = data.policy.seat_warning;
-    for r in school_rows(data, allocation) {
+    for r in rows {
         let s = &city.schools[r.school as usize];
         w.text(&s.id)
             .value(r.capacity)
@@ -532,8 +565,18 @@ pub struct AuditSummary {
 
 /// Computes the summary.
 pub fn summary(data: &Dataset, allocation: &Allocation, audit: &AuditReport) -> Summary {
+    summary_with(data, allocation, audit, &all_program_stats(allocation))
+}
+
+fn summary_with(data: &Dataset, allocation: &Allocation, audit: &AuditReport, stats: &[Vec<ProgramStats>]) -> Summary {
+    use rayon::prelude::*;
     let policy = &data.policy;
-    let stages = allocation.stages.iter().map(|st| stage_summary(data, st)).collect();
+    let stages = allocation
+        .stages
+        .par_iter()
+        .zip(stats)
+        .map(|(st, stats)| stage_summary(data, st, stats))
+        .collect();
     Summary {
         scenario: data.scenario.name.clone(),
         year: data.scenario.year,
@@ -557,7 +600,7 @@ pub fn summary(data: &Dataset, allocation: &Allocation, audit: &AuditReport) -> 
     }
 }
 
-fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
+fn stage_summary(data: &Dataset, st: &StageAllocation, stats: &[ProgramStats]) -> StageSummary {
     let mut s = StageSummary {
         stage: st.stage.as_str().to_string(),
         applicants: st.members.len(),
@@ -629,34 +672,47 @@ fn stage_summary(data: &Dataset, st: &StageAllocation) -> StageSummary {
     for (name, count) in tier_counts {
         *s.tiers.entry(name.to_string()).or_default() += count;
     }
-    let stats = program_stats(st);
     s.vacancies = st
         .programs
         .iter()
-        .zip(&stats)
+        .zip(stats)
         .map(|(p, x)| u64::from(p.capacity.saturating_sub(x.assigned)))
         .sum();
     s.oversubscribed_schools = st
         .programs
         .iter()
-        .zip(&stats)
+        .zip(stats)
         .filter(|(p, x)| x.first_choice > p.capacity)
         .count();
     s.zone_share = ratio(s.via_zone, s.applicants);
     s.migrant.eligible_public_track_share = ratio(s.migrant.eligible_public_track, s.migrant.eligible);
-    if !distances.is_empty() {
-        distances.sort_unstable();
-        let pct = |q: f64| distances[((q * distances.len() as f64).ceil() as usize).clamp(1, distances.len()) - 1];
-        let sum: u64 = distances.iter().map(|&d| u64::from(d)).sum();
-        s.distance_m = Some(DistanceStats {
-            p50: pct(0.5),
-            p90: pct(0.9),
-            p99: pct(0.99),
-            max: *distances.last().unwrap_or(&0),
-            mean: (sum as f64 / distances.len() as f64).round() as u32,
-        });
-    }
+    s.distance_m = distance_stats(&mut distances);
     s
+}
+
+/// Percentiles (nearest rank), maximum and mean of placed distances; `None` when empty.
+/// The order of `distances` is changed.
+fn distance_stats(distances: &mut [u32]) -> Option<DistanceStats> {
+    let n = distances.len();
+    if n == 0 {
+        return None;
+    }
+    let rank = |q: f64| ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
+    // The values a full sort would put at these ranks, found by selection (linear time):
+    // each selection leaves the smaller values before it, where the next one looks.
+    let (r99, r90, r50) = (rank(0.99), rank(0.9), rank(0.5));
+    let max = distances.iter().copied().max().unwrap_or(0);
+    let sum: u64 = distances.iter().map(|&d| u64::from(d)).sum();
+    let p99 = *distances.select_nth_unstable(r99).1;
+    let p90 = *distances[..=r99].select_nth_unstable(r90).1;
+    let p50 = *distances[..=r90].select_nth_unstable(r50).1;
+    Some(DistanceStats {
+        p50,
+        p90,
+        p99,
+        max,
+        mean: (sum as f64 / n as f64).round() as u32,
+    })
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
@@ -704,11 +760,9 @@ pub fn write_outputs_into(
     audit: &AuditReport,
     options: WriteOptions,
 ) -> Result<Summary, OutputError> {
-    // Independent passes over the placements, side by side.
-    let (schools, (districts, summary)) = rayon::join(
-        || schools_summary_csv(data, allocation, options),
-        || crate::report::districts_summary_csv_and_summary(data, allocation, audit, options.bom),
-    );
+    let RunTables { schools, summary } = RunTables::new(data, allocation, audit);
+    let districts = crate::report::districts_summary_csv_of(data, allocation, audit, &schools, &summary, options.bom);
+    let schools = schools_summary_csv_of(data, &schools, options);
     let summary_bytes = summary_json(&summary);
     let assignments = |w: &mut dyn Write| write_assignments(w, data, allocation, options);
     let schools = |w: &mut dyn Write| w.write_all(&schools);
@@ -741,4 +795,29 @@ pub fn write_outputs(
     set.inputs(data.input_files());
     let _summary = write_outputs_into(&mut set, data, allocation, audit, options)?;
     set.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    proptest::proptest! {
+        /// Percentiles by selection equal the nearest-rank values of a full sort.
+        #[test]
+        fn distance_stats_match_a_sorted_reading(mut distances in proptest::collection::vec(0u32..5_000, 0..400)) {
+            let mut sorted = distances.clone();
+            sorted.sort_unstable();
+            let got = super::distance_stats(&mut distances);
+            match got {
+                None => proptest::prop_assert!(sorted.is_empty()),
+                Some(got) => {
+                    let n = sorted.len();
+                    let pct = |q: f64| sorted[((q * n as f64).ceil() as usize).clamp(1, n) - 1];
+                    let mean = (sorted.iter().map(|&d| u64::from(d)).sum::<u64>() as f64 / n as f64).round() as u32;
+                    proptest::prop_assert_eq!(
+                        (got.p50, got.p90, got.p99, got.max, got.mean),
+                        (pct(0.5), pct(0.9), pct(0.99), sorted[n - 1], mean)
+                    );
+                }
+            }
+        }
+    }
 }

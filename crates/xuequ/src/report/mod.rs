@@ -227,17 +227,18 @@ pub fn districts_summary_csv(data: &Dataset, allocation: &Allocation, audit: &Au
     districts::csv(&stats::RunView::new(data, allocation, audit), bom)
 }
 
-/// [`districts_summary_csv`] and the run's summary, from one view of the run (the view
-/// computes the summary anyway: a run's outputs need it once, not twice).
-pub(crate) fn districts_summary_csv_and_summary(
+/// [`districts_summary_csv`] from the school rows and summary a run's outputs computed
+/// anyway (only the per-district totals are derived again).
+pub(crate) fn districts_summary_csv_of(
     data: &Dataset,
     allocation: &Allocation,
     audit: &AuditReport,
+    rows: &[crate::output::SchoolRow],
+    summary: &crate::output::Summary,
     bom: bool,
-) -> (Vec<u8>, crate::output::Summary) {
-    let view = stats::RunView::new(data, allocation, audit);
-    let csv = districts::csv(&view, bom);
-    (csv, view.summary)
+) -> Vec<u8> {
+    let view = stats::RunView::of_tables(data, allocation, audit, rows, summary.clone(), stats::Detail::Tables);
+    districts::csv(&view, bom)
 }
 
 /// Adds [`HTML_FILE`], [`XLSX_FILE`] and the GIS layers, as `opts` asks, to a run's output set. A workbook that cannot

@@ -79,10 +79,15 @@ impl SchoolRow {
 
 /// The library's school rows ([`output::school_rows`], the rows of `schools_summary.csv`)
 /// with the names and codes a report shows.
+#[cfg(test)]
 pub(crate) fn school_rows(data: &Dataset, allocation: &Allocation) -> Vec<SchoolRow> {
+    school_rows_of(data, &output::school_rows(data, allocation))
+}
+
+/// [`school_rows`] from the library's rows already computed.
+fn school_rows_of(data: &Dataset, rows: &[output::SchoolRow]) -> Vec<SchoolRow> {
     let city = &data.city;
-    output::school_rows(data, allocation)
-        .into_iter()
+    rows.iter()
         .filter_map(|r| {
             let s = city.schools.get(r.school as usize)?;
             Some(SchoolRow {
@@ -95,7 +100,7 @@ pub(crate) fn school_rows(data: &Dataset, allocation: &Allocation) -> Vec<School
                 capacity: r.capacity,
                 assigned: r.assigned,
                 vacancies: r.vacancies,
-                cutoff_tier: r.cutoff_tier.unwrap_or_default(),
+                cutoff_tier: r.cutoff_tier.clone().unwrap_or_default(),
                 cutoff_lottery: r.cutoff_lottery,
                 // As schools_summary.csv writes it.
                 cutoff_points: r.cutoff_points.map_or(String::new(), |p| format!("{p}")),
@@ -238,17 +243,28 @@ pub(crate) struct RunView<'a> {
 
 impl<'a> RunView<'a> {
     pub fn new(data: &'a Dataset, allocation: &'a Allocation, audit: &'a AuditReport) -> RunView<'a> {
-        // Two independent passes over the placements, side by side.
-        let (summary, schools) = rayon::join(
-            || output::summary(data, allocation, audit),
-            || school_rows(data, allocation),
-        );
+        let tables = output::RunTables::new(data, allocation, audit);
+        Self::of_tables(data, allocation, audit, &tables.schools, tables.summary, Detail::Full)
+    }
+
+    /// The view from the school rows and summary already computed; `detail` says whether
+    /// the per-block figures (maps, flows, histograms) are wanted or only the tables.
+    pub fn of_tables(
+        data: &'a Dataset,
+        allocation: &'a Allocation,
+        audit: &'a AuditReport,
+        rows: &[output::SchoolRow],
+        summary: Summary,
+        detail: Detail,
+    ) -> RunView<'a> {
+        use rayon::prelude::*;
+        let schools = school_rows_of(data, rows);
         let row_of_school: HashMap<u32, usize> = schools.iter().enumerate().map(|(i, r)| (r.school, i)).collect();
         let stages = allocation
             .stages
-            .iter()
+            .par_iter()
             .enumerate()
-            .map(|(si, st)| stage_view(data, st, si, &schools))
+            .map(|(si, st)| stage_view(data, st, si, &schools, detail))
             .collect();
         RunView {
             data,
@@ -290,16 +306,29 @@ fn via_index(v: &str) -> usize {
     }
 }
 
-fn stage_view(data: &Dataset, st: &StageAllocation, summary: usize, rows: &[SchoolRow]) -> StageView {
+/// How much of a run a [`RunView`] derives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detail {
+    /// Everything: the page, the workbook and the layers.
+    Full,
+    /// Only the per-district totals (`districts_summary.csv`): no per-block figures.
+    Tables,
+}
+
+fn stage_view(data: &Dataset, st: &StageAllocation, summary: usize, rows: &[SchoolRow], detail: Detail) -> StageView {
     let city = &data.city;
     let cohort = &data.cohort;
-    let n_blocks = city.blocks.len();
+    let full = detail == Detail::Full;
+    let n_blocks = if full { city.blocks.len() } else { 0 };
     let mut applicants = vec![0u32; n_blocks];
     let mut unplaced = vec![0u32; n_blocks];
-    let mut placed_pairs: Vec<u64> = Vec::with_capacity(st.members.len());
+    let mut placed_pairs: Vec<u64> = Vec::with_capacity(if full { st.members.len() } else { 0 });
     let mut flow_pairs: Vec<u64> = Vec::new();
-    let mut fine = vec![[0u64; 3]; FINE_BINS];
-    let mut districts: BTreeMap<u32, DistrictAgg> = BTreeMap::new();
+    let mut fine = vec![[0u64; 3]; if full { FINE_BINS } else { 0 }];
+    // Per district, indexed by district (a handful to a few hundred): a map lookup per
+    // applicant cost more than the rest of the pass.
+    let mut by_district: Vec<Option<DistrictAgg>> = vec![None; city.districts.len()];
+    let mut other_districts: BTreeMap<u32, DistrictAgg> = BTreeMap::new();
     for (m, &i) in st.members.iter().enumerate() {
         let Some(s) = cohort.students.get(i as usize) else {
             continue;
@@ -308,9 +337,20 @@ fn stage_view(data: &Dataset, st: &StageAllocation, summary: usize, rows: &[Scho
         let Some(block) = city.blocks.get(b) else {
             continue;
         };
-        applicants[b] += 1;
-        let d = districts.entry(block.district).or_default();
+        let d = district_agg(&mut by_district, &mut other_districts, block.district);
         d.applicants += 1;
+        if !full {
+            let p = st.placements[m];
+            if !p.is_placed() {
+                d.unplaced += 1;
+            } else if let Some(prog) = st.programs.get(p.program as usize)
+                && prog.district != block.district
+            {
+                d.placed_elsewhere += 1;
+            }
+            continue;
+        }
+        applicants[b] += 1;
         let p = st.placements[m];
         if !p.is_placed() {
             unplaced[b] += 1;
@@ -376,12 +416,19 @@ fn stage_view(data: &Dataset, st: &StageAllocation, summary: usize, rows: &[Scho
         let Some(school) = city.schools.get(row.school as usize) else {
             continue;
         };
-        let d = districts.entry(school.district).or_default();
+        let d = district_agg(&mut by_district, &mut other_districts, school.district);
         d.seats += u64::from(row.capacity);
         d.assigned += u64::from(row.assigned);
         d.schools += 1;
         d.short += u64::from(row.is_short());
     }
+    let mut districts = other_districts;
+    districts.extend(
+        by_district
+            .into_iter()
+            .enumerate()
+            .filter_map(|(d, agg)| Some((d as u32, agg?))),
+    );
     StageView {
         stage: st.stage,
         summary,
@@ -390,6 +437,18 @@ fn stage_view(data: &Dataset, st: &StageAllocation, summary: usize, rows: &[Scho
         flows,
         fine,
         districts,
+    }
+}
+
+/// A district's totals: by index, or (a district the city does not list) in a map.
+fn district_agg<'m>(
+    by_district: &'m mut [Option<DistrictAgg>],
+    other: &'m mut BTreeMap<u32, DistrictAgg>,
+    d: u32,
+) -> &'m mut DistrictAgg {
+    match by_district.get_mut(d as usize) {
+        Some(slot) => slot.get_or_insert_with(DistrictAgg::default),
+        None => other.entry(d).or_default(),
     }
 }
 
