@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::allocate::{Allocation, GUARANTEE_POSITION, ProgramKind, StageAllocation};
 use crate::audit::AuditReport;
 use crate::error::OutputError;
+use crate::io::writer::RenderedCells;
 use crate::io::{CsvWriter, OutputSet};
 use crate::load::Dataset;
 use crate::mechanism::UNPLACED;
@@ -169,6 +170,32 @@ pub fn write_assignments(
             slot[i as usize] = (si as u16, m as u32);
         }
     }
+    // Cells that repeat on many rows are rendered once: a school's id, its name and
+    // district, and a home block's id and district.
+    let city = &data.city;
+    let (school_ids, (school_names, block_cells)) = rayon::join(
+        || RenderedCells::new(city.schools.iter().map(|s| [s.id.as_str()])),
+        || {
+            rayon::join(
+                || {
+                    RenderedCells::new(city.schools.iter().map(|s| {
+                        [
+                            s.name.as_str(),
+                            city.districts.get(s.district as usize).map_or("", String::as_str),
+                        ]
+                    }))
+                },
+                || {
+                    RenderedCells::new(city.blocks.iter().map(|b| {
+                        [
+                            b.id.as_str(),
+                            city.districts.get(b.district as usize).map_or("", String::as_str),
+                        ]
+                    }))
+                },
+            )
+        },
+    );
     let format_rows = |range: std::ops::Range<usize>| -> Vec<u8> {
         let mut out = CsvWriter::piece(range.len() * 80);
         for i in range {
@@ -176,22 +203,33 @@ pub fn write_assignments(
             if si == u16::MAX {
                 continue;
             }
-            let row = assignment_row(data, &allocation.stages[si as usize], m as usize, i);
-            out.text(row.student_id)
-                .text(row.stage.as_str())
-                .text(row.school_id())
-                .text(row.tier)
-                .value(row.lottery);
-            match row.distance_m {
-                Some(d) => out.value(d),
+            let st = &allocation.stages[si as usize];
+            let row = assignment_row(data, st, m as usize, i);
+            let school = st
+                .placements
+                .get(m as usize)
+                .filter(|p| p.program != UNPLACED)
+                .map(|p| st.programs[p.program as usize].school as usize);
+            out.text(row.student_id).text(row.stage.as_str());
+            match school {
+                Some(s) => out.rendered(school_ids.get(s)),
                 None => out.text(""),
             };
-            out.text(row.via)
-                .text(row.school.map_or("", |s| s.name.as_str()))
-                .text(row.district)
-                .text(row.reason)
-                .text(row.block_id)
-                .text(row.home_district);
+            out.text(row.tier).unsigned(u64::from(row.lottery));
+            match row.distance_m {
+                Some(d) => out.unsigned(u64::from(d)),
+                None => out.text(""),
+            };
+            out.text(row.via);
+            match school {
+                Some(s) => out.rendered(school_names.get(s)),
+                None => out.text("").text(""),
+            };
+            out.text(row.reason);
+            match data.cohort.students[i].block as usize {
+                b if b < city.blocks.len() => out.rendered(block_cells.get(b)),
+                _ => out.text("").text(""),
+            };
             out.end();
         }
         out.into_bytes()
