@@ -670,6 +670,10 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
     // Per chunk: entries, list lengths, and the entries' distances when a key reads them.
     type Chunk = (Vec<Entry>, Vec<u32>, Vec<u32>);
     let keep_distance = tier_distance.iter().any(Option::is_some);
+    // When no tier sees the school except through the zone test, an applicant's tier takes
+    // two values, one inside their zone and one outside: evaluated once each, not once per
+    // list entry.
+    let tier_by_zone = ctx.tiers.iter().all(|t| t.school_only_through_zone());
     let chunks: Vec<Chunk> = members
         .par_chunks(LIST_CHUNK)
         .enumerate()
@@ -684,6 +688,9 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
                 raw.clear();
                 let ov = overflow.get(s.block as usize).map_or(&[][..], Vec::as_slice);
                 candidate_list(&ctx, i as usize, ov, &mut raw);
+                // The applicant's tier outside and inside their zone, when it depends on
+                // nothing else about the school.
+                let mut by_zone: [Option<usize>; 2] = [None; 2];
                 for &(program, via, distance_m) in &raw {
                     let p = &ctx.programs[program as usize];
                     let tier = if p.kind == ProgramKind::PrivateChoice {
@@ -698,7 +705,12 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
                             school: p.school,
                             distance_m,
                         };
-                        c.tier(&ctx.tiers)
+                        if tier_by_zone {
+                            let in_zone = c.home_is_in_zone();
+                            *by_zone[usize::from(in_zone)].get_or_insert_with(|| c.tier_with_zone(&ctx.tiers, in_zone))
+                        } else {
+                            c.tier(&ctx.tiers)
+                        }
                     };
                     entries.push(Entry {
                         program,
@@ -1204,5 +1216,92 @@ fn guarantee_pass(inp: &MarketInputs<'_>, market_programs: &[u32], used: &mut [u
             distance_m: d,
             tier,
         };
+    }
+}
+
+/// Each list entry's tier, as the allocator finds it (once per applicant inside and once
+/// outside their zone when no tier sees the school otherwise), equals the tier the
+/// conditions give when evaluated for that entry alone, for random tier lists mixing zone
+/// tests, negations, comparisons, and the school-specific `feeder`, `chose` and distances.
+#[cfg(test)]
+mod tier_tests {
+    use std::fs;
+    use std::path::Path;
+
+    use crate::load::Dataset;
+
+    #[test]
+    fn list_tiers_equal_the_conditions_evaluated_entry_by_entry() {
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/demo/scenario.toml");
+        let policy = fs::read_to_string(demo.with_file_name("policy.toml")).unwrap();
+        let head = &policy[..policy.find("[[tier]]").unwrap()];
+        const ZONE_ONLY: [&str; 12] = [
+            "home_in_zone",
+            "hukou_in_zone",
+            "owns_home",
+            "no_seat_lock",
+            "seat_locked",
+            "migrant",
+            "local",
+            "migrant_eligible",
+            "not home_in_zone",
+            "not hukou_in_zone",
+            "years_at_address >= 3",
+            "residence_permit_months > 12",
+        ];
+        const SCHOOL: [&str; 4] = ["feeder", "chose", "distance_m <= 2500", "not chose"];
+        // splitmix64: a fixed sequence of random choices.
+        let mut state = 20261203u64;
+        let mut pick = |n: usize| -> usize {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            ((z ^ (z >> 31)) % n as u64) as usize
+        };
+        let mut by_zone_runs = 0;
+        for case in 0..24 {
+            let mut text = head.to_string();
+            for t in 0..1 + pick(5) {
+                let mut conditions: Vec<&str> = (0..pick(4)).map(|_| ZONE_ONLY[pick(ZONE_ONLY.len())]).collect();
+                // Every third case keeps every tier school-free except through the zone.
+                if case % 3 != 0 && pick(10) < 3 {
+                    conditions.push(SCHOOL[pick(SCHOOL.len())]);
+                }
+                let all: Vec<String> = conditions.iter().map(|c| format!("\"{c}\"")).collect();
+                text.push_str(&format!("\n[[tier]]\nname = \"t{t}\"\nall = [{}]\n", all.join(", ")));
+            }
+            let mut tables = crate::load::MemoryTables::default();
+            tables.set_policy(text.clone());
+            let scenario =
+                crate::scenario::Scenario::from_toml_with_tables(&fs::read_to_string(&demo).unwrap(), &demo, &tables)
+                    .unwrap();
+            let data = Dataset::load_with_tables(scenario, &tables).unwrap();
+            let alloc = super::allocate(&data);
+            for st in &alloc.stages {
+                let tiers = data.policy.tiers_for(st.stage);
+                by_zone_runs += usize::from(tiers.iter().all(|t| t.school_only_through_zone()));
+                for m in 0..st.members.len() {
+                    let index = st.members[m] as usize;
+                    for (pos, e) in st.list(m).iter().enumerate() {
+                        let program = &st.programs[e.program as usize];
+                        if program.kind == super::ProgramKind::PrivateChoice {
+                            continue;
+                        }
+                        let c = crate::priority::Context {
+                            city: &data.city,
+                            cohort: &data.cohort,
+                            index,
+                            student: &data.cohort.students[index],
+                            facts: &st.facts[m],
+                            school: program.school,
+                            distance_m: st.distance_m(&data, m, pos),
+                        };
+                        assert_eq!(usize::from(e.tier), c.tier(&tiers), "{text}");
+                    }
+                }
+            }
+        }
+        assert!(by_zone_runs > 0);
     }
 }

@@ -321,6 +321,22 @@ impl Tier {
         }
         self.all.iter().any(reads) || self.order_by.iter().any(|k| k.attribute == Attribute::DistanceM)
     }
+
+    /// True when the tier's conditions see the school only through the zone test
+    /// (`home_in_zone`, `hukou_in_zone`): no `feeder`, `chose` or distance condition. An
+    /// applicant then falls in the same tier at every school inside their zone, and in the
+    /// same tier at every school outside it.
+    pub fn school_only_through_zone(&self) -> bool {
+        fn zone_only(c: &Condition) -> bool {
+            match c {
+                Condition::Feeder | Condition::Chose => false,
+                Condition::Compare(a, _, _) => *a != Attribute::DistanceM,
+                Condition::Not(inner) => zone_only(inner),
+                _ => true,
+            }
+        }
+        self.all.iter().all(zone_only)
+    }
 }
 
 /// Seat-lock years per stage (学位锁定).

@@ -143,6 +143,22 @@ impl Context<'_> {
         }
     }
 
+    /// [`Context::tier`] with the zone test's answer given: for tiers that see the school
+    /// only through it ([`Tier::school_only_through_zone`]), the tier of the applicant at any
+    /// school inside (`true`) or outside (`false`) their zone.
+    pub fn tier_with_zone(&self, tiers: &[&Tier], home_in_zone: bool) -> usize {
+        let in_zone = std::cell::Cell::new(Some(home_in_zone));
+        tiers
+            .iter()
+            .position(|t| t.all.iter().all(|c| self.holds_in(c, &in_zone)))
+            .unwrap_or(tiers.len())
+    }
+
+    /// True when the home block is in this school's zone.
+    pub fn home_is_in_zone(&self) -> bool {
+        self.home_in_zone()
+    }
+
     /// The index of the first tier whose conditions all hold, or `tiers.len()`.
     pub fn tier(&self, tiers: &[&Tier]) -> usize {
         let in_zone = std::cell::Cell::new(None);
