@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::load::Dataset;
-use crate::mechanism::{self, Market, PriorityKey, UNPLACED};
+use crate::mechanism::{self, KeyPacking, Market, MarketKey, Matching, PriorityKey, UNPLACED};
 use crate::model::{Sector, Stage};
 use crate::policy::{Attribute, CandidateMode, Guarantee, Mechanism, TieBreak};
 use crate::priority::{self, ApplicantFacts, Context};
@@ -1053,35 +1053,36 @@ impl MarketInputs<'_> {
 
 fn run_market(inp: &MarketInputs<'_>, market_members: &[u32], market_programs: &[u32]) -> Vec<(u32, Placement)> {
     let ctx = inp.ctx;
-    let mut market = Market {
-        capacity: market_programs
+    let capacity: Vec<u32> = market_programs
+        .iter()
+        .map(|&p| ctx.programs[p as usize].capacity)
+        .collect();
+    let matching = if inp.data.policy.mechanism == Mechanism::SerialDictatorship {
+        // The global order is the only priority: no keys to compute.
+        let market = build_market(inp, market_members, capacity, |_, _| 0u64);
+        let mut order: Vec<u32> = (0..market_members.len() as u32).collect();
+        order.sort_unstable_by_key(|&l| inp.serial_rank[market_members[l as usize] as usize]);
+        mechanism::serial_dictatorship(&market, &order)
+    } else {
+        // Keys are pure functions of the entry, so they are computed twice rather than
+        // stored twice: once to find the bits that vary, once for the market. Keys that vary
+        // in at most 64 bits (the usual case: every field is far narrower than its slot) run
+        // as `u64`s, with the same order and so the same matching.
+        let keys = market_members
             .iter()
-            .map(|&p| ctx.programs[p as usize].capacity)
-            .collect(),
-        list_start: Vec::with_capacity(market_members.len() + 1),
-        list_program: Vec::new(),
-        list_key: Vec::new(),
-    };
-    market.list_start.push(0);
-    for &m in market_members {
-        for e in inp.list(m as usize) {
-            market
-                .list_program
-                .push(inp.local_index[inp.entries[e].program as usize]);
-            market.list_key.push(inp.key(m as usize, e));
-        }
-        market.list_start.push(market.list_program.len() as u32);
-    }
-    let matching = match inp.data.policy.mechanism {
-        Mechanism::DeferredAcceptance => mechanism::deferred_acceptance(&market),
-        Mechanism::ImmediateAcceptance => mechanism::immediate_acceptance(&market),
-        Mechanism::SerialDictatorship => {
-            let mut order: Vec<u32> = (0..market_members.len() as u32).collect();
-            order.sort_unstable_by_key(|&l| inp.serial_rank[market_members[l as usize] as usize]);
-            mechanism::serial_dictatorship(&market, &order)
+            .flat_map(|&m| inp.list(m as usize).map(move |e| inp.key(m as usize, e)));
+        let immediate = inp.data.policy.mechanism == Mechanism::ImmediateAcceptance;
+        match KeyPacking::of_keys(keys) {
+            Some(packing) => match_market(
+                immediate,
+                &build_market(inp, market_members, capacity, |m, e| packing.pack(inp.key(m, e))),
+            ),
+            None => match_market(
+                immediate,
+                &build_market(inp, market_members, capacity, |m, e| inp.key(m, e)),
+            ),
         }
     };
-    drop(market);
     let mut used: Vec<u32> = vec![0; market_programs.len()];
     let mut out: Vec<(u32, Placement)> = Vec::with_capacity(market_members.len());
     for (l, &m) in market_members.iter().enumerate() {
@@ -1115,6 +1116,44 @@ fn run_market(inp: &MarketInputs<'_>, market_members: &[u32], market_programs: &
     }
     guarantee_pass(inp, market_programs, &mut used, &mut out);
     out
+}
+
+/// The market of `market_members` with `key(member, entry)` at each list entry, sized
+/// exactly up front.
+fn build_market<K>(
+    inp: &MarketInputs<'_>,
+    market_members: &[u32],
+    capacity: Vec<u32>,
+    key: impl Fn(usize, usize) -> K,
+) -> Market<K> {
+    let entries: usize = market_members.iter().map(|&m| inp.list(m as usize).len()).sum();
+    let mut market = Market {
+        capacity,
+        list_start: Vec::with_capacity(market_members.len() + 1),
+        list_program: Vec::with_capacity(entries),
+        list_key: Vec::with_capacity(entries),
+    };
+    market.list_start.push(0);
+    for &m in market_members {
+        for e in inp.list(m as usize) {
+            market
+                .list_program
+                .push(inp.local_index[inp.entries[e].program as usize]);
+            market.list_key.push(key(m as usize, e));
+        }
+        market.list_start.push(market.list_program.len() as u32);
+    }
+    market
+}
+
+/// Runs a mechanism that reads the keys: immediate acceptance when `immediate`, deferred
+/// acceptance otherwise.
+fn match_market<K: MarketKey>(immediate: bool, market: &Market<K>) -> Matching {
+    if immediate {
+        mechanism::immediate_acceptance(market)
+    } else {
+        mechanism::deferred_acceptance(market)
+    }
 }
 
 /// Places applicants left without a seat at the nearest public-track program of their home
