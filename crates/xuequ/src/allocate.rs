@@ -539,6 +539,9 @@ impl UnionFind {
 /// Applicants per parallel work item when building lists.
 const LIST_CHUNK: usize = 4096;
 
+/// Chunks of lists built in parallel before they are appended to the stage's arrays.
+const LIST_BATCH: usize = 16;
+
 /// Everything about a stage that does not depend on the lottery: seat pools, applicant
 /// facts, in-tier ranks, candidate lists and markets. Lottery draws reuse it.
 pub(crate) struct Prepared<'a> {
@@ -666,67 +669,78 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         Vec::new()
     };
 
-    // Candidate lists with tiers, built in parallel chunks and concatenated in order.
+    // Candidate lists with tiers, built in parallel chunks and appended in order, a batch of
+    // chunks at a time: only one batch's buffers exist beside the growing arrays (building
+    // every chunk first kept them all alive at once, more than the entries themselves).
     // Per chunk: entries, list lengths, and the entries' distances when a key reads them.
     type Chunk = (Vec<Entry>, Vec<u32>, Vec<u32>);
     let keep_distance = tier_distance.iter().any(Option::is_some);
-    let chunks: Vec<Chunk> = members
-        .par_chunks(LIST_CHUNK)
-        .enumerate()
-        .map(|(c, chunk)| {
-            let mut raw: Vec<(u32, Via, u32)> = Vec::new();
-            let mut entries = Vec::with_capacity(chunk.len() * 4);
-            let mut lens = Vec::with_capacity(chunk.len());
-            let mut distances = Vec::new();
-            for (k, &i) in chunk.iter().enumerate() {
-                let m = c * LIST_CHUNK + k;
-                let s = &cohort.students[i as usize];
-                raw.clear();
-                let ov = overflow.get(s.block as usize).map_or(&[][..], Vec::as_slice);
-                candidate_list(&ctx, i as usize, ov, &mut raw);
-                for &(program, via, distance_m) in &raw {
-                    let p = &ctx.programs[program as usize];
-                    let tier = if p.kind == ProgramKind::PrivateChoice {
-                        0
-                    } else {
-                        let c = Context {
-                            city,
-                            cohort,
-                            index: i as usize,
-                            student: s,
-                            facts: &facts[m],
-                            school: p.school,
-                            distance_m,
-                        };
-                        c.tier(&ctx.tiers)
+    let build_chunk = |c: usize, chunk: &[u32]| -> Chunk {
+        let mut raw: Vec<(u32, Via, u32)> = Vec::new();
+        let mut entries = Vec::with_capacity(chunk.len() * 4);
+        let mut lens = Vec::with_capacity(chunk.len());
+        let mut distances = Vec::new();
+        for (k, &i) in chunk.iter().enumerate() {
+            let m = c * LIST_CHUNK + k;
+            let s = &cohort.students[i as usize];
+            raw.clear();
+            let ov = overflow.get(s.block as usize).map_or(&[][..], Vec::as_slice);
+            candidate_list(&ctx, i as usize, ov, &mut raw);
+            for &(program, via, distance_m) in &raw {
+                let p = &ctx.programs[program as usize];
+                let tier = if p.kind == ProgramKind::PrivateChoice {
+                    0
+                } else {
+                    let c = Context {
+                        city,
+                        cohort,
+                        index: i as usize,
+                        student: s,
+                        facts: &facts[m],
+                        school: p.school,
+                        distance_m,
                     };
-                    entries.push(Entry {
-                        program,
-                        tier: tier.min(u16::MAX as usize) as u16,
-                        via,
-                    });
-                    if keep_distance {
-                        distances.push(distance_m);
-                    }
+                    c.tier(&ctx.tiers)
+                };
+                entries.push(Entry {
+                    program,
+                    tier: tier.min(u16::MAX as usize) as u16,
+                    via,
+                });
+                if keep_distance {
+                    distances.push(distance_m);
                 }
-                lens.push(raw.len() as u32);
             }
-            (entries, lens, distances)
-        })
-        .collect();
-    drop(overflow);
-    let total_entries: usize = chunks.iter().map(|c| c.0.len()).sum();
+            lens.push(raw.len() as u32);
+        }
+        (entries, lens, distances)
+    };
     let mut list_start = Vec::with_capacity(members.len() + 1);
     list_start.push(0u32);
-    let mut entries = Vec::with_capacity(total_entries);
-    let mut entry_distance = Vec::with_capacity(if keep_distance { total_entries } else { 0 });
-    for (e, lens, distances) in chunks {
-        entries.extend_from_slice(&e);
-        entry_distance.extend_from_slice(&distances);
-        for l in lens {
-            list_start.push(list_start[list_start.len() - 1] + l);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut entry_distance: Vec<u32> = Vec::new();
+    for (b, batch) in members.chunks(LIST_CHUNK * LIST_BATCH).enumerate() {
+        let chunks: Vec<Chunk> = batch
+            .par_chunks(LIST_CHUNK)
+            .enumerate()
+            .map(|(c, chunk)| build_chunk(b * LIST_BATCH + c, chunk))
+            .collect();
+        if b == 0 {
+            // Room for every list at the first batch's average length, give or take.
+            let built: usize = chunks.iter().map(|c| c.0.len()).sum();
+            let expected = (built as f64 * members.len() as f64 / batch.len() as f64 * 1.02) as usize;
+            entries.reserve(expected);
+            entry_distance.reserve(if keep_distance { expected } else { 0 });
+        }
+        for (e, lens, distances) in chunks {
+            entries.extend_from_slice(&e);
+            entry_distance.extend_from_slice(&distances);
+            for l in lens {
+                list_start.push(list_start[list_start.len() - 1] + l);
+            }
         }
     }
+    drop(overflow);
     progress(Progress::ListsBuilt(stage));
     let serial_keys = if policy.mechanism == Mechanism::SerialDictatorship {
         priority::dense_ranks(members.len(), &policy.serial_order, |m, k| value(m, &k.attribute))

@@ -15,8 +15,9 @@
 //!   "tail" of the program's worst held applicants (half its seats, at least eight, when
 //!   built) sorted worst first, so the worst held (the one a better proposer displaces) is
 //!   always at the body's end. A proposer
-//!   better than every tail entry takes the freed slot and the body grows by one; otherwise
-//!   they are inserted into the tail. Only when the tail runs out is it rebuilt by a
+//!   better than every tail entry (the program's record keeps the tail's best, so this test
+//!   reads no held entry) takes the freed slot and the body grows by one; otherwise they are
+//!   inserted into the tail. Only when the tail runs out is it rebuilt by a
 //!   linear-time selection over the range. A displacement thus touches one or two cache
 //!   lines instead of a heap's path of about `log2(seats)` of them. Programs with more than
 //!   1,024 seats keep a binary heap instead, where tail insertions would move too much;
@@ -61,8 +62,10 @@ impl<S: Copy + Ord> Held<S> {
     }
 }
 
-/// One program: its `cap` slots from `start` in the shared array and the rank of its worst
-/// held applicant once full (the cutoff a proposer must beat).
+/// One program: its `cap` slots from `start` in the shared array, the rank of its worst
+/// held applicant once full (the cutoff a proposer must beat) and the rank of the best
+/// applicant in its tail (whether a proposer goes to the body or into the tail), so that
+/// neither decision reads the held array.
 ///
 /// While filling, `len` slots are held in arrival order. Once `full`, slots `..len` are the
 /// body (any order) and `len..cap` the tail, sorted worst first. A program without seats is
@@ -71,7 +74,9 @@ impl<S: Copy + Ord> Held<S> {
 #[derive(Debug, Clone, Copy)]
 struct Program<S> {
     cut: S,
+    tail_best: S,
     cut_index: u32,
+    tail_best_index: u32,
     start: u32,
     cap: u32,
     len: u32,
@@ -88,6 +93,20 @@ impl<S: Copy + Ord> Program<S> {
     fn set_cutoff(&mut self, h: &Held<S>) {
         self.cut = h.key;
         self.cut_index = h.index;
+    }
+
+    #[inline]
+    fn tail_best(&self) -> (S, u32) {
+        (self.tail_best, self.tail_best_index)
+    }
+
+    /// Makes `range` (this program's full slots) a body and a tail anew.
+    #[inline]
+    fn rebuild_tail(&mut self, range: &mut [Held<S>]) {
+        self.len = build_tail(range);
+        let best = range[range.len() - 1];
+        self.tail_best = best.key;
+        self.tail_best_index = best.index;
     }
 }
 
@@ -135,7 +154,9 @@ pub(super) fn deferred_acceptance_with<K: MarketKey>(market: &Market<K>, heap_ab
             let (cut, cut_index) = if cap > 0 { (K::WORST, u32::MAX) } else { (K::BEST, 0) };
             let program = Program {
                 cut,
+                tail_best: cut,
                 cut_index,
+                tail_best_index: cut_index,
                 start: next_start,
                 cap,
                 len: 0,
@@ -264,7 +285,7 @@ fn propose<K: MarketKey>(
             program.len += 1;
             if program.len == program.cap {
                 program.full = true;
-                program.len = build_tail(range);
+                program.rebuild_tail(range);
                 program.set_cutoff(&range[program.len as usize]);
             }
             return;
@@ -276,14 +297,14 @@ fn propose<K: MarketKey>(
             displaced.push((out.index + 1, out.end));
         }
         let last = range.len() - 1;
-        if worst == last || applicant.rank() < range[last].rank() {
+        if worst == last || applicant.rank() < program.tail_best() {
             // Better than the whole tail: the body takes the freed slot.
             range[worst] = applicant;
-            program.len = if worst == last {
-                build_tail(range)
+            if worst == last {
+                program.rebuild_tail(range);
             } else {
-                worst as u32 + 1
-            };
+                program.len = worst as u32 + 1;
+            }
         } else {
             // Among the worst: insert into the tail, keeping it sorted worst first.
             let mut j = worst;
