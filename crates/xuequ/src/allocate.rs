@@ -864,6 +864,7 @@ pub(crate) fn draw(p: &Prepared<'_>, seed: u64, progress: &(dyn Fn(Progress) + S
     };
     let total = p.market_members.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let packing = draw_key_packing(&priorities, p.ctx.tiers.len());
     let shared = MarketInputs {
         data,
         ctx: &p.ctx,
@@ -873,6 +874,7 @@ pub(crate) fn draw(p: &Prepared<'_>, seed: u64, progress: &(dyn Fn(Progress) + S
         priorities: &priorities,
         serial_rank: &serial_rank,
         local_index: &p.local_index,
+        packing: packing.as_ref(),
     };
     let results: Vec<Vec<(u32, Placement)>> = p
         .market_members
@@ -1051,6 +1053,29 @@ struct MarketInputs<'a> {
     priorities: &'a Priorities,
     serial_rank: &'a [u32],
     local_index: &'a [u32],
+    /// Packs every key of the draw into 64 bits, when that is known without computing keys.
+    packing: Option<&'a KeyPacking>,
+}
+
+/// A packing of every key of a draw into 64 bits, from the bits each field of a key can
+/// take (the field's values ORed together: a bit that no key sets cannot tell two keys
+/// apart), found without computing a key. `None` when the fields need more than 64 bits, or
+/// when a tier orders by distance: distances (some unknown, `u32::MAX`) and their
+/// complements set nearly every bit of their field, so each market looks at its own keys.
+fn draw_key_packing(priorities: &Priorities, tiers: usize) -> Option<KeyPacking> {
+    if priorities.tier_distance.iter().any(Option::is_some) {
+        return None;
+    }
+    // Entries carry tier indices up to `tiers` (no tier's conditions hold).
+    let tier_bits = (0..=tiers.min(usize::from(u16::MAX))).fold(0, |bits, t| bits | t);
+    let rank_bits = priorities.tier_ranks.iter().flatten().fold(0, |bits, &r| bits | r);
+    let lotteries = if priorities.entry_lottery.is_empty() {
+        &priorities.lottery
+    } else {
+        &priorities.entry_lottery
+    };
+    let lottery_bits = lotteries.iter().fold(0, |bits, &l| bits | l);
+    KeyPacking::new(priority::pack(tier_bits, 0, rank_bits, lottery_bits).0)
 }
 
 impl MarketInputs<'_> {
@@ -1078,15 +1103,23 @@ fn run_market(inp: &MarketInputs<'_>, market_members: &[u32], market_programs: &
         order.sort_unstable_by_key(|&l| inp.serial_rank[market_members[l as usize] as usize]);
         mechanism::serial_dictatorship(&market, &order)
     } else {
-        // Keys are pure functions of the entry, so they are computed twice rather than
-        // stored twice: once to find the bits that vary, once for the market. Keys that vary
-        // in at most 64 bits (the usual case: every field is far narrower than its slot) run
-        // as `u64`s, with the same order and so the same matching.
-        let keys = market_members
-            .iter()
-            .flat_map(|&m| inp.list(m as usize).map(move |e| inp.key(m as usize, e)));
+        // Keys that vary in at most 64 bits (the usual case: every field is far narrower than
+        // its slot) run as `u64`s, with the same order and so the same matching. Without a
+        // packing for the whole draw, keys are computed twice rather than stored twice: once
+        // to find the bits that vary in this market, once for the market.
+        let own;
+        let packing = match inp.packing {
+            Some(packing) => Some(packing),
+            None => {
+                let keys = market_members
+                    .iter()
+                    .flat_map(|&m| inp.list(m as usize).map(move |e| inp.key(m as usize, e)));
+                own = KeyPacking::of_keys(keys);
+                own.as_ref()
+            }
+        };
         let immediate = inp.data.policy.mechanism == Mechanism::ImmediateAcceptance;
-        match KeyPacking::of_keys(keys) {
+        match packing {
             Some(packing) => match_market(
                 immediate,
                 &build_market(inp, market_members, capacity, |m, e| packing.pack(inp.key(m, e))),
@@ -1257,5 +1290,79 @@ fn guarantee_pass(inp: &MarketInputs<'_>, market_programs: &[u32], used: &mut [u
             distance_m: d,
             tier,
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_draws_packing_orders_every_key_as_the_key(
+            tiers in 0..6usize,
+            members in 1..40usize,
+            seed in any::<u64>(),
+            multiple in any::<bool>(),
+            wide in any::<bool>(),
+        ) {
+            // Lottery numbers and ranks from small ranges (as drawn) or any u32 (wide).
+            let mut state = seed | 1;
+            let mut next = move |bound: u32| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let r = (state >> 16) as u32;
+                if wide { r } else { r % bound.max(1) }
+            };
+            let n = members as u32;
+            let entries: Vec<(usize, Entry, bool)> = (0..members * 3)
+                .map(|i| {
+                    let entry = Entry {
+                        program: next(5),
+                        tier: next(tiers as u32 + 1) as u16 % (tiers as u16 + 1),
+                        via: Via::Choice,
+                    };
+                    (i % members, entry, next(4) == 0)
+                })
+                .collect();
+            let priorities = Priorities {
+                lottery: (0..members).map(|_| 1 + next(n)).collect(),
+                tier_ranks: std::sync::Arc::new(
+                    (0..tiers)
+                        .map(|t| if t % 2 == 0 { (0..members).map(|_| next(n)).collect() } else { Vec::new() })
+                        .collect(),
+                ),
+                tier_distance: vec![None; tiers],
+                entry_lottery: if multiple { entries.iter().map(|_| 1 + next(n)).collect() } else { Vec::new() },
+                entry_distance: std::sync::Arc::new(Vec::new()),
+            };
+            let packing = draw_key_packing(&priorities, tiers);
+            let keys: Vec<PriorityKey> = entries
+                .iter()
+                .enumerate()
+                .map(|(e, (m, entry, private))| priorities.key(*m, e, entry, *private))
+                .collect();
+            match packing {
+                Some(packing) => {
+                    for a in &keys {
+                        for b in &keys {
+                            prop_assert_eq!(packing.pack(*a).cmp(&packing.pack(*b)), a.cmp(b));
+                        }
+                    }
+                }
+                // Only wide numbers need more than 64 bits here.
+                None => prop_assert!(wide),
+            }
+            // A tier ordered by distance leaves packing to each market.
+            let mut by_distance = priorities.clone();
+            by_distance.tier_distance = vec![Some(false); tiers.max(1)];
+            prop_assert_eq!(draw_key_packing(&by_distance, tiers), None);
+        }
     }
 }
