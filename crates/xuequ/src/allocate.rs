@@ -719,16 +719,12 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
     list_start.push(0u32);
     let mut entries: Vec<Entry> = Vec::new();
     let mut entry_distance: Vec<u32> = Vec::new();
-    for (b, batch) in members.chunks(LIST_CHUNK * LIST_BATCH).enumerate() {
-        let chunks: Vec<Chunk> = batch
-            .par_chunks(LIST_CHUNK)
-            .enumerate()
-            .map(|(c, chunk)| build_chunk(b * LIST_BATCH + c, chunk))
-            .collect();
-        if b == 0 {
+    let mut append = |chunks: Vec<Chunk>, first: bool| {
+        if first {
             // Room for every list at the first batch's average length, give or take.
             let built: usize = chunks.iter().map(|c| c.0.len()).sum();
-            let expected = (built as f64 * members.len() as f64 / batch.len() as f64 * 1.02) as usize;
+            let listed: usize = chunks.iter().map(|c| c.1.len()).sum();
+            let expected = (built as f64 * members.len() as f64 / listed.max(1) as f64 * 1.02) as usize;
             entries.reserve(expected);
             entry_distance.reserve(if keep_distance { expected } else { 0 });
         }
@@ -739,6 +735,29 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
                 list_start.push(list_start[list_start.len() - 1] + l);
             }
         }
+    };
+    // Each batch is appended while the next one is built.
+    let mut built: Option<Vec<Chunk>> = None;
+    for (b, batch) in members.chunks(LIST_CHUNK * LIST_BATCH).enumerate() {
+        let previous = built.take();
+        let (next, ()) = rayon::join(
+            || {
+                batch
+                    .par_chunks(LIST_CHUNK)
+                    .enumerate()
+                    .map(|(c, chunk)| build_chunk(b * LIST_BATCH + c, chunk))
+                    .collect::<Vec<Chunk>>()
+            },
+            || {
+                if let Some(chunks) = previous {
+                    append(chunks, b == 1);
+                }
+            },
+        );
+        built = Some(next);
+    }
+    if let Some(chunks) = built {
+        append(chunks, members.len() <= LIST_CHUNK * LIST_BATCH);
     }
     drop(overflow);
     progress(Progress::ListsBuilt(stage));
