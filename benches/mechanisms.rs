@@ -145,10 +145,10 @@ fn city(students: usize, seed: u64) -> City {
         let (before, s) = (order[w - 1] as usize, order[w] as usize);
         exam_rank[s] = exam_rank[before] + u32::from(score[s] != score[before]);
     }
-    for s in 0..students {
+    for (s, &rank) in exam_rank.iter().enumerate() {
         for i in market.list_range(s) {
             let (outside, lottery) = draws[i];
-            let key = u128::from(outside) << 96 | u128::from(exam_rank[s]) << 32 | u128::from(lottery);
+            let key = u128::from(outside) << 96 | u128::from(rank) << 32 | u128::from(lottery);
             market.list_key.push(PriorityKey(key));
         }
     }

@@ -1314,7 +1314,6 @@ fn guarantee_pass(inp: &MarketInputs<'_>, market_programs: &[u32], used: &mut [u
 
 #[cfg(test)]
 mod tests {
-    use proptest::collection::vec;
     use proptest::prelude::*;
 
     use super::*;

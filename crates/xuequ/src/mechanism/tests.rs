@@ -385,7 +385,9 @@ fn wide_market(capacity: Vec<u32>, lists: &[(Vec<u32>, usize)], keys: Keys, nois
                 Keys::LowerHalf => 7 << 64 | u128::from(r),
                 Keys::LaterBetter => students - s as u128,
                 Keys::LaterWorse => s as u128,
-                Keys::Fields => u128::from(r % 5) << 96 | u128::from(r >> 40) % 300 << 32 | u128::from(r >> 20) % 5000,
+                Keys::Fields => {
+                    u128::from(r % 5) << 96 | (u128::from(r >> 40) % 300) << 32 | (u128::from(r >> 20) % 5000)
+                }
             };
             m.list_program.push(p);
             m.list_key.push(PriorityKey(key));
