@@ -4,15 +4,21 @@
 //! student in total, and a few strong programs that everyone is drawn to. Each student lists
 //! up to ten programs, mostly nearby ones and some popular ones, ordered by distance, appeal
 //! and taste. Priority keys put the student's own catchment program first (tier 0), then an
-//! exam score shared across programs, then a per-program lottery, then the student index;
-//! serial dictatorship serves students by the same exam score.
+//! exam score shared across programs, then a per-program lottery (ties between students go to
+//! the lower index); serial dictatorship serves students by the same exam score. Keys are laid
+//! out as the allocator packs them (tier, in-tier rank, lottery in 128 bits: the exam score
+//! enters as its rank among the students) and, as the allocator does, the mechanisms run on
+//! the same keys packed into 64 bits ([`KeyPacking`]); `deferred_acceptance_128` runs
+//! deferred acceptance on the 128-bit keys for comparison.
 //!
 //! The generator is a SplitMix64 stream written out here, so the bench needs no RNG crate.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use xuequ::mechanism::{Market, PriorityKey, UNPLACED, deferred_acceptance, immediate_acceptance, serial_dictatorship};
+use xuequ::mechanism::{
+    KeyPacking, Market, PriorityKey, UNPLACED, deferred_acceptance, immediate_acceptance, serial_dictatorship,
+};
 
 /// Sizes swept by the bench (students).
 const SIZES: [usize; 3] = [10_000, 100_000, 1_000_000];
@@ -43,9 +49,11 @@ impl SplitMix64 {
     }
 }
 
-/// A synthetic city: its market and the serial-dictatorship order.
+/// A synthetic city: its market, the same market with packed keys, and the
+/// serial-dictatorship order.
 struct City {
     market: Market,
+    packed: Market<u64>,
     order: Vec<u32>,
 }
 
@@ -82,9 +90,11 @@ fn city(students: usize, seed: u64) -> City {
     };
     market.list_start.push(0);
     let mut score = Vec::with_capacity(students);
+    // Per list entry: whether it is outside the catchment, and its lottery number.
+    let mut draws: Vec<(bool, u32)> = Vec::with_capacity(students * LIST_LEN);
     let mut candidates: Vec<(f64, u32)> = Vec::with_capacity(32);
     let mut chosen: Vec<u32> = Vec::with_capacity(LIST_LEN);
-    for s in 0..students {
+    for _ in 0..students {
         let x = rng.unit() * side as f64;
         let y = rng.unit() * rows as f64;
         let (cx, cy) = (x as usize, y as usize);
@@ -121,23 +131,40 @@ fn city(students: usize, seed: u64) -> City {
         let exam = rng.next_u64() as u32;
         score.push(exam);
         for &p in &chosen {
-            let tier = u128::from(p as usize != home);
-            let lottery = rng.next_u64() as u32;
-            let key = tier << 96 | u128::from(exam) << 64 | u128::from(lottery) << 32 | s as u128;
+            draws.push((p as usize != home, rng.next_u64() as u32));
             market.list_program.push(p);
-            market.list_key.push(PriorityKey(key));
         }
         market.list_start.push(market.list_program.len() as u32);
     }
 
     let mut order: Vec<u32> = (0..students as u32).collect();
     order.sort_by_key(|&s| (score[s as usize], s));
-    City { market, order }
+    // The exam score's dense rank (equal scores share a rank).
+    let mut exam_rank = vec![0u32; students];
+    for w in 1..students {
+        let (before, s) = (order[w - 1] as usize, order[w] as usize);
+        exam_rank[s] = exam_rank[before] + u32::from(score[s] != score[before]);
+    }
+    for (s, &rank) in exam_rank.iter().enumerate() {
+        for i in market.list_range(s) {
+            let (outside, lottery) = draws[i];
+            let key = u128::from(outside) << 96 | u128::from(rank) << 32 | u128::from(lottery);
+            market.list_key.push(PriorityKey(key));
+        }
+    }
+    let packing = KeyPacking::of_keys(market.list_key.iter().copied()).expect("tier, rank and lottery fit in 64 bits");
+    let packed = Market {
+        capacity: market.capacity.clone(),
+        list_start: market.list_start.clone(),
+        list_program: market.list_program.clone(),
+        list_key: market.list_key.iter().map(|&k| packing.pack(k)).collect(),
+    };
+    City { market, packed, order }
 }
 
 /// One line of context per city: how often students get their first choice or nothing.
 fn describe(students: usize, city: &City) {
-    let m = &city.market;
+    let m = &city.packed;
     let seats: u64 = m.capacity.iter().map(|&c| u64::from(c)).sum();
     let summary = |name: &str, position: &[u32]| {
         let first = position.iter().filter(|&&p| p == 0).count();
@@ -148,11 +175,17 @@ fn describe(students: usize, city: &City) {
             100.0 * unplaced as f64 / students as f64
         )
     };
+    let da = deferred_acceptance(m).position;
+    assert_eq!(
+        da,
+        deferred_acceptance(&city.market).position,
+        "packed keys, same matching"
+    );
     eprintln!(
         "city of {students} students, {} programs, {seats} seats, {} list entries; {}; {}; {}",
         m.programs(),
         m.list_program.len(),
-        summary("DA", &deferred_acceptance(m).position),
+        summary("DA", &da),
         summary("IA", &immediate_acceptance(m).position),
         summary("SD", &serial_dictatorship(m, &city.order).position),
     );
@@ -168,13 +201,16 @@ fn mechanisms(c: &mut Criterion) {
             group.sample_size(10);
         }
         group.bench_function("deferred_acceptance", |b| {
+            b.iter(|| deferred_acceptance(black_box(&city.packed)));
+        });
+        group.bench_function("deferred_acceptance_128", |b| {
             b.iter(|| deferred_acceptance(black_box(&city.market)));
         });
         group.bench_function("immediate_acceptance", |b| {
-            b.iter(|| immediate_acceptance(black_box(&city.market)));
+            b.iter(|| immediate_acceptance(black_box(&city.packed)));
         });
         group.bench_function("serial_dictatorship", |b| {
-            b.iter(|| serial_dictatorship(black_box(&city.market), black_box(&city.order)));
+            b.iter(|| serial_dictatorship(black_box(&city.packed), black_box(&city.order)));
         });
         group.finish();
     }

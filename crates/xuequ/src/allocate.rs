@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::load::Dataset;
-use crate::mechanism::{self, Market, PriorityKey, UNPLACED};
+use crate::mechanism::{self, KeyPacking, Market, MarketKey, Matching, PriorityKey, UNPLACED};
 use crate::model::{Sector, Stage};
 use crate::policy::{Attribute, CandidateMode, Guarantee, Mechanism, TieBreak};
 use crate::priority::{self, ApplicantFacts, Context};
@@ -539,6 +539,9 @@ impl UnionFind {
 /// Applicants per parallel work item when building lists.
 const LIST_CHUNK: usize = 4096;
 
+/// Chunks of lists built in parallel before they are appended to the stage's arrays.
+const LIST_BATCH: usize = 16;
+
 /// Everything about a stage that does not depend on the lottery: seat pools, applicant
 /// facts, in-tier ranks, candidate lists and markets. Lottery draws reuse it.
 pub(crate) struct Prepared<'a> {
@@ -666,7 +669,9 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         Vec::new()
     };
 
-    // Candidate lists with tiers, built in parallel chunks and concatenated in order.
+    // Candidate lists with tiers, built in parallel chunks and appended in order, a batch of
+    // chunks at a time: only one batch's buffers exist beside the growing arrays (building
+    // every chunk first kept them all alive at once, more than the entries themselves).
     // Per chunk: entries, list lengths, and the entries' distances when a key reads them.
     type Chunk = (Vec<Entry>, Vec<u32>, Vec<u32>);
     let keep_distance = tier_distance.iter().any(Option::is_some);
@@ -674,71 +679,99 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
     // two values, one inside their zone and one outside: evaluated once each, not once per
     // list entry.
     let tier_by_zone = ctx.tiers.iter().all(|t| t.school_only_through_zone());
-    let chunks: Vec<Chunk> = members
-        .par_chunks(LIST_CHUNK)
-        .enumerate()
-        .map(|(c, chunk)| {
-            let mut raw: Vec<(u32, Via, u32)> = Vec::new();
-            let mut entries = Vec::with_capacity(chunk.len() * 4);
-            let mut lens = Vec::with_capacity(chunk.len());
-            let mut distances = Vec::new();
-            for (k, &i) in chunk.iter().enumerate() {
-                let m = c * LIST_CHUNK + k;
-                let s = &cohort.students[i as usize];
-                raw.clear();
-                let ov = overflow.get(s.block as usize).map_or(&[][..], Vec::as_slice);
-                candidate_list(&ctx, i as usize, ov, &mut raw);
-                // The applicant's tier outside and inside their zone, when it depends on
-                // nothing else about the school.
-                let mut by_zone: [Option<usize>; 2] = [None; 2];
-                for &(program, via, distance_m) in &raw {
-                    let p = &ctx.programs[program as usize];
-                    let tier = if p.kind == ProgramKind::PrivateChoice {
-                        0
-                    } else {
-                        let c = Context {
-                            city,
-                            cohort,
-                            index: i as usize,
-                            student: s,
-                            facts: &facts[m],
-                            school: p.school,
-                            distance_m,
-                        };
-                        if tier_by_zone {
-                            let in_zone = c.home_is_in_zone();
-                            *by_zone[usize::from(in_zone)].get_or_insert_with(|| c.tier_with_zone(&ctx.tiers, in_zone))
-                        } else {
-                            c.tier(&ctx.tiers)
-                        }
+    let build_chunk = |c: usize, chunk: &[u32]| -> Chunk {
+        let mut raw: Vec<(u32, Via, u32)> = Vec::new();
+        let mut entries = Vec::with_capacity(chunk.len() * 4);
+        let mut lens = Vec::with_capacity(chunk.len());
+        let mut distances = Vec::new();
+        for (k, &i) in chunk.iter().enumerate() {
+            let m = c * LIST_CHUNK + k;
+            let s = &cohort.students[i as usize];
+            raw.clear();
+            let ov = overflow.get(s.block as usize).map_or(&[][..], Vec::as_slice);
+            candidate_list(&ctx, i as usize, ov, &mut raw);
+            // The applicant's tier outside and inside their zone, when it depends on
+            // nothing else about the school.
+            let mut by_zone: [Option<usize>; 2] = [None; 2];
+            for &(program, via, distance_m) in &raw {
+                let p = &ctx.programs[program as usize];
+                let tier = if p.kind == ProgramKind::PrivateChoice {
+                    0
+                } else {
+                    let c = Context {
+                        city,
+                        cohort,
+                        index: i as usize,
+                        student: s,
+                        facts: &facts[m],
+                        school: p.school,
+                        distance_m,
                     };
-                    entries.push(Entry {
-                        program,
-                        tier: tier.min(u16::MAX as usize) as u16,
-                        via,
-                    });
-                    if keep_distance {
-                        distances.push(distance_m);
+                    if tier_by_zone {
+                        let in_zone = c.home_is_in_zone();
+                        *by_zone[usize::from(in_zone)].get_or_insert_with(|| c.tier_with_zone(&ctx.tiers, in_zone))
+                    } else {
+                        c.tier(&ctx.tiers)
                     }
+                };
+                entries.push(Entry {
+                    program,
+                    tier: tier.min(u16::MAX as usize) as u16,
+                    via,
+                });
+                if keep_distance {
+                    distances.push(distance_m);
                 }
-                lens.push(raw.len() as u32);
             }
-            (entries, lens, distances)
-        })
-        .collect();
-    drop(overflow);
-    let total_entries: usize = chunks.iter().map(|c| c.0.len()).sum();
+            lens.push(raw.len() as u32);
+        }
+        (entries, lens, distances)
+    };
     let mut list_start = Vec::with_capacity(members.len() + 1);
     list_start.push(0u32);
-    let mut entries = Vec::with_capacity(total_entries);
-    let mut entry_distance = Vec::with_capacity(if keep_distance { total_entries } else { 0 });
-    for (e, lens, distances) in chunks {
-        entries.extend_from_slice(&e);
-        entry_distance.extend_from_slice(&distances);
-        for l in lens {
-            list_start.push(list_start[list_start.len() - 1] + l);
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut entry_distance: Vec<u32> = Vec::new();
+    let mut append = |chunks: Vec<Chunk>, first: bool| {
+        if first {
+            // Room for every list at the first batch's average length, give or take.
+            let built: usize = chunks.iter().map(|c| c.0.len()).sum();
+            let listed: usize = chunks.iter().map(|c| c.1.len()).sum();
+            let expected = (built as f64 * members.len() as f64 / listed.max(1) as f64 * 1.02) as usize;
+            entries.reserve(expected);
+            entry_distance.reserve(if keep_distance { expected } else { 0 });
         }
+        for (e, lens, distances) in chunks {
+            entries.extend_from_slice(&e);
+            entry_distance.extend_from_slice(&distances);
+            for l in lens {
+                list_start.push(list_start[list_start.len() - 1] + l);
+            }
+        }
+    };
+    // Each batch is appended while the next one is built.
+    let mut built: Option<Vec<Chunk>> = None;
+    for (b, batch) in members.chunks(LIST_CHUNK * LIST_BATCH).enumerate() {
+        let previous = built.take();
+        let (next, ()) = rayon::join(
+            || {
+                batch
+                    .par_chunks(LIST_CHUNK)
+                    .enumerate()
+                    .map(|(c, chunk)| build_chunk(b * LIST_BATCH + c, chunk))
+                    .collect::<Vec<Chunk>>()
+            },
+            || {
+                if let Some(chunks) = previous {
+                    append(chunks, b == 1);
+                }
+            },
+        );
+        built = Some(next);
     }
+    if let Some(chunks) = built {
+        append(chunks, members.len() <= LIST_CHUNK * LIST_BATCH);
+    }
+    drop(overflow);
     progress(Progress::ListsBuilt(stage));
     let serial_keys = if policy.mechanism == Mechanism::SerialDictatorship {
         priority::dense_ranks(members.len(), &policy.serial_order, |m, k| value(m, &k.attribute))
@@ -862,6 +895,7 @@ pub(crate) fn draw(p: &Prepared<'_>, seed: u64, progress: &(dyn Fn(Progress) + S
     };
     let total = p.market_members.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let packing = draw_key_packing(&priorities, p.ctx.tiers.len());
     let shared = MarketInputs {
         data,
         ctx: &p.ctx,
@@ -871,6 +905,7 @@ pub(crate) fn draw(p: &Prepared<'_>, seed: u64, progress: &(dyn Fn(Progress) + S
         priorities: &priorities,
         serial_rank: &serial_rank,
         local_index: &p.local_index,
+        packing: packing.as_ref(),
     };
     let results: Vec<Vec<(u32, Placement)>> = p
         .market_members
@@ -1049,6 +1084,29 @@ struct MarketInputs<'a> {
     priorities: &'a Priorities,
     serial_rank: &'a [u32],
     local_index: &'a [u32],
+    /// Packs every key of the draw into 64 bits, when that is known without computing keys.
+    packing: Option<&'a KeyPacking>,
+}
+
+/// A packing of every key of a draw into 64 bits, from the bits each field of a key can
+/// take (the field's values ORed together: a bit that no key sets cannot tell two keys
+/// apart), found without computing a key. `None` when the fields need more than 64 bits, or
+/// when a tier orders by distance: distances (some unknown, `u32::MAX`) and their
+/// complements set nearly every bit of their field, so each market looks at its own keys.
+fn draw_key_packing(priorities: &Priorities, tiers: usize) -> Option<KeyPacking> {
+    if priorities.tier_distance.iter().any(Option::is_some) {
+        return None;
+    }
+    // Entries carry tier indices up to `tiers` (no tier's conditions hold).
+    let tier_bits = (0..=tiers.min(usize::from(u16::MAX))).fold(0, |bits, t| bits | t);
+    let rank_bits = priorities.tier_ranks.iter().flatten().fold(0, |bits, &r| bits | r);
+    let lotteries = if priorities.entry_lottery.is_empty() {
+        &priorities.lottery
+    } else {
+        &priorities.entry_lottery
+    };
+    let lottery_bits = lotteries.iter().fold(0, |bits, &l| bits | l);
+    KeyPacking::new(priority::pack(tier_bits, 0, rank_bits, lottery_bits).0)
 }
 
 impl MarketInputs<'_> {
@@ -1065,35 +1123,44 @@ impl MarketInputs<'_> {
 
 fn run_market(inp: &MarketInputs<'_>, market_members: &[u32], market_programs: &[u32]) -> Vec<(u32, Placement)> {
     let ctx = inp.ctx;
-    let mut market = Market {
-        capacity: market_programs
-            .iter()
-            .map(|&p| ctx.programs[p as usize].capacity)
-            .collect(),
-        list_start: Vec::with_capacity(market_members.len() + 1),
-        list_program: Vec::new(),
-        list_key: Vec::new(),
-    };
-    market.list_start.push(0);
-    for &m in market_members {
-        for e in inp.list(m as usize) {
-            market
-                .list_program
-                .push(inp.local_index[inp.entries[e].program as usize]);
-            market.list_key.push(inp.key(m as usize, e));
+    let capacity: Vec<u32> = market_programs
+        .iter()
+        .map(|&p| ctx.programs[p as usize].capacity)
+        .collect();
+    let matching = if inp.data.policy.mechanism == Mechanism::SerialDictatorship {
+        // The global order is the only priority: no keys to compute.
+        let market = build_market(inp, market_members, capacity, |_, _| 0u64);
+        let mut order: Vec<u32> = (0..market_members.len() as u32).collect();
+        order.sort_unstable_by_key(|&l| inp.serial_rank[market_members[l as usize] as usize]);
+        mechanism::serial_dictatorship(&market, &order)
+    } else {
+        // Keys that vary in at most 64 bits (the usual case: every field is far narrower than
+        // its slot) run as `u64`s, with the same order and so the same matching. Without a
+        // packing for the whole draw, keys are computed twice rather than stored twice: once
+        // to find the bits that vary in this market, once for the market.
+        let own;
+        let packing = match inp.packing {
+            Some(packing) => Some(packing),
+            None => {
+                let keys = market_members
+                    .iter()
+                    .flat_map(|&m| inp.list(m as usize).map(move |e| inp.key(m as usize, e)));
+                own = KeyPacking::of_keys(keys);
+                own.as_ref()
+            }
+        };
+        let immediate = inp.data.policy.mechanism == Mechanism::ImmediateAcceptance;
+        match packing {
+            Some(packing) => match_market(
+                immediate,
+                &build_market(inp, market_members, capacity, |m, e| packing.pack(inp.key(m, e))),
+            ),
+            None => match_market(
+                immediate,
+                &build_market(inp, market_members, capacity, |m, e| inp.key(m, e)),
+            ),
         }
-        market.list_start.push(market.list_program.len() as u32);
-    }
-    let matching = match inp.data.policy.mechanism {
-        Mechanism::DeferredAcceptance => mechanism::deferred_acceptance(&market),
-        Mechanism::ImmediateAcceptance => mechanism::immediate_acceptance(&market),
-        Mechanism::SerialDictatorship => {
-            let mut order: Vec<u32> = (0..market_members.len() as u32).collect();
-            order.sort_unstable_by_key(|&l| inp.serial_rank[market_members[l as usize] as usize]);
-            mechanism::serial_dictatorship(&market, &order)
-        }
     };
-    drop(market);
     let mut used: Vec<u32> = vec![0; market_programs.len()];
     let mut out: Vec<(u32, Placement)> = Vec::with_capacity(market_members.len());
     for (l, &m) in market_members.iter().enumerate() {
@@ -1127,6 +1194,44 @@ fn run_market(inp: &MarketInputs<'_>, market_members: &[u32], market_programs: &
     }
     guarantee_pass(inp, market_programs, &mut used, &mut out);
     out
+}
+
+/// The market of `market_members` with `key(member, entry)` at each list entry, sized
+/// exactly up front.
+fn build_market<K>(
+    inp: &MarketInputs<'_>,
+    market_members: &[u32],
+    capacity: Vec<u32>,
+    key: impl Fn(usize, usize) -> K,
+) -> Market<K> {
+    let entries: usize = market_members.iter().map(|&m| inp.list(m as usize).len()).sum();
+    let mut market = Market {
+        capacity,
+        list_start: Vec::with_capacity(market_members.len() + 1),
+        list_program: Vec::with_capacity(entries),
+        list_key: Vec::with_capacity(entries),
+    };
+    market.list_start.push(0);
+    for &m in market_members {
+        for e in inp.list(m as usize) {
+            market
+                .list_program
+                .push(inp.local_index[inp.entries[e].program as usize]);
+            market.list_key.push(key(m as usize, e));
+        }
+        market.list_start.push(market.list_program.len() as u32);
+    }
+    market
+}
+
+/// Runs a mechanism that reads the keys: immediate acceptance when `immediate`, deferred
+/// acceptance otherwise.
+fn match_market<K: MarketKey>(immediate: bool, market: &Market<K>) -> Matching {
+    if immediate {
+        mechanism::immediate_acceptance(market)
+    } else {
+        mechanism::deferred_acceptance(market)
+    }
 }
 
 /// Places applicants left without a seat at the nearest public-track program of their home
@@ -1225,6 +1330,7 @@ fn guarantee_pass(inp: &MarketInputs<'_>, market_programs: &[u32], used: &mut [u
 /// tests, negations, comparisons, and the school-specific `feeder`, `chose` and distances.
 #[cfg(test)]
 mod tier_tests {
+    #![allow(clippy::unwrap_used)]
     use std::fs;
     use std::path::Path;
 
@@ -1303,5 +1409,78 @@ mod tier_tests {
             }
         }
         assert!(by_zone_runs > 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_draws_packing_orders_every_key_as_the_key(
+            tiers in 0..6usize,
+            members in 1..40usize,
+            seed in any::<u64>(),
+            multiple in any::<bool>(),
+            wide in any::<bool>(),
+        ) {
+            // Lottery numbers and ranks from small ranges (as drawn) or any u32 (wide).
+            let mut state = seed | 1;
+            let mut next = move |bound: u32| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let r = (state >> 16) as u32;
+                if wide { r } else { r % bound.max(1) }
+            };
+            let n = members as u32;
+            let entries: Vec<(usize, Entry, bool)> = (0..members * 3)
+                .map(|i| {
+                    let entry = Entry {
+                        program: next(5),
+                        tier: next(tiers as u32 + 1) as u16 % (tiers as u16 + 1),
+                        via: Via::Choice,
+                    };
+                    (i % members, entry, next(4) == 0)
+                })
+                .collect();
+            let priorities = Priorities {
+                lottery: (0..members).map(|_| 1 + next(n)).collect(),
+                tier_ranks: std::sync::Arc::new(
+                    (0..tiers)
+                        .map(|t| if t % 2 == 0 { (0..members).map(|_| next(n)).collect() } else { Vec::new() })
+                        .collect(),
+                ),
+                tier_distance: vec![None; tiers],
+                entry_lottery: if multiple { entries.iter().map(|_| 1 + next(n)).collect() } else { Vec::new() },
+                entry_distance: std::sync::Arc::new(Vec::new()),
+            };
+            let packing = draw_key_packing(&priorities, tiers);
+            let keys: Vec<PriorityKey> = entries
+                .iter()
+                .enumerate()
+                .map(|(e, (m, entry, private))| priorities.key(*m, e, entry, *private))
+                .collect();
+            match packing {
+                Some(packing) => {
+                    for a in &keys {
+                        for b in &keys {
+                            prop_assert_eq!(packing.pack(*a).cmp(&packing.pack(*b)), a.cmp(b));
+                        }
+                    }
+                }
+                // Only wide numbers need more than 64 bits here.
+                None => prop_assert!(wide),
+            }
+            // A tier ordered by distance leaves packing to each market.
+            let mut by_distance = priorities.clone();
+            by_distance.tier_distance = vec![Some(false); tiers.max(1)];
+            prop_assert_eq!(draw_key_packing(&by_distance, tiers), None);
+        }
     }
 }

@@ -15,8 +15,9 @@
 //!   "tail" of the program's worst held applicants (half its seats, at least eight, when
 //!   built) sorted worst first, so the worst held (the one a better proposer displaces) is
 //!   always at the body's end. A proposer
-//!   better than every tail entry takes the freed slot and the body grows by one; otherwise
-//!   they are inserted into the tail. Only when the tail runs out is it rebuilt by a
+//!   better than every tail entry (the program's record keeps the tail's best, so this test
+//!   reads no held entry) takes the freed slot and the body grows by one; otherwise they are
+//!   inserted into the tail. Only when the tail runs out is it rebuilt by a
 //!   linear-time selection over the range. A displacement thus touches one or two cache
 //!   lines instead of a heap's path of about `log2(seats)` of them. Programs with more than
 //!   1,024 seats keep a binary heap instead, where tail insertions would move too much;
@@ -37,60 +38,75 @@
 //! bounded by 512 per held event, and `O(D)` for sorting the `D` displacements; it
 //! needs `O(S + P + L / 64 + seats)` memory and allocates nothing per student or proposal.
 
-use super::{Market, Matching, UNPLACED};
+use super::{Market, MarketKey, Matching, UNPLACED};
 
-/// An applicant held by a program: their priority key (split in two halves so an entry
-/// takes 24 bytes instead of 32), the list index of this application, and the end of their
-/// list.
+/// An applicant held by a program: their priority key in stored form (see
+/// [`MarketKey::Stored`]: 16 bytes for a 128-bit key, 8 for a `u64`), the list index of this
+/// application, and the end of their list.
 ///
 /// Entries are ranked by `(key, index)`. List indices grow with the student index, so should
 /// two students share a key at one program (breaking the market's contract), the lower
 /// student index wins.
 #[derive(Debug, Clone, Copy, Default)]
-struct Held {
-    key_hi: u64,
-    key_lo: u64,
+struct Held<S> {
+    key: S,
     index: u32,
     end: u32,
 }
 
-impl Held {
+impl<S: Copy + Ord> Held<S> {
     /// Smaller is better.
     #[inline]
-    fn rank(&self) -> (u64, u64, u32) {
-        (self.key_hi, self.key_lo, self.index)
+    fn rank(&self) -> (S, u32) {
+        (self.key, self.index)
     }
 }
 
-/// One program: its `cap` slots from `start` in the shared array and the rank of its worst
-/// held applicant once full (the cutoff a proposer must beat).
+/// One program: its `cap` slots from `start` in the shared array, the rank of its worst
+/// held applicant once full (the cutoff a proposer must beat) and the rank of the best
+/// applicant in its tail (whether a proposer goes to the body or into the tail), so that
+/// neither decision reads the held array.
 ///
 /// While filling, `len` slots are held in arrival order. Once `full`, slots `..len` are the
 /// body (any order) and `len..cap` the tail, sorted worst first. A program without seats is
 /// full from the start, with a cutoff nobody beats; a program with seats starts with a
 /// cutoff everybody beats (list indices stay below `u32::MAX`).
 #[derive(Debug, Clone, Copy)]
-struct Program {
-    cut_hi: u64,
-    cut_lo: u64,
+struct Program<S> {
+    cut: S,
+    tail_best: S,
     cut_index: u32,
+    tail_best_index: u32,
     start: u32,
     cap: u32,
     len: u32,
     full: bool,
 }
 
-impl Program {
+impl<S: Copy + Ord> Program<S> {
     #[inline]
-    fn cutoff(&self) -> (u64, u64, u32) {
-        (self.cut_hi, self.cut_lo, self.cut_index)
+    fn cutoff(&self) -> (S, u32) {
+        (self.cut, self.cut_index)
     }
 
     #[inline]
-    fn set_cutoff(&mut self, h: &Held) {
-        self.cut_hi = h.key_hi;
-        self.cut_lo = h.key_lo;
+    fn set_cutoff(&mut self, h: &Held<S>) {
+        self.cut = h.key;
         self.cut_index = h.index;
+    }
+
+    #[inline]
+    fn tail_best(&self) -> (S, u32) {
+        (self.tail_best, self.tail_best_index)
+    }
+
+    /// Makes `range` (this program's full slots) a body and a tail anew.
+    #[inline]
+    fn rebuild_tail(&mut self, range: &mut [Held<S>]) {
+        self.len = build_tail(range);
+        let best = range[range.len() - 1];
+        self.tail_best = best.key;
+        self.tail_best_index = best.index;
     }
 }
 
@@ -104,13 +120,13 @@ impl Program {
 ///
 /// Panics if the market is malformed: `list_start` not ending at the length of
 /// `list_program` / `list_key`, or a program index out of range.
-pub fn deferred_acceptance(market: &Market) -> Matching {
+pub fn deferred_acceptance<K: MarketKey>(market: &Market<K>) -> Matching {
     deferred_acceptance_with(market, HEAP_ABOVE)
 }
 
 /// [`deferred_acceptance`] where programs with more than `heap_above` seats (after sizing)
 /// keep a heap; tests lower the size to check the heap on small markets.
-pub(super) fn deferred_acceptance_with(market: &Market, heap_above: usize) -> Matching {
+pub(super) fn deferred_acceptance_with<K: MarketKey>(market: &Market<K>, heap_above: usize) -> Matching {
     let students = market.students();
     let list_start = &market.list_start;
     let entries = market.list_program.len();
@@ -132,14 +148,15 @@ pub(super) fn deferred_acceptance_with(market: &Market, heap_above: usize) -> Ma
         }
     }
     let mut next_start = 0u32;
-    let mut programs: Vec<Program> = caps
+    let mut programs: Vec<Program<K::Stored>> = caps
         .iter()
         .map(|&cap| {
-            let open = if cap > 0 { u64::MAX } else { 0 };
+            let (cut, cut_index) = if cap > 0 { (K::WORST, u32::MAX) } else { (K::BEST, 0) };
             let program = Program {
-                cut_hi: open,
-                cut_lo: open,
-                cut_index: open as u32,
+                cut,
+                tail_best: cut,
+                cut_index,
+                tail_best_index: cut_index,
                 start: next_start,
                 cap,
                 len: 0,
@@ -149,7 +166,7 @@ pub(super) fn deferred_acceptance_with(market: &Market, heap_above: usize) -> Ma
             program
         })
         .collect();
-    let mut held = vec![Held::default(); next_start as usize];
+    let mut held = vec![Held::<K::Stored>::default(); next_start as usize];
 
     // Round 0, then one round per wave of displaced students, each sorted by list index.
     // Round 0 reads the lists in order; a later round reads its proposers' first entries a
@@ -161,7 +178,7 @@ pub(super) fn deferred_acceptance_with(market: &Market, heap_above: usize) -> Ma
     for s in 0..students {
         let (i, end) = (list_start[s], list_start[s + 1]);
         if i < end {
-            let first = (market.list_key[i as usize].0, market.list_program[i as usize]);
+            let first = (market.list_key[i as usize].stored(), market.list_program[i as usize]);
             propose(
                 market,
                 &mut programs,
@@ -173,13 +190,13 @@ pub(super) fn deferred_acceptance_with(market: &Market, heap_above: usize) -> Ma
             );
         }
     }
-    let mut firsts = [(0u128, 0u32); GATHER];
+    let mut firsts = [(K::BEST, 0u32); GATHER];
     while !displaced.is_empty() {
         std::mem::swap(&mut proposers, &mut displaced);
         sort_by_index(&mut proposers, &mut radix_scratch, entries);
         for chunk in proposers.chunks(GATHER) {
             for (first, &(i, _)) in firsts.iter_mut().zip(chunk) {
-                *first = (market.list_key[i as usize].0, market.list_program[i as usize]);
+                *first = (market.list_key[i as usize].stored(), market.list_program[i as usize]);
             }
             for (&first, &(i, end)) in firsts.iter().zip(chunk) {
                 propose(
@@ -221,23 +238,18 @@ const GATHER: usize = 256;
 /// key and program at `i`) until held or out of programs. A student they displace is pushed
 /// to `displaced` with their next list index, unless their list is exhausted.
 #[inline]
-fn propose(
-    market: &Market,
-    programs: &mut [Program],
-    held: &mut [Held],
+fn propose<K: MarketKey>(
+    market: &Market<K>,
+    programs: &mut [Program<K::Stored>],
+    held: &mut [Held<K::Stored>],
     (mut i, end): (u32, u32),
-    first: (u128, u32),
+    first: (K::Stored, u32),
     heap_above: usize,
     displaced: &mut Vec<(u32, u32)>,
 ) {
     let (mut key, mut program_index) = first;
     loop {
-        let applicant = Held {
-            key_hi: (key >> 64) as u64,
-            key_lo: key as u64,
-            index: i,
-            end,
-        };
+        let applicant = Held { key, index: i, end };
         let program = &mut programs[program_index as usize];
         if applicant.rank() >= program.cutoff() {
             // Rejected: try the next program.
@@ -245,7 +257,7 @@ fn propose(
             if i == end {
                 return;
             }
-            key = market.list_key[i as usize].0;
+            key = market.list_key[i as usize].stored();
             program_index = market.list_program[i as usize];
             continue;
         }
@@ -273,7 +285,7 @@ fn propose(
             program.len += 1;
             if program.len == program.cap {
                 program.full = true;
-                program.len = build_tail(range);
+                program.rebuild_tail(range);
                 program.set_cutoff(&range[program.len as usize]);
             }
             return;
@@ -285,14 +297,14 @@ fn propose(
             displaced.push((out.index + 1, out.end));
         }
         let last = range.len() - 1;
-        if worst == last || applicant.rank() < range[last].rank() {
+        if worst == last || applicant.rank() < program.tail_best() {
             // Better than the whole tail: the body takes the freed slot.
             range[worst] = applicant;
-            program.len = if worst == last {
-                build_tail(range)
+            if worst == last {
+                program.rebuild_tail(range);
             } else {
-                worst as u32 + 1
-            };
+                program.len = worst as u32 + 1;
+            }
         } else {
             // Among the worst: insert into the tail, keeping it sorted worst first.
             let mut j = worst;
@@ -314,7 +326,7 @@ const HEAP_ABOVE: usize = 1024;
 
 /// Inserts `x` into the max-heap `heap[..len]` (which has room at `len`).
 #[inline]
-fn sift_up(heap: &mut [Held], len: usize, x: Held) {
+fn sift_up<S: Copy + Ord>(heap: &mut [Held<S>], len: usize, x: Held<S>) {
     let mut i = len;
     while i > 0 {
         let parent = (i - 1) / 2;
@@ -330,7 +342,7 @@ fn sift_up(heap: &mut [Held], len: usize, x: Held) {
 /// Replaces the top (worst) of the full, non-empty max-heap `heap` with `x`, returning the
 /// displaced entry.
 #[inline]
-fn replace_top(heap: &mut [Held], x: Held) -> Held {
+fn replace_top<S: Copy + Ord>(heap: &mut [Held<S>], x: Held<S>) -> Held<S> {
     let top = heap[0];
     let len = heap.len();
     let mut i = 0;
@@ -361,7 +373,7 @@ fn replace_top(heap: &mut [Held], x: Held) -> Held {
 /// The tail holds half the range (at least eight entries, or all of a smaller range), so a
 /// rebuild in linear time pays for at least half as many displacements.
 #[inline(never)]
-fn build_tail(range: &mut [Held]) -> u32 {
+fn build_tail<S: Copy + Ord>(range: &mut [Held<S>]) -> u32 {
     let cap = range.len();
     let body = cap - (cap / 2).max(cap.min(8));
     if body > 0 {
@@ -418,11 +430,15 @@ fn first_set(bits: &[u64], start: usize, end: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mechanism::PriorityKey;
     use crate::mechanism::tests::market;
 
     #[test]
     fn empty_market() {
-        assert_eq!(deferred_acceptance(&Market::default()).position, Vec::<u32>::new());
+        assert_eq!(
+            deferred_acceptance(&Market::<PriorityKey>::default()).position,
+            Vec::<u32>::new()
+        );
         let m = market(&[1, 2], &[&[], &[]]);
         assert_eq!(deferred_acceptance(&m).position, vec![UNPLACED, UNPLACED]);
     }

@@ -12,13 +12,13 @@
 //! its best `remaining` applicants with a linear-time selection instead of a sort. With `L`
 //! list entries in total the run takes `O(L)` expected time and `O(S + P)` memory.
 
-use super::{Market, Matching, UNPLACED};
+use super::{Market, MarketKey, Matching, UNPLACED};
 
-/// An applicant in one round; the derived order is by priority key, then student index.
+/// An applicant in one round; the derived order is by priority key (in stored form, see
+/// [`MarketKey::Stored`]), then student index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Applicant {
-    key_hi: u64,
-    key_lo: u64,
+struct Applicant<S> {
+    key: S,
     student: u32,
 }
 
@@ -32,7 +32,7 @@ struct Applicant {
 ///
 /// Panics if the market is malformed: `list_start` not ending at the length of
 /// `list_program` / `list_key`, or a program index out of range.
-pub fn immediate_acceptance(market: &Market) -> Matching {
+pub fn immediate_acceptance<K: MarketKey>(market: &Market<K>) -> Matching {
     let students = market.students();
     let programs = market.programs();
     let list_start = &market.list_start;
@@ -51,7 +51,7 @@ pub fn immediate_acceptance(market: &Market) -> Matching {
     let mut count = vec![0u32; programs];
     let mut offset = vec![0u32; programs];
     let mut touched: Vec<u32> = Vec::new();
-    let mut bucket: Vec<Applicant> = Vec::new();
+    let mut bucket: Vec<Applicant<K::Stored>> = Vec::new();
 
     let mut round = 0u32;
     while !active.is_empty() {
@@ -85,8 +85,7 @@ pub fn immediate_acceptance(market: &Market) -> Matching {
         bucket.resize(
             bucketed as usize,
             Applicant {
-                key_hi: 0,
-                key_lo: 0,
+                key: K::BEST,
                 student: 0,
             },
         );
@@ -99,10 +98,8 @@ pub fn immediate_acceptance(market: &Market) -> Matching {
                 position[s as usize] = round;
                 continue;
             }
-            let key = list_key[(list_start[s as usize] + round) as usize].0;
             bucket[offset[p] as usize] = Applicant {
-                key_hi: (key >> 64) as u64,
-                key_lo: key as u64,
+                key: list_key[(list_start[s as usize] + round) as usize].stored(),
                 student: s,
             };
             offset[p] += 1;
@@ -138,11 +135,15 @@ pub fn immediate_acceptance(market: &Market) -> Matching {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mechanism::PriorityKey;
     use crate::mechanism::tests::market;
 
     #[test]
     fn empty_market() {
-        assert_eq!(immediate_acceptance(&Market::default()).position, Vec::<u32>::new());
+        assert_eq!(
+            immediate_acceptance(&Market::<PriorityKey>::default()).position,
+            Vec::<u32>::new()
+        );
         let m = market(&[1], &[&[]]);
         assert_eq!(immediate_acceptance(&m).position, vec![UNPLACED]);
     }

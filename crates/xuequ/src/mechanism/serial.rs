@@ -20,7 +20,7 @@ use super::{Market, Matching, UNPLACED};
 ///
 /// Panics if `order` holds an index `>= market.students()`, if the market is malformed (a
 /// program index out of range), or, in debug builds, if `order` is not a permutation.
-pub fn serial_dictatorship(market: &Market, order: &[u32]) -> Matching {
+pub fn serial_dictatorship<K>(market: &Market<K>, order: &[u32]) -> Matching {
     let students = market.students();
     debug_assert!(
         is_permutation(order, students),
@@ -57,11 +57,15 @@ fn is_permutation(order: &[u32], students: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mechanism::PriorityKey;
     use crate::mechanism::tests::market;
 
     #[test]
     fn empty_market() {
-        assert_eq!(serial_dictatorship(&Market::default(), &[]).position, Vec::<u32>::new());
+        assert_eq!(
+            serial_dictatorship(&Market::<PriorityKey>::default(), &[]).position,
+            Vec::<u32>::new()
+        );
     }
 
     #[test]

@@ -11,6 +11,11 @@
 //! - Property tests: feasibility, stability and non-wastefulness of deferred acceptance, the
 //!   Ergin–Sönmez characterisation of the Boston mechanism, and stability of serial
 //!   dictatorship with respect to its global order.
+//! - Every oracle check runs the mechanisms on 128-bit keys, on the same market with its keys
+//!   packed into 64 bits where at most 64 bit positions vary ([`KeyPacking`]), and on `u64`
+//!   keys made by ranking the keys (which needs no packing). Property tests check that packed
+//!   keys order exactly as the originals at every program, and that more than 64 varying bits
+//!   are refused.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,7 +25,10 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use super::deferred::deferred_acceptance_with;
-use super::{Market, Matching, PriorityKey, UNPLACED, deferred_acceptance, immediate_acceptance, serial_dictatorship};
+use super::{
+    KeyPacking, Market, MarketKey, Matching, PriorityKey, UNPLACED, deferred_acceptance, immediate_acceptance,
+    serial_dictatorship,
+};
 
 /// Builds a market from per-student lists of `(program, key)`, most preferred first.
 pub(super) fn market(capacity: &[u32], lists: &[&[(u32, u128)]]) -> Market {
@@ -37,6 +45,42 @@ pub(super) fn market(capacity: &[u32], lists: &[&[(u32, u128)]]) -> Market {
         m.list_start.push(m.list_program.len() as u32);
     }
     m
+}
+
+/// The market with its keys packed into 64 bits, when at most 64 bit positions vary.
+fn packed(market: &Market) -> Option<Market<u64>> {
+    let packing = KeyPacking::of_keys(market.list_key.iter().copied())?;
+    Some(Market {
+        capacity: market.capacity.clone(),
+        list_start: market.list_start.clone(),
+        list_program: market.list_program.clone(),
+        list_key: market.list_key.iter().map(|&k| packing.pack(k)).collect(),
+    })
+}
+
+/// The market with every key replaced by its rank among the market's distinct keys: `u64`
+/// keys in the same order, made without [`KeyPacking`].
+fn ranked(market: &Market) -> Market<u64> {
+    let mut distinct = market.list_key.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    Market {
+        capacity: market.capacity.clone(),
+        list_start: market.list_start.clone(),
+        list_program: market.list_program.clone(),
+        list_key: market
+            .list_key
+            .iter()
+            .map(|k| distinct.binary_search(k).unwrap() as u64)
+            .collect(),
+    }
+}
+
+/// Every `u64` form of the market: ranked, and packed when that applies.
+fn u64_forms(market: &Market) -> Vec<(&'static str, Market<u64>)> {
+    let mut forms = vec![("ranked", ranked(market))];
+    forms.extend(packed(market).map(|m| ("packed", m)));
+    forms
 }
 
 /// The priority key of the student ranked `rank` at a program, with random low bits.
@@ -306,15 +350,19 @@ enum Keys {
     LaterBetter,
     /// Later students are worse everywhere: full programs reject every later arrival.
     LaterWorse,
+    /// Laid out as the allocator's keys: a tier, an in-tier rank and a lottery number, each
+    /// far narrower than its 32-bit slot (they pack into 64 bits).
+    Fields,
 }
 
 impl Keys {
-    const ALL: [Keys; 5] = [
+    const ALL: [Keys; 6] = [
         Keys::Distinct,
         Keys::Ties,
         Keys::LowerHalf,
         Keys::LaterBetter,
         Keys::LaterWorse,
+        Keys::Fields,
     ];
 }
 
@@ -337,6 +385,9 @@ fn wide_market(capacity: Vec<u32>, lists: &[(Vec<u32>, usize)], keys: Keys, nois
                 Keys::LowerHalf => 7 << 64 | u128::from(r),
                 Keys::LaterBetter => students - s as u128,
                 Keys::LaterWorse => s as u128,
+                Keys::Fields => {
+                    u128::from(r % 5) << 96 | (u128::from(r >> 40) % 300) << 32 | (u128::from(r >> 20) % 5000)
+                }
             };
             m.list_program.push(p);
             m.list_key.push(PriorityKey(key));
@@ -461,6 +512,14 @@ fn deferred_acceptance_is_the_student_optimal_stable_matching() {
         assert_eq!(&da.position, optimal[0], "case {case}: {market:?}");
         let with_heaps = deferred_acceptance_with(&market, 0);
         assert_eq!(&with_heaps.position, optimal[0], "case {case}, heaps: {market:?}");
+        for (form, m) in u64_forms(&market) {
+            assert_eq!(&deferred_acceptance(&m).position, optimal[0], "case {case}, {form}");
+            assert_eq!(
+                &deferred_acceptance_with(&m, 0).position,
+                optimal[0],
+                "case {case}, {form}, heaps"
+            );
+        }
         // Rural hospitals theorem: the same students are unplaced in every stable matching.
         for m in &stable {
             let unplaced = |p: &[u32]| p.iter().map(|&x| x == UNPLACED).collect::<Vec<_>>();
@@ -523,8 +582,11 @@ fn assert_matches_the_reference(
 ) {
     let noise: Vec<u64> = (0..lists.len() * capacity.len()).map(|_| rng.0.next_u64()).collect();
     let market = wide_market(capacity, lists, keys, &noise);
-    let da = deferred_acceptance(&market);
-    assert_eq!(da.position, deferred_reference(&market), "case {case}");
+    let reference = deferred_reference(&market);
+    assert_eq!(deferred_acceptance(&market).position, reference, "case {case}");
+    for (form, m) in u64_forms(&market) {
+        assert_eq!(deferred_acceptance(&m).position, reference, "case {case}, {form}");
+    }
 }
 
 #[test]
@@ -551,7 +613,11 @@ fn immediate_acceptance_matches_the_reference() {
     for case in 0..1000 {
         let market = rng.market(30, 6, 4, case % 2 == 1);
         let got = immediate_acceptance(&market);
-        assert_eq!(got.position, immediate_reference(&market), "case {case}: {market:?}");
+        let reference = immediate_reference(&market);
+        assert_eq!(got.position, reference, "case {case}: {market:?}");
+        for (form, m) in u64_forms(&market) {
+            assert_eq!(immediate_acceptance(&m).position, reference, "case {case}, {form}");
+        }
     }
 }
 
@@ -562,7 +628,13 @@ fn serial_dictatorship_matches_the_reference() {
         let market = rng.market(30, 6, 4, case % 2 == 1);
         let order = rng.shuffled(market.students());
         let got = serial_dictatorship(&market, &order);
-        assert_eq!(got.position, serial_reference(&market, &order), "case {case}");
+        let reference = serial_reference(&market, &order);
+        assert_eq!(got.position, reference, "case {case}");
+        assert_eq!(
+            serial_dictatorship(&ranked(&market), &order).position,
+            reference,
+            "case {case}"
+        );
     }
 }
 
@@ -669,5 +741,109 @@ proptest! {
         prop_assert_eq!(&deferred_acceptance(&market).position, &reference);
         // With heaps from a handful of seats up.
         prop_assert_eq!(&deferred_acceptance_with(&market, 4).position, &reference);
+        for (form, m) in u64_forms(&market) {
+            prop_assert_eq!(&deferred_acceptance(&m).position, &reference, "{}", form);
+            prop_assert_eq!(&deferred_acceptance_with(&m, 4).position, &reference, "{} with heaps", form);
+        }
     }
+
+    #[test]
+    fn packed_keys_order_as_the_originals_at_every_program(
+        (market, mask) in arb_masked_market(),
+    ) {
+        let varying = market
+            .list_key
+            .iter()
+            .fold(0u128, |v, k| v | (k.0 ^ market.list_key[0].0));
+        prop_assert_eq!(varying & !mask, 0, "keys vary only inside the mask");
+        let Some(packed) = packed(&market) else {
+            prop_assert!(varying.count_ones() > 64, "refused {} varying bits", varying.count_ones());
+            prop_assert!(mask.count_ones() > 64);
+            return Ok(());
+        };
+        prop_assert!(varying.count_ones() <= 64);
+        // Every pair of applicants at every program compares alike, ties included.
+        let mut at: Vec<Vec<usize>> = vec![Vec::new(); market.programs()];
+        for (i, &p) in market.list_program.iter().enumerate() {
+            at[p as usize].push(i);
+        }
+        for entries in &at {
+            for &a in entries {
+                for &b in entries {
+                    prop_assert_eq!(
+                        packed.list_key[a].cmp(&packed.list_key[b]),
+                        market.list_key[a].cmp(&market.list_key[b]),
+                        "{:#x} against {:#x}", market.list_key[a].0, market.list_key[b].0
+                    );
+                }
+            }
+        }
+        // So the mechanisms that read keys give the same matchings.
+        prop_assert_eq!(deferred_acceptance(&packed).position, deferred_acceptance(&market).position);
+        prop_assert_eq!(immediate_acceptance(&packed).position, immediate_acceptance(&market).position);
+    }
+}
+
+/// A random set of bit positions: one to five runs of contiguous bits anywhere in 128 bits,
+/// so from a single bit to all 128 (about a third of the masks have more than 64).
+fn arb_mask() -> impl Strategy<Value = u128> {
+    vec((0..128u32, 1..=48u32), 1..=5).prop_map(|runs| {
+        runs.into_iter().fold(0u128, |mask, (from, width)| {
+            let run = if width >= 128 { u128::MAX } else { (1u128 << width) - 1 };
+            mask | run << from
+        })
+    })
+}
+
+/// A market whose keys equal one random base outside a random mask and are random inside it
+/// (values drawn from a few per market too, so ties are common), with the mask.
+fn arb_masked_market() -> impl Strategy<Value = (Market, u128)> {
+    (1..=40usize, 1..=5usize, arb_mask(), any::<u128>(), any::<bool>())
+        .prop_flat_map(|(students, programs, mask, base, few)| {
+            let all_programs: Vec<u32> = (0..programs as u32).collect();
+            (
+                vec(0..=6u32, programs),
+                vec((Just(all_programs).prop_shuffle(), 1..=programs), students),
+                vec(any::<u128>(), students * programs),
+                Just((mask, base, few)),
+            )
+        })
+        .prop_map(|(capacity, lists, noise, (mask, base, few))| {
+            let mut m = Market {
+                capacity,
+                list_start: vec![0],
+                ..Market::default()
+            };
+            let programs = m.capacity.len();
+            for (s, (shuffled, len)) in lists.iter().enumerate() {
+                for &p in &shuffled[..*len] {
+                    let r = noise[s * programs + p as usize];
+                    let r = if few { noise[r as usize % noise.len().min(4)] } else { r };
+                    m.list_program.push(p);
+                    m.list_key.push(PriorityKey(base & !mask | r & mask));
+                }
+                m.list_start.push(m.list_program.len() as u32);
+            }
+            (m, mask)
+        })
+}
+
+#[test]
+fn stored_keys_order_as_the_keys() {
+    let keys = [
+        0u128,
+        1,
+        u128::from(u64::MAX),
+        1 << 64,
+        (1 << 64) + 1,
+        u128::MAX - 1,
+        u128::MAX,
+    ];
+    for &a in &keys {
+        for &b in &keys {
+            assert_eq!(PriorityKey(a).stored().cmp(&PriorityKey(b).stored()), a.cmp(&b));
+        }
+        assert!(PriorityKey::BEST <= PriorityKey(a).stored() && PriorityKey(a).stored() <= PriorityKey::WORST);
+    }
+    assert_eq!((u64::BEST, u64::WORST), (0, u64::MAX));
 }
