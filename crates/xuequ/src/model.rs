@@ -479,21 +479,68 @@ impl Cohort {
 
 /// A hash index from strings stored elsewhere (e.g. each student's own id) to their
 /// positions: unlike a map with `String` keys it keeps no second copy of the text.
+///
+/// Open addressing with linear probing over 8-byte slots, each holding 32 bits of the
+/// string's hash and its position: a lookup usually reads one cache line, compares the
+/// text only when those 32 bits match, and the table grows without re-reading any text.
+/// Building a table of ten million ids is bound by cache misses, so a loader can
+/// [`StringTable::touch`] the slot of a row it will insert a few rows later.
 #[derive(Debug, Clone, Default)]
 pub struct StringTable {
-    table: hashbrown::HashTable<u32>,
+    /// `EMPTY`, or the high 32 bits of the hash above the position.
+    slots: Vec<u64>,
+    len: usize,
 }
 
 impl StringTable {
+    const EMPTY: u64 = u64::MAX;
+
     /// The hash used by the table (FxHash).
     pub fn hash(text: &str) -> u64 {
         use std::hash::BuildHasher;
         rustc_hash::FxBuildHasher.hash_one(text)
     }
 
+    /// The 32 hash bits a slot keeps (the table's position comes from their top bits).
+    fn tag(hash: u64) -> u64 {
+        hash >> 32
+    }
+
+    fn start(&self, tag: u64) -> usize {
+        // The top bits of the tag: `slots.len()` is a power of two of at most 2^32.
+        let bits = self.slots.len().trailing_zeros();
+        ((tag << 32) >> (64 - bits.max(1))) as usize & (self.slots.len() - 1)
+    }
+
     /// Room for `n` more entries.
-    pub fn reserve<'a>(&mut self, n: usize, text_of: impl Fn(u32) -> &'a str) {
-        self.table.reserve(n, |&i| Self::hash(text_of(i)));
+    pub fn reserve<'a>(&mut self, n: usize, _text_of: impl Fn(u32) -> &'a str) {
+        self.grow_for(self.len + n);
+    }
+
+    /// At most three quarters full with `entries`.
+    fn grow_for(&mut self, entries: usize) {
+        let wanted = (entries.saturating_mul(4) / 3 + 1).next_power_of_two().max(16);
+        if wanted <= self.slots.len() {
+            return;
+        }
+        let old = std::mem::replace(&mut self.slots, vec![Self::EMPTY; wanted]);
+        let mask = wanted - 1;
+        for slot in old.into_iter().filter(|&s| s != Self::EMPTY) {
+            let mut at = self.start(slot >> 32);
+            while self.slots[at] != Self::EMPTY {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = slot;
+        }
+    }
+
+    /// The slot `hash` starts its search at, read now so that a later [`StringTable::insert`]
+    /// of the same string finds it in the cache (returns the slot; fold it into anything).
+    pub fn touch(&self, hash: u64) -> u64 {
+        match self.slots.is_empty() {
+            true => 0,
+            false => self.slots[self.start(Self::tag(hash))],
+        }
     }
 
     /// The position of `text`, where `text_of` gives the text at a position.
@@ -503,31 +550,94 @@ impl StringTable {
 
     /// [`StringTable::find`] with a precomputed hash.
     pub fn find_hashed<'a>(&self, hash: u64, text: &str, text_of: impl Fn(u32) -> &'a str) -> Option<u32> {
-        self.table.find(hash, |&i| text_of(i) == text).copied()
+        if self.slots.is_empty() {
+            return None;
+        }
+        let tag = Self::tag(hash);
+        let mask = self.slots.len() - 1;
+        let mut at = self.start(tag);
+        loop {
+            let slot = self.slots[at];
+            if slot == Self::EMPTY {
+                return None;
+            }
+            if slot >> 32 == tag && text_of(slot as u32) == text {
+                return Some(slot as u32);
+            }
+            at = (at + 1) & mask;
+        }
     }
 
     /// Inserts position `index` for `text` unless the text is present; returns the position
     /// already holding it, if any.
     pub fn insert<'a>(&mut self, hash: u64, text: &str, index: u32, text_of: impl Fn(u32) -> &'a str) -> Option<u32> {
-        match self
-            .table
-            .entry(hash, |&i| text_of(i) == text, |&i| Self::hash(text_of(i)))
-        {
-            hashbrown::hash_table::Entry::Occupied(e) => Some(*e.get()),
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(index);
-                None
+        self.grow_for(self.len + 1);
+        let tag = Self::tag(hash);
+        let mask = self.slots.len() - 1;
+        let mut at = self.start(tag);
+        loop {
+            let slot = self.slots[at];
+            if slot == Self::EMPTY {
+                self.slots[at] = (tag << 32) | u64::from(index);
+                self.len += 1;
+                return None;
             }
+            if slot >> 32 == tag && text_of(slot as u32) == text {
+                return Some(slot as u32);
+            }
+            at = (at + 1) & mask;
         }
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.len
     }
 
     /// True when empty.
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.len == 0
+    }
+}
+
+#[cfg(test)]
+mod string_table_tests {
+    use super::StringTable;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Inserts and finds agree with a `HashMap` (first position of each string wins),
+        /// through growth from empty and after a reserve, with touches in between.
+        #[test]
+        fn string_table_agrees_with_a_hash_map(
+            words in proptest::collection::vec("[a-c]{0,3}|S[0-9]{1,7}", 0..600),
+            reserve in 0usize..2_000,
+            probes in proptest::collection::vec("[a-c]{0,3}|S[0-9]{1,7}", 0..50),
+        ) {
+            let mut table = StringTable::default();
+            let mut stored: Vec<String> = Vec::new();
+            let mut expected: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+            if reserve % 2 == 0 {
+                table.reserve(reserve, |i| stored[i as usize].as_str());
+            }
+            for w in &words {
+                let _ = table.touch(StringTable::hash(w));
+                let next = stored.len() as u32;
+                let got = {
+                    let view = &stored;
+                    table.insert(StringTable::hash(w), w, next, |i| if i == next { w.as_str() } else { view[i as usize].as_str() })
+                };
+                let want = expected.get(w).copied();
+                proptest::prop_assert_eq!(got, want);
+                if want.is_none() {
+                    expected.insert(w.clone(), next);
+                    stored.push(w.clone());
+                }
+            }
+            proptest::prop_assert_eq!(table.len(), expected.len());
+            for w in words.iter().chain(&probes) {
+                proptest::prop_assert_eq!(table.find(w, |i| &stored[i as usize]), expected.get(w).copied());
+            }
+        }
     }
 }
