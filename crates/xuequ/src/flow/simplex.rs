@@ -51,7 +51,10 @@ pub struct NetworkSimplex {
     succ_num: Vec<u32>,
     last_succ: Vec<u32>,
     pred_dir: Vec<i8>,
+    /// Node potentials less `pi_shift`, modulo 2⁶⁴ (see [`NetworkSimplex::update_potential`]).
     pi: Vec<i64>,
+    /// Added (wrapping) to every stored potential to give the true one (the root's is 0).
+    pi_shift: i64,
     dirty_revs: Vec<u32>,
     // Pricing.
     next_arc: usize,
@@ -407,6 +410,7 @@ impl NetworkSimplex {
             last_succ: vec![0; n + 1],
             pred_dir: vec![DIR_UP; n + 1],
             pi: vec![0; n + 1],
+            pi_shift: 0,
             dirty_revs: Vec::new(),
             next_arc: 0,
             block_size: 0,
@@ -671,7 +675,7 @@ impl NetworkSimplex {
 
     /// The potential of a node (reduced cost of `(u, v)` is `cost + π(u) − π(v)`).
     pub fn potential(&self, node: u32) -> i64 {
-        self.pi[node as usize]
+        self.pi[node as usize].wrapping_add(self.pi_shift)
     }
 
     /// The total cost `Σ flow × cost` over the real arcs.
@@ -743,6 +747,7 @@ impl NetworkSimplex {
     /// Recomputes potentials from the tree (after cost changes).
     fn recompute_potentials(&mut self) {
         let root = self.root;
+        self.pi_shift = 0;
         self.pi[root] = 0;
         let mut u = self.thread[root] as usize;
         while u != root {
@@ -796,7 +801,9 @@ impl NetworkSimplex {
 
     #[cfg(test)]
     fn reduced(&self, e: usize) -> i64 {
-        self.cost[e] + self.pi[self.source[e] as usize] - self.pi[self.target[e] as usize]
+        self.cost[e]
+            .wrapping_add(self.pi[self.source[e] as usize])
+            .wrapping_sub(self.pi[self.target[e] as usize])
     }
 
     /// The most negative `state × reduced cost` over arcs `lo..hi` that is below `min`, as
@@ -809,7 +816,8 @@ impl NetworkSimplex {
             .zip(&self.cost[lo..hi])
             .zip(self.source[lo..hi].iter().zip(&self.target[lo..hi]));
         for (i, ((&state, &cost), (&from, &to))) in arcs.enumerate() {
-            let c = state as i64 * (cost + pi[from as usize] - pi[to as usize]);
+            // Wrapping: stored potentials carry the shift, their difference is exact.
+            let c = state as i64 * cost.wrapping_add(pi[from as usize]).wrapping_sub(pi[to as usize]);
             if c < min {
                 min = c;
                 best = lo + i;
@@ -1078,15 +1086,35 @@ impl NetworkSimplex {
         }
     }
 
+    /// Raises the potentials of the re-hung subtree by σ (the entering arc's reduced cost, so
+    /// that it becomes 0). Only differences of potentials matter (reduced costs, seat prices),
+    /// so when the subtree holds more than half the nodes the rest are lowered by σ instead
+    /// and `pi_shift` grows by σ: the same reduced costs, hence the same pivots, with the
+    /// shorter of the two walks along the thread. Stored potentials and the shift wrap around
+    /// (two's complement): every true potential and reduced cost fits in an `i64` (the network
+    /// check bounds them), so differences of stored values are exact even when the stored
+    /// values themselves wrapped.
     fn update_potential(&mut self) {
         let (u_in, v_in) = (self.u_in, self.v_in);
-        let sigma = self.pi[v_in] - self.pi[u_in] - self.pred_dir[u_in] as i64 * self.cost[self.in_arc];
+        let sigma = self.pi[v_in]
+            .wrapping_sub(self.pi[u_in])
+            .wrapping_sub(self.pred_dir[u_in] as i64 * self.cost[self.in_arc]);
         let end = self.thread[self.last_succ[u_in] as usize] as usize;
+        let inside = self.succ_num[u_in] as usize;
         let (pi, thread) = (&mut self.pi[..], &self.thread[..]);
-        let mut u = u_in;
-        while u != end {
-            pi[u] += sigma;
-            u = thread[u] as usize;
+        if 2 * inside <= pi.len() {
+            let mut u = u_in;
+            while u != end {
+                pi[u] = pi[u].wrapping_add(sigma);
+                u = thread[u] as usize;
+            }
+        } else {
+            let mut u = end;
+            while u != u_in {
+                pi[u] = pi[u].wrapping_sub(sigma);
+                u = thread[u] as usize;
+            }
+            self.pi_shift = self.pi_shift.wrapping_add(sigma);
         }
     }
 
