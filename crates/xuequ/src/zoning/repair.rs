@@ -69,8 +69,7 @@ impl<'a> CostModel<'a> {
 
     /// Per-child cost of block `b` at school `s` (metres + λ if it moves), `None` if not allowed.
     pub(crate) fn unit(&self, b: u32, s: u32) -> Option<i64> {
-        let m = self.problem.allowed_metres(self.params, b, s)?;
-        let moved = self.problem.has_current(b) && !self.problem.is_current(b, s);
+        let (m, moved) = self.problem.allowed_move(self.params, b, s)?;
         Some(m as i64 + if moved { self.lambda as i64 } else { 0 })
     }
 

@@ -635,12 +635,85 @@ fn multi_school_groups_are_connected_small_and_hot() {
         // The GeoPackage is built from the GeoJSON document in memory: the same bytes as from
         // the written GeoJSON read back, with and without groups.
         for zz in [&z0, &z] {
+            // Written straight from the polygons: the bytes of the same document built as a
+            // serde_json tree.
+            assert_eq!(zones_geojson(&p, zz), geojson_as_a_tree(&p, zz));
             let doc: serde_json::Value = serde_json::from_slice(&zones_geojson(&p, zz)).unwrap();
             let reread = crate::gpkg::geopackage(&[("zones", &doc)], crate::gpkg::FIXED_TIME).unwrap();
             assert_eq!(zones_gpkg(&p, zz).unwrap(), reread);
         }
     }
     assert!(grouped > 10, "only {grouped} groups over all seeds");
+}
+
+/// The reference for `zones.geojson`: the document built as a `serde_json::Value` tree (one
+/// array per coordinate) and serialised, as the writer did before it wrote the bytes itself.
+fn geojson_as_a_tree(problem: &ZoningProblem, zoning: &Zoning) -> Vec<u8> {
+    use serde_json::{Value, json};
+    let round7 = |x: f64| (x * 1e7).round() / 1e7;
+    let groups = zoning.report.groups.as_ref();
+    let group_of = super::group_index(problem.schools.len(), groups.map(Vec::as_slice).unwrap_or_default());
+    let mut features = Vec::new();
+    for z in &zoning.polygons.as_ref().unwrap().zones {
+        let s = &problem.schools[z.school as usize];
+        let r = &zoning.report.schools[z.school as usize];
+        let group = match (groups, group_of[z.school as usize]) {
+            (Some(gs), Some(g)) => Some(&gs[g]),
+            _ => None,
+        };
+        if group.is_some_and(|g| g.schools[0] != z.school) {
+            continue;
+        }
+        let ring = |ls: &geo::LineString<f64>| -> Value {
+            Value::Array(ls.0.iter().map(|c| json!([round7(c.x), round7(c.y)])).collect())
+        };
+        let coords: Vec<Value> = z
+            .polygon
+            .0
+            .iter()
+            .map(|p| {
+                let mut rings = vec![ring(p.exterior())];
+                rings.extend(p.interiors().iter().map(ring));
+                Value::Array(rings)
+            })
+            .collect();
+        let geometry = json!({ "type": "MultiPolygon", "coordinates": coords });
+        let mut feature = match group {
+            Some(g) => {
+                let blocks: u32 = g
+                    .schools
+                    .iter()
+                    .map(|&m| zoning.report.schools[m as usize].blocks)
+                    .sum();
+                json!({
+                    "type": "Feature",
+                    "properties": {
+                        "group_id": g.group_id, "school_ids": g.school_ids,
+                        "stage": problem.stage.as_str(), "capacity": g.capacity,
+                        "children": g.demand, "blocks": blocks, "utilisation": g.utilisation,
+                    },
+                    "geometry": geometry,
+                })
+            }
+            None => json!({
+                "type": "Feature",
+                "properties": {
+                    "school_id": s.id, "name": s.name, "stage": problem.stage.as_str(),
+                    "district": problem.districts.get(s.district as usize).cloned().unwrap_or_default(),
+                    "capacity": s.capacity, "children": r.demand, "blocks": r.blocks,
+                    "utilisation": r.utilisation, "contiguous": r.contiguous, "compactness": r.compactness,
+                },
+                "geometry": geometry,
+            }),
+        };
+        if groups.is_some() && group.is_none() {
+            feature["properties"]["school_ids"] = json!([s.id]);
+        }
+        features.push(feature);
+    }
+    let mut v = serde_json::to_vec(&json!({ "type": "FeatureCollection", "features": features })).unwrap();
+    v.push(b'\n');
+    v
 }
 
 #[test]
