@@ -16,6 +16,7 @@
 
 use super::adjacency::Adjacency;
 use super::bound::FlowBound;
+use super::distance::Distances;
 use super::{UNASSIGNED, ZoningParams, ZoningProblem};
 
 /// What the repair did.
@@ -48,7 +49,15 @@ pub(crate) struct CostModel<'a> {
     pub(crate) prices: Vec<i64>,
     pub(crate) limit: Vec<i64>,
     pub(crate) floor: Vec<i64>,
+    /// With a distance table, [`CostModel::unit`] of every stored pair in the table's pair
+    /// order ([`NOT_ALLOWED`] where the planner forbids it); empty otherwise. The repair's
+    /// searches price the same pairs again and again, and each pricing from scratch reads
+    /// the block's current zone, its table row and the school's district.
+    pair_units: Vec<i64>,
 }
+
+/// A pair the planner does not allow, in [`CostModel::pair_units`].
+const NOT_ALLOWED: i64 = i64::MIN;
 
 impl<'a> CostModel<'a> {
     pub(crate) fn new(problem: &'a ZoningProblem, params: &'a ZoningParams, lambda: u32, bound: &FlowBound) -> Self {
@@ -64,11 +73,40 @@ impl<'a> CostModel<'a> {
             },
             limit: (0..ns).map(|s| problem.limit(params, s)).collect(),
             floor: (0..ns).map(|s| problem.floor(params, s)).collect(),
+            pair_units: Vec::new(),
         }
+    }
+
+    /// [`CostModel::new`] with every table pair priced up front, for the repair.
+    pub(crate) fn for_repair(
+        problem: &'a ZoningProblem,
+        params: &'a ZoningParams,
+        lambda: u32,
+        bound: &FlowBound,
+    ) -> Self {
+        let mut costs = CostModel::new(problem, params, lambda, bound);
+        if let Distances::Table(t) = &problem.distances {
+            costs.pair_units = t
+                .pairs()
+                .map(|(b, s, _)| costs.unit_from_scratch(b, s).unwrap_or(NOT_ALLOWED))
+                .collect();
+        }
+        costs
     }
 
     /// Per-child cost of block `b` at school `s` (metres + λ if it moves), `None` if not allowed.
     pub(crate) fn unit(&self, b: u32, s: u32) -> Option<i64> {
+        match &self.problem.distances {
+            // A pair the table lacks has no metres, so it is not allowed either.
+            Distances::Table(t) if !self.pair_units.is_empty() => {
+                let u = self.pair_units[t.pair(b, s)?];
+                (u != NOT_ALLOWED).then_some(u)
+            }
+            _ => self.unit_from_scratch(b, s),
+        }
+    }
+
+    fn unit_from_scratch(&self, b: u32, s: u32) -> Option<i64> {
         let (m, moved) = self.problem.allowed_move(self.params, b, s)?;
         Some(m as i64 + if moved { self.lambda as i64 } else { 0 })
     }

@@ -934,3 +934,42 @@ proptest::proptest! {
         proptest::prop_assert_eq!(zones.as_slice(), expected.as_slice());
     }
 }
+
+/// The repair's prices of table pairs, taken once up front, equal the prices worked out from
+/// scratch for every block and school (pairs missing from the table included), under random
+/// locks, current zones, λ, district and distance rules.
+#[test]
+fn repair_prices_from_the_table_equal_prices_from_scratch() {
+    for seed in 0..60u64 {
+        let mut p = instance(seed, 40 + seed as usize % 30, 3 + seed as usize % 5, 1.1, 0.2);
+        let mut r = Rng(seed ^ 0x9a11);
+        // A sparse table: each pair kept with probability 2/3, metres jittered.
+        let mut lists: Vec<Vec<(u32, u32)>> = vec![Vec::new(); p.blocks.len()];
+        for (b, list) in lists.iter_mut().enumerate() {
+            for s in 0..p.schools.len() as u32 {
+                if r.below(3) > 0 {
+                    list.push((s, p.metres(b as u32, s).unwrap() + r.below(50) as u32));
+                }
+            }
+        }
+        p.distances = Distances::Table(DistanceTable::from_lists(lists));
+        let params = ZoningParams {
+            within_district: seed % 2 == 0,
+            max_distance_m: (seed % 3 == 0).then_some(1_500),
+            ..base_params()
+        };
+        let lambda = [0, 300, 5_000][seed as usize % 3];
+        let bound = FlowBound::default();
+        let fast = repair::CostModel::for_repair(&p, &params, lambda, &bound);
+        let slow = repair::CostModel::new(&p, &params, lambda, &bound);
+        let mut allowed = 0;
+        for b in 0..p.blocks.len() as u32 {
+            for s in 0..p.schools.len() as u32 {
+                let expected = slow.unit(b, s);
+                assert_eq!(fast.unit(b, s), expected, "seed {seed} block {b} school {s}");
+                allowed += expected.is_some() as usize;
+            }
+        }
+        assert!(allowed > 0, "seed {seed}: no allowed pair");
+    }
+}
