@@ -46,13 +46,11 @@ pub struct NetworkSimplex {
     // Tree (nodes 0..=n, `NIL` for none).
     parent: Vec<u32>,
     pred: Vec<u32>,
-    thread: Vec<u32>,
-    rev_thread: Vec<u32>,
+    /// Per node: potential, thread and reverse thread side by side (see [`Node`]).
+    node: Vec<Node>,
     succ_num: Vec<u32>,
     last_succ: Vec<u32>,
     pred_dir: Vec<i8>,
-    /// Node potentials less `pi_shift`, modulo 2⁶⁴ (see [`NetworkSimplex::update_potential`]).
-    pi: Vec<i64>,
     /// Added (wrapping) to every stored potential to give the true one (the root's is 0).
     pi_shift: i64,
     dirty_revs: Vec<u32>,
@@ -72,6 +70,17 @@ pub struct NetworkSimplex {
     v_in: usize,
     u_out: usize,
     delta: i64,
+}
+
+/// A node's potential (less the solver's `pi_shift`, modulo 2⁶⁴: see
+/// [`NetworkSimplex::update_potential`]), its thread successor (preorder) and predecessor, in one
+/// place: the walk that updates potentials after a pivot follows the thread and writes the
+/// potential of every node it passes, so one cache line per node serves both.
+#[derive(Debug, Clone, Copy, Default)]
+struct Node {
+    pi: i64,
+    thread: u32,
+    rev: u32,
 }
 
 /// How [`NetworkSimplex::build`] sets up the first basis.
@@ -306,7 +315,7 @@ impl NetworkSimplex {
         order.push(root as u32);
         self.parent[root] = NIL;
         self.pred[root] = NIL;
-        self.pi[root] = 0;
+        self.node[root].pi = 0;
         let mut stack: Vec<(u32, u32)> = Vec::new();
         for r in 0..n {
             if seen[r] {
@@ -318,7 +327,7 @@ impl NetworkSimplex {
             self.pred[r] = e as u32;
             self.state[e] = STATE_TREE;
             self.set_artificial(r, 0);
-            self.pi[r] = 0;
+            self.node[r].pi = 0;
             order.push(r as u32);
             stack.push((r as u32, adj_count[r]));
             while let Some(&mut (u, ref mut next)) = stack.last_mut() {
@@ -336,10 +345,10 @@ impl NetworkSimplex {
                     self.pred[v] = a as u32;
                     if x == v {
                         self.pred_dir[v] = DIR_UP;
-                        self.pi[v] = self.pi[u] - self.cost[a];
+                        self.node[v].pi = self.node[u].pi - self.cost[a];
                     } else {
                         self.pred_dir[v] = DIR_DOWN;
-                        self.pi[v] = self.pi[u] + self.cost[a];
+                        self.node[v].pi = self.node[u].pi + self.cost[a];
                     }
                     order.push(v as u32);
                     stack.push((v as u32, adj_count[v]));
@@ -358,8 +367,8 @@ impl NetworkSimplex {
         for i in 0..order.len() {
             let u = order[i];
             let v = order[(i + 1) % order.len()];
-            self.thread[u as usize] = v;
-            self.rev_thread[v as usize] = u;
+            self.node[u as usize].thread = v;
+            self.node[v as usize].rev = u;
         }
         for u in 0..=n {
             self.succ_num[u] = 1;
@@ -404,12 +413,10 @@ impl NetworkSimplex {
             supply: parts.supply,
             parent: vec![NIL; n + 1],
             pred: vec![NIL; n + 1],
-            thread: vec![0; n + 1],
-            rev_thread: vec![0; n + 1],
+            node: vec![Node::default(); n + 1],
             succ_num: vec![1; n + 1],
             last_succ: vec![0; n + 1],
             pred_dir: vec![DIR_UP; n + 1],
-            pi: vec![0; n + 1],
             pi_shift: 0,
             dirty_revs: Vec::new(),
             next_arc: 0,
@@ -477,26 +484,26 @@ impl NetworkSimplex {
         let (n, root) = (self.n, self.root);
         self.parent[root] = NIL;
         self.pred[root] = NIL;
-        self.thread[root] = 0;
-        self.rev_thread[0] = root as u32;
+        self.node[root].thread = 0;
+        self.node[0].rev = root as u32;
         self.succ_num[root] = n as u32 + 1;
         self.last_succ[root] = if n == 0 { root as u32 } else { n as u32 - 1 };
-        self.pi[root] = 0;
+        self.node[root].pi = 0;
         if n == 0 {
-            self.thread[root] = root as u32;
-            self.rev_thread[root] = root as u32;
+            self.node[root].thread = root as u32;
+            self.node[root].rev = root as u32;
         }
         for u in 0..n {
             let e = self.art_arc(u);
             self.parent[u] = root as u32;
             self.pred[u] = e as u32;
-            self.thread[u] = u as u32 + 1;
-            self.rev_thread[u + 1] = u as u32;
+            self.node[u].thread = u as u32 + 1;
+            self.node[u + 1].rev = u as u32;
             self.succ_num[u] = 1;
             self.last_succ[u] = u as u32;
             self.state[e] = STATE_TREE;
             self.set_artificial(u, self.supply[u]);
-            self.pi[u] = if self.pred_dir[u] == DIR_UP { 0 } else { self.art_cost };
+            self.node[u].pi = if self.pred_dir[u] == DIR_UP { 0 } else { self.art_cost };
         }
     }
 
@@ -604,7 +611,7 @@ impl NetworkSimplex {
         // Final forest roots: nodes without a kept hint. Build preorder and tree arrays.
         self.parent[root] = NIL;
         self.pred[root] = NIL;
-        self.pi[root] = 0;
+        self.node[root].pi = 0;
         order.push(root as u32);
         for r in 0..n {
             if keep[r] {
@@ -616,7 +623,7 @@ impl NetworkSimplex {
             self.pred[r] = e as u32;
             self.state[e] = STATE_TREE;
             self.set_artificial(r, acc[r]);
-            self.pi[r] = if self.pred_dir[r] == DIR_UP { 0 } else { self.art_cost };
+            self.node[r].pi = if self.pred_dir[r] == DIR_UP { 0 } else { self.art_cost };
             stack.push((r, count[r]));
             order.push(r as u32);
             while let Some(&mut (u, ref mut next)) = stack.last_mut() {
@@ -632,7 +639,7 @@ impl NetworkSimplex {
                     self.pred_dir[c] = DIR_UP;
                     self.state[a] = STATE_TREE;
                     self.flow[a] = acc[c];
-                    self.pi[c] = self.pi[u] - self.cost[a];
+                    self.node[c].pi = self.node[u].pi - self.cost[a];
                     order.push(c as u32);
                     stack.push((c, count[c]));
                 } else {
@@ -675,7 +682,7 @@ impl NetworkSimplex {
 
     /// The potential of a node (reduced cost of `(u, v)` is `cost + π(u) − π(v)`).
     pub fn potential(&self, node: u32) -> i64 {
-        self.pi[node as usize].wrapping_add(self.pi_shift)
+        self.node[node as usize].pi.wrapping_add(self.pi_shift)
     }
 
     /// The total cost `Σ flow × cost` over the real arcs.
@@ -748,13 +755,13 @@ impl NetworkSimplex {
     fn recompute_potentials(&mut self) {
         let root = self.root;
         self.pi_shift = 0;
-        self.pi[root] = 0;
-        let mut u = self.thread[root] as usize;
+        self.node[root].pi = 0;
+        let mut u = self.node[root].thread as usize;
         while u != root {
             let e = self.pred[u] as usize;
             let p = self.parent[u] as usize;
-            self.pi[u] = self.pi[p] - self.pred_dir[u] as i64 * self.cost[e];
-            u = self.thread[u] as usize;
+            self.node[u].pi = self.node[p].pi - self.pred_dir[u] as i64 * self.cost[e];
+            u = self.node[u].thread as usize;
         }
         self.potentials_stale = false;
     }
@@ -802,22 +809,25 @@ impl NetworkSimplex {
     #[cfg(test)]
     fn reduced(&self, e: usize) -> i64 {
         self.cost[e]
-            .wrapping_add(self.pi[self.source[e] as usize])
-            .wrapping_sub(self.pi[self.target[e] as usize])
+            .wrapping_add(self.node[self.source[e] as usize].pi)
+            .wrapping_sub(self.node[self.target[e] as usize].pi)
     }
 
     /// The most negative `state × reduced cost` over arcs `lo..hi` that is below `min`, as
     /// (value, arc); the first such arc wins ties, as in a plain scan.
     #[inline]
     fn scan(&self, lo: usize, hi: usize, mut min: i64, mut best: usize) -> (i64, usize) {
-        let pi = &self.pi[..];
+        let node = &self.node[..];
         let arcs = self.state[lo..hi]
             .iter()
             .zip(&self.cost[lo..hi])
             .zip(self.source[lo..hi].iter().zip(&self.target[lo..hi]));
         for (i, ((&state, &cost), (&from, &to))) in arcs.enumerate() {
             // Wrapping: stored potentials carry the shift, their difference is exact.
-            let c = state as i64 * cost.wrapping_add(pi[from as usize]).wrapping_sub(pi[to as usize]);
+            let c = state as i64
+                * cost
+                    .wrapping_add(node[from as usize].pi)
+                    .wrapping_sub(node[to as usize].pi);
             if c < min {
                 min = c;
                 best = lo + i;
@@ -970,7 +980,7 @@ impl NetworkSimplex {
             self.in_arc as u32,
         );
         let at = |x: u32| x as usize;
-        let old_rev_thread = self.rev_thread[at(u_out)];
+        let old_rev_thread = self.node[at(u_out)].rev;
         let old_succ_num = self.succ_num[at(u_out)];
         let old_last_succ = self.last_succ[at(u_out)];
         let v_out = self.parent[at(u_out)];
@@ -984,58 +994,58 @@ impl NetworkSimplex {
             self.parent[at(u_in)] = v_in;
             self.pred[at(u_in)] = in_arc;
             self.pred_dir[at(u_in)] = dir_of_u_in;
-            if self.thread[at(v_in)] != u_out {
-                let mut after = self.thread[at(old_last_succ)];
-                self.thread[at(old_rev_thread)] = after;
-                self.rev_thread[at(after)] = old_rev_thread;
-                after = self.thread[at(v_in)];
-                self.thread[at(v_in)] = u_out;
-                self.rev_thread[at(u_out)] = v_in;
-                self.thread[at(old_last_succ)] = after;
-                self.rev_thread[at(after)] = old_last_succ;
+            if self.node[at(v_in)].thread != u_out {
+                let mut after = self.node[at(old_last_succ)].thread;
+                self.node[at(old_rev_thread)].thread = after;
+                self.node[at(after)].rev = old_rev_thread;
+                after = self.node[at(v_in)].thread;
+                self.node[at(v_in)].thread = u_out;
+                self.node[at(u_out)].rev = v_in;
+                self.node[at(old_last_succ)].thread = after;
+                self.node[at(after)].rev = old_last_succ;
             }
         } else {
             let thread_continue = if old_rev_thread == v_in {
-                self.thread[at(old_last_succ)]
+                self.node[at(old_last_succ)].thread
             } else {
-                self.thread[at(v_in)]
+                self.node[at(v_in)].thread
             };
             let mut stem = u_in;
             let mut par_stem = v_in;
             let mut last = self.last_succ[at(u_in)];
-            let mut after = self.thread[at(last)];
-            self.thread[at(v_in)] = u_in;
+            let mut after = self.node[at(last)].thread;
+            self.node[at(v_in)].thread = u_in;
             self.dirty_revs.clear();
             self.dirty_revs.push(v_in);
             while stem != u_out {
                 let next_stem = self.parent[at(stem)];
-                self.thread[at(last)] = next_stem;
+                self.node[at(last)].thread = next_stem;
                 self.dirty_revs.push(last);
-                let before = self.rev_thread[at(stem)];
-                self.thread[at(before)] = after;
-                self.rev_thread[at(after)] = before;
+                let before = self.node[at(stem)].rev;
+                self.node[at(before)].thread = after;
+                self.node[at(after)].rev = before;
                 self.parent[at(stem)] = par_stem;
                 par_stem = stem;
                 stem = next_stem;
                 last = if self.last_succ[at(stem)] == self.last_succ[at(par_stem)] {
-                    self.rev_thread[at(par_stem)]
+                    self.node[at(par_stem)].rev
                 } else {
                     self.last_succ[at(stem)]
                 };
-                after = self.thread[at(last)];
+                after = self.node[at(last)].thread;
             }
             self.parent[at(u_out)] = par_stem;
-            self.thread[at(last)] = thread_continue;
-            self.rev_thread[at(thread_continue)] = last;
+            self.node[at(last)].thread = thread_continue;
+            self.node[at(thread_continue)].rev = last;
             self.last_succ[at(u_out)] = last;
             if old_rev_thread != v_in {
-                self.thread[at(old_rev_thread)] = after;
-                self.rev_thread[at(after)] = old_rev_thread;
+                self.node[at(old_rev_thread)].thread = after;
+                self.node[at(after)].rev = old_rev_thread;
             }
             for i in 0..self.dirty_revs.len() {
                 let u = self.dirty_revs[i];
-                let t = self.thread[at(u)];
-                self.rev_thread[at(t)] = u;
+                let t = self.node[at(u)].thread;
+                self.node[at(t)].rev = u;
             }
             let mut tmp_sc: i64 = 0;
             let tmp_ls = self.last_succ[at(u_out)];
@@ -1096,23 +1106,24 @@ impl NetworkSimplex {
     /// values themselves wrapped.
     fn update_potential(&mut self) {
         let (u_in, v_in) = (self.u_in, self.v_in);
-        let sigma = self.pi[v_in]
-            .wrapping_sub(self.pi[u_in])
+        let sigma = self.node[v_in]
+            .pi
+            .wrapping_sub(self.node[u_in].pi)
             .wrapping_sub(self.pred_dir[u_in] as i64 * self.cost[self.in_arc]);
-        let end = self.thread[self.last_succ[u_in] as usize] as usize;
+        let end = self.node[self.last_succ[u_in] as usize].thread as usize;
         let inside = self.succ_num[u_in] as usize;
-        let (pi, thread) = (&mut self.pi[..], &self.thread[..]);
-        if 2 * inside <= pi.len() {
+        let node = &mut self.node[..];
+        if 2 * inside <= node.len() {
             let mut u = u_in;
             while u != end {
-                pi[u] = pi[u].wrapping_add(sigma);
-                u = thread[u] as usize;
+                node[u].pi = node[u].pi.wrapping_add(sigma);
+                u = node[u].thread as usize;
             }
         } else {
             let mut u = end;
             while u != u_in {
-                pi[u] = pi[u].wrapping_sub(sigma);
-                u = thread[u] as usize;
+                node[u].pi = node[u].pi.wrapping_sub(sigma);
+                u = node[u].thread as usize;
             }
             self.pi_shift = self.pi_shift.wrapping_add(sigma);
         }
@@ -1131,10 +1142,10 @@ impl NetworkSimplex {
                 return Err(format!("thread revisits {u}"));
             }
             seen[u] = true;
-            if self.rev_thread[self.thread[u] as usize] as usize != u {
+            if self.node[self.node[u].thread as usize].rev as usize != u {
                 return Err(format!("rev_thread mismatch at {u}"));
             }
-            u = self.thread[u] as usize;
+            u = self.node[u].thread as usize;
         }
         if u != self.root {
             return Err("thread does not cycle back to the root".into());
@@ -1144,7 +1155,7 @@ impl NetworkSimplex {
         let mut order = Vec::new();
         for _ in 0..total {
             order.push(u);
-            u = self.thread[u] as usize;
+            u = self.node[u].thread as usize;
         }
         let mut pos = vec![0; total];
         for (i, &v) in order.iter().enumerate() {

@@ -24,8 +24,12 @@ pub fn zones_csv(problem: &ZoningProblem, zoning: &Zoning, city: Option<&City>, 
     let group_of = group_index(problem.schools.len(), groups);
     let mut w = CsvWriter::with_header(&["block_id", "stage", "school_id"], bom);
     let mut row = |r: [&str; 3]| w.row(&r);
+    // The problem's blocks are usually the city's in the same order: try the block found
+    // last and the next one before hashing the id (ids are unique, so a match is the answer).
+    let mut last = 0u32;
     for (b, block) in problem.blocks.iter().enumerate() {
         let b32 = b as u32;
+        let city_block = city.and_then(|c| c.block_near(&block.id, &mut last));
         for stage in Stage::ALL {
             if stage == problem.stage {
                 if block.locked {
@@ -45,7 +49,7 @@ pub fn zones_csv(problem: &ZoningProblem, zoning: &Zoning, city: Option<&City>, 
                     }
                 }
             } else if let Some(city) = city
-                && let Some(cb) = city.block(&block.id)
+                && let Some(cb) = city_block
             {
                 for &s in city.zones(stage).schools_of(cb) {
                     row([&block.id, stage.as_str(), &city.schools[s as usize].id]);
