@@ -327,17 +327,26 @@ impl Zones {
 
     /// The distinct values of `zones` (at most `bound` of them), ascending.
     pub(crate) fn sorted(zones: impl Iterator<Item = u32>, bound: usize) -> Zones {
-        let mut z = if bound <= Zones::INLINE {
+        if bound <= Zones::INLINE {
+            // Insertion into the sorted inline list as the values come, skipping repeats: a
+            // handful of values, so this beats collecting, sorting and deduplicating.
             let mut a = [0u32; Zones::INLINE];
             let mut len = 0;
             for t in zones {
-                a[len] = t;
+                let mut i = len;
+                while i > 0 && a[i - 1] > t {
+                    i -= 1;
+                }
+                if i > 0 && a[i - 1] == t {
+                    continue;
+                }
+                a.copy_within(i..len, i + 1);
+                a[i] = t;
                 len += 1;
             }
-            Zones::Inline(a, len)
-        } else {
-            Zones::Heap(zones.collect())
-        };
+            return Zones::Inline(a, len);
+        }
+        let mut z = Zones::Heap(zones.collect());
         let list: &mut [u32] = match &mut z {
             Zones::Inline(a, len) => &mut a[..*len],
             Zones::Heap(v) => v,
