@@ -175,22 +175,25 @@ impl NetworkSimplex {
         Self::check_flow(net, flow)?;
         Self::build(Parts::copied(net), max_cost, Init::Caller)
             .start_from_flow(flow)
-            .map_err(|(e, _)| e)
+            .map_err(|b| b.0)
     }
 
     /// [`with_flow`](Self::with_flow) taking the network by value: its lists become the
     /// solver's (no copy when the network was built with room for one more arc per node,
     /// [`Network::with_capacity`]). On an error the network comes back, e.g. for
     /// [`with_start`](Self::with_start).
-    pub(crate) fn with_flow_owned(net: Network, flow: &[i64]) -> Result<Self, (FlowError, Network)> {
+    pub(crate) fn with_flow_owned(net: Network, flow: &[i64]) -> Result<Self, Box<(FlowError, Network)>> {
         let checked = Self::check(&net).and_then(|c| Self::check_flow(&net, flow).map(|()| c));
         let max_cost = match checked {
             Ok(c) => c,
-            Err(e) => return Err((e, net)),
+            Err(e) => return Err(Box::new((e, net))),
         };
         Self::build(Parts::owned(net), max_cost, Init::Caller)
             .start_from_flow(flow)
-            .map_err(|(e, s)| (e, s.into_network()))
+            .map_err(|b| {
+                let (e, s) = *b;
+                Box::new((e, s.into_network()))
+            })
     }
 
     /// The network back from a solver that has not pivoted or added arcs (the error path of
@@ -252,7 +255,7 @@ impl NetworkSimplex {
     /// (strictly between their bounds) as a forest, each tree hung on the root by a zero-flow
     /// artificial arc from its lowest node. Fails (giving the solver back) when the free arcs
     /// form a cycle.
-    fn start_from_flow(mut self, flow: &[i64]) -> Result<Self, (FlowError, Self)> {
+    fn start_from_flow(mut self, flow: &[i64]) -> Result<Self, Box<(FlowError, Self)>> {
         let n = self.n;
         for u in 0..n {
             let e = self.art_arc(u);
@@ -277,10 +280,10 @@ impl NetworkSimplex {
                 let (u, v) = (self.source[a] as usize, self.target[a] as usize);
                 let (ru, rv) = (find(&mut uf, u), find(&mut uf, v));
                 if ru == rv {
-                    return Err((
+                    return Err(Box::new((
                         FlowError::BadChange(format!("the start flow's free arcs form a cycle through arc {a}")),
                         self,
-                    ));
+                    )));
                 }
                 uf[ru] = rv as u32;
                 tree_arcs.push(a as u32);
@@ -395,10 +398,8 @@ impl NetworkSimplex {
         let art_cost = ((max_cost as i128 + 1) * (n as i128 + 1)) as i64;
 
         let total_arcs = m + n;
-        let mut flow = Vec::with_capacity(total_arcs);
-        flow.resize(total_arcs, 0);
-        let mut state = Vec::with_capacity(total_arcs);
-        state.resize(total_arcs, STATE_LOWER);
+        let flow = vec![0; total_arcs];
+        let state = vec![STATE_LOWER; total_arcs];
         let mut s = NetworkSimplex {
             n,
             m,

@@ -349,7 +349,7 @@ fn owned_flow_start_matches_the_borrowed_one_and_gives_the_network_back() {
     net.set_supply(1, -2);
     net.add_arc(0, 1, INFINITE, 1);
     net.add_arc(0, 1, INFINITE, 3);
-    let (error, back) = NetworkSimplex::with_flow_owned(net.clone(), &[1, 1]).unwrap_err();
+    let (error, back) = *NetworkSimplex::with_flow_owned(net.clone(), &[1, 1]).unwrap_err();
     assert!(matches!(error, FlowError::BadChange(_)), "{error:?}");
     assert_eq!(
         (back.supply, back.from, back.to, back.cap, back.cost),

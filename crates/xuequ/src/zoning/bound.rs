@@ -255,7 +255,8 @@ impl<'a> BoundSolver<'a> {
             // forest of cheapest arcs instead: each block at its cheapest arc (the first of
             // equal cost), else its unserved arc; each school on its rest arc when the band
             // leaves room above the floor, else its fill arc.
-            Err((_, net)) => {
+            Err(failed) => {
+                let net = failed.1;
                 let mut start: Vec<Option<usize>> = vec![None; nb + ns + 1];
                 let mut best: Vec<Option<(i64, usize)>> = vec![None; nb];
                 for (i, &(b, s, m)) in arcs.iter().enumerate() {
