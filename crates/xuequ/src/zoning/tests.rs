@@ -973,3 +973,46 @@ fn repair_prices_from_the_table_equal_prices_from_scratch() {
         assert!(allowed > 0, "seed {seed}: no allowed pair");
     }
 }
+
+proptest::proptest! {
+    /// Bit interleaving equals placing each bit by hand.
+    #[test]
+    fn z_order_keys_interleave_the_bits(x in 0u32..65536, y in 0u32..65536) {
+        let mut expected = 0u32;
+        for i in 0..16 {
+            expected |= ((x >> i) & 1) << (2 * i);
+            expected |= ((y >> i) & 1) << (2 * i + 1);
+        }
+        proptest::prop_assert_eq!(cells::interleave(x, y), expected);
+    }
+}
+
+/// The cells are built in Z-order of their sites: every vertex of the triangulation comes
+/// exactly once, and neighbours in that order are near each other more often than in block
+/// order (the point of the order).
+#[test]
+fn z_order_visits_every_vertex_once_and_keeps_neighbours_near() {
+    for seed in 0..10u64 {
+        let p = instance(seed, 400, 5, 1.2, 0.0);
+        let adj = Adjacency::delaunay(&p, None);
+        let t = adj.triangulation.as_deref().unwrap();
+        let order = cells::z_order(t);
+        let mut seen: Vec<usize> = order.iter().map(|h| h.index()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..spade::Triangulation::num_vertices(t)).collect::<Vec<_>>());
+        let step = |a: usize, b: usize| {
+            let (pa, pb) = (adj.xy[a], adj.xy[b]);
+            ((pa.0 - pb.0).powi(2) + (pa.1 - pb.1).powi(2)).sqrt()
+        };
+        let block = |h: &spade::handles::FixedVertexHandle| spade::Triangulation::vertex(t, *h).data().block as usize;
+        let z: f64 = order.windows(2).map(|w| step(block(&w[0]), block(&w[1]))).sum();
+        let plain: f64 = (1..adj.xy.len())
+            .filter(|&b| adj.rep[b] as usize == b && adj.rep[b - 1] as usize == b - 1)
+            .map(|b| step(b - 1, b))
+            .sum();
+        assert!(
+            z < plain,
+            "seed {seed}: Z-order walk {z:.0} m, block order {plain:.0} m"
+        );
+    }
+}
