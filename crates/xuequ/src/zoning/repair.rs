@@ -796,10 +796,24 @@ fn capacity(st: &mut State, stats: &mut RepairStats) {
     let mut failed = vec![false; ns];
     // Per zone: failed schools whose searches looked at it.
     let mut watchers: Vec<Vec<u32>> = vec![Vec::new(); ns];
+    // Schools that may be over their limit: every school over it now, plus every zone a move
+    // touched since (only a move into a zone raises its load), so the pick below scans tens
+    // of schools instead of all of them and still finds the same one.
+    let mut maybe: Vec<u32> = (0..ns as u32).filter(|&s| overload(st, s) > 0).collect();
+    let mut in_maybe = vec![false; ns];
+    for &s in &maybe {
+        in_maybe[s as usize] = true;
+    }
     for _ in 0..max_iter {
-        let pick = (0..ns as u32)
-            .filter(|&s| !failed[s as usize] && overload(st, s) > 0)
-            .map(|s| (std::cmp::Reverse(overload(st, s)), s))
+        maybe.retain(|&s| {
+            let keep = overload(st, s) > 0;
+            in_maybe[s as usize] = keep;
+            keep
+        });
+        let pick = maybe
+            .iter()
+            .filter(|&&s| !failed[s as usize])
+            .map(|&s| (std::cmp::Reverse(overload(st, s)), s))
             .min();
         let Some((_, s)) = pick else { return };
         st.dirty.clear();
@@ -821,6 +835,12 @@ fn capacity(st: &mut State, stats: &mut RepairStats) {
             false
         };
         let seen = st.seen.borrow_mut().take().unwrap_or_default();
+        for &z in &st.dirty {
+            if !in_maybe[z as usize] {
+                in_maybe[z as usize] = true;
+                maybe.push(z);
+            }
+        }
         if done {
             // Wake every failed school that looked at a zone whose members changed (tried and
             // undone moves included: waking too often costs time, never results).
