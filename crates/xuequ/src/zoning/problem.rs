@@ -399,13 +399,25 @@ impl ZoningProblem {
     /// its current zone (it has one and `school` is not in it), from one look at the block's
     /// current schools: the repair prices hundreds of thousands of pairs this way.
     pub(crate) fn allowed_move(&self, params: &ZoningParams, block: u32, school: u32) -> Option<(u32, bool)> {
+        let m = self.metres(block, school)?;
+        self.allowed_move_at(params, block, school, m)
+    }
+
+    /// [`allowed_move`](Self::allowed_move) for a pair whose metres `m` the caller already
+    /// read (from the block's row of the distance table).
+    pub(crate) fn allowed_move_at(
+        &self,
+        params: &ZoningParams,
+        block: u32,
+        school: u32,
+        m: u32,
+    ) -> Option<(u32, bool)> {
         let b = &self.blocks[block as usize];
         let current_schools = self.current.schools_of(block);
         let current = current_schools.contains(&school);
         if b.locked && !current {
             return None;
         }
-        let m = self.metres(block, school)?;
         if current {
             return Some((m, false));
         }

@@ -88,7 +88,12 @@ impl<'a> CostModel<'a> {
         if let Distances::Table(t) = &problem.distances {
             costs.pair_units = t
                 .pairs()
-                .map(|(b, s, _)| costs.unit_from_scratch(b, s).unwrap_or(NOT_ALLOWED))
+                .map(|(b, s, m)| {
+                    let unit = problem.allowed_move_at(params, b, s, m);
+                    unit.map_or(NOT_ALLOWED, |(m, moved)| {
+                        m as i64 + if moved { lambda as i64 } else { 0 }
+                    })
+                })
                 .collect();
         }
         costs
