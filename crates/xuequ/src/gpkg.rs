@@ -8,7 +8,10 @@
 //! Layers are given as GeoJSON feature collections (the same documents the `.geojson` files
 //! hold), so both formats always agree: each property becomes a column, its type taken from the
 //! first feature where it is not null (text, integer, real, boolean; arrays and objects are
-//! stored as JSON text). Point, Polygon and MultiPolygon geometries are supported.
+//! stored as JSON text). Point, Polygon and MultiPolygon geometries are supported. Inside the
+//! crate a layer's features may also come one by one with a `geo` multipolygon in place of the
+//! GeoJSON geometry (zoning's `zones.gpkg`: the same numbers as its `zones.geojson`, without
+//! building that file's JSON tree).
 //!
 //! The bytes are reproducible: the database is built in memory in a fixed order and serialised,
 //! and `last_change` is the caller's fixed time stamp.
