@@ -8,7 +8,10 @@
 //! Layers are given as GeoJSON feature collections (the same documents the `.geojson` files
 //! hold), so both formats always agree: each property becomes a column, its type taken from the
 //! first feature where it is not null (text, integer, real, boolean; arrays and objects are
-//! stored as JSON text). Point, Polygon and MultiPolygon geometries are supported.
+//! stored as JSON text). Point, Polygon and MultiPolygon geometries are supported. Inside the
+//! crate a layer's features may also come one by one with a `geo` multipolygon in place of the
+//! GeoJSON geometry (zoning's `zones.gpkg`: the same numbers as its `zones.geojson`, without
+//! building that file's JSON tree).
 //!
 //! The bytes are reproducible: the database is built in memory in a fixed order and serialised,
 //! and `last_change` is the caller's fixed time stamp.
@@ -120,6 +123,83 @@ fn wkb_polygon(rings: &Value, out: &mut Vec<u8>, env: &mut [f64; 4]) {
     }
 }
 
+/// A feature of a layer given by the caller: its GeoJSON properties and its geometry.
+pub(crate) struct Feature<'a> {
+    /// The properties object (none: every column null).
+    pub properties: Option<&'a serde_json::Map<String, Value>>,
+    /// The geometry.
+    pub geometry: Geometry<'a>,
+}
+
+/// A feature's geometry: a GeoJSON geometry object, or a multipolygon written as its GeoJSON
+/// would be, each coordinate passed through `round` first (the same numbers as the `.geojson`
+/// file, without building its JSON tree).
+pub(crate) enum Geometry<'a> {
+    /// A GeoJSON geometry object.
+    GeoJson(&'a Value),
+    /// A multipolygon and the rounding its GeoJSON coordinates get.
+    MultiPolygon(&'a geo::MultiPolygon<f64>, fn(f64) -> f64),
+}
+
+/// A coordinate as the GeoJSON path reads it back: a non-finite number is JSON null, read as 0.
+fn finite_or_zero(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
+/// WKB of a geo polygon's rings (exterior, then interiors), as [`wkb_polygon`] writes the
+/// same polygon's GeoJSON.
+fn wkb_geo_polygon(p: &geo::Polygon<f64>, round: fn(f64) -> f64, out: &mut Vec<u8>, env: &mut [f64; 4]) {
+    out.push(1);
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&(1 + p.interiors().len() as u32).to_le_bytes());
+    for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
+        out.extend_from_slice(&(ring.0.len() as u32).to_le_bytes());
+        for c in &ring.0 {
+            let (x, y) = (finite_or_zero(round(c.x)), finite_or_zero(round(c.y)));
+            env[0] = env[0].min(x);
+            env[1] = env[1].max(x);
+            env[2] = env[2].min(y);
+            env[3] = env[3].max(y);
+            out.extend_from_slice(&x.to_le_bytes());
+            out.extend_from_slice(&y.to_le_bytes());
+        }
+    }
+}
+
+/// GeoPackage binary of a feature's geometry: (bytes, envelope [minx, maxx, miny, maxy],
+/// type name), or the GeoJSON type name that is not supported.
+fn feature_geometry(g: &Geometry) -> Result<(Vec<u8>, [f64; 4], &'static str), String> {
+    match g {
+        Geometry::GeoJson(v) => gpkg_geometry(v).ok_or_else(|| v["type"].as_str().unwrap_or("null").to_string()),
+        Geometry::MultiPolygon(mp, round) => {
+            let mut env = [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY];
+            let mut wkb = Vec::new();
+            wkb.push(1);
+            wkb.extend_from_slice(&6u32.to_le_bytes());
+            wkb.extend_from_slice(&(mp.0.len() as u32).to_le_bytes());
+            for p in &mp.0 {
+                wkb_geo_polygon(p, *round, &mut wkb, &mut env);
+            }
+            Ok((with_header(env, &wkb), env, "MULTIPOLYGON"))
+        }
+    }
+}
+
+/// The GeoPackage binary header (magic, version 0, flags: little endian with an xy envelope,
+/// srs id, envelope) followed by the WKB.
+fn with_header(env: [f64; 4], wkb: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + 32 + wkb.len());
+    out.extend_from_slice(b"GP");
+    out.push(0);
+    out.push(0b0000_0011);
+    out.extend_from_slice(&SRS_ID.to_le_bytes());
+    for v in env {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(wkb);
+    out
+}
+
 /// GeoPackage binary of a GeoJSON geometry: (bytes, envelope [minx, maxx, miny, maxy], type name).
 fn gpkg_geometry(g: &Value) -> Option<(Vec<u8>, [f64; 4], &'static str)> {
     let mut env = [f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY];
@@ -150,17 +230,7 @@ fn gpkg_geometry(g: &Value) -> Option<(Vec<u8>, [f64; 4], &'static str)> {
         }
         _ => return None,
     };
-    // Header: magic, version 0, flags (little endian, xy envelope), srs id, envelope.
-    let mut out = Vec::with_capacity(8 + 32 + wkb.len());
-    out.extend_from_slice(b"GP");
-    out.push(0);
-    out.push(0b0000_0011);
-    out.extend_from_slice(&SRS_ID.to_le_bytes());
-    for v in env {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out.extend_from_slice(&wkb);
-    Some((out, env, kind))
+    Some((with_header(env, &wkb), env, kind))
 }
 
 fn quote(name: &str) -> String {
@@ -171,6 +241,26 @@ fn quote(name: &str) -> String {
 /// `last_change` is the ISO 8601 time stamp written to `gpkg_contents`
 /// (`YYYY-MM-DDTHH:MM:SS.SSSZ`).
 pub fn geopackage(layers: &[(&str, &Value)], last_change: &str) -> Result<Vec<u8>, GpkgError> {
+    let layers: Vec<(&str, Vec<Feature>)> = layers
+        .iter()
+        .map(|&(name, doc)| {
+            let features = doc["features"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let features = features
+                .iter()
+                .map(|f| Feature {
+                    properties: f["properties"].as_object(),
+                    geometry: Geometry::GeoJson(&f["geometry"]),
+                })
+                .collect();
+            (name, features)
+        })
+        .collect();
+    geopackage_features(&layers, last_change)
+}
+
+/// [`geopackage`] with each layer's features given one by one (geometries need not be
+/// GeoJSON trees).
+pub(crate) fn geopackage_features(layers: &[(&str, Vec<Feature>)], last_change: &str) -> Result<Vec<u8>, GpkgError> {
     let err = |layer: &str| {
         let layer = layer.to_string();
         move |source| GpkgError::Sqlite {
@@ -204,12 +294,12 @@ pub fn geopackage(layers: &[(&str, &Value)], last_change: &str) -> Result<Vec<u8
         [WGS84_WKT],
     )
     .map_err(err(""))?;
-    for &(name, doc) in layers {
-        let features = doc["features"].as_array().map(Vec::as_slice).unwrap_or_default();
+    for (name, features) in layers {
+        let name: &str = name;
         // Columns in first-seen order, typed by their first non-null value.
         let mut columns: Vec<(String, Option<Kind>)> = Vec::new();
         for f in features {
-            if let Some(props) = f["properties"].as_object() {
+            if let Some(props) = f.properties {
                 for (k, v) in props {
                     match columns.iter_mut().find(|(c, _)| c == k) {
                         Some((_, kind @ None)) => *kind = Kind::of(v),
@@ -224,13 +314,11 @@ pub fn geopackage(layers: &[(&str, &Value)], last_change: &str) -> Result<Vec<u8
         let mut type_name = "GEOMETRY";
         let mut first = true;
         for (i, f) in features.iter().enumerate() {
-            let Some((bytes, e, kind)) = gpkg_geometry(&f["geometry"]) else {
-                return Err(GpkgError::Geometry {
-                    layer: name.to_string(),
-                    feature: i,
-                    kind: f["geometry"]["type"].as_str().unwrap_or("null").to_string(),
-                });
-            };
+            let (bytes, e, kind) = feature_geometry(&f.geometry).map_err(|kind| GpkgError::Geometry {
+                layer: name.to_string(),
+                feature: i,
+                kind,
+            })?;
             type_name = if first || type_name == kind { kind } else { "GEOMETRY" };
             first = false;
             env = [env[0].min(e[0]), env[1].max(e[1]), env[2].min(e[2]), env[3].max(e[3])];
@@ -273,7 +361,8 @@ pub fn geopackage(layers: &[(&str, &Value)], last_change: &str) -> Result<Vec<u8
             for (f, g) in features.iter().zip(geoms) {
                 let mut values = vec![Sql::Blob(g)];
                 for (c, k) in &columns {
-                    values.push(to_sql(&f["properties"][c.as_str()], k.unwrap_or(Kind::Text)));
+                    let v = f.properties.and_then(|p| p.get(c.as_str())).unwrap_or(&Value::Null);
+                    values.push(to_sql(v, k.unwrap_or(Kind::Text)));
                 }
                 stmt.execute(params_from_iter(values)).map_err(err(name))?;
             }

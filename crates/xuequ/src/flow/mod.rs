@@ -70,6 +70,19 @@ impl Network {
         }
     }
 
+    /// A network of `nodes` nodes with room for `arcs` arcs before its lists grow (a solver
+    /// built from it by value takes the lists over, and uses one more slot per node).
+    pub fn with_capacity(nodes: usize, arcs: usize) -> Self {
+        Network {
+            supply: vec![0; nodes],
+            from: Vec::with_capacity(arcs),
+            to: Vec::with_capacity(arcs),
+            cap: Vec::with_capacity(arcs),
+            cost: Vec::with_capacity(arcs),
+            cost_bound: 0,
+        }
+    }
+
     /// Number of nodes.
     pub fn node_count(&self) -> usize {
         self.supply.len()

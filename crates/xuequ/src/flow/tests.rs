@@ -316,6 +316,75 @@ fn flow_start_reaches_the_same_optimum() {
 }
 
 #[test]
+fn owned_flow_start_matches_the_borrowed_one_and_gives_the_network_back() {
+    for seed in 0..800u64 {
+        let mut r = Rng(seed ^ 0x0ed);
+        let net = random_network(&mut r, seed % 2 == 0);
+        let mut other = net.clone();
+        for c in other.cost.iter_mut() {
+            *c = r.range(0, 30);
+        }
+        let mut s = NetworkSimplex::new(&other).unwrap();
+        if s.solve().is_err() {
+            continue;
+        }
+        let flow: Vec<i64> = (0..net.arc_count()).map(|a| s.flow(a)).collect();
+        let mut borrowed = NetworkSimplex::with_flow(&net, &flow).unwrap();
+        let mut owned = NetworkSimplex::with_flow_owned(net.clone(), &flow).unwrap();
+        owned.check_invariants().unwrap();
+        let (b, o) = (borrowed.solve(), owned.solve());
+        assert_eq!(b, o, "seed {seed}");
+        assert_eq!(borrowed.pivots(), owned.pivots(), "seed {seed}");
+        assert_eq!(borrowed.total_cost(), owned.total_cost(), "seed {seed}");
+        for a in 0..net.arc_count() {
+            assert_eq!(borrowed.flow(a), owned.flow(a), "seed {seed} arc {a}");
+        }
+        for u in 0..net.node_count() as u32 {
+            assert_eq!(borrowed.potential(u), owned.potential(u), "seed {seed} node {u}");
+        }
+    }
+    // A start whose free arcs form a cycle is refused and the network comes back as it was.
+    let mut net = Network::with_capacity(2, 4);
+    net.set_supply(0, 2);
+    net.set_supply(1, -2);
+    net.add_arc(0, 1, INFINITE, 1);
+    net.add_arc(0, 1, INFINITE, 3);
+    let (error, back) = *NetworkSimplex::with_flow_owned(net.clone(), &[1, 1]).unwrap_err();
+    assert!(matches!(error, FlowError::BadChange(_)), "{error:?}");
+    assert_eq!(
+        (back.supply, back.from, back.to, back.cap, back.cost),
+        (net.supply, net.from, net.to, net.cap, net.cost)
+    );
+}
+
+/// Costs scaled until the big-M cost sits at the largest the network check allows: the
+/// stored potentials and their shift then wrap around, and the optimum must still be the
+/// scaled optimum of the small costs, with potentials that certify it.
+#[test]
+fn costs_at_the_size_limit_keep_exact_potentials() {
+    let mut checked = 0;
+    for seed in 0..1500u64 {
+        let mut r = Rng(seed ^ 0xb16);
+        let small = random_network(&mut r, seed % 2 == 0);
+        let n = small.node_count() as i64;
+        let max = small.cost.iter().map(|c| c.abs()).max().unwrap_or(0).max(1);
+        let scale = (i64::MAX / 8) / (n + 1) / (max + 1);
+        let mut big = small.clone();
+        for c in big.cost.iter_mut() {
+            *c *= scale;
+        }
+        let Some(cost) = ssp_oracle(&small) else { continue };
+        let mut solver = NetworkSimplex::new(&big).unwrap();
+        solver.solve().unwrap();
+        solver.check_invariants().unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert_eq!(solver.total_cost(), cost * scale as i128, "seed {seed}");
+        certify(&big, &solver);
+        checked += 1;
+    }
+    assert!(checked > 500, "only {checked} feasible networks");
+}
+
+#[test]
 fn rejects_bad_networks_with_a_fix() {
     let mut net = Network::new(2);
     net.set_supply(0, 3);

@@ -440,6 +440,8 @@ impl ZoningRequest {
         let radius = self.road_radius.or(config.road_radius_m);
         match source {
             DistanceSource::Straight => problem.use_spatial(&crate::spatial::Spatial::straight(&data.city)),
+            // from_dataset already counted the scenario's matrix into the problem.
+            DistanceSource::Matrix if data.spatial.kind() == DistanceSource::Matrix && data.distances.is_some() => {}
             DistanceSource::Matrix => problem.use_matrix(&data)?,
             _ if data.spatial.kind() == DistanceSource::Roads && roads_path.is_none() && radius.is_none() => {}
             _ => {

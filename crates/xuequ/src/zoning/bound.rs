@@ -95,42 +95,26 @@ impl<'a> BoundSolver<'a> {
         let nb = problem.blocks.len();
         let ns = problem.schools.len();
         let sink = (nb + ns) as u32;
-        let mut net = Network::new(nb + ns + 1);
-        let penalty_bound =
-            params.unserved_penalty_m as i64 + params.fill_penalty_m as i64 + MAX_LAMBDA_M as i64 + 40_000_000;
-        net.set_cost_bound(penalty_bound);
-        let mut total: i64 = 0;
-        for (b, block) in problem.blocks.iter().enumerate() {
-            net.set_supply(b as u32, block.demand as i64);
-            total += block.demand as i64;
-        }
-        net.set_supply(sink, -total);
-        let mut school_arcs = Vec::with_capacity(ns);
-        for s in 0..ns as u32 {
-            let limit = problem.limit(params, s).max(0);
-            let floor = problem.floor(params, s).clamp(0, limit);
-            let fill =
-                (floor > 0).then(|| net.add_arc(node_school(problem, s), sink, floor, -(params.fill_penalty_m as i64)));
-            let rest = net.add_arc(node_school(problem, s), sink, limit - floor, 0);
-            school_arcs.push((fill, rest));
-        }
-        let mut unserved_arc = vec![None; nb];
-        for (b, block) in problem.blocks.iter().enumerate() {
-            if block.demand > 0 {
-                unserved_arc[b] = Some(net.add_arc(b as u32, sink, INFINITE, params.unserved_penalty_m as i64));
-            }
-        }
-        let first_block_arc = net.arc_count();
         let (mut lists, covered) = candidates_covered(problem, params, params.candidates);
         let tree =
             matches!(problem.distances, Distances::StraightLine).then(|| super::candidates::nearest_schools(problem));
         // Least-cost start: fill the cheapest arcs first, each as far as the block's children
         // and the school's seats allow. Each allocation exhausts a block or a school, so the
-        // result is a basic feasible flow.
+        // result is a basic feasible flow. `alloc[first[b] + i]` is the flow on the i-th arc of
+        // block b's list.
         let mut left_block: Vec<i64> = problem.blocks.iter().map(|b| b.demand as i64).collect();
         let mut left_school: Vec<i64> = (0..ns as u32).map(|s| problem.limit(params, s).max(0)).collect();
-        let mut alloc: Vec<Vec<i64>> = lists.iter().map(|l| vec![0; l.len()]).collect();
-        let mut order: Vec<(i64, u32, u32)> = Vec::new();
+        let mut first: Vec<usize> = Vec::with_capacity(nb + 1);
+        let mut listed = 0;
+        for (b, list) in lists.iter().enumerate() {
+            first.push(listed);
+            if problem.blocks[b].demand > 0 {
+                listed += list.len();
+            }
+        }
+        first.push(listed);
+        let mut alloc: Vec<i64> = vec![0; listed];
+        let mut order: Vec<(i64, u32, u32)> = Vec::with_capacity(listed);
         for (b, list) in lists.iter().enumerate() {
             if problem.blocks[b].demand == 0 {
                 continue;
@@ -140,17 +124,20 @@ impl<'a> BoundSolver<'a> {
             }
         }
         order.sort_unstable();
-        for (_, b, i) in order {
+        for &(_, b, i) in &order {
             let s = lists[b as usize][i as usize].0;
             let amount = left_block[b as usize].min(left_school[s as usize]);
             if amount > 0 {
-                alloc[b as usize][i as usize] = amount;
+                alloc[first[b as usize] + i as usize] = amount;
                 left_block[b as usize] -= amount;
                 left_school[s as usize] -= amount;
             }
         }
+        drop(order);
         // Grow the candidates of blocks the first arcs cannot seat: the nearest allowed
-        // schools that still have seats, in block order.
+        // schools that still have seats, in block order. `more_alloc` holds the flows of the
+        // arcs appended to the lists, in block order.
+        let mut more_alloc: Vec<(u32, i64)> = Vec::new();
         for b in 0..nb {
             if left_block[b] == 0 || problem.blocks[b].locked {
                 continue;
@@ -166,7 +153,7 @@ impl<'a> BoundSolver<'a> {
                     left_block[b] -= amount;
                     left_school[s as usize] -= amount;
                     more.push((s, m));
-                    alloc[b].push(amount);
+                    more_alloc.push((b32, amount));
                 }
             };
             match (&tree, &problem.distances) {
@@ -193,38 +180,62 @@ impl<'a> BoundSolver<'a> {
             }
             lists[b].extend(more);
         }
-        let mut arcs = Vec::new();
+        // The network, its lists sized once: school arcs, unserved arcs, then block arcs in
+        // block order (arc numbers fix the pricing order, so this order is part of the result).
+        let block_arcs = listed + more_alloc.len();
+        let served = problem.blocks.iter().filter(|b| b.demand > 0).count();
+        let nodes = nb + ns + 1;
+        let mut net = Network::with_capacity(nodes, 2 * ns + served + block_arcs + nodes);
+        let penalty_bound =
+            params.unserved_penalty_m as i64 + params.fill_penalty_m as i64 + MAX_LAMBDA_M as i64 + 40_000_000;
+        net.set_cost_bound(penalty_bound);
+        let mut total: i64 = 0;
+        for (b, block) in problem.blocks.iter().enumerate() {
+            net.set_supply(b as u32, block.demand as i64);
+            total += block.demand as i64;
+        }
+        net.set_supply(sink, -total);
+        let mut school_arcs = Vec::with_capacity(ns);
+        for s in 0..ns as u32 {
+            let limit = problem.limit(params, s).max(0);
+            let floor = problem.floor(params, s).clamp(0, limit);
+            let fill =
+                (floor > 0).then(|| net.add_arc(node_school(problem, s), sink, floor, -(params.fill_penalty_m as i64)));
+            let rest = net.add_arc(node_school(problem, s), sink, limit - floor, 0);
+            school_arcs.push((fill, rest));
+        }
+        let mut unserved_arc = vec![None; nb];
+        for (b, block) in problem.blocks.iter().enumerate() {
+            if block.demand > 0 {
+                unserved_arc[b] = Some(net.add_arc(b as u32, sink, INFINITE, params.unserved_penalty_m as i64));
+            }
+        }
+        let first_block_arc = net.arc_count();
+        let mut arcs = Vec::with_capacity(block_arcs + ADD_PER_ROUND * 64);
         let mut has_arc = vec![Vec::new(); nb];
-        let mut start: Vec<Option<usize>> = vec![None; nb + ns + 1];
-        let mut block_flow: Vec<i64> = Vec::new();
+        let mut greedy = vec![0i64; first_block_arc + block_arcs];
+        let mut more_alloc = more_alloc.into_iter().peekable();
         for (b, list) in lists.into_iter().enumerate() {
             if problem.blocks[b].demand == 0 {
                 continue;
             }
-            let mut best: Option<(i64, usize)> = None;
+            let mut schools = Vec::with_capacity(list.len());
+            let listed_here = first[b + 1] - first[b];
             for (i, (s, m)) in list.into_iter().enumerate() {
                 let cost = arc_cost(problem, b as u32, s, m, lambda);
                 let a = net.add_arc(b as u32, node_school(problem, s), INFINITE, cost);
                 arcs.push((b as u32, s, m));
-                block_flow.push(alloc[b][i]);
-                has_arc[b].push(s);
-                if best.is_none_or(|(c, _)| cost < c) {
-                    best = Some((cost, a));
-                }
+                greedy[a] = if i < listed_here {
+                    alloc[first[b] + i]
+                } else {
+                    more_alloc.next().map_or(0, |(_, amount)| amount)
+                };
+                schools.push(s);
             }
-            has_arc[b].sort_unstable();
-            start[b] = best.map(|x| x.1).or(unserved_arc[b]);
+            schools.sort_unstable();
+            has_arc[b] = schools;
         }
-        for s in 0..ns {
-            let (fill, rest) = school_arcs[s];
-            start[nb + s] = Some(if problem.limit(params, s as u32) > problem.floor(params, s as u32) {
-                rest
-            } else {
-                fill.unwrap_or(rest)
-            });
-        }
-        let mut greedy = vec![0i64; net.arc_count()];
-        greedy[first_block_arc..].copy_from_slice(&block_flow);
+        drop(alloc);
         for (b, left) in left_block.iter().enumerate() {
             if let Some(a) = unserved_arc[b] {
                 greedy[a] = *left;
@@ -238,11 +249,38 @@ impl<'a> BoundSolver<'a> {
             }
             greedy[rest] = load - in_fill;
         }
-        let simplex = match NetworkSimplex::with_flow(&net, &greedy) {
+        let simplex = match NetworkSimplex::with_flow_owned(net, &greedy) {
             Ok(s) => s,
             // A global seat shortage can tie unserved blocks into a cycle; start from the
-            // forest of cheapest arcs instead.
-            Err(_) => NetworkSimplex::with_start(&net, &start)?,
+            // forest of cheapest arcs instead: each block at its cheapest arc (the first of
+            // equal cost), else its unserved arc; each school on its rest arc when the band
+            // leaves room above the floor, else its fill arc.
+            Err(failed) => {
+                let net = failed.1;
+                let mut start: Vec<Option<usize>> = vec![None; nb + ns + 1];
+                let mut best: Vec<Option<(i64, usize)>> = vec![None; nb];
+                for (i, &(b, s, m)) in arcs.iter().enumerate() {
+                    let cost = arc_cost(problem, b, s, m, lambda);
+                    let slot = &mut best[b as usize];
+                    if slot.is_none_or(|(c, _)| cost < c) {
+                        *slot = Some((cost, first_block_arc + i));
+                    }
+                }
+                for b in 0..nb {
+                    if problem.blocks[b].demand > 0 {
+                        start[b] = best[b].map(|x| x.1).or(unserved_arc[b]);
+                    }
+                }
+                for s in 0..ns {
+                    let (fill, rest) = school_arcs[s];
+                    start[nb + s] = Some(if problem.limit(params, s as u32) > problem.floor(params, s as u32) {
+                        rest
+                    } else {
+                        fill.unwrap_or(rest)
+                    });
+                }
+                NetworkSimplex::with_start(&net, &start)?
+            }
         };
         Ok(BoundSolver {
             problem,

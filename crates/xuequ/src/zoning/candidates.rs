@@ -63,10 +63,12 @@ pub(crate) fn candidates_covered(
                         }
                     }
                     (None, Distances::Table(t)) => {
-                        let (ss, _) = t.row(b);
+                        // The row holds each school's metres: no second look-up per pair.
+                        let (ss, ms) = t.row(b);
                         let mut all: Vec<(u32, u32)> = ss
                             .iter()
-                            .filter_map(|&s| problem.allowed_metres(params, b, s).map(|m| (m, s)))
+                            .zip(ms)
+                            .filter_map(|(&s, &m)| problem.allowed_move_at(params, b, s, m).map(|(m, _)| (m, s)))
                             .collect();
                         all.sort_unstable();
                         if all.len() > k {

@@ -110,6 +110,25 @@ impl DistanceTable {
         (&self.school[lo..hi], &self.metres[lo..hi])
     }
 
+    /// Where the pair (block, school) sits in the table's pair order (block by block, schools
+    /// ascending), if it is stored.
+    pub(crate) fn pair(&self, block: u32, school: u32) -> Option<usize> {
+        let b = block as usize;
+        if b + 1 >= self.start.len() {
+            return None;
+        }
+        let (lo, hi) = (self.start[b] as usize, self.start[b + 1] as usize);
+        self.school[lo..hi].binary_search(&school).ok().map(|i| lo + i)
+    }
+
+    /// Every stored pair as (block, school, metres), in pair order.
+    pub(crate) fn pairs(&self) -> impl Iterator<Item = (u32, u32, u32)> + '_ {
+        (0..self.start.len().saturating_sub(1)).flat_map(move |b| {
+            let (lo, hi) = (self.start[b] as usize, self.start[b + 1] as usize);
+            (lo..hi).map(move |i| (b as u32, self.school[i], self.metres[i]))
+        })
+    }
+
     /// Number of pairs.
     pub fn len(&self) -> usize {
         self.school.len()

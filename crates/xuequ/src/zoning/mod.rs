@@ -362,7 +362,7 @@ fn round_and_repair(
     bound: &FlowBound,
 ) -> (Vec<u32>, RepairStats) {
     let mut assignment = round::round(problem, params, bound);
-    let costs = repair::CostModel::new(problem, params, lambda_m, bound);
+    let costs = repair::CostModel::for_repair(problem, params, lambda_m, bound);
     let stats = repair::repair(problem, params, adjacency, &costs, &mut assignment);
     (assignment, stats)
 }

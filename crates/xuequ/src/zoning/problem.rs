@@ -392,14 +392,34 @@ impl ZoningProblem {
     /// its current schools; otherwise the pair must be reachable, within the maximum
     /// distance (the current school is exempt) and, if asked, in the same district.
     pub fn allowed_metres(&self, params: &ZoningParams, block: u32, school: u32) -> Option<u32> {
+        self.allowed_move(params, block, school).map(|(m, _)| m)
+    }
+
+    /// [`allowed_metres`](Self::allowed_metres) and whether the pair moves the block out of
+    /// its current zone (it has one and `school` is not in it), from one look at the block's
+    /// current schools: the repair prices hundreds of thousands of pairs this way.
+    pub(crate) fn allowed_move(&self, params: &ZoningParams, block: u32, school: u32) -> Option<(u32, bool)> {
+        let m = self.metres(block, school)?;
+        self.allowed_move_at(params, block, school, m)
+    }
+
+    /// [`allowed_move`](Self::allowed_move) for a pair whose metres `m` the caller already
+    /// read (from the block's row of the distance table).
+    pub(crate) fn allowed_move_at(
+        &self,
+        params: &ZoningParams,
+        block: u32,
+        school: u32,
+        m: u32,
+    ) -> Option<(u32, bool)> {
         let b = &self.blocks[block as usize];
-        let current = self.is_current(block, school);
+        let current_schools = self.current.schools_of(block);
+        let current = current_schools.contains(&school);
         if b.locked && !current {
             return None;
         }
-        let m = self.metres(block, school)?;
         if current {
-            return Some(m);
+            return Some((m, false));
         }
         if params.within_district && self.schools[school as usize].district != b.district {
             return None;
@@ -409,7 +429,7 @@ impl ZoningProblem {
         {
             return None;
         }
-        Some(m)
+        Some((m, !current_schools.is_empty()))
     }
 
     /// Seats a school may fill under the utilisation band's high edge.

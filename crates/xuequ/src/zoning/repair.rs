@@ -16,6 +16,7 @@
 
 use super::adjacency::Adjacency;
 use super::bound::FlowBound;
+use super::distance::Distances;
 use super::{UNASSIGNED, ZoningParams, ZoningProblem};
 
 /// What the repair did.
@@ -48,7 +49,15 @@ pub(crate) struct CostModel<'a> {
     pub(crate) prices: Vec<i64>,
     pub(crate) limit: Vec<i64>,
     pub(crate) floor: Vec<i64>,
+    /// With a distance table, [`CostModel::unit`] of every stored pair in the table's pair
+    /// order ([`NOT_ALLOWED`] where the planner forbids it); empty otherwise. The repair's
+    /// searches price the same pairs again and again, and each pricing from scratch reads
+    /// the block's current zone, its table row and the school's district.
+    pair_units: Vec<i64>,
 }
+
+/// A pair the planner does not allow, in [`CostModel::pair_units`].
+const NOT_ALLOWED: i64 = i64::MIN;
 
 impl<'a> CostModel<'a> {
     pub(crate) fn new(problem: &'a ZoningProblem, params: &'a ZoningParams, lambda: u32, bound: &FlowBound) -> Self {
@@ -64,13 +73,46 @@ impl<'a> CostModel<'a> {
             },
             limit: (0..ns).map(|s| problem.limit(params, s)).collect(),
             floor: (0..ns).map(|s| problem.floor(params, s)).collect(),
+            pair_units: Vec::new(),
         }
+    }
+
+    /// [`CostModel::new`] with every table pair priced up front, for the repair.
+    pub(crate) fn for_repair(
+        problem: &'a ZoningProblem,
+        params: &'a ZoningParams,
+        lambda: u32,
+        bound: &FlowBound,
+    ) -> Self {
+        let mut costs = CostModel::new(problem, params, lambda, bound);
+        if let Distances::Table(t) = &problem.distances {
+            costs.pair_units = t
+                .pairs()
+                .map(|(b, s, m)| {
+                    let unit = problem.allowed_move_at(params, b, s, m);
+                    unit.map_or(NOT_ALLOWED, |(m, moved)| {
+                        m as i64 + if moved { lambda as i64 } else { 0 }
+                    })
+                })
+                .collect();
+        }
+        costs
     }
 
     /// Per-child cost of block `b` at school `s` (metres + λ if it moves), `None` if not allowed.
     pub(crate) fn unit(&self, b: u32, s: u32) -> Option<i64> {
-        let m = self.problem.allowed_metres(self.params, b, s)?;
-        let moved = self.problem.has_current(b) && !self.problem.is_current(b, s);
+        match &self.problem.distances {
+            // A pair the table lacks has no metres, so it is not allowed either.
+            Distances::Table(t) if !self.pair_units.is_empty() => {
+                let u = self.pair_units[t.pair(b, s)?];
+                (u != NOT_ALLOWED).then_some(u)
+            }
+            _ => self.unit_from_scratch(b, s),
+        }
+    }
+
+    fn unit_from_scratch(&self, b: u32, s: u32) -> Option<i64> {
+        let (m, moved) = self.problem.allowed_move(self.params, b, s)?;
         Some(m as i64 + if moved { self.lambda as i64 } else { 0 })
     }
 
@@ -290,17 +332,26 @@ impl Zones {
 
     /// The distinct values of `zones` (at most `bound` of them), ascending.
     pub(crate) fn sorted(zones: impl Iterator<Item = u32>, bound: usize) -> Zones {
-        let mut z = if bound <= Zones::INLINE {
+        if bound <= Zones::INLINE {
+            // Insertion into the sorted inline list as the values come, skipping repeats: a
+            // handful of values, so this beats collecting, sorting and deduplicating.
             let mut a = [0u32; Zones::INLINE];
             let mut len = 0;
             for t in zones {
-                a[len] = t;
+                let mut i = len;
+                while i > 0 && a[i - 1] > t {
+                    i -= 1;
+                }
+                if i > 0 && a[i - 1] == t {
+                    continue;
+                }
+                a.copy_within(i..len, i + 1);
+                a[i] = t;
                 len += 1;
             }
-            Zones::Inline(a, len)
-        } else {
-            Zones::Heap(zones.collect())
-        };
+            return Zones::Inline(a, len);
+        }
+        let mut z = Zones::Heap(zones.collect());
         let list: &mut [u32] = match &mut z {
             Zones::Inline(a, len) => &mut a[..*len],
             Zones::Heap(v) => v,
@@ -750,10 +801,24 @@ fn capacity(st: &mut State, stats: &mut RepairStats) {
     let mut failed = vec![false; ns];
     // Per zone: failed schools whose searches looked at it.
     let mut watchers: Vec<Vec<u32>> = vec![Vec::new(); ns];
+    // Schools that may be over their limit: every school over it now, plus every zone a move
+    // touched since (only a move into a zone raises its load), so the pick below scans tens
+    // of schools instead of all of them and still finds the same one.
+    let mut maybe: Vec<u32> = (0..ns as u32).filter(|&s| overload(st, s) > 0).collect();
+    let mut in_maybe = vec![false; ns];
+    for &s in &maybe {
+        in_maybe[s as usize] = true;
+    }
     for _ in 0..max_iter {
-        let pick = (0..ns as u32)
-            .filter(|&s| !failed[s as usize] && overload(st, s) > 0)
-            .map(|s| (std::cmp::Reverse(overload(st, s)), s))
+        maybe.retain(|&s| {
+            let keep = overload(st, s) > 0;
+            in_maybe[s as usize] = keep;
+            keep
+        });
+        let pick = maybe
+            .iter()
+            .filter(|&&s| !failed[s as usize])
+            .map(|&s| (std::cmp::Reverse(overload(st, s)), s))
             .min();
         let Some((_, s)) = pick else { return };
         st.dirty.clear();
@@ -775,6 +840,12 @@ fn capacity(st: &mut State, stats: &mut RepairStats) {
             false
         };
         let seen = st.seen.borrow_mut().take().unwrap_or_default();
+        for &z in &st.dirty {
+            if !in_maybe[z as usize] {
+                in_maybe[z as usize] = true;
+                maybe.push(z);
+            }
+        }
         if done {
             // Wake every failed school that looked at a zone whose members changed (tried and
             // undone moves included: waking too often costs time, never results).

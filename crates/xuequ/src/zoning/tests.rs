@@ -635,12 +635,85 @@ fn multi_school_groups_are_connected_small_and_hot() {
         // The GeoPackage is built from the GeoJSON document in memory: the same bytes as from
         // the written GeoJSON read back, with and without groups.
         for zz in [&z0, &z] {
+            // Written straight from the polygons: the bytes of the same document built as a
+            // serde_json tree.
+            assert_eq!(zones_geojson(&p, zz), geojson_as_a_tree(&p, zz));
             let doc: serde_json::Value = serde_json::from_slice(&zones_geojson(&p, zz)).unwrap();
             let reread = crate::gpkg::geopackage(&[("zones", &doc)], crate::gpkg::FIXED_TIME).unwrap();
             assert_eq!(zones_gpkg(&p, zz).unwrap(), reread);
         }
     }
     assert!(grouped > 10, "only {grouped} groups over all seeds");
+}
+
+/// The reference for `zones.geojson`: the document built as a `serde_json::Value` tree (one
+/// array per coordinate) and serialised, as the writer did before it wrote the bytes itself.
+fn geojson_as_a_tree(problem: &ZoningProblem, zoning: &Zoning) -> Vec<u8> {
+    use serde_json::{Value, json};
+    let round7 = |x: f64| (x * 1e7).round() / 1e7;
+    let groups = zoning.report.groups.as_ref();
+    let group_of = super::group_index(problem.schools.len(), groups.map(Vec::as_slice).unwrap_or_default());
+    let mut features = Vec::new();
+    for z in &zoning.polygons.as_ref().unwrap().zones {
+        let s = &problem.schools[z.school as usize];
+        let r = &zoning.report.schools[z.school as usize];
+        let group = match (groups, group_of[z.school as usize]) {
+            (Some(gs), Some(g)) => Some(&gs[g]),
+            _ => None,
+        };
+        if group.is_some_and(|g| g.schools[0] != z.school) {
+            continue;
+        }
+        let ring = |ls: &geo::LineString<f64>| -> Value {
+            Value::Array(ls.0.iter().map(|c| json!([round7(c.x), round7(c.y)])).collect())
+        };
+        let coords: Vec<Value> = z
+            .polygon
+            .0
+            .iter()
+            .map(|p| {
+                let mut rings = vec![ring(p.exterior())];
+                rings.extend(p.interiors().iter().map(ring));
+                Value::Array(rings)
+            })
+            .collect();
+        let geometry = json!({ "type": "MultiPolygon", "coordinates": coords });
+        let mut feature = match group {
+            Some(g) => {
+                let blocks: u32 = g
+                    .schools
+                    .iter()
+                    .map(|&m| zoning.report.schools[m as usize].blocks)
+                    .sum();
+                json!({
+                    "type": "Feature",
+                    "properties": {
+                        "group_id": g.group_id, "school_ids": g.school_ids,
+                        "stage": problem.stage.as_str(), "capacity": g.capacity,
+                        "children": g.demand, "blocks": blocks, "utilisation": g.utilisation,
+                    },
+                    "geometry": geometry,
+                })
+            }
+            None => json!({
+                "type": "Feature",
+                "properties": {
+                    "school_id": s.id, "name": s.name, "stage": problem.stage.as_str(),
+                    "district": problem.districts.get(s.district as usize).cloned().unwrap_or_default(),
+                    "capacity": s.capacity, "children": r.demand, "blocks": r.blocks,
+                    "utilisation": r.utilisation, "contiguous": r.contiguous, "compactness": r.compactness,
+                },
+                "geometry": geometry,
+            }),
+        };
+        if groups.is_some() && group.is_none() {
+            feature["properties"]["school_ids"] = json!([s.id]);
+        }
+        features.push(feature);
+    }
+    let mut v = serde_json::to_vec(&json!({ "type": "FeatureCollection", "features": features })).unwrap();
+    v.push(b'\n');
+    v
 }
 
 #[test]
@@ -859,5 +932,87 @@ proptest::proptest! {
         expected.dedup();
         let zones = repair::Zones::sorted(values.iter().copied(), values.len());
         proptest::prop_assert_eq!(zones.as_slice(), expected.as_slice());
+    }
+}
+
+/// The repair's prices of table pairs, taken once up front, equal the prices worked out from
+/// scratch for every block and school (pairs missing from the table included), under random
+/// locks, current zones, λ, district and distance rules.
+#[test]
+fn repair_prices_from_the_table_equal_prices_from_scratch() {
+    for seed in 0..60u64 {
+        let mut p = instance(seed, 40 + seed as usize % 30, 3 + seed as usize % 5, 1.1, 0.2);
+        let mut r = Rng(seed ^ 0x9a11);
+        // A sparse table: each pair kept with probability 2/3, metres jittered.
+        let mut lists: Vec<Vec<(u32, u32)>> = vec![Vec::new(); p.blocks.len()];
+        for (b, list) in lists.iter_mut().enumerate() {
+            for s in 0..p.schools.len() as u32 {
+                if r.below(3) > 0 {
+                    list.push((s, p.metres(b as u32, s).unwrap() + r.below(50) as u32));
+                }
+            }
+        }
+        p.distances = Distances::Table(DistanceTable::from_lists(lists));
+        let params = ZoningParams {
+            within_district: seed % 2 == 0,
+            max_distance_m: (seed % 3 == 0).then_some(1_500),
+            ..base_params()
+        };
+        let lambda = [0, 300, 5_000][seed as usize % 3];
+        let bound = FlowBound::default();
+        let fast = repair::CostModel::for_repair(&p, &params, lambda, &bound);
+        let slow = repair::CostModel::new(&p, &params, lambda, &bound);
+        let mut allowed = 0;
+        for b in 0..p.blocks.len() as u32 {
+            for s in 0..p.schools.len() as u32 {
+                let expected = slow.unit(b, s);
+                assert_eq!(fast.unit(b, s), expected, "seed {seed} block {b} school {s}");
+                allowed += expected.is_some() as usize;
+            }
+        }
+        assert!(allowed > 0, "seed {seed}: no allowed pair");
+    }
+}
+
+proptest::proptest! {
+    /// Bit interleaving equals placing each bit by hand.
+    #[test]
+    fn z_order_keys_interleave_the_bits(x in 0u32..65536, y in 0u32..65536) {
+        let mut expected = 0u32;
+        for i in 0..16 {
+            expected |= ((x >> i) & 1) << (2 * i);
+            expected |= ((y >> i) & 1) << (2 * i + 1);
+        }
+        proptest::prop_assert_eq!(cells::interleave(x, y), expected);
+    }
+}
+
+/// The cells are built in Z-order of their sites: every vertex of the triangulation comes
+/// exactly once, and neighbours in that order are near each other more often than in block
+/// order (the point of the order).
+#[test]
+fn z_order_visits_every_vertex_once_and_keeps_neighbours_near() {
+    for seed in 0..10u64 {
+        let p = instance(seed, 400, 5, 1.2, 0.0);
+        let adj = Adjacency::delaunay(&p, None);
+        let t = adj.triangulation.as_deref().unwrap();
+        let order = cells::z_order(t);
+        let mut seen: Vec<usize> = order.iter().map(|h| h.index()).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..spade::Triangulation::num_vertices(t)).collect::<Vec<_>>());
+        let step = |a: usize, b: usize| {
+            let (pa, pb) = (adj.xy[a], adj.xy[b]);
+            ((pa.0 - pb.0).powi(2) + (pa.1 - pb.1).powi(2)).sqrt()
+        };
+        let block = |h: &spade::handles::FixedVertexHandle| spade::Triangulation::vertex(t, *h).data().block as usize;
+        let z: f64 = order.windows(2).map(|w| step(block(&w[0]), block(&w[1]))).sum();
+        let plain: f64 = (1..adj.xy.len())
+            .filter(|&b| adj.rep[b] as usize == b && adj.rep[b - 1] as usize == b - 1)
+            .map(|b| step(b - 1, b))
+            .sum();
+        assert!(
+            z < plain,
+            "seed {seed}: Z-order walk {z:.0} m, block order {plain:.0} m"
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! Output files of a zoning: `zones.csv` (the allocator's own zone contract), `zones.geojson`,
 //! `zoning_report.csv`, `zoning_report.json` and, after a sweep, `stability_sweep.csv`.
 
-use serde_json::{Value, json};
+use geo::{LineString, MultiPolygon, Polygon};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Map, Value, json};
 
 use crate::error::OutputError;
 use crate::io::OutputSet;
@@ -21,8 +24,12 @@ pub fn zones_csv(problem: &ZoningProblem, zoning: &Zoning, city: Option<&City>, 
     let group_of = group_index(problem.schools.len(), groups);
     let mut w = CsvWriter::with_header(&["block_id", "stage", "school_id"], bom);
     let mut row = |r: [&str; 3]| w.row(&r);
+    // The problem's blocks are usually the city's in the same order: try the block found
+    // last and the next one before hashing the id (ids are unique, so a match is the answer).
+    let mut last = 0u32;
     for (b, block) in problem.blocks.iter().enumerate() {
         let b32 = b as u32;
+        let city_block = city.and_then(|c| c.block_near(&block.id, &mut last));
         for stage in Stage::ALL {
             if stage == problem.stage {
                 if block.locked {
@@ -42,7 +49,7 @@ pub fn zones_csv(problem: &ZoningProblem, zoning: &Zoning, city: Option<&City>, 
                     }
                 }
             } else if let Some(city) = city
-                && let Some(cb) = city.block(&block.id)
+                && let Some(cb) = city_block
             {
                 for &s in city.zones(stage).schools_of(cb) {
                     row([&block.id, stage.as_str(), &city.schools[s as usize].id]);
@@ -60,31 +67,42 @@ fn round7(x: f64) -> f64 {
 /// `zones.gpkg`: the features of [`zones_geojson`] as the GeoPackage layer `zones`
 /// (EPSG:4326), so QGIS or ArcGIS opens it as it is.
 pub fn zones_gpkg(problem: &ZoningProblem, zoning: &Zoning) -> Result<Vec<u8>, crate::gpkg::GpkgError> {
-    gpkg_of(&geojson_doc(problem, zoning))
+    gpkg_of(&zone_features(problem, zoning))
 }
 
-fn gpkg_of(doc: &Value) -> Result<Vec<u8>, crate::gpkg::GpkgError> {
-    crate::gpkg::geopackage(&[("zones", doc)], crate::gpkg::FIXED_TIME)
-}
-
-fn geojson_bytes(doc: &Value) -> Vec<u8> {
-    let mut v = serde_json::to_vec(doc).expect("GeoJSON serialises");
-    v.push(b'\n');
-    v
+fn gpkg_of(features: &[ZoneFeature]) -> Result<Vec<u8>, crate::gpkg::GpkgError> {
+    let layer: Vec<crate::gpkg::Feature> = features
+        .iter()
+        .map(|f| crate::gpkg::Feature {
+            properties: Some(&f.properties),
+            geometry: crate::gpkg::Geometry::MultiPolygon(f.polygon, round7),
+        })
+        .collect();
+    crate::gpkg::geopackage_features(&[("zones", layer)], crate::gpkg::FIXED_TIME)
 }
 
 /// `zones.geojson`: one MultiPolygon feature per school zone, WGS84. With multi-school groups,
 /// one feature per group (the union of its schools' zones, with `group_id`, `school_ids` and
 /// the group's combined figures) and one per ungrouped school (with `school_ids` added).
 pub fn zones_geojson(problem: &ZoningProblem, zoning: &Zoning) -> Vec<u8> {
-    geojson_bytes(&geojson_doc(problem, zoning))
+    geojson_bytes(&zone_features(problem, zoning))
 }
 
-/// The document behind `zones.geojson` and `zones.gpkg`, built once for both files.
-fn geojson_doc(problem: &ZoningProblem, zoning: &Zoning) -> Value {
+/// One feature of `zones.geojson` / `zones.gpkg`: its properties and its polygon.
+struct ZoneFeature<'a> {
+    properties: Map<String, Value>,
+    polygon: &'a MultiPolygon<f64>,
+}
+
+/// The features behind `zones.geojson` and `zones.gpkg`, built once for both files.
+fn zone_features<'a>(problem: &ZoningProblem, zoning: &'a Zoning) -> Vec<ZoneFeature<'a>> {
     let groups = zoning.report.groups.as_ref();
     let group_of = group_index(problem.schools.len(), groups.map(Vec::as_slice).unwrap_or_default());
     let mut features = Vec::new();
+    let object = |v: Value| match v {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
     if let Some(polys) = &zoning.polygons {
         for z in &polys.zones {
             let s = &problem.schools[z.school as usize];
@@ -97,29 +115,14 @@ fn geojson_doc(problem: &ZoningProblem, zoning: &Zoning) -> Value {
                 // The group's feature is written at its first school.
                 continue;
             }
-            let coords: Vec<Value> = z
-                .polygon
-                .0
-                .iter()
-                .map(|p| {
-                    let ring = |ls: &geo::LineString<f64>| -> Value {
-                        Value::Array(ls.0.iter().map(|c| json!([round7(c.x), round7(c.y)])).collect())
-                    };
-                    let mut rings = vec![ring(p.exterior())];
-                    rings.extend(p.interiors().iter().map(ring));
-                    Value::Array(rings)
-                })
-                .collect();
-            let geometry = json!({ "type": "MultiPolygon", "coordinates": coords });
             if let Some(g) = group {
                 let blocks: u32 = g
                     .schools
                     .iter()
                     .map(|&m| zoning.report.schools[m as usize].blocks)
                     .sum();
-                features.push(json!({
-                    "type": "Feature",
-                    "properties": {
+                features.push(ZoneFeature {
+                    properties: object(json!({
                         "group_id": g.group_id,
                         "school_ids": g.school_ids,
                         "stage": problem.stage.as_str(),
@@ -127,34 +130,94 @@ fn geojson_doc(problem: &ZoningProblem, zoning: &Zoning) -> Value {
                         "children": g.demand,
                         "blocks": blocks,
                         "utilisation": g.utilisation,
-                    },
-                    "geometry": geometry,
-                }));
+                    })),
+                    polygon: &z.polygon,
+                });
                 continue;
             }
-            let mut feature = json!({
-                "type": "Feature",
-                "properties": {
-                    "school_id": s.id,
-                    "name": s.name,
-                    "stage": problem.stage.as_str(),
-                    "district": problem.districts.get(s.district as usize).cloned().unwrap_or_default(),
-                    "capacity": s.capacity,
-                    "children": r.demand,
-                    "blocks": r.blocks,
-                    "utilisation": r.utilisation,
-                    "contiguous": r.contiguous,
-                    "compactness": r.compactness,
-                },
-                "geometry": geometry,
-            });
+            let mut properties = object(json!({
+                "school_id": s.id,
+                "name": s.name,
+                "stage": problem.stage.as_str(),
+                "district": problem.districts.get(s.district as usize).cloned().unwrap_or_default(),
+                "capacity": s.capacity,
+                "children": r.demand,
+                "blocks": r.blocks,
+                "utilisation": r.utilisation,
+                "contiguous": r.contiguous,
+                "compactness": r.compactness,
+            }));
             if groups.is_some() {
-                feature["properties"]["school_ids"] = json!([s.id]);
+                properties.insert("school_ids".into(), json!([s.id]));
             }
-            features.push(feature);
+            features.push(ZoneFeature {
+                properties,
+                polygon: &z.polygon,
+            });
         }
     }
-    json!({ "type": "FeatureCollection", "features": features })
+    features
+}
+
+/// The GeoJSON document of the features, written straight from the polygons: the bytes
+/// `serde_json` gives for the same document built as a `Value` tree (keys in sorted order,
+/// coordinates rounded to 7 decimals), without the tree of one small array per coordinate.
+fn geojson_bytes(features: &[ZoneFeature]) -> Vec<u8> {
+    /// Serialises as `{"coordinates": [...], "type": "MultiPolygon"}`.
+    struct Geometry<'a>(&'a MultiPolygon<f64>);
+    struct Coordinates<'a>(&'a MultiPolygon<f64>);
+    struct Rings<'a>(&'a Polygon<f64>);
+    struct Ring<'a>(&'a LineString<f64>);
+    impl Serialize for Geometry<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(Some(2))?;
+            m.serialize_entry("coordinates", &Coordinates(self.0))?;
+            m.serialize_entry("type", "MultiPolygon")?;
+            m.end()
+        }
+    }
+    impl Serialize for Coordinates<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.0.iter().map(Rings))
+        }
+    }
+    impl Serialize for Rings<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(std::iter::once(self.0.exterior()).chain(self.0.interiors()).map(Ring))
+        }
+    }
+    impl Serialize for Ring<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.0.iter().map(|c| [round7(c.x), round7(c.y)]))
+        }
+    }
+    #[derive(Serialize)]
+    struct Feature<'a> {
+        geometry: Geometry<'a>,
+        properties: &'a Map<String, Value>,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    }
+    #[derive(Serialize)]
+    struct Collection<'a> {
+        features: Vec<Feature<'a>>,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    }
+    let doc = Collection {
+        features: features
+            .iter()
+            .map(|f| Feature {
+                geometry: Geometry(f.polygon),
+                properties: &f.properties,
+                kind: "Feature",
+            })
+            .collect(),
+        kind: "FeatureCollection",
+    };
+    let mut v = serde_json::to_vec(&doc).expect("GeoJSON serialises");
+    v.push(b'\n');
+    v
 }
 
 /// `zoning_report.csv`: one row per school.
@@ -204,9 +267,9 @@ pub fn write_zoning(
     bom: bool,
 ) -> Result<(), OutputError> {
     let zones = zones_csv(problem, zoning, city, bom);
-    let doc = geojson_doc(problem, zoning);
-    let geo = geojson_bytes(&doc);
-    let gpkg = gpkg_of(&doc).map_err(|e| OutputError::Io {
+    let features = zone_features(problem, zoning);
+    let geo = geojson_bytes(&features);
+    let gpkg = gpkg_of(&features).map_err(|e| OutputError::Io {
         path: set.target().join("zones.gpkg"),
         source: std::io::Error::other(e),
     })?;
