@@ -381,7 +381,7 @@ pub struct Student {
     pub owns_home: bool,
     /// Years living at the address.
     pub years_at_address: f64,
-    /// Property index into [`Cohort::properties`], for seat locks.
+    /// Property index (its id: [`Cohort::property_id`]), for seat locks.
     pub property: Option<u32>,
     /// Migrant worker's child (随迁子女).
     pub migrant: bool,
