@@ -963,12 +963,7 @@ fn read_students_checked<R: CsvInput>(
         cohort,
         diags,
     };
-    {
-        let (text, starts) = (&merge.cohort.id_text, &merge.cohort.id_start);
-        merge.cohort.student_index.reserve(most, |i| {
-            &text[starts[i as usize] as usize..starts[i as usize + 1] as usize]
-        });
-    }
+    merge.cohort.student_index.reserve(most);
     // Pieces are parsed in parallel a batch at a time, and each batch is merged into the
     // cohort (in file order) while the next one is parsed: only two batches of parsed rows
     // exist at once, and their buffers are reused instead of staying resident.
@@ -1045,10 +1040,7 @@ impl StudentMerge<'_> {
             return;
         }
         let expected = (seen as f64 * total_bytes as f64 / merged_bytes as f64 * 1.05) as usize;
-        let (text, starts) = (&cohort.property_text, &cohort.property_start);
-        cohort.property_index.reserve(expected.saturating_sub(seen), |i| {
-            &text[starts[i as usize] as usize..starts[i as usize + 1] as usize]
-        });
+        cohort.property_index.reserve(expected.saturating_sub(seen));
     }
 
     fn pieces(&mut self, pieces: Vec<(StudentPiece, Diagnostics)>) {
