@@ -355,6 +355,21 @@ impl StageContext<'_> {
             .map(|(m, _)| m)
     }
 
+    /// The programs of a block's zone schools, nearest first, as its applicants' lists take
+    /// them after their choices (the same for every applicant of the block).
+    fn zone_candidates(&self, block: u32) -> Vec<ZoneCandidate<'_>> {
+        let mut out: Vec<ZoneCandidate<'_>> = Vec::new();
+        for &sc in self.data.city.zones(self.stage).schools_of(block) {
+            if let Some(p) = self.main_program(sc)
+                && !out.iter().any(|e| e.1 == p)
+            {
+                out.push((self.nearness(sc, block), p, self.distance(sc, block)));
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// Public-track programs of the block's district within the overflow radius (exact
     /// millimetres, inclusive), nearest first (ties by school id).
     fn overflow_candidates(&self, block: u32) -> Vec<(u32, u32)> {
@@ -419,9 +434,16 @@ fn build_programs(data: &Dataset, stage: Stage) -> (Vec<Program>, ProgramsOfScho
 }
 
 /// Appends the candidate list of one applicant to `out` as (program, via, distance).
+/// A zone school's program as a list takes it: "nearest first" key, program, metres.
+type ZoneCandidate<'a> = ((u32, &'a str), u32, u32);
+
+/// The candidates of one applicant. `zone` and `overflow` are the block's own
+/// ([`StageContext::zone_candidates`], [`StageContext::overflow_candidates`]; empty when
+/// lists come from choices).
 fn candidate_list(
     ctx: &StageContext<'_>,
     student_index: usize,
+    zone: &[ZoneCandidate<'_>],
     overflow: &[(u32, u32)],
     out: &mut Vec<(u32, Via, u32)>,
 ) {
@@ -497,16 +519,16 @@ fn candidate_list(
                     _ => {}
                 }
             }
-            let mut rest: Vec<((u32, &str), u32, u32)> = home[..n_home]
+            // The home schools nearest first: the block's zone schools, and the feeder
+            // school of the applicant's primary school where it is not one of them.
+            let feeder = home[..n_home]
                 .iter()
                 .chain(home_extra.iter())
-                .filter_map(|&sc| {
-                    ctx.main_program(sc)
-                        .map(|p| (ctx.nearness(sc, s.block), p, ctx.distance(sc, s.block)))
-                })
-                .collect();
-            rest.sort_unstable();
-            for (_, p, d) in rest {
+                .filter_map(|&sc| ctx.main_program(sc).map(|p| (sc, p)))
+                .find(|&(_, p)| !zone.iter().any(|e| e.1 == p))
+                .map(|(sc, p)| (ctx.nearness(sc, s.block), p, ctx.distance(sc, s.block)));
+            let at = feeder.map_or(zone.len(), |f| zone.partition_point(|e| *e < f));
+            for &(_, p, d) in zone[..at].iter().chain(feeder.as_ref()).chain(&zone[at..]) {
                 push(out, p, Via::Zone, Some(d));
             }
             for &(p, d) in overflow {
@@ -649,25 +671,28 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         })
         .collect();
 
-    // Overflow candidates per block, computed once per block.
-    let overflow: Vec<Vec<(u32, u32)>> = if policy.candidates == CandidateMode::ZoneThenOverflow {
-        let mut used = vec![false; city.blocks.len()];
-        for &i in &members {
-            used[cohort.students[i as usize].block as usize] = true;
-        }
-        (0..city.blocks.len() as u32)
-            .into_par_iter()
-            .map(|b| {
-                if used[b as usize] {
-                    ctx.overflow_candidates(b)
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    // Zone and overflow candidates per block, computed once per block.
+    type BlockCandidates<'z> = (Vec<ZoneCandidate<'z>>, Vec<(u32, u32)>);
+    type PerBlock<T> = Vec<Vec<T>>;
+    let (zone_first, overflow): (PerBlock<ZoneCandidate<'_>>, PerBlock<(u32, u32)>) =
+        if policy.candidates == CandidateMode::ZoneThenOverflow {
+            let mut used = vec![false; city.blocks.len()];
+            for &i in &members {
+                used[cohort.students[i as usize].block as usize] = true;
+            }
+            (0..city.blocks.len() as u32)
+                .into_par_iter()
+                .map(|b| -> BlockCandidates<'_> {
+                    if used[b as usize] {
+                        (ctx.zone_candidates(b), ctx.overflow_candidates(b))
+                    } else {
+                        (Vec::new(), Vec::new())
+                    }
+                })
+                .unzip()
+        } else {
+            (Vec::new(), Vec::new())
+        };
 
     // Candidate lists with tiers, built in parallel chunks and appended in order, a batch of
     // chunks at a time: only one batch's buffers exist beside the growing arrays (building
@@ -689,7 +714,8 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
             let s = &cohort.students[i as usize];
             raw.clear();
             let ov = overflow.get(s.block as usize).map_or(&[][..], Vec::as_slice);
-            candidate_list(&ctx, i as usize, ov, &mut raw);
+            let zone = zone_first.get(s.block as usize).map_or(&[][..], Vec::as_slice);
+            candidate_list(&ctx, i as usize, zone, ov, &mut raw);
             // The applicant's tier outside and inside their zone, when it depends on
             // nothing else about the school.
             let mut by_zone: [Option<usize>; 2] = [None; 2];
@@ -772,6 +798,7 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         append(chunks, members.len() <= LIST_CHUNK * LIST_BATCH);
     }
     drop(overflow);
+    drop(zone_first);
     progress(Progress::ListsBuilt(stage));
     let serial_keys = if policy.mechanism == Mechanism::SerialDictatorship {
         priority::dense_ranks(members.len(), &policy.serial_order, |m, k| value(m, &k.attribute))

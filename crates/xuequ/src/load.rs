@@ -890,6 +890,45 @@ struct StudentPiece {
     extras: Vec<f64>,
     /// The block of the previous row (rows of one block usually come together).
     last_block: u32,
+    schools: SchoolMemo,
+}
+
+/// School ids of up to 8 bytes seen in a piece, packed into an integer, with their school: a
+/// piece's ten choices per row repeat a few thousand ids, and comparing one integer costs
+/// less than hashing and comparing the text each time. A direct-mapped cache in front of
+/// [`City::school`]; ids it does not hold always go to the city.
+#[derive(Default)]
+struct SchoolMemo {
+    slots: Vec<(u64, u32)>,
+}
+
+impl SchoolMemo {
+    const SLOT_BITS: u32 = 10;
+
+    fn school(&mut self, city: &City, id: &str) -> Option<u32> {
+        let bytes = id.as_bytes();
+        if bytes.is_empty() || bytes.len() > 8 {
+            return city.school(id);
+        }
+        // Ids hold no NUL (control characters are rejected), so zero padding is unambiguous.
+        let mut packed = [0u8; 8];
+        packed[..bytes.len()].copy_from_slice(bytes);
+        let key = u64::from_le_bytes(packed);
+        if self.slots.is_empty() {
+            self.slots = vec![(0, u32::MAX); 1 << Self::SLOT_BITS];
+        }
+        let at = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - Self::SLOT_BITS)) as usize;
+        match self.slots[at] {
+            (k, school) if k == key => Some(school),
+            _ => {
+                let found = city.school(id);
+                if let Some(school) = found {
+                    self.slots[at] = (key, school);
+                }
+                found
+            }
+        }
+    }
 }
 
 impl StudentPiece {
@@ -1215,7 +1254,7 @@ fn parse_student(
     let primary_school = if primary.is_empty() {
         Some(None)
     } else {
-        match city.school(primary) {
+        match piece.schools.school(city, primary) {
             Some(p) if city.schools[p as usize].stage == Stage::Primary => Some(Some(p)),
             Some(_) => {
                 diags.push(row.diag(
@@ -1247,7 +1286,7 @@ fn parse_student(
         .map(str::trim)
         .filter(|c| !c.is_empty())
     {
-        match city.school(c) {
+        match piece.schools.school(city, c) {
             None if city.rejected.school(c) => choices_ok = false,
             None => {
                 diags.push(row.diag(
@@ -1463,6 +1502,24 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The per-piece memo of school ids answers as the city's index does: known and
+        /// unknown ids, ids longer than it packs, and more ids than it has slots.
+        #[test]
+        fn school_memo_agrees_with_the_index(
+            lookups in proptest::collection::vec((0u32..4_000, 0u8..3), 1..3_000),
+        ) {
+            let city = city(3_000, 1);
+            let mut memo = SchoolMemo::default();
+            for (k, kind) in lookups {
+                let id = match kind {
+                    0 => format!("S{k}"),
+                    1 => format!("S{k}-long-id"),
+                    _ => format!("S{}", k % 40),
+                };
+                proptest::prop_assert_eq!(memo.school(&city, &id), city.school(&id), "{}", id);
+            }
+        }
+
         /// Looking up near the last answer finds what the index finds, in any order of ids.
         #[test]
         fn block_near_agrees_with_the_index(
