@@ -113,12 +113,7 @@ fn wkb_polygon(rings: &Value, out: &mut Vec<u8>, env: &mut [f64; 4]) {
         out.extend_from_slice(&(pts.len() as u32).to_le_bytes());
         for p in pts {
             let (x, y) = coord(p);
-            env[0] = env[0].min(x);
-            env[1] = env[1].max(x);
-            env[2] = env[2].min(y);
-            env[3] = env[3].max(y);
-            out.extend_from_slice(&x.to_le_bytes());
-            out.extend_from_slice(&y.to_le_bytes());
+            wkb_point(x, y, out, env);
         }
     }
 }
@@ -146,6 +141,16 @@ fn finite_or_zero(x: f64) -> f64 {
     if x.is_finite() { x } else { 0.0 }
 }
 
+/// One WKB point (x, y little-endian), widening the envelope [minx, maxx, miny, maxy].
+fn wkb_point(x: f64, y: f64, out: &mut Vec<u8>, env: &mut [f64; 4]) {
+    env[0] = env[0].min(x);
+    env[1] = env[1].max(x);
+    env[2] = env[2].min(y);
+    env[3] = env[3].max(y);
+    out.extend_from_slice(&x.to_le_bytes());
+    out.extend_from_slice(&y.to_le_bytes());
+}
+
 /// WKB of a geo polygon's rings (exterior, then interiors), as [`wkb_polygon`] writes the
 /// same polygon's GeoJSON.
 fn wkb_geo_polygon(p: &geo::Polygon<f64>, round: fn(f64) -> f64, out: &mut Vec<u8>, env: &mut [f64; 4]) {
@@ -155,13 +160,7 @@ fn wkb_geo_polygon(p: &geo::Polygon<f64>, round: fn(f64) -> f64, out: &mut Vec<u
     for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
         out.extend_from_slice(&(ring.0.len() as u32).to_le_bytes());
         for c in &ring.0 {
-            let (x, y) = (finite_or_zero(round(c.x)), finite_or_zero(round(c.y)));
-            env[0] = env[0].min(x);
-            env[1] = env[1].max(x);
-            env[2] = env[2].min(y);
-            env[3] = env[3].max(y);
-            out.extend_from_slice(&x.to_le_bytes());
-            out.extend_from_slice(&y.to_le_bytes());
+            wkb_point(finite_or_zero(round(c.x)), finite_or_zero(round(c.y)), out, env);
         }
     }
 }

@@ -553,16 +553,22 @@ impl StringTable {
         if self.slots.is_empty() {
             return None;
         }
+        self.probe(hash, text, text_of).ok()
+    }
+
+    /// Where `text` is (`Ok(position)`), or the empty slot its insertion takes (`Err`).
+    /// The table must have a slot.
+    fn probe<'a>(&self, hash: u64, text: &str, text_of: impl Fn(u32) -> &'a str) -> Result<u32, usize> {
         let tag = Self::tag(hash);
         let mask = self.slots.len() - 1;
         let mut at = self.start(tag);
         loop {
             let slot = self.slots[at];
             if slot == Self::EMPTY {
-                return None;
+                return Err(at);
             }
             if slot >> 32 == tag && text_of(slot as u32) == text {
-                return Some(slot as u32);
+                return Ok(slot as u32);
             }
             at = (at + 1) & mask;
         }
@@ -572,20 +578,13 @@ impl StringTable {
     /// already holding it, if any.
     pub fn insert<'a>(&mut self, hash: u64, text: &str, index: u32, text_of: impl Fn(u32) -> &'a str) -> Option<u32> {
         self.grow_for(self.len + 1);
-        let tag = Self::tag(hash);
-        let mask = self.slots.len() - 1;
-        let mut at = self.start(tag);
-        loop {
-            let slot = self.slots[at];
-            if slot == Self::EMPTY {
-                self.slots[at] = (tag << 32) | u64::from(index);
+        match self.probe(hash, text, text_of) {
+            Ok(found) => Some(found),
+            Err(at) => {
+                self.slots[at] = (Self::tag(hash) << 32) | u64::from(index);
                 self.len += 1;
-                return None;
+                None
             }
-            if slot >> 32 == tag && text_of(slot as u32) == text {
-                return Some(slot as u32);
-            }
-            at = (at + 1) & mask;
         }
     }
 
