@@ -798,10 +798,23 @@ pub fn write_outputs_into(
     audit: &AuditReport,
     options: WriteOptions,
 ) -> Result<Summary, OutputError> {
-    let RunTables { schools, summary } = RunTables::new(data, allocation, audit);
-    let districts = crate::report::districts_summary_csv_of(data, allocation, audit, &schools, &summary, options.bom);
-    let schools = schools_summary_csv_of(data, &schools, options);
-    let summary_bytes = summary_json(&summary);
+    write_tables_into(set, data, allocation, audit, options).map(|tables| tables.summary)
+}
+
+/// [`write_outputs_into`], handing back the school rows and summary it wrote (the report
+/// files of the same run are made from them).
+pub(crate) fn write_tables_into(
+    set: &mut OutputSet,
+    data: &Dataset,
+    allocation: &Allocation,
+    audit: &AuditReport,
+    options: WriteOptions,
+) -> Result<RunTables, OutputError> {
+    let tables = RunTables::new(data, allocation, audit);
+    let RunTables { schools, summary } = &tables;
+    let districts = crate::report::districts_summary_csv_of(data, allocation, audit, schools, summary, options.bom);
+    let schools = schools_summary_csv_of(data, schools, options);
+    let summary_bytes = summary_json(summary);
     let assignments = |w: &mut dyn Write| write_assignments(w, data, allocation, options);
     let schools = |w: &mut dyn Write| w.write_all(&schools);
     let districts = |w: &mut dyn Write| w.write_all(&districts);
@@ -815,7 +828,7 @@ pub fn write_outputs_into(
             ("summary.json", &summary_file),
         ],
     )?;
-    Ok(summary)
+    Ok(tables)
 }
 
 /// Writes `assignments.csv`, `schools_summary.csv` and `summary.json` into `dir` as one

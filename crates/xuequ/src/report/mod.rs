@@ -203,8 +203,12 @@ pub fn run_layers(
     allocation: &Allocation,
     audit: &AuditReport,
 ) -> Result<[(&'static str, Vec<u8>); 3], crate::gpkg::GpkgError> {
-    let run = stats::RunView::new(data, allocation, audit);
-    let (zones, blocks) = layers::run_layers(&run);
+    layer_files(&stats::RunView::new(data, allocation, audit))
+}
+
+/// [`run_layers`] from a view of the run already built.
+fn layer_files(run: &stats::RunView<'_>) -> Result<[(&'static str, Vec<u8>); 3], crate::gpkg::GpkgError> {
+    let (zones, blocks) = layers::run_layers(run);
     let gpkg = crate::gpkg::geopackage(&[("zones", &zones), ("blocks", &blocks)], crate::gpkg::FIXED_TIME)?;
     let json = |v: &serde_json::Value| {
         let mut b = serde_json::to_vec(v).expect("GeoJSON serialises");
@@ -250,7 +254,28 @@ pub fn write_report_files(
     audit: &AuditReport,
     opts: ReportOptions,
 ) -> Result<(), OutputError> {
-    let run = stats::RunView::new(data, allocation, audit);
+    let tables = crate::output::RunTables::new(data, allocation, audit);
+    write_report_files_of(set, data, allocation, audit, tables, opts)
+}
+
+/// [`write_report_files`] from the school rows and summary the run's tables were written
+/// from (one view of the run for the page, the workbook and the layers).
+pub(crate) fn write_report_files_of(
+    set: &mut OutputSet,
+    data: &Dataset,
+    allocation: &Allocation,
+    audit: &AuditReport,
+    tables: crate::output::RunTables,
+    opts: ReportOptions,
+) -> Result<(), OutputError> {
+    let run = stats::RunView::of_tables(
+        data,
+        allocation,
+        audit,
+        &tables.schools,
+        tables.summary,
+        stats::Detail::Full,
+    );
     let page = opts.html.then(|| html::run_page(&run));
     let book = match opts.xlsx {
         true => Some(xlsx::build(&run).map_err(|e| OutputError::Io {
@@ -268,7 +293,7 @@ pub fn write_report_files(
     }
     crate::output::write_files(set, &files)?;
     if opts.layers {
-        let layers = run_layers(data, allocation, audit).map_err(|e| OutputError::Io {
+        let layers = layer_files(&run).map_err(|e| OutputError::Io {
             path: set.target().join("layers.gpkg"),
             source: std::io::Error::other(e),
         })?;

@@ -316,12 +316,13 @@ fn write_allocated(
     set.scenarios([label.display().to_string()]);
     set.seed(data.policy.seed);
     set.inputs(data.input_files());
-    let summary = crate::output::write_outputs_into(&mut set, data, allocation, audit, write_options)?;
+    let tables = crate::output::write_tables_into(&mut set, data, allocation, audit, write_options)?;
+    let summary = tables.summary.clone();
     observer.done("write", t.elapsed(), &format!("results staged for {}", out.display()));
     let report_options = options.report();
     if report_options.html || report_options.xlsx || report_options.layers {
         let t = Instant::now();
-        crate::report::write_report_files(&mut set, data, allocation, audit, report_options)?;
+        crate::report::write_report_files_of(&mut set, data, allocation, audit, tables, report_options)?;
         let names: Vec<&str> = [
             report_options.html.then_some(crate::report::HTML_FILE),
             report_options.xlsx.then_some(crate::report::XLSX_FILE),
