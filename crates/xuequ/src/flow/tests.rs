@@ -283,21 +283,26 @@ fn warm_start_after_cost_changes_and_new_arcs() {
     }
 }
 
+/// A feasible flow of `net`: its optimum under random other costs (`None` when infeasible).
+fn optimum_under_other_costs(net: &Network, r: &mut Rng) -> Option<Vec<i64>> {
+    let mut other = net.clone();
+    for c in other.cost.iter_mut() {
+        *c = r.range(0, 30);
+    }
+    let mut s = NetworkSimplex::new(&other).unwrap();
+    s.solve().ok()?;
+    Some((0..net.arc_count()).map(|a| s.flow(a)).collect())
+}
+
 #[test]
 fn flow_start_reaches_the_same_optimum() {
     // A feasible start: the optimum of the same network under random other costs.
     for seed in 0..1500u64 {
         let mut r = Rng(seed ^ 0x5151);
         let net = random_network(&mut r, seed % 2 == 0);
-        let mut other = net.clone();
-        for c in other.cost.iter_mut() {
-            *c = r.range(0, 30);
-        }
-        let mut s = NetworkSimplex::new(&other).unwrap();
-        if s.solve().is_err() {
+        let Some(flow) = optimum_under_other_costs(&net, &mut r) else {
             continue;
-        }
-        let flow: Vec<i64> = (0..net.arc_count()).map(|a| s.flow(a)).collect();
+        };
         let start = NetworkSimplex::with_flow(&net, &flow).unwrap();
         start
             .check_invariants()
@@ -320,15 +325,9 @@ fn owned_flow_start_matches_the_borrowed_one_and_gives_the_network_back() {
     for seed in 0..800u64 {
         let mut r = Rng(seed ^ 0x0ed);
         let net = random_network(&mut r, seed % 2 == 0);
-        let mut other = net.clone();
-        for c in other.cost.iter_mut() {
-            *c = r.range(0, 30);
-        }
-        let mut s = NetworkSimplex::new(&other).unwrap();
-        if s.solve().is_err() {
+        let Some(flow) = optimum_under_other_costs(&net, &mut r) else {
             continue;
-        }
-        let flow: Vec<i64> = (0..net.arc_count()).map(|a| s.flow(a)).collect();
+        };
         let mut borrowed = NetworkSimplex::with_flow(&net, &flow).unwrap();
         let mut owned = NetworkSimplex::with_flow_owned(net.clone(), &flow).unwrap();
         owned.check_invariants().unwrap();
