@@ -988,7 +988,10 @@ fn read_students_checked<R: CsvInput>(
     let columns = StudentColumns::of(&header.columns);
     let extra_columns: Vec<Found<'_>> = extra.iter().map(|name| header.columns.found(name)).collect();
     // At most one applicant per line: room for all of them up front.
-    let most = memchr::memchr_iter(b'\n', body).count() + 1;
+    let most = ranges.last().map_or(0, |&(from, to, before)| {
+        before + crate::io::text::count_line_breaks(&body[from..to])
+    }) as usize
+        + 1;
     cohort.students.reserve(most);
     cohort.id_start.reserve(most);
     let mut merge = StudentMerge {

@@ -753,8 +753,39 @@ pub(crate) fn read_csv(
 /// Cuts `body` into pieces of about `target` bytes at record boundaries (line breaks outside
 /// quotes). Returns (start, end, lines before the piece).
 pub(crate) fn split_records(body: &[u8], target: usize) -> Vec<(usize, usize, u64)> {
+    use rayon::prelude::*;
+    let target = target.max(1);
+    if body.par_chunks(target).any(|c| memchr::memchr(b'"', c).is_some()) {
+        return split_quoted_records(body, target);
+    }
+    // Without quotes every line break ends a record: the cuts need only a short search
+    // each, and the pieces' lines are counted in parallel.
+    let mut cuts = Vec::new();
+    let mut start = 0usize;
+    while start < body.len() {
+        let want = start.saturating_add(target);
+        let end = match body.get(want..) {
+            Some(rest) => memchr::memchr(b'\n', rest).map_or(body.len(), |i| want + i + 1),
+            None => body.len(),
+        };
+        cuts.push((start, end));
+        start = end;
+    }
+    let lines: Vec<u64> = cuts.par_iter().map(|&(s, e)| count_line_breaks(&body[s..e])).collect();
+    let mut before = 0u64;
+    cuts.iter()
+        .zip(lines)
+        .map(|(&(s, e), n)| {
+            let piece = (s, e, before);
+            before += n;
+            piece
+        })
+        .collect()
+}
+
+/// [`split_records`] for a text with quotes: a line break inside quotes is not a cut.
+fn split_quoted_records(body: &[u8], target: usize) -> Vec<(usize, usize, u64)> {
     let mut pieces = Vec::new();
-    let has_quotes = body.contains(&b'"');
     let mut start = 0usize;
     let mut lines = 0u64;
     let mut in_quotes = false;
@@ -767,19 +798,15 @@ pub(crate) fn split_records(body: &[u8], target: usize) -> Vec<(usize, usize, u6
         }
         // Advance to the first record boundary at or after `want`.
         let mut cut = None;
-        if has_quotes {
-            while pos < body.len() {
-                let b = body[pos];
-                pos += 1;
-                if b == b'"' {
-                    in_quotes = !in_quotes;
-                } else if b == b'\n' && !in_quotes && pos >= want {
-                    cut = Some(pos);
-                    break;
-                }
+        while pos < body.len() {
+            let b = body[pos];
+            pos += 1;
+            if b == b'"' {
+                in_quotes = !in_quotes;
+            } else if b == b'\n' && !in_quotes && pos > want {
+                cut = Some(pos);
+                break;
             }
-        } else {
-            cut = body[want..].iter().position(|&b| b == b'\n').map(|i| want + i + 1);
         }
         let end = cut.unwrap_or(body.len());
         pieces.push((start, end, lines));
@@ -813,6 +840,7 @@ fn csv_error(file: &str, e: &csv::Error, lines: &mut LineCounter<'_>) -> Diagnos
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::{count_line_breaks, split_records};
     use crate::crs::Crs;
     use crate::error::Diagnostics;
     use crate::model::City;
@@ -823,6 +851,41 @@ mod tests {
         crate::load::read_blocks(text.as_bytes(), "blocks.csv", Crs::Wgs84, &mut city, &mut diags);
         assert_eq!(diags.items().len(), 1, "{diags}");
         diags.items()[0].line
+    }
+
+    /// The plain definition of [`split_records`]'s cuts: walk the text byte by byte, tracking
+    /// quotes, and cut after the first line break outside quotes at or after each target
+    /// (the piece's start plus `target` bytes).
+    fn cuts_by_walking(body: &[u8], target: usize) -> Vec<(usize, usize, u64)> {
+        let mut pieces = Vec::new();
+        let (mut start, mut in_quotes) = (0, false);
+        for (i, &b) in body.iter().enumerate() {
+            in_quotes ^= b == b'"';
+            if b == b'\n' && !in_quotes && i >= start + target {
+                pieces.push((start, i + 1));
+                start = i + 1;
+            }
+        }
+        if start < body.len() {
+            pieces.push((start, body.len()));
+        }
+        pieces
+            .into_iter()
+            .map(|(s, e)| (s, e, count_line_breaks(&body[..s])))
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Cuts and line counts, with and without quotes, CR LF and lone CR line breaks.
+        #[test]
+        fn split_records_cuts_where_walking_the_text_does(
+            body in "[ab,\"\r\n]{0,200}",
+            target in 1usize..40,
+        ) {
+            let got = split_records(body.as_bytes(), target);
+            proptest::prop_assert_eq!(got, cuts_by_walking(body.as_bytes(), target));
+        }
     }
 
     proptest::proptest! {

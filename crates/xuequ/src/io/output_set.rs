@@ -74,6 +74,12 @@ pub struct OutputSet {
     staging: PathBuf,
     manifest: Manifest,
     committed: bool,
+    /// Input hashes still being computed, in the order their files were recorded: reading
+    /// a large input again runs beside the writing of the outputs instead of before it.
+    pending_inputs: Vec<std::thread::JoinHandle<Vec<ManifestInput>>>,
+    /// Written files still being flushed to disk: each file's sync runs while the next one
+    /// is written; [`OutputSet::commit`] waits for all of them before the set is moved.
+    pending_syncs: Vec<(String, std::thread::JoinHandle<std::io::Result<()>>)>,
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> OutputError {
@@ -123,6 +129,8 @@ impl OutputSet {
                 ..Manifest::default()
             },
             committed: false,
+            pending_inputs: Vec::new(),
+            pending_syncs: Vec::new(),
         })
     }
 
@@ -141,26 +149,43 @@ impl OutputSet {
         self.manifest.seed = Some(seed);
     }
 
-    /// Records input files (hashed now; unreadable ones are skipped).
+    /// Records input files, hashed on a thread of their own while the outputs are written
+    /// (unreadable ones are skipped); the manifest lists them in the order recorded.
     pub fn inputs<'a>(&mut self, paths: impl IntoIterator<Item = &'a Path>) {
-        use rayon::prelude::*;
-        let mut paths: Vec<&Path> = paths.into_iter().collect();
+        let mut paths: Vec<PathBuf> = paths.into_iter().map(Path::to_path_buf).collect();
         paths.dedup();
-        let hashed: Vec<Option<ManifestInput>> = paths
-            .par_iter()
-            .map(|p| {
-                let mut f = std::fs::File::open(p).ok()?;
-                let mut h = HashingWriter::new(std::io::sink());
-                std::io::copy(&mut f, &mut h).ok()?;
-                let (bytes, sha256) = h.finish();
-                Some(ManifestInput {
-                    path: p.display().to_string(),
-                    bytes,
-                    sha256,
-                })
-            })
-            .collect();
-        self.manifest.inputs.extend(hashed.into_iter().flatten());
+        let hash = move || paths.iter().filter_map(|p| hash_input(p)).collect::<Vec<_>>();
+        match std::thread::Builder::new()
+            .name("xuequ-inputs".into())
+            .spawn(hash.clone())
+        {
+            Ok(handle) => self.pending_inputs.push(handle),
+            // No thread to be had: hash them now.
+            Err(_) => {
+                self.finish_inputs();
+                self.manifest.inputs.extend(hash());
+            }
+        }
+    }
+
+    /// Waits for the input hashes, adding them to the manifest in the order recorded.
+    fn finish_inputs(&mut self) {
+        for handle in self.pending_inputs.drain(..) {
+            // A hashing thread cannot panic short of running out of memory; its files are
+            // then left out, as unreadable ones are.
+            self.manifest.inputs.extend(handle.join().unwrap_or_default());
+        }
+    }
+
+    /// Waits for every written file to reach the disk.
+    fn finish_syncs(&mut self) -> Result<(), OutputError> {
+        for (name, handle) in self.pending_syncs.drain(..) {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("syncing the file failed")))
+                .map_err(|e| io_error(&self.target.join(&name), e))?;
+        }
+        Ok(())
     }
 
     /// Writes one file of the set by streaming it through `render`.
@@ -182,10 +207,18 @@ impl OutputSet {
             render(&mut hashing)?;
             let (bytes, sha256, inner) = hashing.finish_inner();
             let file = inner.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            Ok::<_, std::io::Error>((bytes, sha256))
+            Ok::<_, std::io::Error>((bytes, sha256, file))
         })();
-        let (bytes, sha256) = result.map_err(|e| io_error(&self.target.join(name), e))?;
+        let (bytes, sha256, file) = result.map_err(|e| io_error(&self.target.join(name), e))?;
+        // The file reaches the disk while the next one is written.
+        let sync = move || file.sync_all();
+        match std::thread::Builder::new().name("xuequ-sync".into()).spawn(sync) {
+            Ok(handle) => self.pending_syncs.push((name.to_string(), handle)),
+            // No thread to be had: sync it now, through the file's path.
+            Err(_) => std::fs::File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| io_error(&self.target.join(name), e))?,
+        }
         self.manifest.files.retain(|f| f.name != name);
         self.manifest.files.push(ManifestFile {
             name: name.to_string(),
@@ -231,13 +264,16 @@ impl OutputSet {
         &self.staging
     }
 
-    /// The manifest so far.
-    pub fn manifest(&self) -> &Manifest {
+    /// The manifest so far (waits for the inputs still being hashed).
+    pub fn manifest(&mut self) -> &Manifest {
+        self.finish_inputs();
         &self.manifest
     }
 
     /// Writes the manifest and moves the whole set into place. Returns the files' final paths.
     pub fn commit(mut self) -> Result<Vec<PathBuf>, OutputError> {
+        self.finish_inputs();
+        self.finish_syncs()?;
         let mut json = serde_json::to_vec_pretty(&self.manifest).unwrap_or_default();
         json.push(b'\n');
         let manifest_path = self.staging.join(MANIFEST);
@@ -260,6 +296,19 @@ impl OutputSet {
         paths.push(self.target.join(MANIFEST));
         Ok(paths)
     }
+}
+
+/// An input's size and SHA-256 (`None` when it cannot be read).
+fn hash_input(path: &Path) -> Option<ManifestInput> {
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut h = HashingWriter::new(std::io::sink());
+    std::io::copy(&mut f, &mut h).ok()?;
+    let (bytes, sha256) = h.finish();
+    Some(ManifestInput {
+        path: path.display().to_string(),
+        bytes,
+        sha256,
+    })
 }
 
 /// Writes one output set into `dir`: `write` adds the files, then the set is committed.
