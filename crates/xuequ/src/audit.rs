@@ -216,6 +216,133 @@ pub fn audit(data: &Dataset, allocation: &Allocation) -> AuditReport {
     }
 }
 
+/// Members per parallel run of the seat recount.
+const RECOUNT_RUN: usize = 1 << 16;
+
+/// Seats counted over a run of members ([`audit_stage`]).
+#[derive(Debug, PartialEq)]
+struct Recount {
+    /// Seats taken per program.
+    used: Vec<u32>,
+    /// Seats taken from the list per program.
+    used_by_list: Vec<u32>,
+    /// Worst admitted effective key per program among list placements, and its member.
+    worst: Vec<Option<(u128, usize)>>,
+    /// Placements that are not from the list nor a valid final pass, in member order.
+    problems: Vec<String>,
+}
+
+impl Recount {
+    fn new(programs: usize) -> Self {
+        Recount {
+            used: vec![0; programs],
+            used_by_list: vec![0; programs],
+            worst: vec![None; programs],
+            problems: Vec::new(),
+        }
+    }
+
+    /// These counts followed by those of the members after them.
+    fn then(mut self, next: Recount) -> Recount {
+        for (a, b) in self.used.iter_mut().zip(&next.used) {
+            *a += b;
+        }
+        for (a, b) in self.used_by_list.iter_mut().zip(&next.used_by_list) {
+            *a += b;
+        }
+        for (a, b) in self.worst.iter_mut().zip(next.worst) {
+            if let Some((k, m)) = b
+                && a.is_none_or(|(wk, _)| k > wk)
+            {
+                *a = Some((k, m));
+            }
+        }
+        self.problems.extend(next.problems);
+        self
+    }
+}
+
+/// The effective priority the mechanism must respect: member `m`'s key at list position
+/// `pos`.
+fn effective_key(mechanism: Mechanism, st: &StageAllocation, m: usize, pos: usize) -> u128 {
+    match mechanism {
+        Mechanism::DeferredAcceptance => st.key(m, pos).0,
+        Mechanism::ImmediateAcceptance => ((pos.min(0xffff) as u128) << 112) | st.key(m, pos).0,
+        Mechanism::SerialDictatorship => u128::from(st.serial_rank[m]),
+    }
+}
+
+/// Recounts seats (all placements, and list placements only: the mechanism's outcome) and
+/// finds the worst admitted (largest) effective key per program among list placements, in
+/// parallel runs of `run` members merged in member order: the problems keep their order and
+/// a tie keeps the first member, as one pass in order would.
+fn recount_seats(data: &Dataset, st: &StageAllocation, run: usize) -> Recount {
+    let cohort = &data.cohort;
+    let city = &data.city;
+    let n_prog = st.programs.len();
+    let id = |m: usize| cohort.id(st.members[m] as usize);
+    let school_id = |p: u32| city.schools[st.programs[p as usize].school as usize].id.as_str();
+    let recount = |members: std::ops::Range<usize>| -> Recount {
+        let mut r = Recount::new(n_prog);
+        for m in members {
+            let p = st.placements[m];
+            if p.program == UNPLACED {
+                if p.position != UNPLACED {
+                    r.problems.push(format!("{} has a list position but no school", id(m)));
+                }
+                continue;
+            }
+            let Some(prog) = st.programs.get(p.program as usize) else {
+                r.problems
+                    .push(format!("{} was given an unknown seat pool {}", id(m), p.program));
+                continue;
+            };
+            r.used[p.program as usize] += 1;
+            if p.position == GUARANTEE_POSITION {
+                let home = city.blocks[cohort.students[st.members[m] as usize].block as usize].district;
+                if !prog.kind.is_public_track() || prog.district != home {
+                    r.problems.push(format!(
+                    "{} was placed by the final pass at {}, which is not a public-track school of the home district",
+                    id(m),
+                    school_id(p.program)
+                ));
+                }
+                if data.policy.guarantee == Guarantee::None {
+                    r.problems
+                        .push(format!("{} was placed by a final pass the policy turned off", id(m)));
+                }
+                continue;
+            }
+            let list = st.list(m);
+            match list.get(p.position as usize) {
+                Some(e) if e.program == p.program => r.used_by_list[p.program as usize] += 1,
+                _ => r.problems.push(format!(
+                    "{} holds a seat at {} that is not at list position {}",
+                    id(m),
+                    school_id(p.program),
+                    p.position + 1
+                )),
+            }
+            if (p.position as usize) < list.len() {
+                let k = effective_key(data.policy.mechanism, st, m, p.position as usize);
+                let w = &mut r.worst[p.program as usize];
+                if w.is_none_or(|(wk, _)| k > wk) {
+                    *w = Some((k, m));
+                }
+            }
+        }
+        r
+    };
+    let run = run.max(1);
+    (0..st.members.len())
+        .step_by(run)
+        .map(|from| from..(from + run).min(st.members.len()))
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .map(recount)
+        .reduce(|| Recount::new(n_prog), Recount::then)
+}
+
 fn audit_stage(
     data: &Dataset,
     st: &StageAllocation,
@@ -230,46 +357,15 @@ fn audit_stage(
     let id = |m: usize| cohort.id(st.members[m] as usize);
     let school_id = |p: u32| city.schools[st.programs[p as usize].school as usize].id.as_str();
 
-    // Recount seats: all placements, and list placements only (the mechanism's outcome).
-    let mut used = vec![0u32; n_prog];
-    let mut used_by_list = vec![0u32; n_prog];
-    for (m, p) in st.placements.iter().enumerate() {
-        if p.program == UNPLACED {
-            if p.position != UNPLACED {
-                from_list.add(format!("{} has a list position but no school", id(m)));
-            }
-            continue;
-        }
-        let Some(prog) = st.programs.get(p.program as usize) else {
-            from_list.add(format!("{} was given an unknown seat pool {}", id(m), p.program));
-            continue;
-        };
-        used[p.program as usize] += 1;
-        if p.position == GUARANTEE_POSITION {
-            let home = city.blocks[cohort.students[st.members[m] as usize].block as usize].district;
-            if !prog.kind.is_public_track() || prog.district != home {
-                from_list.add(format!(
-                    "{} was placed by the final pass at {}, which is not a public-track school of the home district",
-                    id(m),
-                    school_id(p.program)
-                ));
-            }
-            if data.policy.guarantee == Guarantee::None {
-                from_list.add(format!("{} was placed by a final pass the policy turned off", id(m)));
-            }
-        } else {
-            let list = st.list(m);
-            match list.get(p.position as usize) {
-                Some(e) if e.program == p.program => used_by_list[p.program as usize] += 1,
-                _ => from_list.add(format!(
-                    "{} holds a seat at {} that is not at list position {}",
-                    id(m),
-                    school_id(p.program),
-                    p.position + 1
-                )),
-            }
-        }
-    }
+    let Recount {
+        used,
+        used_by_list,
+        worst,
+        problems,
+    } = recount_seats(data, st, RECOUNT_RUN);
+    from_list.extend(problems);
+    let mechanism = data.policy.mechanism;
+    let effective = |m: usize, pos: usize| effective_key(mechanism, st, m, pos);
     for (p, prog) in st.programs.iter().enumerate() {
         if used[p] > prog.capacity {
             let kind = match prog.kind {
@@ -286,27 +382,6 @@ fn audit_stage(
         }
     }
 
-    // The effective priority the mechanism must respect.
-    let mechanism = data.policy.mechanism;
-    let effective = |m: usize, pos: usize| -> u128 {
-        match mechanism {
-            Mechanism::DeferredAcceptance => st.key(m, pos).0,
-            Mechanism::ImmediateAcceptance => ((pos.min(0xffff) as u128) << 112) | st.key(m, pos).0,
-            Mechanism::SerialDictatorship => u128::from(st.serial_rank[m]),
-        }
-    };
-    // Worst admitted (largest) effective key per program among list placements.
-    let mut worst: Vec<Option<(u128, usize)>> = vec![None; n_prog];
-    for (m, p) in st.placements.iter().enumerate() {
-        if p.program == UNPLACED || p.position == GUARANTEE_POSITION || p.position as usize >= st.list(m).len() {
-            continue;
-        }
-        let k = effective(m, p.position as usize);
-        let w = &mut worst[p.program as usize];
-        if w.is_none_or(|(wk, _)| k > wk) {
-            *w = Some((k, m));
-        }
-    }
     let violations: Vec<Vec<String>> = (0..st.members.len())
         .into_par_iter()
         .map(|m| {
@@ -373,5 +448,119 @@ fn audit_stage(
                 st.stage
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::path::Path;
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::allocate::{Allocation, Placement};
+
+    fn demo() -> &'static (Dataset, Allocation) {
+        static DEMO: OnceLock<(Dataset, Allocation)> = OnceLock::new();
+        DEMO.get_or_init(|| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/demo/scenario.toml");
+            let data = Dataset::load(&path).unwrap();
+            let allocation = crate::allocate(&data);
+            (data, allocation)
+        })
+    }
+
+    /// The demo's allocation with some placements changed: moved to another program and
+    /// position, unplaced (with or without a position), placed by the final pass, or given an
+    /// unknown program.
+    fn tampered(changes: &[(usize, u8, u32, u32)]) -> Allocation {
+        let (_, allocation) = demo();
+        let mut allocation = allocation.clone();
+        for &(which, how, program, position) in changes {
+            let stages = allocation.stages.len();
+            let st = &mut allocation.stages[which % stages];
+            if st.placements.is_empty() {
+                continue;
+            }
+            let m = (program as usize * 7919 + position as usize) % st.placements.len();
+            let n_prog = st.programs.len() as u32;
+            st.placements[m] = match how % 5 {
+                0 => Placement {
+                    program: program % n_prog,
+                    position: position % 4,
+                    ..st.placements[m]
+                },
+                1 => Placement {
+                    program: UNPLACED,
+                    position: UNPLACED,
+                    ..st.placements[m]
+                },
+                2 => Placement {
+                    program: UNPLACED,
+                    position: position % 3,
+                    ..st.placements[m]
+                },
+                3 => Placement {
+                    program: program % n_prog,
+                    position: GUARANTEE_POSITION,
+                    ..st.placements[m]
+                },
+                _ => Placement {
+                    program: n_prog + program % 3,
+                    position: 0,
+                    ..st.placements[m]
+                },
+            };
+        }
+        allocation
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Recounting in parallel runs of any length gives what one run over the members in
+        /// order gives: counts, worst admitted keys (first member on a tie) and problems in
+        /// member order.
+        #[test]
+        fn recounting_in_runs_equals_one_pass_in_order(
+            changes in proptest::collection::vec((0usize..3, 0u8..5, 0u32..5000, 0u32..50), 0..40),
+            run in 1usize..700,
+        ) {
+            let (data, _) = demo();
+            let allocation = tampered(&changes);
+            for st in &allocation.stages {
+                let one_pass = recount_seats(data, st, st.members.len().max(1));
+                proptest::prop_assert_eq!(recount_seats(data, st, run), one_pass);
+            }
+        }
+    }
+
+    /// The audit passes the demo's allocation and fails a tampered one, naming the check.
+    #[test]
+    fn a_tampered_allocation_fails_the_audit() {
+        let (data, allocation) = demo();
+        assert!(audit(data, allocation).passed());
+        // Everyone of the first stage at one program, at list position 0.
+        let mut crowded = allocation.clone();
+        for p in &mut crowded.stages[0].placements {
+            *p = Placement {
+                program: 0,
+                position: 0,
+                ..*p
+            };
+        }
+        let report = audit(data, &crowded);
+        assert!(!report.passed());
+        let failed: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| c.violations > 0)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert!(failed.contains(&"capacity"), "{failed:?}");
+        assert!(failed.contains(&"from_list"), "{failed:?}");
+        // An unknown program is reported, not a panic.
+        let unknown = tampered(&[(0, 4, 1, 0)]);
+        let report = audit(data, &unknown);
+        assert!(report.checks.iter().any(|c| c.name == "from_list" && c.violations > 0));
     }
 }
