@@ -606,7 +606,7 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
     let policy = &data.policy;
     let members: Vec<u32> = cohort
         .students
-        .iter()
+        .par_iter()
         .enumerate()
         .filter(|(_, s)| s.stage == stage)
         .map(|(i, _)| i as u32)
@@ -638,7 +638,7 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         .map(|&i| priority::facts(policy, cohort, data.scenario.year, i as usize))
         .collect();
     let id_order = {
-        let ids: Vec<&str> = members.iter().map(|&i| cohort.id(i as usize)).collect();
+        let ids: Vec<&str> = members.par_iter().map(|&i| cohort.id(i as usize)).collect();
         crate::lottery::id_order(&ids)
     };
     let value = |m: usize, a: &Attribute| match a {
@@ -676,14 +676,17 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
     type PerBlock<T> = Vec<Vec<T>>;
     let (zone_first, overflow): (PerBlock<ZoneCandidate<'_>>, PerBlock<(u32, u32)>) =
         if policy.candidates == CandidateMode::ZoneThenOverflow {
-            let mut used = vec![false; city.blocks.len()];
-            for &i in &members {
-                used[cohort.students[i as usize].block as usize] = true;
-            }
+            use std::sync::atomic::{AtomicBool, Ordering};
+            let used: Vec<AtomicBool> = (0..city.blocks.len()).map(|_| AtomicBool::new(false)).collect();
+            members.par_iter().for_each(|&i| {
+                if let Some(u) = used.get(cohort.students[i as usize].block as usize) {
+                    u.store(true, Ordering::Relaxed);
+                }
+            });
             (0..city.blocks.len() as u32)
                 .into_par_iter()
                 .map(|b| -> BlockCandidates<'_> {
-                    if used[b as usize] {
+                    if used[b as usize].load(Ordering::Relaxed) {
                         (ctx.zone_candidates(b), ctx.overflow_candidates(b))
                     } else {
                         (Vec::new(), Vec::new())
@@ -945,15 +948,15 @@ pub(crate) fn draw(p: &Prepared<'_>, seed: u64, progress: &(dyn Fn(Progress) + S
             r
         })
         .collect();
-    let mut placements = vec![
-        Placement {
-            program: UNPLACED,
-            position: UNPLACED,
-            distance_m: 0,
-            tier: 0
-        };
-        members.len()
-    ];
+    let unplaced = Placement {
+        program: UNPLACED,
+        position: UNPLACED,
+        distance_m: 0,
+        tier: 0,
+    };
+    // Filled in parallel: at ten million applicants this is over a hundred megabytes of
+    // fresh memory.
+    let mut placements: Vec<Placement> = (0..members.len()).into_par_iter().map(|_| unplaced).collect();
     for r in results {
         for (m, pl) in r {
             placements[m as usize] = pl;

@@ -56,15 +56,20 @@ pub fn draws(seed: u64, stream: u64, n: usize) -> Vec<u64> {
 /// Ranks `1..=n` of `n` applicants sorted by id, by `(draw, position)`; returns the rank of
 /// each position.
 pub fn ranks_of_sorted(seed: u64, stream: u64, n: usize) -> Vec<u32> {
-    let values = draws(seed, stream, n);
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    // Ids are sorted, so the position breaks draw ties exactly as the id would.
-    order.par_sort_unstable_by_key(|&i| (values[i as usize], i));
     let mut rank = vec![0u32; n];
-    for (r, &i) in order.iter().enumerate() {
+    for (r, &i) in draw_order(seed, stream, n).iter().enumerate() {
         rank[i as usize] = r as u32 + 1;
     }
     rank
+}
+
+/// Positions `0..n` in the order they draw: by their draw, ties by position.
+fn draw_order(seed: u64, stream: u64, n: usize) -> Vec<u32> {
+    let values = draws(seed, stream, n);
+    let mut order: Vec<u32> = (0..n as u32).into_par_iter().collect();
+    // Ids are sorted, so the position breaks draw ties exactly as the id would.
+    order.par_sort_unstable_by_key(|&i| (values[i as usize], i));
+    order
 }
 
 /// The single-lottery numbers of a stage's applicants, given in any order; returns each
@@ -99,16 +104,17 @@ pub fn id_order(ids: &[&str]) -> Vec<u32> {
     if !sorted {
         keyed.par_sort_unstable_by(order);
     }
-    keyed.into_iter().map(|(_, i)| i).collect()
+    keyed.into_par_iter().map(|(_, i)| i).collect()
 }
 
 /// Single-lottery numbers for applicants whose id order is `order` (from [`id_order`]);
 /// returns each applicant's number by original position.
 pub fn lottery_in_id_order(seed: u64, stage: Stage, order: &[u32]) -> Vec<u32> {
-    let ranks = ranks_of_sorted(seed, stage_stream(stage), order.len());
+    // The applicant at id position `pos` draws number r + 1 when `pos` comes r-th in the draw
+    // order ([`ranks_of_sorted`], with its two scatters made one).
     let mut out = vec![0u32; order.len()];
-    for (pos, &i) in order.iter().enumerate() {
-        out[i as usize] = ranks[pos];
+    for (r, &pos) in draw_order(seed, stage_stream(stage), order.len()).iter().enumerate() {
+        out[order[pos as usize] as usize] = r as u32 + 1;
     }
     out
 }
@@ -149,6 +155,26 @@ mod tests {
             let mut expected: Vec<u32> = (0..ids.len() as u32).collect();
             expected.sort_by(|&a, &b| refs[a as usize].as_bytes().cmp(refs[b as usize].as_bytes()));
             prop_assert_eq!(id_order(&refs), expected);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// The applicant at id position `pos` draws the rank of `pos` in the draw: the one
+        /// scatter of [`lottery_in_id_order`] equals ranking first and scattering after.
+        #[test]
+        fn numbers_in_id_order_are_the_ranks_scattered(
+            seed in any::<u64>(),
+            keys in proptest::collection::vec(any::<u32>(), 0..300),
+        ) {
+            let mut order: Vec<u32> = (0..keys.len() as u32).collect();
+            order.sort_by_key(|&i| keys[i as usize]);
+            let ranks = ranks_of_sorted(seed, stage_stream(Stage::Junior), order.len());
+            let mut expected = vec![0u32; order.len()];
+            for (pos, &i) in order.iter().enumerate() {
+                expected[i as usize] = ranks[pos];
+            }
+            prop_assert_eq!(lottery_in_id_order(seed, Stage::Junior, &order), expected);
         }
     }
 
