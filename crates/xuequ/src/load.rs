@@ -183,7 +183,7 @@ impl Dataset {
         let mut table = |key: &str,
                          path: &Path,
                          diags: &mut Diagnostics,
-                         read: &mut dyn FnMut(OwnedBytes, &str, &mut Diagnostics)| {
+                         read: &mut dyn FnMut(DecodedText, &str, &mut Diagnostics)| {
             let file = name(path);
             let prefetched = if key == "students" { students_text.take() } else { None };
             let opened = match (tables.get(key), prefetched) {
@@ -195,7 +195,7 @@ impl Dataset {
                 Ok(mut text) => {
                     let mut local = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
                     // The text moves into the reader (no copy of a large file).
-                    read(OwnedBytes(std::mem::take(&mut text.bytes)), &file, &mut local);
+                    read(DecodedText(std::mem::take(&mut text.bytes)), &file, &mut local);
                     for mut d in local.items().iter().cloned() {
                         text.locate(&mut d);
                         diags.push(d);
@@ -392,7 +392,7 @@ impl MemoryTables {
 }
 
 pub use crate::io::csv::{CsvInput, OwnedBytes};
-use crate::io::csv::{Found, parse_rows, read_header, split_records};
+use crate::io::csv::{DecodedText, Found, parse_rows, read_header, split_records};
 pub(crate) use crate::io::csv::{Row, read_csv};
 
 fn district_index(city: &mut City, name: &str) -> u32 {

@@ -303,6 +303,7 @@ pub(crate) fn read_header(
     required: &[&str],
     diags: &mut Diagnostics,
 ) -> Option<(Vec<u8>, Header)> {
+    let decoded = input.is_decoded_text();
     let bytes = match input.into_bytes() {
         Ok(b) => b,
         Err(e) => {
@@ -310,12 +311,15 @@ pub(crate) fn read_header(
             return None;
         }
     };
-    let bytes = match super::text::decode(bytes, file, None) {
-        Ok((bytes, _)) => bytes,
-        Err(d) => {
-            diags.push(*d);
-            return None;
-        }
+    let bytes = match decoded {
+        true => bytes,
+        false => match super::text::decode(bytes, file, None) {
+            Ok((bytes, _)) => bytes,
+            Err(d) => {
+                diags.push(*d);
+                return None;
+            }
+        },
     };
     let header = header_of(&bytes, file, required, diags)?;
     Some((bytes, header))
@@ -327,6 +331,13 @@ pub(crate) fn read_header(
 pub trait CsvInput {
     /// The whole input.
     fn into_bytes(self) -> std::io::Result<Vec<u8>>;
+
+    /// True when the bytes are already decoded UTF-8 text without a byte-order mark (a
+    /// [`super::source::TableText`]'s): the reader then skips detecting the encoding.
+    #[doc(hidden)]
+    fn is_decoded_text(&self) -> bool {
+        false
+    }
 }
 
 impl<R: Read> CsvInput for R {
@@ -344,6 +355,21 @@ pub struct OwnedBytes(pub Vec<u8>);
 impl CsvInput for OwnedBytes {
     fn into_bytes(self) -> std::io::Result<Vec<u8>> {
         Ok(self.0)
+    }
+}
+
+/// The text of a [`super::source::TableText`]: decoded UTF-8 without a byte-order mark,
+/// handed to a reader without a copy and without decoding it again.
+#[derive(Debug)]
+pub(crate) struct DecodedText(pub(crate) Vec<u8>);
+
+impl CsvInput for DecodedText {
+    fn into_bytes(self) -> std::io::Result<Vec<u8>> {
+        Ok(self.0)
+    }
+
+    fn is_decoded_text(&self) -> bool {
+        true
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::csv::{OwnedBytes, read_csv};
+use super::csv::{DecodedText, read_csv};
 use super::source::{InputSpec, read_table};
 use crate::error::{Diagnostic, Diagnostics, LoadError};
 
@@ -38,7 +38,7 @@ pub fn read_points(path: &Path) -> Result<PointsTable, LoadError> {
     };
     let mut diags = Diagnostics::default();
     read_csv(
-        OwnedBytes(std::mem::take(&mut text.bytes)),
+        DecodedText(std::mem::take(&mut text.bytes)),
         &file,
         &["lon", "lat"],
         &mut diags,

@@ -61,7 +61,7 @@ impl std::fmt::Display for SourceInfo {
 /// A tabular input as UTF-8 CSV text, with what it was read as.
 #[derive(Debug, Clone)]
 pub struct TableText {
-    /// UTF-8 CSV text.
+    /// UTF-8 CSV text (decoded, without a byte-order mark).
     pub bytes: Vec<u8>,
     /// What the file was read as.
     pub info: SourceInfo,
@@ -163,8 +163,11 @@ pub fn read_table(spec: &InputSpec, file: &str) -> Result<TableText, OpenError> 
             });
         }
         let sheet = read_sheet(&spec.path, file, spec.sheet.as_deref()).map_err(OpenError::Invalid)?;
+        // The sheet's text goes through the decoder too, so that every table's text is
+        // decoded UTF-8 without a byte-order mark, as its readers take it.
+        let (bytes, _) = decode(sheet.csv.clone(), file, Some(TextEncoding::Utf8)).map_err(OpenError::Invalid)?;
         return Ok(TableText {
-            bytes: sheet.csv.clone(),
+            bytes,
             info: SourceInfo {
                 file: file.to_string(),
                 format: "workbook",
