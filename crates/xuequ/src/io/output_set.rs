@@ -433,13 +433,17 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
+/// Bytes written between two syncs of a large file ([`FileThread`]).
+const SYNC_EVERY: usize = 64 << 20;
+
 /// Bytes per hand-over from [`FileThread::write`] to its thread.
 const FILE_THREAD_BUFFER: usize = 1 << 20;
 
 /// A file written by a thread of its own: writes are gathered into buffers of
 /// [`FILE_THREAD_BUFFER`] bytes and handed over, and the emptied buffers come back for
-/// reuse, so the caller (hashing) and the copy into the file run side by side. After the
-/// last write the thread syncs the file to disk.
+/// reuse, so the caller (hashing) and the copy into the file run side by side. Every
+/// [`SYNC_EVERY`] bytes a third thread syncs what is written so far; after the last write
+/// the file is synced whole.
 struct FileThread {
     /// The buffer being filled.
     buffer: Vec<u8>,
@@ -459,11 +463,33 @@ impl FileThread {
         let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
         let (empty_tx, empty_rx) = std::sync::mpsc::channel();
         let (written_tx, written_rx) = std::sync::mpsc::channel();
+        // A large file is synced part by part while it is written, by a thread of its own:
+        // the disk writes run beside the copying, and the last sync has little left to do.
+        // The syncing thread keeps its first error: an error reported to one sync is not
+        // reported again to the next.
+        let (tick_tx, tick_rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let syncing = file.try_clone()?;
+        let syncer = std::thread::Builder::new().name("xuequ-sync".into()).spawn(move || {
+            let mut outcome = Ok(());
+            for () in tick_rx {
+                if outcome.is_ok() {
+                    outcome = syncing.sync_data();
+                }
+            }
+            outcome
+        })?;
         let thread = std::thread::Builder::new().name("xuequ-write".into()).spawn(move || {
             let mut outcome = Ok(());
+            let mut unsynced = 0usize;
             for mut buffer in full_rx {
                 if outcome.is_ok() {
                     outcome = file.write_all(&buffer);
+                    unsynced += buffer.len();
+                    if unsynced >= SYNC_EVERY {
+                        unsynced = 0;
+                        // Skipped while a sync is still running: the next one takes it all.
+                        let _ = tick_tx.try_send(());
+                    }
                 }
                 buffer.clear();
                 // The writer may be gone after a failure; the buffer is then dropped.
@@ -471,9 +497,13 @@ impl FileThread {
             }
             let failed = outcome.is_err();
             let _ = written_tx.send(outcome);
+            drop(tick_tx);
+            let synced = syncer
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("syncing the file failed")));
             match failed {
                 true => Ok(()),
-                false => file.sync_all(),
+                false => synced.and_then(|()| file.sync_all()),
             }
         })?;
         Ok(FileThread {
