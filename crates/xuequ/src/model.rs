@@ -344,18 +344,30 @@ impl City {
     /// when a block already has that id, changes nothing and returns that block's index as
     /// the error.
     pub fn add_block(&mut self, block: Block) -> Result<u32, u32> {
+        self.add_block_hashed(StringTable::hash(&block.id), block)
+    }
+
+    /// [`City::add_block`] with the id's [`StringTable::hash`] computed already (by a
+    /// loader, in parallel).
+    pub(crate) fn add_block_hashed(&mut self, hash: u64, block: Block) -> Result<u32, u32> {
         let index = self.blocks.len() as u32;
         let blocks = &self.blocks;
         let id = block.id.as_str();
         // The table reads only the blocks it already holds.
         let text_of = |i: u32| blocks.get(i as usize).map_or("", |b| b.id.as_str());
-        match self.block_index.insert(StringTable::hash(id), id, index, text_of) {
+        match self.block_index.insert(hash, id, index, text_of) {
             Some(first) => Err(first),
             None => {
                 self.blocks.push(block);
                 Ok(index)
             }
         }
+    }
+
+    /// Reads the id index where a block id of this hash would go, so that adding it a few
+    /// blocks later finds the slot in the cache (see [`StringTable::touch`]).
+    pub(crate) fn touch_block(&self, hash: u64) -> u64 {
+        self.block_index.touch(hash)
     }
 
     /// Room for `n` more blocks in [`City::blocks`] and the id index.
