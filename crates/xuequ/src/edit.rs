@@ -783,8 +783,7 @@ pub fn apply_city_edits(city: &mut City, edits: &[Edit], crs: Crs, diags: &mut D
                     continue;
                 };
                 let d = district(city, &n.district);
-                let index = city.blocks.len() as u32;
-                city.blocks.push(Block {
+                let added = city.add_block(Block {
                     id: n.block_id.clone(),
                     name: n.name.clone(),
                     district: d,
@@ -794,7 +793,8 @@ pub fn apply_city_edits(city: &mut City, edits: &[Edit], crs: Crs, diags: &mut D
                     move_in_year: None,
                     planned_households: None,
                 });
-                city.block_index.insert(n.block_id.clone(), index);
+                // The id was checked above, so the block is added.
+                let (Ok(index) | Err(index)) = added;
                 for (stage, schools) in &n.zones {
                     for sid in schools {
                         if let Some(s) = school(city, e, number, sid, diags) {

@@ -635,19 +635,23 @@ pub fn read_schools<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut Cit
 pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
     const REQUIRED: &[&str] = &["block_id", "name", "district", "lon", "lat", "households"];
     city.lines.blocks.resize(city.blocks.len(), 0);
-    let Some(pieces) = read_in_pieces(
-        reader,
-        file,
-        REQUIRED,
-        diags,
-        |_| BlockPiece::default(),
-        |piece, row, diags| piece.row(row, crs, diags),
-    ) else {
+    let Some((bytes, header)) = read_header(reader, file, REQUIRED, diags) else {
         return;
     };
+    let body = &bytes[header.body_start..];
+    let columns = BlockColumns::of(&header.columns);
+    let pieces = parse_pieces(
+        &split_records(body, 1 << 20),
+        body,
+        &header,
+        file,
+        |_| BlockPiece::default(),
+        |piece, row, diags| piece.row(row, &columns, crs, diags),
+    );
+    drop(bytes);
+    let id_column = columns.block_id.index.map(|c| c + 1);
     let rows: usize = pieces.iter().map(|p| p.0.rows.len()).sum();
-    city.blocks.reserve(rows);
-    city.block_index.reserve(rows);
+    city.reserve_blocks(rows);
     city.lines.blocks.reserve(rows);
     // Ids of rows that were not accepted: a later reference to them is not reported again.
     let mut failed: Vec<String> = Vec::new();
@@ -658,37 +662,39 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
         // The piece's own problems and its repeated ids, merged by line.
         let omitted = problems.omitted;
         let mut problems = problems.items().iter().peekable();
-        for (line, mut block) in piece.rows {
+        // At a million blocks the id index is far larger than the cache: reading the slot of
+        // the block a few rows ahead lets its cache miss overlap this row's work.
+        let mut touched = 0u64;
+        for (row_index, (line, block)) in piece.rows.into_iter().enumerate() {
+            if let Some(&ahead) = piece.id_hashes.get(row_index + TOUCH_AHEAD) {
+                touched ^= city.touch_block(ahead);
+            }
             while let Some(d) = problems.next_if(|d| d.line.is_none_or(|l| l < line)) {
                 diags.push(d.clone());
             }
-            let index = city.blocks.len() as u32;
-            match city.block_index.entry(block.id.clone()) {
-                std::collections::hash_map::Entry::Occupied(first) => {
+            let local = block.district as usize;
+            let index = match city.add_block_hashed(piece.id_hashes[row_index], block) {
+                Ok(index) => index as usize,
+                Err(first) => {
+                    let first = first as usize;
                     diags.push(
                         Diagnostic::file(
                             file,
-                            format!(
-                                "duplicate block_id (first on line {})",
-                                city.lines.blocks[*first.get() as usize]
-                            ),
+                            format!("duplicate block_id (first on line {})", city.lines.blocks[first]),
                             "every block needs its own id",
                         )
                         .at_line(line)
-                        .at_field(piece.id_column, "block_id")
-                        .with_value(&block.id),
+                        .at_field(id_column, "block_id")
+                        .with_value(&city.blocks[first].id),
                     );
                     continue;
                 }
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(index);
-                }
-            }
-            let local = block.district as usize;
-            block.district = *districts[local].get_or_insert_with(|| district_index(city, &piece.districts[local]));
+            };
+            let district = *districts[local].get_or_insert_with(|| district_index(city, &piece.districts[local]));
+            city.blocks[index].district = district;
             city.lines.blocks.push(line);
-            city.blocks.push(block);
         }
+        std::hint::black_box(touched);
         for d in problems {
             diags.push(d.clone());
         }
@@ -706,30 +712,64 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
 #[derive(Default)]
 struct BlockPiece {
     rows: Vec<(u64, Block)>,
+    /// Each row's id hashed for the city's id index ([`StringTable::hash`]).
+    id_hashes: Vec<u64>,
     districts: Vec<String>,
     /// Ids of the rows with a problem.
     failed: Vec<String>,
-    /// The `block_id` column (1-based), for messages about repeated ids.
-    id_column: Option<usize>,
+}
+
+/// The columns of `blocks.csv`, looked up once per file instead of once per cell.
+struct BlockColumns {
+    block_id: Found<'static>,
+    name: Found<'static>,
+    district: Found<'static>,
+    lon: Found<'static>,
+    lat: Found<'static>,
+    households: Found<'static>,
+    status: Found<'static>,
+    move_in_year: Found<'static>,
+    planned_households: Found<'static>,
+}
+
+impl BlockColumns {
+    fn of(columns: &crate::io::csv::Columns) -> Self {
+        BlockColumns {
+            block_id: columns.found("block_id"),
+            name: columns.found("name"),
+            district: columns.found("district"),
+            lon: columns.found("lon"),
+            lat: columns.found("lat"),
+            households: columns.found("households"),
+            status: columns.found("status"),
+            move_in_year: columns.found("move_in_year"),
+            planned_households: columns.found("planned_households"),
+        }
+    }
 }
 
 impl BlockPiece {
-    fn row(&mut self, row: &Row<'_>, crs: Crs, diags: &mut Diagnostics) {
-        self.id_column = row.columns.get("block_id").map(|c| c + 1);
-        let id = row.required("block_id", diags);
-        let district = row.required("district", diags);
-        let location = row.location(crs, diags);
-        let households = row.count("households", diags);
-        let status = match row.text("status").to_ascii_lowercase().as_str() {
-            "" | "existing" => Some(BlockStatus::Existing),
-            "new" => Some(BlockStatus::New),
-            other => {
-                diags.push(row.diag("status", other, "unknown block status", "use existing or new"));
-                None
-            }
+    fn row(&mut self, row: &Row<'_>, columns: &BlockColumns, crs: Crs, diags: &mut Diagnostics) {
+        let id = row.required(columns.block_id, diags);
+        let district = row.required(columns.district, diags);
+        let location = row.location_in(columns.lon, columns.lat, crs, diags);
+        let households = row.count(columns.households, diags);
+        let status_text = row.text(columns.status);
+        let status = if status_text.is_empty() || status_text.eq_ignore_ascii_case("existing") {
+            Some(BlockStatus::Existing)
+        } else if status_text.eq_ignore_ascii_case("new") {
+            Some(BlockStatus::New)
+        } else {
+            diags.push(row.diag(
+                columns.status,
+                &status_text.to_ascii_lowercase(),
+                "unknown block status",
+                "use existing or new",
+            ));
+            None
         };
-        let move_in_year = row.parse::<i32>("move_in_year", "a year", diags);
-        let planned = row.count("planned_households", diags);
+        let move_in_year = row.parse::<i32>(columns.move_in_year, "a year", diags);
+        let planned = row.count(columns.planned_households, diags);
         let (
             Some(id),
             Some(district),
@@ -740,7 +780,7 @@ impl BlockPiece {
             Some(planned),
         ) = (id, district, location, households, status, move_in_year, planned)
         else {
-            self.failed.push(row.text("block_id").to_string());
+            self.failed.push(row.text(columns.block_id).to_string());
             return;
         };
         let district = match self.districts.iter().rposition(|d| d == district) {
@@ -750,7 +790,8 @@ impl BlockPiece {
                 self.districts.len() - 1
             }
         };
-        let name = row.text("name");
+        let name = row.text(columns.name);
+        self.id_hashes.push(StringTable::hash(id));
         self.rows.push((
             row.line,
             Block {
@@ -1479,6 +1520,9 @@ fn distance_row(row: &Row<'_>, city: &City, last_block: &mut u32, diags: &mut Di
     };
     Some((school?, block?, d?))
 }
+
+#[cfg(test)]
+mod block_tests;
 
 #[cfg(test)]
 mod tests {

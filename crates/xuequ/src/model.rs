@@ -269,8 +269,9 @@ pub struct City {
     pub zones: [StageZones; 3],
     /// School id to index.
     pub school_index: IdIndex,
-    /// Block id to index.
-    pub block_index: IdIndex,
+    /// Block id to index, over the blocks' own ids (no second copy of each id): found with
+    /// [`City::block`], filled by [`City::add_block`].
+    block_index: StringTable,
     /// Outlines of the blocks that were given as polygons (GeoJSON or shapefile), in WGS84
     /// degrees, by block index; empty when blocks came as points. A block's
     /// [`Block::location`] is then its polygon's interior point
@@ -329,7 +330,50 @@ impl City {
 
     /// The index of a block id.
     pub fn block(&self, id: &str) -> Option<u32> {
-        self.block_index.get(id).copied()
+        self.block_index
+            .find_hashed(StringTable::hash(id), id, |i| self.block_id(i))
+    }
+
+    /// The id of block `i` as the index reads it (none past the end: blocks are added only
+    /// by [`City::add_block`], but the vector is public).
+    fn block_id(&self, i: u32) -> &str {
+        self.blocks.get(i as usize).map_or("", |b| b.id.as_str())
+    }
+
+    /// Adds `block` at the end of [`City::blocks`] and finds it by its id from then on, or,
+    /// when a block already has that id, changes nothing and returns that block's index as
+    /// the error.
+    pub fn add_block(&mut self, block: Block) -> Result<u32, u32> {
+        self.add_block_hashed(StringTable::hash(&block.id), block)
+    }
+
+    /// [`City::add_block`] with the id's [`StringTable::hash`] computed already (by a
+    /// loader, in parallel).
+    pub(crate) fn add_block_hashed(&mut self, hash: u64, block: Block) -> Result<u32, u32> {
+        let index = self.blocks.len() as u32;
+        let blocks = &self.blocks;
+        let id = block.id.as_str();
+        // The table reads only the blocks it already holds.
+        let text_of = |i: u32| blocks.get(i as usize).map_or("", |b| b.id.as_str());
+        match self.block_index.insert(hash, id, index, text_of) {
+            Some(first) => Err(first),
+            None => {
+                self.blocks.push(block);
+                Ok(index)
+            }
+        }
+    }
+
+    /// Reads the id index where a block id of this hash would go, so that adding it a few
+    /// blocks later finds the slot in the cache (see [`StringTable::touch`]).
+    pub(crate) fn touch_block(&self, hash: u64) -> u64 {
+        self.block_index.touch(hash)
+    }
+
+    /// Room for `n` more blocks in [`City::blocks`] and the id index.
+    pub fn reserve_blocks(&mut self, n: usize) {
+        self.blocks.reserve(n);
+        self.block_index.reserve(n);
     }
 
     /// [`City::block`] for ids that mostly come in the blocks' own order or in runs of one

@@ -169,7 +169,7 @@ impl<'a> Row<'a> {
         }
     }
 
-    pub(crate) fn count(&self, column: &str, diags: &mut Diagnostics) -> Option<Option<u32>> {
+    pub(crate) fn count(&self, column: impl ColumnName, diags: &mut Diagnostics) -> Option<Option<u32>> {
         self.parse::<u32>(column, "a whole number ≥ 0", diags)
     }
 
@@ -193,22 +193,33 @@ impl<'a> Row<'a> {
     }
 
     pub(crate) fn location(&self, crs: Crs, diags: &mut Diagnostics) -> Option<Location> {
-        let lon = self.parse::<f64>("lon", "a longitude in degrees", diags)?;
-        let lat = self.parse::<f64>("lat", "a latitude in degrees", diags)?;
+        self.location_in("lon", "lat", crs, diags)
+    }
+
+    /// [`Row::location`] from columns a reader already looked up.
+    pub(crate) fn location_in<C: ColumnName>(
+        &self,
+        lon_column: C,
+        lat_column: C,
+        crs: Crs,
+        diags: &mut Diagnostics,
+    ) -> Option<Location> {
+        let lon = self.parse::<f64>(lon_column, "a longitude in degrees", diags)?;
+        let lat = self.parse::<f64>(lat_column, "a latitude in degrees", diags)?;
         let (Some(lon), Some(lat)) = (lon, lat) else {
-            let col = if lon.is_none() { "lon" } else { "lat" };
+            let col = if lon.is_none() { lon_column } else { lat_column };
             diags.push(self.diag(
                 col,
                 "",
-                format!("{col} is empty"),
+                format!("{} is empty", col.name()),
                 "every school and block needs lon and lat",
             ));
             return None;
         };
         if !(-180.0..=180.0).contains(&lon) || !lon.is_finite() {
             diags.push(self.diag(
-                "lon",
-                self.text("lon"),
+                lon_column,
+                self.text(lon_column),
                 "longitude is outside -180..180",
                 "check that lon and lat are not swapped",
             ));
@@ -216,8 +227,8 @@ impl<'a> Row<'a> {
         }
         if !(-90.0..=90.0).contains(&lat) || !lat.is_finite() {
             diags.push(self.diag(
-                "lat",
-                self.text("lat"),
+                lat_column,
+                self.text(lat_column),
                 "latitude is outside -90..90",
                 "check that lon and lat are not swapped",
             ));

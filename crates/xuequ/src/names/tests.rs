@@ -40,10 +40,8 @@ fn phrases_split_expand_and_keep_street_ranges() {
 }
 
 fn city(names: &[(&str, u32)]) -> City {
-    let mut c = City {
-        districts: vec!["梁溪区".into(), "滨湖区".into()],
-        ..City::default()
-    };
+    let mut c = City::default();
+    c.districts = vec!["梁溪区".into(), "滨湖区".into()];
     for (i, (n, d)) in names.iter().enumerate() {
         c.blocks.push(Block {
             id: format!("B{i}"),

@@ -10,8 +10,6 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::Path;
 
-use rustc_hash::FxHashMap;
-
 use crate::edit::Change;
 use crate::error::Diagnostic;
 use crate::model::{City, Stage};
@@ -28,8 +26,8 @@ pub(super) struct Positions<'a> {
     edited_zones: HashMap<(Stage, String, String), At>,
     /// Blocks read from a polygon file: the first this many, in feature order.
     polygon_blocks: Option<usize>,
-    /// The first line of each (stage, block, school) zone row, built on the first zone warning.
-    zone_lines: OnceCell<FxHashMap<(usize, u32, u32), u64>>,
+    /// Per stage, the zone rows grouped by block, built on the first zone warning.
+    zone_rows: OnceCell<[ZoneRows; 3]>,
     /// Zone polygons: (stage, school) to feature, read on the first zone warning.
     zone_features: OnceCell<HashMap<(Stage, String), At>>,
     schools_file: String,
@@ -50,7 +48,7 @@ impl<'a> Positions<'a> {
             edited_blocks: HashMap::new(),
             edited_zones: HashMap::new(),
             polygon_blocks: None,
-            zone_lines: OnceCell::new(),
+            zone_rows: OnceCell::new(),
             zone_features: OnceCell::new(),
             schools_file: name(&inputs.schools),
             blocks_file: name(&inputs.blocks),
@@ -171,18 +169,12 @@ impl<'a> Positions<'a> {
 
     fn zone_row(&self, stage: Stage, block: &str, school: &str) -> Option<At> {
         let (b, s) = (self.city.block(block)?, self.city.school(school)?);
-        let lines = self.zone_lines.get_or_init(|| {
-            let mut first = FxHashMap::default();
-            for (stage, rows) in self.city.lines.zones.iter().enumerate() {
-                for &(b, s, line) in rows {
-                    first.entry((stage, b, s)).or_insert(line);
-                }
-            }
-            first
-        });
-        lines
-            .get(&(stage.index(), b, s))
-            .map(|&l| (self.zones_file.clone(), Some(l)))
+        let rows = &self.zone_rows.get_or_init(|| {
+            let zones = &self.city.lines.zones;
+            [0, 1, 2].map(|stage| ZoneRows::new(&zones[stage]))
+        })[stage.index()];
+        rows.first_line(&self.city.lines.zones[stage.index()], b, s)
+            .map(|l| (self.zones_file.clone(), Some(l)))
     }
 
     fn zone_features(&self) -> &HashMap<(Stage, String), At> {
@@ -205,5 +197,48 @@ impl<'a> Positions<'a> {
             }
             features
         })
+    }
+}
+
+/// One stage's zone rows ((block, school, line) in file order) grouped by block, each
+/// block's in file order: the first row zoning a block to a school is found among that
+/// block's few rows (no map entry per row).
+#[derive(Debug, Default)]
+pub(super) struct ZoneRows {
+    /// Where each block's rows start in `rows`; one more entry than blocks.
+    start: Vec<u32>,
+    /// Positions in the stage's rows.
+    rows: Vec<u32>,
+}
+
+impl ZoneRows {
+    pub(super) fn new(lines: &[(u32, u32, u64)]) -> ZoneRows {
+        let blocks = lines.iter().map(|r| r.0 as usize + 1).max().unwrap_or(0);
+        let mut start = vec![0u32; blocks + 1];
+        for &(b, _, _) in lines {
+            start[b as usize + 1] += 1;
+        }
+        for b in 0..blocks {
+            start[b + 1] += start[b];
+        }
+        let mut placed = start.clone();
+        let mut rows = vec![0u32; lines.len()];
+        for (i, &(b, _, _)) in lines.iter().enumerate() {
+            rows[placed[b as usize] as usize] = i as u32;
+            placed[b as usize] += 1;
+        }
+        ZoneRows { start, rows }
+    }
+
+    /// The line of the first row of `lines` (the rows this was built from) zoning `block`
+    /// to `school`.
+    pub(super) fn first_line(&self, lines: &[(u32, u32, u64)], block: u32, school: u32) -> Option<u64> {
+        let b = block as usize;
+        let range = *self.start.get(b)? as usize..*self.start.get(b + 1)? as usize;
+        self.rows[range]
+            .iter()
+            .map(|&i| lines[i as usize])
+            .find(|&(_, s, _)| s == school)
+            .map(|(_, _, line)| line)
     }
 }

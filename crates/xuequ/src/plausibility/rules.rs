@@ -1,6 +1,6 @@
 //! The input rules, one function each (see the table in the module docs).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use geo::{Contains, MultiPolygon};
 
@@ -44,15 +44,18 @@ fn inside(g: &MultiPolygon<f64>, loc: &Location, tolerance: f64) -> bool {
     g.contains(&geo::Point::new(loc.lon, loc.lat)) || distance_to_outline(g, loc.lon, loc.lat) <= tolerance
 }
 
-/// The median of a non-empty slice (sorted in place).
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
+/// The median of a non-empty slice (reordered in place): the middle value, or the mean of
+/// the two middle values, of the slice sorted by [`f64::total_cmp`], found by selection
+/// instead of sorting.
+pub(super) fn median(v: &mut [f64]) -> f64 {
     let n = v.len();
+    let (below, &mut middle, _) = v.select_nth_unstable_by(n / 2, f64::total_cmp);
     if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+        return middle;
     }
+    // The value sorted just before the middle one is the largest of those below it.
+    let before = below.iter().copied().max_by(f64::total_cmp).unwrap_or(middle);
+    (before + middle) / 2.0
 }
 
 /// Schools and blocks outside the city: outside every district outline when there are
@@ -133,40 +136,60 @@ pub(super) fn extent(city: &City, pos: &Positions, params: &Params, out: &mut Ve
         }
         return;
     }
-    let all: Vec<(bool, &str, Location)> = points.map(|(s, id, _, l)| (s, id, l)).collect();
-    if all.len() < 8 {
+    // Schools first, then blocks: point `i` is a school when `i < schools`.
+    let schools = city.schools.len();
+    if schools + city.blocks.len() < 8 {
         return; // too few points for a robust extent
     }
-    let mut lons: Vec<f64> = all.iter().map(|p| p.2.lon).collect();
-    let mut lats: Vec<f64> = all.iter().map(|p| p.2.lat).collect();
-    let centre = Location::from_wgs84(median(&mut lons), median(&mut lats));
-    let dist: Vec<f64> = all.iter().map(|p| f64::from(p.2.distance_m(&centre))).collect();
-    let mut sorted = dist.clone();
-    sorted.sort_by(f64::total_cmp);
-    let p90 = sorted[(sorted.len() * 9) / 10].max(1_000.0);
+    let locations = || {
+        city.schools
+            .iter()
+            .map(|s| &s.location)
+            .chain(city.blocks.iter().map(|b| &b.location))
+    };
+    // One buffer for the median longitude, then latitude.
+    let mut values: Vec<f64> = locations().map(|l| l.lon).collect();
+    let lon = median(&mut values);
+    values.clear();
+    values.extend(locations().map(|l| l.lat));
+    let lat = median(&mut values);
+    drop(values);
+    let centre = Location::from_wgs84(lon, lat);
+    let dist: Vec<u32> = locations().map(|l| l.distance_m(&centre)).collect();
+    // The 90th-percentile distance: the value a sort would put at 9/10 of the list.
+    let mut order = dist.clone();
+    let rank = (order.len() * 9) / 10;
+    let p90 = f64::from(*order.select_nth_unstable(rank).1).max(1_000.0);
+    drop(order);
     let limit = params.extent_factor * p90;
-    for ((school, id, loc), d) in all.iter().zip(&dist) {
-        if *d > limit {
-            out.push(Warning {
-                kind: WarningKind::OutsideCity,
-                diagnostic: at(
-                    *school,
-                    id,
-                    format!(
-                        "{} {id} at ({:.6}, {:.6}) lies {} from the median point of all schools and blocks, beyond {} ({} × the 90th-percentile distance {})",
-                        what(*school),
-                        loc.lon,
-                        loc.lat,
-                        km(*d),
-                        km(limit),
-                        params.extent_factor,
-                        km(p90)
-                    ),
-                    "check lon and lat (swapped? a digit lost? the scenario's crs?)",
-                )
-                .at_field(None, "lon"),
-            });
+    for (i, &d) in dist.iter().enumerate() {
+        let d = f64::from(d);
+        if d <= limit {
+            continue;
         }
+        let (school, id, loc) = match i.checked_sub(schools) {
+            None => (true, city.schools[i].id.as_str(), &city.schools[i].location),
+            Some(b) => (false, city.blocks[b].id.as_str(), &city.blocks[b].location),
+        };
+        out.push(Warning {
+            kind: WarningKind::OutsideCity,
+            diagnostic: at(
+                school,
+                id,
+                format!(
+                    "{} {id} at ({:.6}, {:.6}) lies {} from the median point of all schools and blocks, beyond {} ({} × the 90th-percentile distance {})",
+                    what(school),
+                    loc.lon,
+                    loc.lat,
+                    km(d),
+                    km(limit),
+                    params.extent_factor,
+                    km(p90)
+                ),
+                "check lon and lat (swapped? a digit lost? the scenario's crs?)",
+            )
+            .at_field(None, "lon"),
+        });
     }
 }
 
@@ -246,35 +269,64 @@ pub(super) fn districts(city: &City, pos: &Positions, params: &Params, out: &mut
 
 /// Zones whose school is far from its blocks, or in another district.
 pub(super) fn zones(city: &City, pos: &Positions, params: &Params, out: &mut Vec<Warning>) {
+    let school_count = city.schools.len();
+    let district_count = city.schools.iter().map(|s| s.district as usize + 1).max().unwrap_or(0);
     for stage in Stage::ALL {
         let z = city.zones(stage);
-        // Per school: its (block, distance) pairs.
-        let mut by_school: BTreeMap<u32, Vec<(u32, f64)>> = BTreeMap::new();
-        let mut all: Vec<f64> = Vec::new();
+        // Per school, its (block, distance) pairs in block order, as ranges of one vector:
+        // counted, then placed.
+        let mut start = vec![0usize; school_count + 1];
+        for b in 0..city.blocks.len() as u32 {
+            for &s in z.schools_of(b) {
+                start[s as usize + 1] += 1;
+            }
+        }
+        for s in 0..school_count {
+            start[s + 1] += start[s];
+        }
+        let total = start[school_count];
+        if total == 0 {
+            continue;
+        }
+        let mut placed = start.clone();
+        let mut pairs = vec![(0u32, 0.0f64); total];
+        let mut all: Vec<f64> = Vec::with_capacity(total);
         for (b, block) in city.blocks.iter().enumerate() {
             for &s in z.schools_of(b as u32) {
                 let d = f64::from(block.location.distance_m(&city.schools[s as usize].location));
-                by_school.entry(s).or_default().push((b as u32, d));
+                pairs[placed[s as usize]] = (b as u32, d);
+                placed[s as usize] += 1;
                 all.push(d);
             }
         }
-        if all.is_empty() {
-            continue;
-        }
         let city_median = median(&mut all);
         // Per district of the school: rural counties have longer zones than the city centre.
-        let mut by_district: BTreeMap<u32, Vec<f64>> = BTreeMap::new();
-        for (&s, pairs) in &by_school {
-            by_district
-                .entry(city.schools[s as usize].district)
-                .or_default()
-                .extend(pairs.iter().map(|p| p.1));
+        // The same buffer holds the distances again, grouped by the school's district.
+        let mut district_start = vec![0usize; district_count + 1];
+        for (s, school) in city.schools.iter().enumerate() {
+            district_start[school.district as usize + 1] += start[s + 1] - start[s];
         }
-        let district_median: BTreeMap<u32, f64> =
-            by_district.into_iter().map(|(d, mut v)| (d, median(&mut v))).collect();
-        for (&s, pairs) in &by_school {
-            let school = &city.schools[s as usize];
-            let own = district_median.get(&school.district).copied().unwrap_or(0.0);
+        for d in 0..district_count {
+            district_start[d + 1] += district_start[d];
+        }
+        let mut district_placed = district_start.clone();
+        for (s, school) in city.schools.iter().enumerate() {
+            let d = school.district as usize;
+            for &(_, distance) in &pairs[start[s]..start[s + 1]] {
+                all[district_placed[d]] = distance;
+                district_placed[d] += 1;
+            }
+        }
+        let district_median: Vec<f64> = (0..district_count)
+            .map(|d| match district_start[d] < district_start[d + 1] {
+                true => median(&mut all[district_start[d]..district_start[d + 1]]),
+                false => 0.0,
+            })
+            .collect();
+        for s in (0..school_count).filter(|&s| start[s] < start[s + 1]) {
+            let pairs = &pairs[start[s]..start[s + 1]];
+            let school = &city.schools[s];
+            let own = district_median[school.district as usize];
             let (med, of) = if own > city_median {
                 (own, format!("of {}", city.districts[school.district as usize]))
             } else {
@@ -491,3 +543,6 @@ pub(super) fn zone_polygons(
         });
     }
 }
+
+#[cfg(test)]
+mod oracle_tests;

@@ -495,7 +495,7 @@ impl ServiceData {
     }
 
     fn block_index(&self, id: &str) -> Result<u32, QueryError> {
-        self.data.city.block_index.get(id).copied().ok_or_else(|| {
+        self.data.city.block(id).ok_or_else(|| {
             QueryError::not_found(
                 "unknown_block",
                 format!("no block has block_id \"{id}\" (fix: use an id from blocks.csv, or /v1/search?q=小区名)"),
@@ -864,7 +864,7 @@ fn read_risk(dir: &Path, data: &Dataset) -> Result<Option<RiskTables>, ServiceEr
     let path = &files[1];
     for (line, row) in read_table(path)? {
         let id = cell(path, line, &row, "block_id")?;
-        let block = data.city.block_index.get(id).copied().ok_or_else(|| {
+        let block = data.city.block(id).ok_or_else(|| {
             results_error(
                 path,
                 format!("line {line}: block_id \"{id}\" is not in this scenario (fix: give a run of this scenario)"),

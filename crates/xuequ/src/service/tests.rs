@@ -172,7 +172,7 @@ fn a_point_at_a_block_finds_that_block_and_its_zone_schools() {
             .unwrap();
         assert_eq!(v["block"]["distance_m"], 0, "block {}", block.id);
         let found = v["block"]["block_id"].as_str().unwrap();
-        let f = d.city.block_index[found] as usize;
+        let f = d.city.block(found).unwrap() as usize;
         assert_eq!(d.city.blocks[f].location.ecef, block.location.ecef);
         for (stage, answer) in d.scenario.stages.iter().zip(v["stages"].as_array().unwrap()) {
             let mut want: Vec<String> = d.city.zones[stage.index()]

@@ -275,9 +275,8 @@ pub fn check_development(
                 b.id
             )));
         }
-        let i = city.blocks.len() as u32;
-        city.block_index.insert(b.id.clone(), i);
-        city.blocks.push(b.clone());
+        // The id was checked above, so the block is added.
+        let (Ok(i) | Err(i)) = city.add_block(b.clone());
         dev.push((i, false));
     }
     if dev.is_empty() {
