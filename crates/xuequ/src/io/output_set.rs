@@ -436,21 +436,136 @@ fn process_alive(pid: u32) -> bool {
 /// Bytes written between two syncs of a large file ([`FileThread`]).
 const SYNC_EVERY: usize = 64 << 20;
 
-/// Bytes per hand-over from [`FileThread::write`] to its thread.
+/// Bytes per hand-over from [`FileThread::write`] to its thread (a whole number of
+/// [`DIRECT_BLOCK`]s).
 const FILE_THREAD_BUFFER: usize = 1 << 20;
+
+/// The alignment (in memory and in the file) and size unit of a direct write.
+const DIRECT_BLOCK: usize = 4096;
+
+/// A hand-over buffer whose bytes start at a [`DIRECT_BLOCK`] boundary in memory, so a
+/// full one can be written to the file directly.
+struct AlignedBuffer {
+    data: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuffer {
+    fn new() -> AlignedBuffer {
+        let data = vec![0u8; FILE_THREAD_BUFFER + DIRECT_BLOCK];
+        // `usize::MAX` cannot happen for bytes; 0 would only make direct writes fall back.
+        let start = data.as_ptr().align_offset(DIRECT_BLOCK).min(DIRECT_BLOCK);
+        AlignedBuffer { data, start, len: 0 }
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.data[self.start..self.start + self.len]
+    }
+
+    /// Appends as much of `bytes` as fits; returns how much did.
+    fn push(&mut self, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(FILE_THREAD_BUFFER - self.len);
+        let at = self.start + self.len;
+        self.data[at..at + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+        n
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == FILE_THREAD_BUFFER
+    }
+}
+
+/// Where a [`FileThread`] puts the bytes: whole blocks through a second handle opened for
+/// direct writes where the system has them (Linux), the rest through the ordinary one.
+///
+/// Direct writes go from the buffer to the disk without a copy in the system's page cache:
+/// on the machines this was measured on, copying a gigabyte of output into fresh page-cache
+/// memory took 2 to 3 CPU seconds and syncing it half a second more, against 0.65 s of
+/// waiting for the disk and no CPU time to speak of written directly. A system or file
+/// system without them (a `tmpfs`, say) gets ordinary writes, as does the part of the file
+/// after its last whole block.
+struct FileSink {
+    file: std::fs::File,
+    direct: Option<std::fs::File>,
+    offset: u64,
+}
+
+impl FileSink {
+    fn create(path: &Path) -> std::io::Result<FileSink> {
+        let file = std::fs::File::create(path)?;
+        Ok(FileSink {
+            file,
+            direct: open_direct(path),
+            offset: 0,
+        })
+    }
+
+    fn write_all(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
+        let whole = bytes.len() / DIRECT_BLOCK * DIRECT_BLOCK;
+        if let Some(direct) = &self.direct
+            && whole > 0
+        {
+            match write_at(direct, &bytes[..whole], self.offset) {
+                Ok(()) => {
+                    self.offset += whole as u64;
+                    bytes = &bytes[whole..];
+                }
+                // Refused (an unaligned buffer, a file system without direct writes): these
+                // bytes and the rest go the ordinary way.
+                Err(_) => self.direct = None,
+            }
+        }
+        if !bytes.is_empty() {
+            write_at(&self.file, bytes, self.offset)?;
+            self.offset += bytes.len() as u64;
+            // The file's end is no longer at a block boundary.
+            self.direct = None;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` at `offset` of `file`.
+#[cfg(unix)]
+fn write_at(file: &std::fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+/// Writes `bytes` at the end of `file` (where every write is ordinary, the offsets follow
+/// one another).
+#[cfg(not(unix))]
+fn write_at(mut file: &std::fs::File, bytes: &[u8], _offset: u64) -> std::io::Result<()> {
+    file.write_all(bytes)
+}
+
+/// A second handle on `path` for direct writes, where the system has them.
+#[cfg(target_os = "linux")]
+fn open_direct(path: &Path) -> Option<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::open(path, OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC, Mode::empty())
+        .ok()
+        .map(std::fs::File::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_direct(_: &Path) -> Option<std::fs::File> {
+    None
+}
 
 /// A file written by a thread of its own: writes are gathered into buffers of
 /// [`FILE_THREAD_BUFFER`] bytes and handed over, and the emptied buffers come back for
-/// reuse, so the caller (hashing) and the copy into the file run side by side. Every
-/// [`SYNC_EVERY`] bytes a third thread syncs what is written so far; after the last write
-/// the file is synced whole.
+/// reuse, so the caller (hashing) and the writing run side by side ([`FileSink`]: directly
+/// to the disk where it can). Every [`SYNC_EVERY`] bytes a third thread syncs what is
+/// written so far; after the last write the file is synced whole.
 struct FileThread {
     /// The buffer being filled.
-    buffer: Vec<u8>,
+    buffer: AlignedBuffer,
     /// Full buffers to the thread (`None` once finished).
-    full: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    full: Option<std::sync::mpsc::SyncSender<AlignedBuffer>>,
     /// Emptied buffers back from the thread.
-    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+    empty: std::sync::mpsc::Receiver<AlignedBuffer>,
     /// The outcome of the writes, sent before the sync starts.
     written: std::sync::mpsc::Receiver<std::io::Result<()>>,
     /// The thread; it returns the outcome of the sync.
@@ -459,8 +574,8 @@ struct FileThread {
 
 impl FileThread {
     fn create(path: &Path) -> std::io::Result<FileThread> {
-        let mut file = std::fs::File::create(path)?;
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let mut sink = FileSink::create(path)?;
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<AlignedBuffer>(2);
         let (empty_tx, empty_rx) = std::sync::mpsc::channel();
         let (written_tx, written_rx) = std::sync::mpsc::channel();
         // A large file is synced part by part while it is written, by a thread of its own:
@@ -468,7 +583,7 @@ impl FileThread {
         // The syncing thread keeps its first error: an error reported to one sync is not
         // reported again to the next.
         let (tick_tx, tick_rx) = std::sync::mpsc::sync_channel::<()>(1);
-        let syncing = file.try_clone()?;
+        let syncing = sink.file.try_clone()?;
         let syncer = std::thread::Builder::new().name("xuequ-sync".into()).spawn(move || {
             let mut outcome = Ok(());
             for () in tick_rx {
@@ -483,15 +598,15 @@ impl FileThread {
             let mut unsynced = 0usize;
             for mut buffer in full_rx {
                 if outcome.is_ok() {
-                    outcome = file.write_all(&buffer);
-                    unsynced += buffer.len();
+                    outcome = sink.write_all(buffer.filled());
+                    unsynced += buffer.len;
                     if unsynced >= SYNC_EVERY {
                         unsynced = 0;
                         // Skipped while a sync is still running: the next one takes it all.
                         let _ = tick_tx.try_send(());
                     }
                 }
-                buffer.clear();
+                buffer.len = 0;
                 // The writer may be gone after a failure; the buffer is then dropped.
                 let _ = empty_tx.send(buffer);
             }
@@ -503,11 +618,11 @@ impl FileThread {
                 .unwrap_or_else(|_| Err(std::io::Error::other("syncing the file failed")));
             match failed {
                 true => Ok(()),
-                false => synced.and_then(|()| file.sync_all()),
+                false => synced.and_then(|()| sink.file.sync_all()),
             }
         })?;
         Ok(FileThread {
-            buffer: Vec::with_capacity(FILE_THREAD_BUFFER),
+            buffer: AlignedBuffer::new(),
             full: Some(full_tx),
             empty: empty_rx,
             written: written_rx,
@@ -517,10 +632,7 @@ impl FileThread {
 
     /// Hands the current buffer to the thread and takes an emptied one (or a new one).
     fn hand_over(&mut self) -> std::io::Result<()> {
-        let spare = self
-            .empty
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(FILE_THREAD_BUFFER));
+        let spare = self.empty.try_recv().unwrap_or_else(|_| AlignedBuffer::new());
         let full = std::mem::replace(&mut self.buffer, spare);
         match &self.full {
             Some(sender) if sender.send(full).is_ok() => Ok(()),
@@ -530,7 +642,7 @@ impl FileThread {
 
     /// Waits for every write; the sync goes on in the returned thread.
     fn finish(mut self) -> std::io::Result<std::thread::JoinHandle<std::io::Result<()>>> {
-        if !self.buffer.is_empty() {
+        if self.buffer.len > 0 {
             self.hand_over()?;
         }
         self.full = None;
@@ -544,10 +656,8 @@ impl FileThread {
 
 impl Write for FileThread {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let room = FILE_THREAD_BUFFER.saturating_sub(self.buffer.len()).max(1);
-        let n = buf.len().min(room);
-        self.buffer.extend_from_slice(&buf[..n]);
-        if self.buffer.len() >= FILE_THREAD_BUFFER {
+        let n = self.buffer.push(buf);
+        if self.buffer.is_full() {
             self.hand_over()?;
         }
         Ok(n)
@@ -683,6 +793,40 @@ mod tests {
             let want: Vec<String> = [2, 0, 1].iter().map(|&i| inputs[i].display().to_string()).collect();
             proptest::prop_assert_eq!(listed, want);
             proptest::prop_assert_eq!(&m.inputs[0].sha256, &sha256_hex(&[b'c'; 12]));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+        /// Whole blocks written directly, the rest and any refused direct write (here: from
+        /// memory not at a block boundary) the ordinary way: the file holds every byte in
+        /// order, with or without a direct handle.
+        #[test]
+        fn direct_and_ordinary_writes_make_the_same_file(
+            chunks in proptest::collection::vec((0usize..3 * DIRECT_BLOCK, proptest::prelude::any::<bool>()), 0..8),
+            direct in proptest::prelude::any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("f.csv");
+            let mut sink = FileSink::create(&path).unwrap();
+            if !direct {
+                sink.direct = None;
+            }
+            let mut whole = Vec::new();
+            for (k, &(len, aligned)) in chunks.iter().enumerate() {
+                let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + k) as u8).collect();
+                let mut buffer = AlignedBuffer::new();
+                // Aligned chunks come from the start of an aligned buffer, the others one
+                // byte past it.
+                let skip = usize::from(!aligned);
+                buffer.push(&vec![0u8; skip]);
+                buffer.push(&bytes);
+                sink.write_all(&buffer.filled()[skip..]).unwrap();
+                whole.extend_from_slice(&bytes);
+            }
+            sink.file.sync_all().unwrap();
+            drop(sink);
+            proptest::prop_assert_eq!(std::fs::read(&path).unwrap(), whole);
         }
     }
 
