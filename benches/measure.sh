@@ -4,7 +4,7 @@
 # prints per run and as medians: CPU seconds (user + sys), wall seconds, peak RSS and the
 # 1-minute load average just before the run.
 #
-#   cargo build --release -p xuequ-cli --example baseline_da
+#   cargo build --release -p xuequ-cli -p xuequ-suite --example baseline_da
 #   target/release/xuequ synth --preset choice10 --applicants 1000000 --out /tmp/c1m
 #   benches/measure.sh /tmp/c1m 5
 #
@@ -16,7 +16,7 @@ runs=${2:-3}
 xuequ=${XUEQU:-target/release/xuequ}
 baseline=${BASELINE:-target/release/examples/baseline_da}
 for bin in "$xuequ" "$baseline"; do
-  [ -x "$bin" ] || { echo "missing $bin: cargo build --release -p xuequ-cli --example baseline_da" >&2; exit 1; }
+  [ -x "$bin" ] || { echo "missing $bin: cargo build --release -p xuequ-cli -p xuequ-suite --example baseline_da" >&2; exit 1; }
 done
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
