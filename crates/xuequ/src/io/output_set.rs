@@ -201,8 +201,8 @@ impl OutputSet {
             ));
         }
         let path = self.staging.join(name);
-        // The bytes are hashed on this thread while a thread of the file's own copies them
-        // to the file (at ten million applicants each takes about half a second).
+        // The bytes are hashed on this thread while a thread of the file's own writes them
+        // ([`FileThread`]; at ten million applicants each takes about half a second).
         let result = (|| {
             let mut hashing = HashingWriter::new(FileThread::create(&path)?);
             render(&mut hashing)?;
