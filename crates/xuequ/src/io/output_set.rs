@@ -244,10 +244,8 @@ impl OutputSet {
         for name in names {
             let path = self.staging.join(&name);
             let mut f = std::fs::File::open(&path).map_err(|e| io_error(&path, e))?;
-            let mut h = HashingWriter::new(std::io::sink());
-            std::io::copy(&mut f, &mut h).map_err(|e| io_error(&path, e))?;
+            let (bytes, sha256) = hash_file(&mut f).map_err(|e| io_error(&path, e))?;
             f.sync_all().map_err(|e| io_error(&path, e))?;
-            let (bytes, sha256) = h.finish();
             self.manifest.files.retain(|m| m.name != name);
             self.manifest.files.push(ManifestFile { name, bytes, sha256 });
         }
@@ -299,12 +297,16 @@ impl OutputSet {
     }
 }
 
+/// A file's size and SHA-256, read from where it stands to its end.
+fn hash_file(file: &mut std::fs::File) -> std::io::Result<(u64, String)> {
+    let mut h = HashingWriter::new(std::io::sink());
+    std::io::copy(file, &mut h)?;
+    Ok(h.finish())
+}
+
 /// An input's size and SHA-256 (`None` when it cannot be read).
 fn hash_input(path: &Path) -> Option<ManifestInput> {
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut h = HashingWriter::new(std::io::sink());
-    std::io::copy(&mut f, &mut h).ok()?;
-    let (bytes, sha256) = h.finish();
+    let (bytes, sha256) = hash_file(&mut std::fs::File::open(path).ok()?).ok()?;
     Some(ManifestInput {
         path: path.display().to_string(),
         bytes,
