@@ -952,9 +952,9 @@ impl SchoolMemo {
             return city.school(id);
         }
         // Ids hold no NUL (control characters are rejected), so zero padding is unambiguous.
-        let mut packed = [0u8; 8];
-        packed[..bytes.len()].copy_from_slice(bytes);
-        let key = u64::from_le_bytes(packed);
+        // Packed byte by byte: copying into an array and reading it back as a u64 costs a
+        // call and a failed store-to-load forwarding per lookup.
+        let key = bytes.iter().rev().fold(0u64, |key, &b| (key << 8) | u64::from(b));
         if self.slots.is_empty() {
             self.slots = vec![(0, u32::MAX); 1 << Self::SLOT_BITS];
         }
