@@ -61,11 +61,18 @@ impl std::fmt::Display for Stage {
 impl std::str::FromStr for Stage {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "kindergarten" | "幼儿园" => Ok(Stage::Kindergarten),
-            "primary" | "小学" => Ok(Stage::Primary),
-            "junior" | "初中" => Ok(Stage::Junior),
-            _ => Err("use kindergarten, primary or junior".to_string()),
+        // Compared without case instead of lower-casing into a new string: every row of
+        // `students.csv` names a stage.
+        let s = s.trim();
+        let is = |words: &[&str]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
+        if is(&["kindergarten", "幼儿园"]) {
+            Ok(Stage::Kindergarten)
+        } else if is(&["primary", "小学"]) {
+            Ok(Stage::Primary)
+        } else if is(&["junior", "初中"]) {
+            Ok(Stage::Junior)
+        } else {
+            Err("use kindergarten, primary or junior".to_string())
         }
     }
 }
@@ -93,10 +100,14 @@ impl Sector {
 impl std::str::FromStr for Sector {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "public" | "公办" => Ok(Sector::Public),
-            "private" | "民办" => Ok(Sector::Private),
-            _ => Err("use public or private".to_string()),
+        let s = s.trim();
+        let is = |words: &[&str]| words.iter().any(|w| s.eq_ignore_ascii_case(w));
+        if is(&["public", "公办"]) {
+            Ok(Sector::Public)
+        } else if is(&["private", "民办"]) {
+            Ok(Sector::Private)
+        } else {
+            Err("use public or private".to_string())
         }
     }
 }
@@ -682,5 +693,93 @@ mod string_table_tests {
                 proptest::prop_assert_eq!(table.find(w, |i| &stored[i as usize]), expected.get(w).copied());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod name_parsing_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::{Sector, Stage};
+
+    /// The plain definition: trim, lower-case the ASCII letters, compare with each name.
+    fn stage_by_lowercase(s: &str) -> Option<Stage> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "kindergarten" | "幼儿园" => Some(Stage::Kindergarten),
+            "primary" | "小学" => Some(Stage::Primary),
+            "junior" | "初中" => Some(Stage::Junior),
+            _ => None,
+        }
+    }
+
+    fn sector_by_lowercase(s: &str) -> Option<Sector> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "public" | "公办" => Some(Sector::Public),
+            "private" | "民办" => Some(Sector::Private),
+            _ => None,
+        }
+    }
+
+    /// A name, maybe changed: letters' case flipped, a character dropped or added, spaces
+    /// (ASCII and ideographic) around it.
+    fn name_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let names = prop::sample::select(vec![
+            "kindergarten",
+            "primary",
+            "junior",
+            "幼儿园",
+            "小学",
+            "初中",
+            "public",
+            "private",
+            "公办",
+            "民办",
+            "",
+            "primar",
+            "juniors",
+            "İ",
+        ]);
+        (
+            names,
+            prop::collection::vec(any::<bool>(), 16),
+            0..4usize,
+            "[ \u{3000}\t]{0,2}",
+            "[ \u{3000}]{0,2}",
+            any::<char>(),
+            0..20usize,
+        )
+            .prop_map(|(name, flips, edit, before, after, extra, at)| {
+                let mut chars: Vec<char> = name
+                    .chars()
+                    .zip(flips.iter().cycle())
+                    .map(|(c, &flip)| if flip { c.to_ascii_uppercase() } else { c })
+                    .collect();
+                match edit {
+                    1 if !chars.is_empty() => {
+                        chars.remove(at % chars.len());
+                    }
+                    2 => chars.insert(at % (chars.len() + 1), extra),
+                    _ => {}
+                }
+                format!("{before}{}{after}", chars.into_iter().collect::<String>())
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn stage_and_sector_names_parse_as_lower_casing_does(s in name_like()) {
+            proptest::prop_assert_eq!(s.parse::<Stage>().ok(), stage_by_lowercase(&s));
+            proptest::prop_assert_eq!(s.parse::<Sector>().ok(), sector_by_lowercase(&s));
+        }
+    }
+
+    #[test]
+    fn the_names_themselves_parse() {
+        assert_eq!(" Primary ".parse::<Stage>().unwrap(), Stage::Primary);
+        assert_eq!("初中".parse::<Stage>().unwrap(), Stage::Junior);
+        assert_eq!("KINDERGARTEN".parse::<Stage>().unwrap(), Stage::Kindergarten);
+        assert_eq!("民办".parse::<Sector>().unwrap(), Sector::Private);
+        assert!("primaryx".parse::<Stage>().is_err());
     }
 }

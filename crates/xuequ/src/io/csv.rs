@@ -108,11 +108,39 @@ fn trim_cell(cell: &str) -> &str {
     }
 }
 
+/// The fields of one record, as places in a text: the line itself for quote-free text (no
+/// field is copied), or a csv reader's unquoted fields laid end to end.
+#[derive(Clone, Copy)]
+pub(crate) struct Record<'a> {
+    /// Every field lies within this text; only control-character checks read it whole.
+    text: &'a str,
+    /// Each field's start and end in `text`.
+    bounds: &'a [(usize, usize)],
+}
+
+impl<'a> Record<'a> {
+    pub(crate) fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<&'a str> {
+        let &(from, to) = self.bounds.get(i)?;
+        self.text.get(from..to)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        let text = self.text;
+        self.bounds
+            .iter()
+            .map(move |&(from, to)| text.get(from..to).unwrap_or(""))
+    }
+}
+
 /// One data row while it is being read (shared with the other CSV inputs of the crate).
 pub(crate) struct Row<'a> {
     pub(crate) file: &'a str,
     pub(crate) line: u64,
-    pub(crate) record: &'a csv::StringRecord,
+    pub(crate) record: Record<'a>,
     pub(crate) columns: &'a Columns,
 }
 
@@ -263,6 +291,9 @@ impl<'a> Row<'a> {
 
     /// An optional number that must be finite and ≥ 0 (`Some(None)` when empty).
     pub(crate) fn non_negative(&self, column: impl ColumnName, diags: &mut Diagnostics) -> Option<Option<f64>> {
+        if let Some(whole) = small_whole_number(self.text(column)) {
+            return Some(Some(whole));
+        }
         match self.parse::<f64>(column, "a number", diags)? {
             None => Some(None),
             Some(x) if x.is_finite() && x >= 0.0 => Some(Some(x)),
@@ -294,7 +325,17 @@ impl<'a> Row<'a> {
     }
 }
 
-/// A CSV file's header: column positions and width, and where the data rows start.
+/// The value of a cell of at most 15 decimal digits (and nothing else), which a float holds
+/// exactly and the float parser would give: most number cells (months, years) are such, and
+/// are read without it.
+fn small_whole_number(cell: &str) -> Option<f64> {
+    let digits = cell.as_bytes();
+    if digits.is_empty() || digits.len() > 15 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0')) as f64)
+}
+
 /// A CSV file's header: column positions and width, and where the data rows start.
 pub(crate) struct Header {
     pub(crate) columns: Columns,
@@ -587,6 +628,7 @@ fn parse_csv_rows(
         .from_reader(body);
     let mut lines = LineCounter::starting_at(body, lines_before + 1);
     let mut record = csv::StringRecord::new();
+    let mut bounds = Vec::with_capacity(header.width);
     loop {
         match rdr.read_record(&mut record) {
             Ok(false) => break,
@@ -606,7 +648,18 @@ fn parse_csv_rows(
             }
         }
         let line = lines.record_line(record.position().map_or(0, |p| p.byte() as usize));
-        if !take_record(&record, line, false, file, header, diags, on_row) {
+        // The record holds its unquoted fields end to end.
+        bounds.clear();
+        let mut end = 0;
+        bounds.extend(record.iter().map(|field| {
+            end += field.len();
+            (end - field.len(), end)
+        }));
+        let fields = Record {
+            text: record.as_slice(),
+            bounds: &bounds,
+        };
+        if !take_record(fields, line, false, file, header, diags, on_row) {
             return;
         }
     }
@@ -632,30 +685,39 @@ fn parse_plain_rows(
         })
     });
     let mut lines = LineCounter::starting_at(bytes, lines_before + 1);
-    let mut record = csv::StringRecord::with_capacity(256, header.width);
+    let mut bounds = Vec::with_capacity(header.width);
     let mut start = 0usize;
     while start < bytes.len() {
         if matches!(bytes[start], b'\r' | b'\n') {
             start += 1;
             continue;
         }
-        let end = memchr::memchr2(b'\n', b'\r', &bytes[start..]).map_or(bytes.len(), |i| start + i);
-        record.clear();
-        // Line breaks and commas are ASCII, so these cuts fall on character boundaries.
-        // A byte loop: fields are short, and `str::split` pays a search setup per field.
-        let line = &text[start..end];
-        let mut from = 0;
-        for (i, &b) in line.as_bytes().iter().enumerate() {
+        // The fields stay in the text: only their places are noted. One byte loop finds the
+        // commas and the line's end: fields and lines are short, and a search per field or
+        // per line pays its setup each time. Line breaks and commas are ASCII, so these cuts
+        // fall on character boundaries.
+        bounds.clear();
+        let mut from = start;
+        let mut end = start;
+        while let Some(&b) = bytes.get(end) {
             if b == b',' {
-                record.push_field(&line[from..i]);
-                from = i + 1;
+                bounds.push((from - start, end - start));
+                from = end + 1;
+            } else if b == b'\n' || b == b'\r' {
+                break;
             }
+            end += 1;
         }
-        record.push_field(&line[from..]);
+        bounds.push((from - start, end - start));
+        let line = &text[start..end];
         let line_number = lines.record_line(start);
         let checked = no_controls && line.len() <= MAX_CELL_CHARS;
         start = end;
-        if !take_record(&record, line_number, checked, file, header, diags, on_row) {
+        let fields = Record {
+            text: line,
+            bounds: &bounds,
+        };
+        if !take_record(fields, line_number, checked, file, header, diags, on_row) {
             return;
         }
     }
@@ -664,7 +726,7 @@ fn parse_plain_rows(
 /// Checks one record (blank, field count, control characters) and hands it to `on_row`.
 /// Returns false when the diagnostics are full and reading should stop.
 fn take_record(
-    record: &csv::StringRecord,
+    record: Record<'_>,
     line: u64,
     controls_checked: bool,
     file: &str,
@@ -734,10 +796,11 @@ pub const MAX_CELL_CHARS: usize = 32_767;
 /// The first field holding a control character (any C0 or C1 control or DEL, and in ids and
 /// codes — a column named `*_id`, `stage`, `sector`, `status` — also tab and line breaks), or
 /// more than [`MAX_CELL_CHARS`] characters.
-fn control_character<'r>(record: &'r csv::StringRecord, columns: &Columns) -> Option<(usize, &'r str, String)> {
+fn control_character<'r>(record: Record<'r>, columns: &Columns) -> Option<(usize, &'r str, String)> {
     // Fast path: no byte that could start a control character (C0, DEL, or the 0xC2 lead
-    // byte of C1) and no field long enough to matter.
-    let bytes = record.as_slice().as_bytes();
+    // byte of C1) and no field long enough to matter. The text may hold commas besides
+    // the fields, which are neither.
+    let bytes = record.text.as_bytes();
     if bytes.len() <= MAX_CELL_CHARS && !bytes.iter().any(|&b| may_start_control(b)) {
         return None;
     }
@@ -969,6 +1032,18 @@ mod tests {
             super::parse_csv_rows(body.as_bytes(), 1, "t.csv", &header, &mut diags, &mut on_row);
         }
         (rows, diags.to_string())
+    }
+
+    proptest::proptest! {
+        /// Short digit strings read without the float parser have its value, bit for bit;
+        /// anything else is left to it.
+        #[test]
+        fn small_whole_numbers_read_as_the_float_parser_reads_them(cell in "[0-9]{0,17}|[0-9.e+ -]{0,6}|9{15,16}") {
+            match super::small_whole_number(&cell) {
+                Some(v) => proptest::prop_assert_eq!(v.to_bits(), cell.parse::<f64>().unwrap().to_bits()),
+                None => proptest::prop_assert!(cell.is_empty() || cell.len() > 15 || !cell.bytes().all(|b| b.is_ascii_digit())),
+            }
+        }
     }
 
     proptest::proptest! {
