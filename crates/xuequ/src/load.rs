@@ -1456,37 +1456,60 @@ fn parse_student(
 }
 
 /// Reads `seat_locks.csv`: the years a property already gave a seat.
+///
+/// It can be read only once the applicants are (locks are kept for their properties), so
+/// it is parsed in parallel pieces rather than beside another file; locks and problems are
+/// taken in file order, as a sequential read takes them.
 pub fn read_seat_locks<R: CsvInput>(reader: R, file: &str, year: i32, cohort: &mut Cohort, diags: &mut Diagnostics) {
-    let mut locks: HashMap<u32, Vec<(Stage, i32)>> = HashMap::new();
-    read_csv(reader, file, &["property_id", "stage", "year"], diags, |row, diags| {
-        let property = row.required("property_id", diags);
-        let stage = row.stage(diags);
-        let y = match row.parse::<i32>("year", "a year", diags) {
-            Some(Some(y)) => Some(y),
-            Some(None) => {
-                diags.push(row.diag("year", "", "year is empty", "write the year the property gave a seat"));
-                None
+    let applicants = &*cohort;
+    let pieces = read_in_pieces(
+        reader,
+        file,
+        &["property_id", "stage", "year"],
+        diags,
+        |bytes| Vec::with_capacity(bytes / 24),
+        |locks: &mut Vec<(u32, Stage, i32)>, row, diags| {
+            if let Some(lock) = seat_lock_row(row, year, applicants, diags) {
+                locks.push(lock);
             }
-            None => None,
-        };
-        let (Some(property), Some(stage), Some(y)) = (property, stage, y) else {
-            return;
-        };
-        if y > year {
-            diags.push(row.diag(
-                "year",
-                row.text("year"),
-                format!("the year is after the admission year {year}"),
-                "seat locks record seats already given",
-            ));
-            return;
+        },
+    );
+    let mut locks: HashMap<u32, Vec<(Stage, i32)>> = HashMap::new();
+    for (piece, problems) in pieces.into_iter().flatten() {
+        take_problems(diags, &problems);
+        for (property, stage, y) in piece {
+            locks.entry(property).or_default().push((stage, y));
         }
-        // Properties no applicant lives in cannot affect this year's allocation.
-        if let Some(p) = cohort.property(property) {
-            locks.entry(p).or_default().push((stage, y));
-        }
-    });
+    }
     cohort.seat_locks = locks;
+}
+
+/// One row of `seat_locks.csv`: the lock, if the row is sound and an applicant lives in
+/// the property (no other property can affect this year's allocation).
+fn seat_lock_row(row: &Row<'_>, year: i32, cohort: &Cohort, diags: &mut Diagnostics) -> Option<(u32, Stage, i32)> {
+    let property = row.required("property_id", diags);
+    let stage = row.stage(diags);
+    let y = match row.parse::<i32>("year", "a year", diags) {
+        Some(Some(y)) => Some(y),
+        Some(None) => {
+            diags.push(row.diag("year", "", "year is empty", "write the year the property gave a seat"));
+            None
+        }
+        None => None,
+    };
+    let (Some(property), Some(stage), Some(y)) = (property, stage, y) else {
+        return None;
+    };
+    if y > year {
+        diags.push(row.diag(
+            "year",
+            row.text("year"),
+            format!("the year is after the admission year {year}"),
+            "seat locks record seats already given",
+        ));
+        return None;
+    }
+    Some((cohort.property(property)?, stage, y))
 }
 
 /// Reads `distances.csv` (school_id, block_id, distance_m).
@@ -1615,6 +1638,96 @@ mod tests {
                 proptest::prop_assert_eq!(found, city.block(&id), "id {} after {}", id, before);
             }
         }
+    }
+
+    /// The former reader, row by row into the map: the oracle for the reader in pieces.
+    fn seat_locks_read_sequentially(
+        text: &str,
+        year: i32,
+        cohort: &Cohort,
+        diags: &mut Diagnostics,
+    ) -> HashMap<u32, Vec<(Stage, i32)>> {
+        let mut locks: HashMap<u32, Vec<(Stage, i32)>> = HashMap::new();
+        read_csv(
+            text.as_bytes(),
+            "seat_locks.csv",
+            &["property_id", "stage", "year"],
+            diags,
+            |row, diags| {
+                if let Some((p, stage, y)) = seat_lock_row(row, year, cohort, diags) {
+                    locks.entry(p).or_default().push((stage, y));
+                }
+            },
+        );
+        locks
+    }
+
+    #[test]
+    fn seat_locks_read_in_pieces_match_a_sequential_reading() {
+        let city = city(1, 5);
+        let mut students = String::from("student_id,stage,block_id,property_id\n");
+        for n in 0..3_000 {
+            students.push_str(&format!("S{n},primary,B{},H{}\n", n % 5, n % 1_500));
+        }
+        let mut cohort = Cohort::default();
+        let mut diags = Diagnostics::default();
+        read_students(students.as_bytes(), "students.csv", &city, &[], &mut cohort, &mut diags);
+        assert!(diags.is_empty(), "{diags}");
+        // Some 4 MB of locks, so several pieces: known and unknown properties, and rows
+        // with a bad stage, an empty or unreadable year, or a year after the admission;
+        // problems every `every` rows: fewer than the cap, or many more.
+        let locks_text = |every: u64| {
+            let mut text = String::from("property_id,stage,year\n");
+            let mut n = 0u64;
+            while text.len() < 4 << 20 {
+                n += 1;
+                let (stage, year) = match (n % every, n / every % 4) {
+                    (3, 0) => ("nursery", "2020".to_string()),
+                    (3, 1) => ("junior", String::new()),
+                    (3, 2) => ("junior", "20x1".to_string()),
+                    (3, _) => ("primary", "2031".to_string()),
+                    _ => (["primary", "junior"][(n % 2) as usize], (2010 + n % 15).to_string()),
+                };
+                text.push_str(&format!("H{},{stage},{year}\n", n * 7 % 2_300));
+            }
+            text
+        };
+        let read_both = |text: &str, cap: usize| {
+            let mut want_diags = Diagnostics::with_cap(cap);
+            let want = seat_locks_read_sequentially(text, 2025, &cohort, &mut want_diags);
+            let mut got_diags = Diagnostics::with_cap(cap);
+            let mut read = cohort.clone();
+            read_seat_locks(text.as_bytes(), "seat_locks.csv", 2025, &mut read, &mut got_diags);
+            assert!(
+                got_diags.items() == want_diags.items(),
+                "the problems differ (cap {cap})"
+            );
+            (read.seat_locks, want, got_diags)
+        };
+        // Problems below the cap: the same locks and the same problems.
+        let (got, want, problems) = read_both(&locks_text(5_003), Diagnostics::DEFAULT_CAP);
+        assert!(
+            problems.items().len() > 20 && !problems.is_full(),
+            "{} problems",
+            problems.items().len()
+        );
+        assert!(want.len() > 1_000, "{} properties locked", want.len());
+        assert!(got == want, "the locks differ");
+        // Problems past the cap: the first ones kept are the same (the load fails then).
+        for cap in [Diagnostics::DEFAULT_CAP, 7] {
+            let (_, _, problems) = read_both(&locks_text(97), cap);
+            assert!(problems.is_full());
+        }
+        // An unusable header leaves no locks.
+        let mut read = cohort.clone();
+        read_seat_locks(
+            "property,stage\n".as_bytes(),
+            "seat_locks.csv",
+            2025,
+            &mut read,
+            &mut diags,
+        );
+        assert!(read.seat_locks.is_empty() && !diags.is_empty());
     }
 
     #[test]
