@@ -278,36 +278,75 @@ pub(crate) struct ProgramStats {
 }
 
 fn program_stats(st: &StageAllocation) -> Vec<ProgramStats> {
-    let mut stats: Vec<ProgramStats> = st
-        .programs
-        .iter()
-        .map(|_| ProgramStats {
-            assigned: 0,
-            applicants: 0,
-            first_choice: 0,
-            cutoff: None,
-        })
-        .collect();
-    for m in 0..st.members.len() {
-        for (pos, e) in st.list(m).iter().enumerate() {
-            stats[e.program as usize].applicants += 1;
-            if pos == 0 {
-                stats[e.program as usize].first_choice += 1;
+    program_stats_in_runs(st, count_run(st.members.len()))
+}
+
+/// Members per run when a stage's members are counted in parallel runs: a few runs per
+/// thread (each run holds a count per program, and a city has tens of thousands of them).
+fn count_run(members: usize) -> usize {
+    members.div_ceil(4 * rayon::current_num_threads().max(1)).max(1 << 14)
+}
+
+/// [`program_stats`] counted in parallel runs of `run` members, merged in member order: the
+/// cutoff is the first member holding the worst admitted key, as one pass finds it.
+fn program_stats_in_runs(st: &StageAllocation, run: usize) -> Vec<ProgramStats> {
+    use rayon::prelude::*;
+    let empty = || -> Vec<ProgramStats> {
+        st.programs
+            .iter()
+            .map(|_| ProgramStats {
+                assigned: 0,
+                applicants: 0,
+                first_choice: 0,
+                cutoff: None,
+            })
+            .collect()
+    };
+    let count = |members: std::ops::Range<usize>| {
+        let mut stats = empty();
+        for m in members {
+            for (pos, e) in st.list(m).iter().enumerate() {
+                stats[e.program as usize].applicants += 1;
+                if pos == 0 {
+                    stats[e.program as usize].first_choice += 1;
+                }
             }
-        }
-        let p = st.placements[m];
-        if p.program != UNPLACED {
-            let s = &mut stats[p.program as usize];
-            s.assigned += 1;
-            if p.position != GUARANTEE_POSITION {
-                let k = st.key(m, p.position as usize).0;
-                if s.cutoff.is_none_or(|(c, _)| k > c) {
-                    s.cutoff = Some((k, m));
+            let p = st.placements[m];
+            if p.program != UNPLACED {
+                let s = &mut stats[p.program as usize];
+                s.assigned += 1;
+                if p.position != GUARANTEE_POSITION {
+                    let k = st.key(m, p.position as usize).0;
+                    if s.cutoff.is_none_or(|(c, _)| k > c) {
+                        s.cutoff = Some((k, m));
+                    }
                 }
             }
         }
+        stats
+    };
+    let n = st.members.len();
+    let run = run.max(1);
+    let runs: Vec<Vec<ProgramStats>> = (0..n.div_ceil(run))
+        .into_par_iter()
+        .map(|r| count(r * run..((r + 1) * run).min(n)))
+        .collect();
+    let mut runs = runs.into_iter();
+    let mut total = runs.next().unwrap_or_else(empty);
+    for later in runs {
+        for (t, x) in total.iter_mut().zip(later) {
+            t.assigned += x.assigned;
+            t.applicants += x.applicants;
+            t.first_choice += x.first_choice;
+            // A later run's worst key replaces only a strictly better one, as in one pass.
+            if let Some((k, m)) = x.cutoff
+                && t.cutoff.is_none_or(|(c, _)| k > c)
+            {
+                t.cutoff = Some((k, m));
+            }
+        }
     }
-    stats
+    total
 }
 
 /// One school's result (a row of `schools_summary.csv`).
@@ -665,51 +704,24 @@ fn stage_summary(data: &Dataset, st: &StageAllocation, stats: &[ProgramStats]) -
             eligible_public_track_share: 0.0,
         },
     };
-    let mut distances = Vec::new();
-    // Placements per tier name, counted under the borrowed names (a handful of tiers).
-    let mut tier_counts: Vec<(&str, usize)> = Vec::new();
-    for m in 0..st.members.len() {
-        let p = st.placements[m];
-        let student = &data.cohort.students[st.members[m] as usize];
-        if student.migrant {
-            s.migrant.applicants += 1;
-            if st.facts[m].migrant_eligible {
-                s.migrant.eligible += 1;
-                if p.program == UNPLACED {
-                    s.migrant.eligible_unplaced += 1;
-                } else if st.programs[p.program as usize].kind.is_public_track() {
-                    s.migrant.eligible_public_track += 1;
-                }
-            }
-        }
-        if p.program == UNPLACED {
-            s.unplaced += 1;
-            *s.unplaced_reasons
-                .entry(unplaced_reason(data, st, m).to_string())
-                .or_default() += 1;
-            continue;
-        }
-        s.placed += 1;
-        if p.distance_m != crate::allocate::UNKNOWN_DISTANCE {
-            distances.push(p.distance_m);
-        }
-        match st.via(m) {
-            "zone" => s.via_zone += 1,
-            "choice" => s.via_choice += 1,
-            _ => s.via_overflow += 1,
-        }
-        if p.position == GUARANTEE_POSITION {
-            s.via_final_pass += 1;
-        }
-        let name = st.tier_name(st.programs[p.program as usize].kind, p.tier);
-        match tier_counts.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, count)) => *count += 1,
-            None => tier_counts.push((name, 1)),
-        }
+    let counts = member_counts_in_runs(data, st, count_run(st.members.len()));
+    s.migrant.applicants = counts.migrant_applicants;
+    s.migrant.eligible = counts.migrant_eligible;
+    s.migrant.eligible_unplaced = counts.migrant_eligible_unplaced;
+    s.migrant.eligible_public_track = counts.migrant_eligible_public_track;
+    s.unplaced = counts.unplaced;
+    s.placed = counts.placed;
+    s.via_zone = counts.via_zone;
+    s.via_choice = counts.via_choice;
+    s.via_overflow = counts.via_overflow;
+    s.via_final_pass = counts.via_final_pass;
+    for (reason, count) in counts.unplaced_reasons {
+        *s.unplaced_reasons.entry(reason.to_string()).or_default() += count;
     }
-    for (name, count) in tier_counts {
+    for (name, count) in counts.tiers {
         *s.tiers.entry(name.to_string()).or_default() += count;
     }
+    let mut distances = counts.distances;
     s.vacancies = st
         .programs
         .iter()
@@ -726,6 +738,111 @@ fn stage_summary(data: &Dataset, st: &StageAllocation, stats: &[ProgramStats]) -
     s.migrant.eligible_public_track_share = ratio(s.migrant.eligible_public_track, s.migrant.eligible);
     s.distance_m = distance_stats(&mut distances);
     s
+}
+
+/// What a stage summary counts over the members; every figure is a sum (or a multiset, for
+/// the distances), so runs of members counted apart add up to one pass.
+#[derive(Default)]
+struct MemberCounts<'a> {
+    migrant_applicants: usize,
+    migrant_eligible: usize,
+    migrant_eligible_unplaced: usize,
+    migrant_eligible_public_track: usize,
+    unplaced: usize,
+    placed: usize,
+    via_zone: usize,
+    via_choice: usize,
+    via_overflow: usize,
+    via_final_pass: usize,
+    /// Counts per reason and per tier name, under the borrowed names (a handful of each).
+    unplaced_reasons: Vec<(&'static str, usize)>,
+    tiers: Vec<(&'a str, usize)>,
+    /// Placed members' distances, where known.
+    distances: Vec<u32>,
+}
+
+/// Adds `count` under `name` in a short list of named counts.
+fn add_named<'a>(counts: &mut Vec<(&'a str, usize)>, name: &'a str, count: usize) {
+    match counts.iter_mut().find(|(n, _)| *n == name) {
+        Some((_, c)) => *c += count,
+        None => counts.push((name, count)),
+    }
+}
+
+impl<'a> MemberCounts<'a> {
+    fn merge(mut self, other: MemberCounts<'a>) -> Self {
+        self.migrant_applicants += other.migrant_applicants;
+        self.migrant_eligible += other.migrant_eligible;
+        self.migrant_eligible_unplaced += other.migrant_eligible_unplaced;
+        self.migrant_eligible_public_track += other.migrant_eligible_public_track;
+        self.unplaced += other.unplaced;
+        self.placed += other.placed;
+        self.via_zone += other.via_zone;
+        self.via_choice += other.via_choice;
+        self.via_overflow += other.via_overflow;
+        self.via_final_pass += other.via_final_pass;
+        for (reason, count) in other.unplaced_reasons {
+            add_named(&mut self.unplaced_reasons, reason, count);
+        }
+        for (name, count) in other.tiers {
+            add_named(&mut self.tiers, name, count);
+        }
+        self.distances.extend_from_slice(&other.distances);
+        self
+    }
+}
+
+/// A stage summary's counts over its members, in parallel runs of `run` members.
+fn member_counts_in_runs<'a>(data: &Dataset, st: &'a StageAllocation, run: usize) -> MemberCounts<'a> {
+    use rayon::prelude::*;
+    let count = |members: std::ops::Range<usize>| {
+        let mut c = MemberCounts::default();
+        for m in members {
+            let p = st.placements[m];
+            let student = &data.cohort.students[st.members[m] as usize];
+            if student.migrant {
+                c.migrant_applicants += 1;
+                if st.facts[m].migrant_eligible {
+                    c.migrant_eligible += 1;
+                    if p.program == UNPLACED {
+                        c.migrant_eligible_unplaced += 1;
+                    } else if st.programs[p.program as usize].kind.is_public_track() {
+                        c.migrant_eligible_public_track += 1;
+                    }
+                }
+            }
+            if p.program == UNPLACED {
+                c.unplaced += 1;
+                add_named(&mut c.unplaced_reasons, unplaced_reason(data, st, m), 1);
+                continue;
+            }
+            c.placed += 1;
+            if p.distance_m != crate::allocate::UNKNOWN_DISTANCE {
+                c.distances.push(p.distance_m);
+            }
+            match st.via(m) {
+                "zone" => c.via_zone += 1,
+                "choice" => c.via_choice += 1,
+                _ => c.via_overflow += 1,
+            }
+            if p.position == GUARANTEE_POSITION {
+                c.via_final_pass += 1;
+            }
+            add_named(
+                &mut c.tiers,
+                st.tier_name(st.programs[p.program as usize].kind, p.tier),
+                1,
+            );
+        }
+        c
+    };
+    let n = st.members.len();
+    let run = run.max(1);
+    let runs: Vec<MemberCounts<'a>> = (0..n.div_ceil(run))
+        .into_par_iter()
+        .map(|r| count(r * run..((r + 1) * run).min(n)))
+        .collect();
+    runs.into_iter().fold(MemberCounts::default(), MemberCounts::merge)
 }
 
 /// Percentiles (nearest rank), maximum and mean of placed distances; `None` when empty.
@@ -850,6 +967,95 @@ pub fn write_outputs(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::OnceLock;
+
+    use crate::allocate::{Allocation, GUARANTEE_POSITION, Placement};
+    use crate::load::Dataset;
+    use crate::mechanism::UNPLACED;
+
+    fn demo() -> &'static (Dataset, Allocation) {
+        static DEMO: OnceLock<(Dataset, Allocation)> = OnceLock::new();
+        DEMO.get_or_init(|| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/demo/scenario.toml");
+            let data = Dataset::load(&path).unwrap();
+            let allocation = crate::allocate(&data);
+            (data, allocation)
+        })
+    }
+
+    /// Every figure of a stage's program counts and member counts, names sorted.
+    type Counted = (
+        Vec<(u32, u32, u32, Option<(u128, usize)>)>,
+        Vec<usize>,
+        Vec<(String, usize)>,
+        Vec<u32>,
+    );
+
+    fn counted(data: &Dataset, st: &crate::allocate::StageAllocation, run: usize) -> Counted {
+        let programs = super::program_stats_in_runs(st, run)
+            .iter()
+            .map(|p| (p.assigned, p.applicants, p.first_choice, p.cutoff))
+            .collect();
+        let c = super::member_counts_in_runs(data, st, run);
+        let figures = vec![
+            c.migrant_applicants,
+            c.migrant_eligible,
+            c.migrant_eligible_unplaced,
+            c.migrant_eligible_public_track,
+            c.unplaced,
+            c.placed,
+            c.via_zone,
+            c.via_choice,
+            c.via_overflow,
+            c.via_final_pass,
+        ];
+        let mut named: Vec<(String, usize)> = c
+            .unplaced_reasons
+            .iter()
+            .map(|(n, k)| (format!("reason {n}"), *k))
+            .chain(c.tiers.iter().map(|(n, k)| (format!("tier {n}"), *k)))
+            .collect();
+        named.sort();
+        let mut distances = c.distances;
+        distances.sort_unstable();
+        (programs, figures, named, distances)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Counting a stage's members in parallel runs of any length gives what one pass
+        /// gives, on the demo's allocation with some members unplaced or moved to the final
+        /// pass.
+        #[test]
+        fn counts_in_runs_of_any_length_match_one_pass(
+            run in 1usize..500,
+            changes in proptest::collection::vec((0usize..100_000, proptest::bool::ANY), 0..40),
+        ) {
+            let (data, allocation) = demo();
+            let mut allocation = allocation.clone();
+            for st in &mut allocation.stages {
+                for &(at, unplace) in &changes {
+                    if st.placements.is_empty() {
+                        continue;
+                    }
+                    let m = at % st.placements.len();
+                    let p = st.placements[m];
+                    st.placements[m] = match (unplace, p.program == UNPLACED) {
+                        (true, _) => Placement { program: UNPLACED, position: UNPLACED, ..p },
+                        (false, false) => Placement { position: GUARANTEE_POSITION, ..p },
+                        (false, true) => p,
+                    };
+                }
+            }
+            for st in &allocation.stages {
+                let one_pass = counted(data, st, usize::MAX);
+                proptest::prop_assert!(one_pass.1[5] > 0, "nobody placed");
+                proptest::prop_assert_eq!(counted(data, st, run), one_pass);
+            }
+        }
+    }
+
     proptest::proptest! {
         /// Percentiles by selection equal the nearest-rank values of a full sort.
         #[test]
