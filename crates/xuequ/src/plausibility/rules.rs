@@ -141,21 +141,24 @@ pub(super) fn extent(city: &City, pos: &Positions, params: &Params, out: &mut Ve
     if schools + city.blocks.len() < 8 {
         return; // too few points for a robust extent
     }
-    let locations = || {
-        city.schools
-            .iter()
-            .map(|s| &s.location)
-            .chain(city.blocks.iter().map(|b| &b.location))
-    };
+    // The points side by side, read from the schools and blocks once (a block takes three
+    // times the bytes of its point, and the points are read three times).
+    let locations: Vec<Location> = city
+        .schools
+        .iter()
+        .map(|s| s.location)
+        .chain(city.blocks.iter().map(|b| b.location))
+        .collect();
     // One buffer for the median longitude, then latitude.
-    let mut values: Vec<f64> = locations().map(|l| l.lon).collect();
+    let mut values: Vec<f64> = locations.iter().map(|l| l.lon).collect();
     let lon = median(&mut values);
     values.clear();
-    values.extend(locations().map(|l| l.lat));
+    values.extend(locations.iter().map(|l| l.lat));
     let lat = median(&mut values);
     drop(values);
     let centre = Location::from_wgs84(lon, lat);
-    let dist: Vec<u32> = locations().map(|l| l.distance_m(&centre)).collect();
+    let dist: Vec<u32> = locations.iter().map(|l| l.distance_m(&centre)).collect();
+    drop(locations);
     // The 90th-percentile distance: the value a sort would put at 9/10 of the list.
     let mut order = dist.clone();
     let rank = (order.len() * 9) / 10;
@@ -273,6 +276,9 @@ pub(super) fn zones(city: &City, pos: &Positions, params: &Params, out: &mut Vec
     let district_count = city.schools.iter().map(|s| s.district as usize + 1).max().unwrap_or(0);
     for stage in Stage::ALL {
         let z = city.zones(stage);
+        if z.is_empty() {
+            continue;
+        }
         // Per school, its (block, distance) pairs in block order, as ranges of one vector:
         // counted, then placed.
         let mut start = vec![0usize; school_count + 1];
