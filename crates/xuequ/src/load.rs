@@ -11,7 +11,9 @@ use crate::crs::Crs;
 use crate::error::{Diagnostic, Diagnostics, LoadError};
 use crate::io::source::{OpenError, SourceInfo};
 use crate::io::toml_file::TomlReadError;
-use crate::model::{Block, BlockStatus, City, Cohort, School, Sector, Stage, StageZones, StringTable, Student};
+use crate::model::{
+    Block, BlockStatus, City, Cohort, Location, School, Sector, Stage, StageZones, StringTable, Student,
+};
 use crate::policy::Policy;
 use crate::scenario::Scenario;
 
@@ -657,7 +659,7 @@ fn read_blocks_in_pieces<R: CsvInput>(
         body,
         &header,
         file,
-        BlockPiece::sized_for,
+        |_| BlockPiece::default(),
         |piece, row, diags| piece.row(row, &columns, crs, diags),
     );
     drop(bytes);
@@ -828,6 +830,9 @@ struct BlockPiece {
     districts: Vec<String>,
     /// Ids of the rows with a problem.
     failed: Vec<String>,
+    /// The last point read, as its `lon` and `lat` cells: blocks of one compound often share
+    /// a point, and the same cells give the same point without parsing them again.
+    last_point: Option<(String, String, Location)>,
 }
 
 /// The columns of `blocks.csv`, looked up once per file instead of once per cell.
@@ -860,20 +865,35 @@ impl BlockColumns {
 }
 
 impl BlockPiece {
-    /// A piece of `bytes` bytes, with room for its rows if they average 32 bytes or more
-    /// (a growing vector of blocks would copy them again).
-    fn sized_for(bytes: usize) -> Self {
-        BlockPiece {
-            rows: Vec::with_capacity(bytes / 32),
-            id_hashes: Vec::with_capacity(bytes / 32),
-            ..BlockPiece::default()
+    /// [`Row::location_in`], the last point again when the cells repeat the last good ones.
+    fn location(
+        &mut self,
+        row: &Row<'_>,
+        columns: &BlockColumns,
+        crs: Crs,
+        diags: &mut Diagnostics,
+    ) -> Option<Location> {
+        let (lon, lat) = (row.text(columns.lon), row.text(columns.lat));
+        if let Some((last_lon, last_lat, point)) = &self.last_point
+            && last_lon == lon
+            && last_lat == lat
+        {
+            return Some(*point);
         }
+        let point = row.location_in(columns.lon, columns.lat, crs, diags)?;
+        let (last_lon, last_lat, last) = self.last_point.get_or_insert_with(Default::default);
+        last_lon.clear();
+        last_lon.push_str(lon);
+        last_lat.clear();
+        last_lat.push_str(lat);
+        *last = point;
+        Some(point)
     }
 
     fn row(&mut self, row: &Row<'_>, columns: &BlockColumns, crs: Crs, diags: &mut Diagnostics) {
         let id = row.required(columns.block_id, diags);
         let district = row.required(columns.district, diags);
-        let location = row.location_in(columns.lon, columns.lat, crs, diags);
+        let location = self.location(row, columns, crs, diags);
         let households = row.count(columns.households, diags);
         let status_text = row.text(columns.status);
         let status = if status_text.is_empty() || status_text.eq_ignore_ascii_case("existing") {

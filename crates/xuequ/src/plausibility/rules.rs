@@ -141,24 +141,33 @@ pub(super) fn extent(city: &City, pos: &Positions, params: &Params, out: &mut Ve
     if schools + city.blocks.len() < 8 {
         return; // too few points for a robust extent
     }
-    // The points side by side, read from the schools and blocks once (a block takes three
-    // times the bytes of its point, and the points are read three times).
-    let locations: Vec<Location> = city
-        .schools
-        .iter()
-        .map(|s| s.location)
-        .chain(city.blocks.iter().map(|b| b.location))
-        .collect();
+    let locations = || {
+        city.schools
+            .iter()
+            .map(|s| &s.location)
+            .chain(city.blocks.iter().map(|b| &b.location))
+    };
     // One buffer for the median longitude, then latitude.
-    let mut values: Vec<f64> = locations.iter().map(|l| l.lon).collect();
+    let mut values: Vec<f64> = locations().map(|l| l.lon).collect();
     let lon = median(&mut values);
     values.clear();
-    values.extend(locations.iter().map(|l| l.lat));
+    values.extend(locations().map(|l| l.lat));
     let lat = median(&mut values);
     drop(values);
     let centre = Location::from_wgs84(lon, lat);
-    let dist: Vec<u32> = locations.iter().map(|l| l.distance_m(&centre)).collect();
-    drop(locations);
+    // Neighbouring blocks often share a point (blocks of one compound): its distance is
+    // the last one again.
+    let mut last: Option<(&Location, u32)> = None;
+    let dist: Vec<u32> = locations()
+        .map(|l| match last {
+            Some((point, d)) if point == l => d,
+            _ => {
+                let d = l.distance_m(&centre);
+                last = Some((l, d));
+                d
+            }
+        })
+        .collect();
     // The 90th-percentile distance: the value a sort would put at 9/10 of the list.
     let mut order = dist.clone();
     let rank = (order.len() * 9) / 10;
@@ -297,13 +306,26 @@ pub(super) fn zones(city: &City, pos: &Positions, params: &Params, out: &mut Vec
         let mut placed = start.clone();
         let mut pairs = vec![(0u32, 0.0f64); total];
         let mut all: Vec<f64> = Vec::with_capacity(total);
+        // The previous block's point and its (school, distance) pairs: neighbouring blocks
+        // often share a point and their zone schools.
+        let mut previous: (Option<&Location>, Vec<(u32, f64)>) = (None, Vec::new());
+        let mut current: Vec<(u32, f64)> = Vec::new();
         for (b, block) in city.blocks.iter().enumerate() {
+            let same_point = previous.0 == Some(&block.location);
+            current.clear();
             for &s in z.schools_of(b as u32) {
-                let d = f64::from(block.location.distance_m(&city.schools[s as usize].location));
+                let known = same_point.then(|| previous.1.iter().find(|p| p.0 == s)).flatten();
+                let d = match known {
+                    Some(&(_, d)) => d,
+                    None => f64::from(block.location.distance_m(&city.schools[s as usize].location)),
+                };
+                current.push((s, d));
                 pairs[placed[s as usize]] = (b as u32, d);
                 placed[s as usize] += 1;
                 all.push(d);
             }
+            previous.0 = Some(&block.location);
+            std::mem::swap(&mut previous.1, &mut current);
         }
         let city_median = median(&mut all);
         // Per district of the school: rural counties have longer zones than the city centre.
