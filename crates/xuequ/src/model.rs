@@ -61,11 +61,18 @@ impl std::fmt::Display for Stage {
 impl std::str::FromStr for Stage {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "kindergarten" | "幼儿园" => Ok(Stage::Kindergarten),
-            "primary" | "小学" => Ok(Stage::Primary),
-            "junior" | "初中" => Ok(Stage::Junior),
-            _ => Err("use kindergarten, primary or junior".to_string()),
+        // Compared without case and without lower-casing into a new string (once per row of
+        // zones.csv and students.csv).
+        let s = s.trim();
+        let is = |english: &str, chinese: &str| s.eq_ignore_ascii_case(english) || s == chinese;
+        if is("kindergarten", "幼儿园") {
+            Ok(Stage::Kindergarten)
+        } else if is("primary", "小学") {
+            Ok(Stage::Primary)
+        } else if is("junior", "初中") {
+            Ok(Stage::Junior)
+        } else {
+            Err("use kindergarten, primary or junior".to_string())
         }
     }
 }
@@ -735,6 +742,8 @@ impl StringTable {
 
 #[cfg(test)]
 mod string_table_tests {
+    use proptest::strategy::Strategy;
+
     use super::StringTable;
 
     proptest::proptest! {
@@ -846,6 +855,23 @@ mod string_table_tests {
                 proptest::prop_assert_eq!(from_rows.schools_of(b), want.as_slice());
             }
             proptest::prop_assert_eq!(zones.is_empty(), pairs.is_empty());
+        }
+
+        /// A stage is read as lower-casing the trimmed text and matching it did.
+        #[test]
+        fn stage_names_read_as_lower_casing_them_did(
+            text in proptest::prop_oneof![
+                proptest::sample::select(vec!["primary", "PRIMARY", "Junior", " junior ", "kindergarten", "KinderGarten", "小学", "初中", "幼儿园", " 小学", "primar", "primaryy", "", "ｐrimary", "senior"]).prop_map(String::from),
+                "[a-zA-Z小学初中幼儿园 ]{0,14}",
+            ],
+        ) {
+            let former = match text.trim().to_ascii_lowercase().as_str() {
+                "kindergarten" | "幼儿园" => Ok(super::Stage::Kindergarten),
+                "primary" | "小学" => Ok(super::Stage::Primary),
+                "junior" | "初中" => Ok(super::Stage::Junior),
+                _ => Err("use kindergarten, primary or junior".to_string()),
+            };
+            proptest::prop_assert_eq!(text.parse::<super::Stage>(), former);
         }
     }
 }
