@@ -31,10 +31,13 @@ fn city() -> City {
     city
 }
 
-/// What the former reader made of a file: problems and (block, school, line) per stage.
-fn oracle(text: &str, city: &City) -> (Diagnostics, [Vec<(u32, u32, u64)>; 3]) {
+/// (block, school, line) of a stage's accepted rows, per stage.
+type StageRows = [Vec<(u32, u32, u64)>; 3];
+
+/// What the former reader made of a file: problems and the rows per stage.
+fn oracle(text: &str, city: &City) -> (Diagnostics, StageRows) {
     let mut diags = Diagnostics::with_cap(usize::MAX);
-    let mut rows: [Vec<(u32, u32, u64)>; 3] = Default::default();
+    let mut rows = StageRows::default();
     read_csv(
         text.as_bytes(),
         "zones.csv",
