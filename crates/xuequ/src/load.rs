@@ -11,7 +11,9 @@ use crate::crs::Crs;
 use crate::error::{Diagnostic, Diagnostics, LoadError};
 use crate::io::source::{OpenError, SourceInfo};
 use crate::io::toml_file::TomlReadError;
-use crate::model::{Block, BlockStatus, City, Cohort, School, Sector, Stage, StageZones, StringTable, Student};
+use crate::model::{
+    Block, BlockStatus, City, Cohort, Location, School, Sector, Stage, StageZones, StringTable, Student,
+};
 use crate::policy::Policy;
 use crate::scenario::Scenario;
 
@@ -391,8 +393,8 @@ impl MemoryTables {
     }
 }
 
+use crate::io::csv::{ColumnName, DecodedText, Found, parse_rows, read_header, split_records};
 pub use crate::io::csv::{CsvInput, OwnedBytes};
-use crate::io::csv::{DecodedText, Found, parse_rows, read_header, split_records};
 pub(crate) use crate::io::csv::{Row, read_csv};
 
 fn district_index(city: &mut City, name: &str) -> u32 {
@@ -633,6 +635,18 @@ pub fn read_schools<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut Cit
 /// district names interned), so the outcome and the order of the problems are those of a
 /// sequential read.
 pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City, diags: &mut Diagnostics) {
+    read_blocks_in_pieces(reader, file, crs, city, diags, 1 << 20);
+}
+
+/// [`read_blocks`] with pieces of about `piece_bytes` (tests cut small files into many).
+fn read_blocks_in_pieces<R: CsvInput>(
+    reader: R,
+    file: &str,
+    crs: Crs,
+    city: &mut City,
+    diags: &mut Diagnostics,
+    piece_bytes: usize,
+) {
     const REQUIRED: &[&str] = &["block_id", "name", "district", "lon", "lat", "households"];
     city.lines.blocks.resize(city.blocks.len(), 0);
     let Some((bytes, header)) = read_header(reader, file, REQUIRED, diags) else {
@@ -641,7 +655,7 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
     let body = &bytes[header.body_start..];
     let columns = BlockColumns::of(&header.columns);
     let pieces = parse_pieces(
-        &split_records(body, 1 << 20),
+        &split_records(body, piece_bytes),
         body,
         &header,
         file,
@@ -653,8 +667,20 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
     let rows: usize = pieces.iter().map(|p| p.0.rows.len()).sum();
     city.reserve_blocks(rows);
     city.lines.blocks.reserve(rows);
+    // The first blocks of a city (the usual case) get their id index built in one pass
+    // over all rows instead of one insertion per row: a million insertions at random
+    // places of a table far larger than the cache each waited for memory.
+    let bulk = city.blocks.is_empty() && u32::try_from(rows).is_ok_and(|n| n < u32::MAX);
+    let (repeats, keys) = if bulk {
+        repeated_block_ids(&pieces)
+    } else {
+        (Vec::new(), Vec::new())
+    };
     // Ids of rows that were not accepted: a later reference to them is not reported again.
     let mut failed: Vec<String> = Vec::new();
+    // Row number across the pieces (with `bulk`: the position in `keys`).
+    let mut row_number = 0u32;
+    let mut next_repeat = repeats.iter().peekable();
     for (piece, problems) in pieces {
         // A district is numbered when its first accepted row is taken, as a sequential read does.
         let mut districts: Vec<Option<u32>> = vec![None; piece.districts.len()];
@@ -666,16 +692,31 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
         // the block a few rows ahead lets its cache miss overlap this row's work.
         let mut touched = 0u64;
         for (row_index, (line, block)) in piece.rows.into_iter().enumerate() {
-            if let Some(&ahead) = piece.id_hashes.get(row_index + TOUCH_AHEAD) {
+            let row = row_number;
+            row_number += 1;
+            if !bulk && let Some(&ahead) = piece.id_hashes.get(row_index + TOUCH_AHEAD) {
                 touched ^= city.touch_block(ahead);
             }
-            while let Some(d) = problems.next_if(|d| d.line.is_none_or(|l| l < line)) {
-                diags.push(d.clone());
-            }
-            let local = block.district as usize;
-            let index = match city.add_block_hashed(piece.id_hashes[row_index], block) {
-                Ok(index) => index as usize,
+            let added = if bulk {
+                match next_repeat.next_if(|r| r.0 == row) {
+                    // The first row of an id is accepted, so it sits at its row number less
+                    // the repeats before it.
+                    Some(&(_, first)) => Err(first - repeats.partition_point(|r| r.0 < first) as u32),
+                    None => {
+                        city.blocks.push(block);
+                        Ok(city.blocks.len() - 1)
+                    }
+                }
+            } else {
+                city.add_block_hashed(piece.id_hashes[row_index], block)
+                    .map(|index| index as usize)
+            };
+            let index = match added {
+                Ok(index) => index,
                 Err(first) => {
+                    while let Some(d) = problems.next_if(|d| d.line.is_none_or(|l| l < line)) {
+                        diags.push(d.clone());
+                    }
                     let first = first as usize;
                     diags.push(
                         Diagnostic::file(
@@ -690,6 +731,7 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
                     continue;
                 }
             };
+            let local = city.blocks[index].district as usize;
             let district = *districts[local].get_or_insert_with(|| district_index(city, &piece.districts[local]));
             city.blocks[index].district = district;
             city.lines.blocks.push(line);
@@ -700,11 +742,82 @@ pub fn read_blocks<R: CsvInput>(reader: R, file: &str, crs: Crs, city: &mut City
         }
         diags.omitted += omitted;
     }
+    if bulk {
+        // Each accepted row's key, its row number replaced by its block index (the row
+        // number less the repeats before it; the keys stay sorted).
+        let mut keys = keys;
+        if !repeats.is_empty() {
+            keys.retain_mut(|key| {
+                let row = *key as u32;
+                let before = repeats.partition_point(|r| r.0 < row);
+                if repeats.get(before).is_some_and(|r| r.0 == row) {
+                    return false;
+                }
+                *key -= before as u64;
+                true
+            });
+        }
+        city.set_block_index(StringTable::from_sorted_keys(&keys));
+    }
     let rejected: Vec<String> = failed
         .into_iter()
         .filter(|id| !id.is_empty() && city.block(id).is_none())
         .collect();
     city.rejected.blocks.extend(rejected);
+}
+
+/// The rows of the pieces whose block id repeats an earlier row's, each with that earlier
+/// row (row numbers count every piece's rows in order), in row order; and every row's
+/// [`StringTable::key`], sorted. Equal ids have equal keys but for the row, so a repeat is
+/// found among the few rows of its key's tag instead of by a lookup per row.
+fn repeated_block_ids(pieces: &[(BlockPiece, Diagnostics)]) -> (Vec<(u32, u32)>, Vec<u64>) {
+    use rayon::prelude::*;
+    let starts: Vec<u32> = pieces
+        .iter()
+        .scan(0u32, |next, p| {
+            let start = *next;
+            *next += p.0.rows.len() as u32;
+            Some(start)
+        })
+        .collect();
+    let mut keys: Vec<u64> = Vec::with_capacity(pieces.iter().map(|p| p.0.rows.len()).sum());
+    keys.par_extend(pieces.par_iter().zip(&starts).flat_map_iter(|(p, &start)| {
+        p.0.id_hashes
+            .iter()
+            .zip(start..)
+            .map(|(&hash, row)| StringTable::key(hash, row))
+    }));
+    keys.par_sort_unstable();
+    let id_of = |row: u32| {
+        let piece = starts.partition_point(|&s| s <= row) - 1;
+        pieces[piece].0.rows[(row - starts[piece]) as usize].1.id.as_str()
+    };
+    (repeats_among_sorted_keys(&keys, id_of), keys)
+}
+
+/// The repeats of [`repeated_block_ids`]: among sorted keys, within each run of one tag,
+/// every row whose text equals an earlier row's, with the first row of that text.
+fn repeats_among_sorted_keys<'a>(keys: &[u64], text_of: impl Fn(u32) -> &'a str) -> Vec<(u32, u32)> {
+    let mut repeats = Vec::new();
+    // The distinct texts of the current run: (first row, text).
+    let mut firsts: Vec<(u32, &str)> = Vec::new();
+    for run in keys.chunk_by(|a, b| a >> 32 == b >> 32) {
+        if run.len() == 1 {
+            continue;
+        }
+        firsts.clear();
+        // A run is sorted by row, so each text's first row comes first.
+        for &key in run {
+            let row = key as u32;
+            let text = text_of(row);
+            match firsts.iter().find(|f| f.1 == text) {
+                Some(&(first, _)) => repeats.push((row, first)),
+                None => firsts.push((row, text)),
+            }
+        }
+    }
+    repeats.sort_unstable();
+    repeats
 }
 
 /// The rows of one piece of `blocks.csv`: each accepted row's line and block (its district
@@ -717,6 +830,9 @@ struct BlockPiece {
     districts: Vec<String>,
     /// Ids of the rows with a problem.
     failed: Vec<String>,
+    /// The last point read, as its `lon` and `lat` cells: blocks of one compound often share
+    /// a point, and the same cells give the same point without parsing them again.
+    last_point: Option<(String, String, Location)>,
 }
 
 /// The columns of `blocks.csv`, looked up once per file instead of once per cell.
@@ -749,10 +865,35 @@ impl BlockColumns {
 }
 
 impl BlockPiece {
+    /// [`Row::location_in`], the last point again when the cells repeat the last good ones.
+    fn location(
+        &mut self,
+        row: &Row<'_>,
+        columns: &BlockColumns,
+        crs: Crs,
+        diags: &mut Diagnostics,
+    ) -> Option<Location> {
+        let (lon, lat) = (row.text(columns.lon), row.text(columns.lat));
+        if let Some((last_lon, last_lat, point)) = &self.last_point
+            && last_lon == lon
+            && last_lat == lat
+        {
+            return Some(*point);
+        }
+        let point = row.location_in(columns.lon, columns.lat, crs, diags)?;
+        let (last_lon, last_lat, last) = self.last_point.get_or_insert_with(Default::default);
+        last_lon.clear();
+        last_lon.push_str(lon);
+        last_lat.clear();
+        last_lat.push_str(lat);
+        *last = point;
+        Some(point)
+    }
+
     fn row(&mut self, row: &Row<'_>, columns: &BlockColumns, crs: Crs, diags: &mut Diagnostics) {
         let id = row.required(columns.block_id, diags);
         let district = row.required(columns.district, diags);
-        let location = row.location_in(columns.lon, columns.lat, crs, diags);
+        let location = self.location(row, columns, crs, diags);
         let households = row.count(columns.households, diags);
         let status_text = row.text(columns.status);
         let status = if status_text.is_empty() || status_text.eq_ignore_ascii_case("existing") {
@@ -814,61 +955,114 @@ impl BlockPiece {
 
 /// Reads `zones.csv` into `city.zones`.
 pub fn read_zones<R: CsvInput>(reader: R, file: &str, city: &mut City, diags: &mut Diagnostics) {
+    read_zones_in_pieces(reader, file, city, diags, 1 << 20);
+}
+
+/// [`read_zones`] with pieces of about `piece_bytes` (tests cut small files into many).
+fn read_zones_in_pieces<R: CsvInput>(
+    reader: R,
+    file: &str,
+    city: &mut City,
+    diags: &mut Diagnostics,
+    piece_bytes: usize,
+) {
     let town = &*city;
-    // (block, school, line) per stage, and the last block found, per piece.
-    type Rows = ([Vec<(u32, u32, u64)>; 3], u32);
-    let Some(pieces) = read_in_pieces(
-        reader,
-        file,
-        &["block_id", "stage", "school_id"],
-        diags,
-        |_| Rows::default(),
-        |(rows, last_block), row, diags| {
-            if let Some((stage, pair)) = zone_row(row, town, last_block, diags) {
-                rows[stage.index()].push(pair);
-            }
-        },
-    ) else {
+    let Some((bytes, header)) = read_header(reader, file, &["block_id", "stage", "school_id"], diags) else {
         return;
     };
+    let body = &bytes[header.body_start..];
+    let columns = ZoneColumns {
+        block_id: header.columns.found("block_id"),
+        stage: header.columns.found("stage"),
+        school_id: header.columns.found("school_id"),
+    };
+    let pieces = parse_pieces(
+        &split_records(body, piece_bytes),
+        body,
+        &header,
+        file,
+        // A row takes 16 bytes or more.
+        |bytes| ZonePiece {
+            rows: Default::default(),
+            last_block: 0,
+            schools: SchoolMemo::default(),
+            capacity: bytes / 16,
+        },
+        |piece, row, diags| {
+            if let Some((stage, pair)) = zone_row(row, &columns, town, piece, diags) {
+                let rows = &mut piece.rows[stage.index()];
+                if rows.capacity() == 0 {
+                    rows.reserve(piece.capacity);
+                }
+                rows.push(pair);
+            }
+        },
+    );
+    drop(bytes);
     let mut lines: [Vec<(u32, u32, u64)>; 3] = Default::default();
-    for ((rows, _), problems) in pieces {
+    for (all, stage) in lines.iter_mut().zip(0..) {
+        all.reserve_exact(pieces.iter().map(|p| p.0.rows[stage].len()).sum());
+    }
+    for (piece, problems) in pieces {
         take_problems(diags, &problems);
-        for (all, piece) in lines.iter_mut().zip(rows) {
-            all.extend_from_slice(&piece);
+        for (all, rows) in lines.iter_mut().zip(piece.rows) {
+            all.extend_from_slice(&rows);
         }
     }
     for (stage, lines) in lines.into_iter().enumerate() {
-        let pairs: Vec<(u32, u32)> = lines.iter().map(|&(b, s, _)| (b, s)).collect();
-        city.zones[stage] = StageZones::from_pairs(city.blocks.len(), &pairs);
+        city.zones[stage] = StageZones::from_rows(city.blocks.len(), &lines);
         city.lines.zones[stage] = lines;
     }
 }
 
-/// The block a row's `block_id` names (looked up near the previous row's), reported when
+/// The columns of `zones.csv`, looked up once per file.
+struct ZoneColumns {
+    block_id: Found<'static>,
+    stage: Found<'static>,
+    school_id: Found<'static>,
+}
+
+/// One piece of `zones.csv`: (block, school, line) per stage, the last block found, and
+/// the piece's school ids.
+struct ZonePiece {
+    rows: [Vec<(u32, u32, u64)>; 3],
+    last_block: u32,
+    schools: SchoolMemo,
+    /// Room a stage's rows get when its first row comes.
+    capacity: usize,
+}
+
+/// The block a row's `column` names (looked up near the previous row's), reported when
 /// unknown (unless its own row was rejected).
-fn block_cell(row: &Row<'_>, city: &City, last_block: &mut u32, diags: &mut Diagnostics) -> Option<u32> {
-    row.required("block_id", diags).and_then(|b| {
+fn block_cell(
+    row: &Row<'_>,
+    column: impl ColumnName,
+    city: &City,
+    last_block: &mut u32,
+    diags: &mut Diagnostics,
+) -> Option<u32> {
+    row.required(column, diags).and_then(|b| {
         let found = city.block_near(b, last_block);
         if found.is_none() && !city.rejected.block(b) {
-            diags.push(row.diag("block_id", b, "no block has this id", "use a block_id from blocks.csv"));
+            diags.push(row.diag(column, b, "no block has this id", "use a block_id from blocks.csv"));
         }
         found
     })
 }
 
-/// The school a row's `school_id` names, reported when unknown (unless its own row was
-/// rejected).
-fn school_cell(row: &Row<'_>, city: &City, diags: &mut Diagnostics) -> Option<u32> {
-    row.required("school_id", diags).and_then(|s| {
-        let found = city.school(s);
+/// The school a row's `column` names (`find` looks it up), reported when unknown (unless
+/// its own row was rejected).
+fn school_cell(
+    row: &Row<'_>,
+    column: impl ColumnName,
+    city: &City,
+    find: impl FnOnce(&str) -> Option<u32>,
+    diags: &mut Diagnostics,
+) -> Option<u32> {
+    row.required(column, diags).and_then(|s| {
+        let found = find(s);
         if found.is_none() && !city.rejected.school(s) {
-            diags.push(row.diag(
-                "school_id",
-                s,
-                "no school has this id",
-                "use a school_id from schools.csv",
-            ));
+            diags.push(row.diag(column, s, "no school has this id", "use a school_id from schools.csv"));
         }
         found
     })
@@ -877,18 +1071,20 @@ fn school_cell(row: &Row<'_>, city: &City, diags: &mut Diagnostics) -> Option<u3
 /// One `zones.csv` row as its stage and (block, school, line).
 fn zone_row(
     row: &Row<'_>,
+    columns: &ZoneColumns,
     city: &City,
-    last_block: &mut u32,
+    piece: &mut ZonePiece,
     diags: &mut Diagnostics,
 ) -> Option<(Stage, (u32, u32, u64))> {
-    let block = block_cell(row, city, last_block, diags);
-    let stage = row.stage(diags);
-    let school = school_cell(row, city, diags);
+    let block = block_cell(row, columns.block_id, city, &mut piece.last_block, diags);
+    let stage = row.stage_in(columns.stage, diags);
+    let memo = &mut piece.schools;
+    let school = school_cell(row, columns.school_id, city, |id| memo.school(city, id), diags);
     let (block, stage, school) = (block?, stage?, school?);
     let s = &city.schools[school as usize];
     if s.stage != stage {
         diags.push(row.diag(
-            "school_id",
+            columns.school_id,
             &s.id,
             format!("this school admits {} pupils, not {stage}", s.stage),
             "pair each block with a school of the row's stage",
@@ -897,7 +1093,7 @@ fn zone_row(
     }
     if s.sector == Sector::Private {
         diags.push(row.diag(
-            "school_id",
+            columns.school_id,
             &s.id,
             "a private school has no catchment zone",
             "private schools admit by lottery among families who choose them; remove this row",
@@ -1543,8 +1739,8 @@ pub fn read_distances<R: CsvInput>(reader: R, file: &str, city: &City, diags: &m
 
 /// One `distances.csv` row as (school, block, millimetres).
 fn distance_row(row: &Row<'_>, city: &City, last_block: &mut u32, diags: &mut Diagnostics) -> Option<(u32, u32, u32)> {
-    let school = school_cell(row, city, diags);
-    let block = block_cell(row, city, last_block, diags);
+    let school = school_cell(row, "school_id", city, |id| city.school(id), diags);
+    let block = block_cell(row, "block_id", city, last_block, diags);
     let d = match row.parse::<f64>("distance_m", "a distance in metres", diags) {
         Some(Some(d)) if (0.0..4.0e6).contains(&d) => Some((d * 1000.0).round() as u32),
         Some(_) => {
@@ -1563,6 +1759,9 @@ fn distance_row(row: &Row<'_>, city: &City, last_block: &mut u32, diags: &mut Di
 
 #[cfg(test)]
 mod block_tests;
+
+#[cfg(test)]
+mod zone_tests;
 
 #[cfg(test)]
 mod tests {

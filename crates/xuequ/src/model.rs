@@ -222,16 +222,34 @@ impl StageZones {
     /// Builds zones from `(block, school)` pairs; `blocks` is the number of blocks.
     /// Duplicate pairs are kept once; each block's schools keep file order.
     pub fn from_pairs(blocks: usize, pairs: &[(u32, u32)]) -> Self {
+        Self::build(blocks, pairs.len(), || pairs.iter().copied())
+    }
+
+    /// [`StageZones::from_pairs`] from a loader's `(block, school, line)` rows.
+    pub(crate) fn from_rows(blocks: usize, rows: &[(u32, u32, u64)]) -> Self {
+        Self::build(blocks, rows.len(), || rows.iter().map(|&(b, s, _)| (b, s)))
+    }
+
+    fn build<I: Iterator<Item = (u32, u32)>>(blocks: usize, len: usize, pairs: impl Fn() -> I) -> Self {
+        let mut previous = 0u32;
+        let by_block = pairs().all(|(b, _)| {
+            let sorted = previous <= b && (b as usize) < blocks;
+            previous = b;
+            sorted
+        });
+        if by_block {
+            return Self::build_sorted(blocks, len, pairs());
+        }
         let mut count = vec![0u32; blocks + 1];
-        for &(b, _) in pairs {
+        for (b, _) in pairs() {
             count[b as usize + 1] += 1;
         }
         for i in 0..blocks {
             count[i + 1] += count[i];
         }
         let mut fill = count.clone();
-        let mut schools = vec![0u32; pairs.len()];
-        for &(b, s) in pairs {
+        let mut schools = vec![0u32; len];
+        for (b, s) in pairs() {
             schools[fill[b as usize] as usize] = s;
             fill[b as usize] += 1;
         }
@@ -252,6 +270,28 @@ impl StageZones {
         StageZones { start, schools: dedup }
     }
 
+    /// [`StageZones::build`] from pairs in block order (a file sorted by block, the usual
+    /// case): one pass, where counting places every pair in a second.
+    fn build_sorted(blocks: usize, len: usize, pairs: impl Iterator<Item = (u32, u32)>) -> Self {
+        let mut start = Vec::with_capacity(blocks + 1);
+        let mut schools = Vec::with_capacity(len);
+        start.push(0u32);
+        // The block whose schools are being taken, and where they begin.
+        let (mut block, mut begin) = (0u32, 0usize);
+        for (b, s) in pairs {
+            while block < b {
+                start.push(schools.len() as u32);
+                block += 1;
+                begin = schools.len();
+            }
+            if !schools[begin..].contains(&s) {
+                schools.push(s);
+            }
+        }
+        start.resize(blocks + 1, schools.len() as u32);
+        StageZones { start, schools }
+    }
+
     /// The zone schools of a block.
     pub fn schools_of(&self, block: u32) -> &[u32] {
         let b = block as usize;
@@ -259,6 +299,11 @@ impl StageZones {
             return &[];
         }
         &self.schools[self.start[b] as usize..self.start[b + 1] as usize]
+    }
+
+    /// True when no block has a zone school.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.schools.is_empty()
     }
 
     /// True when `school` serves `block`.
@@ -373,6 +418,13 @@ impl City {
                 Ok(index)
             }
         }
+    }
+
+    /// Sets the id index of every block in [`City::blocks`], built elsewhere (the loader
+    /// builds it in one pass, [`StringTable::from_sorted_keys`]).
+    pub(crate) fn set_block_index(&mut self, index: StringTable) {
+        debug_assert_eq!(index.len(), self.blocks.len());
+        self.block_index = index;
     }
 
     /// Reads the id index where a block id of this hash would go, so that adding it a few
@@ -589,6 +641,44 @@ impl StringTable {
         }
     }
 
+    /// What a slot holds for a string of this hash at `position`. Sorted, such keys are in
+    /// the order of the slots they start their search at.
+    pub(crate) fn key(hash: u64, position: u32) -> u64 {
+        (Self::tag(hash) << 32) | u64::from(position)
+    }
+
+    /// The table of distinct strings given by their sorted [`StringTable::key`]s; it finds
+    /// each as a table filled by [`StringTable::insert`] one string at a time does. Filled
+    /// front to back in the order of the slots (a run of keys takes the slots after its
+    /// first one's start), where inserting in file order touched the slots at random.
+    pub(crate) fn from_sorted_keys(keys: &[u64]) -> Self {
+        let mut table = StringTable::default();
+        table.grow_for(keys.len());
+        let mask = table.slots.len() - 1;
+        // The first slot after those taken so far.
+        let mut free = 0usize;
+        // Keys pushed past the last slot wrap to the front, as probing does.
+        let mut wrapped = Vec::new();
+        for &key in keys {
+            let at = table.start(key >> 32).max(free);
+            if at > mask {
+                wrapped.push(key);
+                continue;
+            }
+            table.slots[at] = key;
+            free = at + 1;
+        }
+        for key in wrapped {
+            let mut at = table.start(key >> 32);
+            while table.slots[at] != Self::EMPTY {
+                at = (at + 1) & mask;
+            }
+            table.slots[at] = key;
+        }
+        table.len = keys.len();
+        table
+    }
+
     /// The slot `hash` starts its search at, read now so that a later [`StringTable::insert`]
     /// of the same string finds it in the cache (returns the slot; fold it into anything).
     pub fn touch(&self, hash: u64) -> u64 {
@@ -656,6 +746,8 @@ impl StringTable {
 
 #[cfg(test)]
 mod string_table_tests {
+    use proptest::strategy::Strategy;
+
     use super::StringTable;
 
     proptest::proptest! {
@@ -692,6 +784,81 @@ mod string_table_tests {
             for w in words.iter().chain(&probes) {
                 proptest::prop_assert_eq!(table.find(w, |i| &stored[i as usize]), expected.get(w).copied());
             }
+        }
+
+        /// A table filled from sorted keys finds every string where a table filled one
+        /// insertion at a time does, and nothing else: hashes from a few tags (long runs,
+        /// equal tags of different strings) and from the last slots (runs that wrap to the
+        /// front).
+        #[test]
+        fn table_from_sorted_keys_finds_what_inserting_finds(
+            tags in proptest::collection::vec(
+                proptest::prop_oneof![0u64..8, (u64::from(u32::MAX) - 8)..=u64::from(u32::MAX), 0u64..=u64::from(u32::MAX)],
+                0..400,
+            ),
+            absent in proptest::collection::vec(0u64..=u64::from(u32::MAX), 0..20),
+        ) {
+            // String `i` has a hash of tag `tags[i]`; the low bits are not read.
+            let texts: Vec<String> = (0..tags.len()).map(|i| format!("t{i}")).collect();
+            let hash = |tag: u64, i: usize| (tag << 32) | i as u64;
+            let mut keys: Vec<u64> = tags
+                .iter()
+                .enumerate()
+                .map(|(i, &tag)| StringTable::key(hash(tag, i), i as u32))
+                .collect();
+            keys.sort_unstable();
+            let bulk = StringTable::from_sorted_keys(&keys);
+            let mut one_by_one = StringTable::default();
+            for (i, &tag) in tags.iter().enumerate() {
+                let inserted = one_by_one.insert(hash(tag, i), &texts[i], i as u32, |p| texts[p as usize].as_str());
+                proptest::prop_assert_eq!(inserted, None);
+            }
+            proptest::prop_assert_eq!(bulk.len(), tags.len());
+            for (i, &tag) in tags.iter().enumerate() {
+                let text_of = |p: u32| texts[p as usize].as_str();
+                proptest::prop_assert_eq!(bulk.find_hashed(hash(tag, i), &texts[i], text_of), Some(i as u32));
+                proptest::prop_assert_eq!(one_by_one.find_hashed(hash(tag, i), &texts[i], text_of), Some(i as u32));
+                // The same tag with a text no string has.
+                proptest::prop_assert_eq!(bulk.find_hashed(hash(tag, i), "none", text_of), None);
+            }
+            for &tag in &absent {
+                let text_of = |p: u32| texts[p as usize].as_str();
+                proptest::prop_assert_eq!(bulk.find_hashed(tag << 32, "t", text_of), None);
+            }
+            // Inserting after a bulk fill works as before: a taken text is refused.
+            let mut grown = bulk.clone();
+            if let Some(&tag) = tags.first() {
+                let text_of = |p: u32| texts[p as usize].as_str();
+                proptest::prop_assert_eq!(grown.insert(hash(tag, 0), &texts[0], tags.len() as u32, text_of), Some(0));
+            }
+        }
+
+        /// Zones built from pairs in block order (one pass) equal those of the counting
+        /// build, and both equal each block's schools in file order without repeats.
+        #[test]
+        fn stage_zones_from_sorted_pairs_match_the_obvious_grouping(
+            blocks in 0usize..30,
+            pairs in proptest::collection::vec((0u32..30, 0u32..6), 0..120),
+            sort in proptest::bool::ANY,
+        ) {
+            let mut pairs: Vec<(u32, u32)> = pairs.into_iter().filter(|p| (p.0 as usize) < blocks).collect();
+            if sort {
+                pairs.sort_by_key(|p| p.0);
+            }
+            let zones = super::StageZones::from_pairs(blocks, &pairs);
+            let rows: Vec<(u32, u32, u64)> = pairs.iter().map(|&(b, s)| (b, s, 0)).collect();
+            let from_rows = super::StageZones::from_rows(blocks, &rows);
+            for b in 0..blocks as u32 + 2 {
+                let mut want: Vec<u32> = Vec::new();
+                for &(pb, s) in &pairs {
+                    if pb == b && !want.contains(&s) {
+                        want.push(s);
+                    }
+                }
+                proptest::prop_assert_eq!(zones.schools_of(b), want.as_slice());
+                proptest::prop_assert_eq!(from_rows.schools_of(b), want.as_slice());
+            }
+            proptest::prop_assert_eq!(zones.is_empty(), pairs.is_empty());
         }
     }
 }

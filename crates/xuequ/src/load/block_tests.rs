@@ -168,6 +168,7 @@ proptest! {
         rows in proptest::collection::vec(proptest::collection::vec(0usize..40, 10), 0..60),
         gcj in any::<bool>(),
         added in proptest::collection::vec((0usize..18, any::<bool>()), 0..12),
+        piece_bytes in 1usize..400,
     ) {
         let mut columns: Vec<&str> = REQUIRED.to_vec();
         for (name, &on) in OPTIONAL.iter().zip(&optional) {
@@ -207,6 +208,31 @@ proptest! {
         let rejected: std::collections::HashSet<String> = city.rejected.blocks.iter().cloned().collect();
         prop_assert_eq!(&rejected, &want.rejected);
 
+        // The same in pieces of a few rows (repeats across pieces, their firsts in earlier
+        // pieces), and into a city holding a block already (ids inserted one at a time).
+        for holding in [false, true] {
+            let mut other = City::default();
+            if holding {
+                prop_assert_eq!(other.add_block(city_block("Z0")), Ok(0));
+            }
+            let mut other_diags = Diagnostics::with_cap(usize::MAX);
+            read_blocks_in_pieces(text.as_bytes(), "blocks.csv", crs, &mut other, &mut other_diags, piece_bytes);
+            prop_assert_eq!(other_diags.items(), want.diags.items(), "pieces of {} bytes, holding {}", piece_bytes, holding);
+            let skip = usize::from(holding);
+            prop_assert_eq!(comparable(&other.blocks[skip..]), comparable(&want.blocks));
+            prop_assert_eq!(&other.districts, &want.districts);
+            prop_assert_eq!(&other.lines.blocks[skip..], &city.lines.blocks[..]);
+            let rejected: std::collections::HashSet<String> = other.rejected.blocks.iter().cloned().collect();
+            prop_assert_eq!(&rejected, &want.rejected);
+            for (id, &i) in &want.index {
+                prop_assert_eq!(other.block(id), Some(i + skip as u32), "{}", id);
+            }
+            for k in 0..16 {
+                let id = cell("block_id", k);
+                prop_assert_eq!(other.block(&id).is_some(), want.index.contains_key(&id) || (holding && id == "Z0"));
+            }
+        }
+
         // Blocks added by edits: a taken id is refused, a new one is found from then on.
         let edits: Vec<Edit> = added
             .iter()
@@ -237,6 +263,47 @@ proptest! {
         for (i, b) in city.blocks.iter().enumerate() {
             prop_assert_eq!(city.block(&b.id), Some(i as u32));
         }
+    }
+}
+
+/// A block to hold in a city before reading.
+fn city_block(id: &str) -> Block {
+    Block {
+        id: id.to_string(),
+        name: id.to_string(),
+        district: 0,
+        location: Location::from_wgs84(120.3, 31.5),
+        households: 1,
+        status: BlockStatus::Existing,
+        move_in_year: None,
+        planned_households: None,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    /// Repeats found among sorted keys are those a `HashMap` of first rows finds, with
+    /// real hashes and with every string given one tag (one long run of different texts).
+    #[test]
+    fn repeats_among_sorted_keys_match_a_map_of_first_rows(
+        texts in proptest::collection::vec("[a-c]{0,2}", 0..200),
+        one_tag in any::<bool>(),
+    ) {
+        let hash = |t: &str| if one_tag { 7 << 32 } else { StringTable::hash(t) };
+        let mut keys: Vec<u64> = texts.iter().zip(0..).map(|(t, row)| StringTable::key(hash(t), row)).collect();
+        keys.sort_unstable();
+        let got = repeats_among_sorted_keys(&keys, |row| texts[row as usize].as_str());
+        let mut first: HashMap<&str, u32> = HashMap::new();
+        let mut want = Vec::new();
+        for (t, row) in texts.iter().zip(0u32..) {
+            match first.get(t.as_str()) {
+                Some(&f) => want.push((row, f)),
+                None => {
+                    first.insert(t, row);
+                }
+            }
+        }
+        prop_assert_eq!(got, want);
     }
 }
 

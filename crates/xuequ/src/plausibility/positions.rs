@@ -207,7 +207,8 @@ impl<'a> Positions<'a> {
 pub(super) struct ZoneRows {
     /// Where each block's rows start in `rows`; one more entry than blocks.
     start: Vec<u32>,
-    /// Positions in the stage's rows.
+    /// Positions in the stage's rows; empty when the rows are in block order already (a
+    /// file sorted by block), where a row's position is its place here.
     rows: Vec<u32>,
 }
 
@@ -220,6 +221,12 @@ impl ZoneRows {
         }
         for b in 0..blocks {
             start[b + 1] += start[b];
+        }
+        if lines.is_sorted_by_key(|r| r.0) {
+            return ZoneRows {
+                start,
+                rows: Vec::new(),
+            };
         }
         let mut placed = start.clone();
         let mut rows = vec![0u32; lines.len()];
@@ -235,10 +242,11 @@ impl ZoneRows {
     pub(super) fn first_line(&self, lines: &[(u32, u32, u64)], block: u32, school: u32) -> Option<u64> {
         let b = block as usize;
         let range = *self.start.get(b)? as usize..*self.start.get(b + 1)? as usize;
-        self.rows[range]
-            .iter()
-            .map(|&i| lines[i as usize])
-            .find(|&(_, s, _)| s == school)
-            .map(|(_, _, line)| line)
+        let zoned = |&&(_, s, _): &&(u32, u32, u64)| s == school;
+        let found = match self.rows.is_empty() {
+            true => lines[range].iter().find(zoned),
+            false => self.rows[range].iter().map(|&i| &lines[i as usize]).find(zoned),
+        };
+        found.map(|&(_, _, line)| line)
     }
 }

@@ -155,7 +155,19 @@ pub(super) fn extent(city: &City, pos: &Positions, params: &Params, out: &mut Ve
     let lat = median(&mut values);
     drop(values);
     let centre = Location::from_wgs84(lon, lat);
-    let dist: Vec<u32> = locations().map(|l| l.distance_m(&centre)).collect();
+    // Neighbouring blocks often share a point (blocks of one compound): its distance is
+    // the last one again.
+    let mut last: Option<(&Location, u32)> = None;
+    let dist: Vec<u32> = locations()
+        .map(|l| match last {
+            Some((point, d)) if point == l => d,
+            _ => {
+                let d = l.distance_m(&centre);
+                last = Some((l, d));
+                d
+            }
+        })
+        .collect();
     // The 90th-percentile distance: the value a sort would put at 9/10 of the list.
     let mut order = dist.clone();
     let rank = (order.len() * 9) / 10;
@@ -273,6 +285,9 @@ pub(super) fn zones(city: &City, pos: &Positions, params: &Params, out: &mut Vec
     let district_count = city.schools.iter().map(|s| s.district as usize + 1).max().unwrap_or(0);
     for stage in Stage::ALL {
         let z = city.zones(stage);
+        if z.is_empty() {
+            continue;
+        }
         // Per school, its (block, distance) pairs in block order, as ranges of one vector:
         // counted, then placed.
         let mut start = vec![0usize; school_count + 1];
@@ -291,13 +306,26 @@ pub(super) fn zones(city: &City, pos: &Positions, params: &Params, out: &mut Vec
         let mut placed = start.clone();
         let mut pairs = vec![(0u32, 0.0f64); total];
         let mut all: Vec<f64> = Vec::with_capacity(total);
+        // The previous block's point and its (school, distance) pairs: neighbouring blocks
+        // often share a point and their zone schools.
+        let mut previous: (Option<&Location>, Vec<(u32, f64)>) = (None, Vec::new());
+        let mut current: Vec<(u32, f64)> = Vec::new();
         for (b, block) in city.blocks.iter().enumerate() {
+            let same_point = previous.0 == Some(&block.location);
+            current.clear();
             for &s in z.schools_of(b as u32) {
-                let d = f64::from(block.location.distance_m(&city.schools[s as usize].location));
+                let known = same_point.then(|| previous.1.iter().find(|p| p.0 == s)).flatten();
+                let d = match known {
+                    Some(&(_, d)) => d,
+                    None => f64::from(block.location.distance_m(&city.schools[s as usize].location)),
+                };
+                current.push((s, d));
                 pairs[placed[s as usize]] = (b as u32, d);
                 placed[s as usize] += 1;
                 all.push(d);
             }
+            previous.0 = Some(&block.location);
+            std::mem::swap(&mut previous.1, &mut current);
         }
         let city_median = median(&mut all);
         // Per district of the school: rural counties have longer zones than the city centre.

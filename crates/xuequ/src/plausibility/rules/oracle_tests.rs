@@ -420,7 +420,14 @@ proptest! {
         blocks in proptest::collection::vec((0usize..4, (0u32..41, 0u32..30)), 0..120),
         zone_rows in proptest::collection::vec((any::<bool>(), 0usize..200, 0usize..30), 0..300),
         pick in (any::<u8>(), any::<u8>(), any::<u8>(), any::<u8>()),
+        repeat in 1usize..4,
     ) {
+        // Runs of blocks at one point (a compound's blocks), some zoned alike.
+        let blocks: Vec<_> = blocks.iter().flat_map(|&b| std::iter::repeat_n(b, repeat)).collect();
+        let zone_rows: Vec<_> = zone_rows
+            .iter()
+            .flat_map(|&(junior, b, s)| (0..repeat).map(move |k| (junior, b * repeat + k * (s % 2), s)))
+            .collect();
         let city = city(districts, &schools, &blocks, &zone_rows);
         let scenario = scenario();
         let pos = Positions::new(&scenario, &city);
@@ -445,7 +452,13 @@ proptest! {
     fn zone_rows_find_the_first_line_of_a_pair(
         rows in proptest::collection::vec((0u32..40, 0u32..6), 0..200),
         probes in proptest::collection::vec((0u32..45, 0u32..7), 1..50),
+        sorted in any::<bool>(),
     ) {
+        // Rows in block order (a file sorted by block) are looked up where they stand.
+        let mut rows = rows;
+        if sorted {
+            rows.sort_by_key(|r| r.0);
+        }
         let lines: Vec<(u32, u32, u64)> = rows.iter().enumerate().map(|(i, &(b, s))| (b, s, i as u64 * 3 + 2)).collect();
         let mut first: HashMap<(u32, u32), u64> = HashMap::new();
         for &(b, s, line) in &lines {
