@@ -684,12 +684,17 @@ fn parse_plain_rows(
             found | (may_start_control(b) && b != b'\n' && b != b'\r')
         })
     });
-    let mut lines = LineCounter::starting_at(bytes, lines_before + 1);
+    // Every line break lies between records here, so the line number is counted as the
+    // breaks are stepped over (`\n`, `\r\n` and a lone `\r` are one break each), without a
+    // second scan of the text.
+    let mut line_number = lines_before + 1;
     let mut bounds = Vec::with_capacity(header.width);
     let mut start = 0usize;
     while start < bytes.len() {
         if matches!(bytes[start], b'\r' | b'\n') {
-            start += 1;
+            let crlf = bytes[start] == b'\r' && bytes.get(start + 1) == Some(&b'\n');
+            start += if crlf { 2 } else { 1 };
+            line_number += 1;
             continue;
         }
         // The fields stay in the text: only their places are noted. One byte loop finds the
@@ -710,7 +715,6 @@ fn parse_plain_rows(
         }
         bounds.push((from - start, end - start));
         let line = &text[start..end];
-        let line_number = lines.record_line(start);
         let checked = no_controls && line.len() <= MAX_CELL_CHARS;
         start = end;
         let fields = Record {
