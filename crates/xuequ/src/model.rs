@@ -746,8 +746,6 @@ impl StringTable {
 
 #[cfg(test)]
 mod string_table_tests {
-    use proptest::strategy::Strategy;
-
     use super::StringTable;
 
     proptest::proptest! {
