@@ -66,10 +66,12 @@ pub fn ranks_of_sorted(seed: u64, stream: u64, n: usize) -> Vec<u32> {
 /// Positions `0..n` in the order they draw: by their draw, ties by position.
 fn draw_order(seed: u64, stream: u64, n: usize) -> Vec<u32> {
     let values = draws(seed, stream, n);
-    let mut order: Vec<u32> = (0..n as u32).into_par_iter().collect();
-    // Ids are sorted, so the position breaks draw ties exactly as the id would.
-    order.par_sort_unstable_by_key(|&i| (values[i as usize], i));
-    order
+    // Sorted as (draw, position) pairs side by side: a comparison reads both keys in place
+    // instead of fetching two draws from all over the array. Ids are sorted, so the position
+    // breaks draw ties exactly as the id would.
+    let mut keyed: Vec<(u64, u32)> = values.into_par_iter().zip(0..n as u32).collect();
+    keyed.par_sort_unstable();
+    keyed.into_par_iter().map(|(_, i)| i).collect()
 }
 
 /// The single-lottery numbers of a stage's applicants, given in any order; returns each

@@ -216,12 +216,17 @@ pub fn dense_ranks(n: usize, keys: &[OrderKey], value: impl Fn(usize, &OrderKey)
         }
     });
     let row = |i: u32| &rows[i as usize * k..(i as usize + 1) * k];
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    if k == 1 {
-        order.par_sort_unstable_by_key(|&i| (rows[i as usize], i));
+    let order: Vec<u32> = if k == 1 {
+        // One key: sorted as (key, applicant) pairs side by side, so a comparison reads
+        // both in place instead of fetching two keys from all over the array.
+        let mut keyed: Vec<(u64, u32)> = rows.par_iter().copied().zip(0..n as u32).collect();
+        keyed.par_sort_unstable();
+        keyed.into_par_iter().map(|(_, i)| i).collect()
     } else {
+        let mut order: Vec<u32> = (0..n as u32).collect();
         order.par_sort_unstable_by(|&a, &b| row(a).cmp(row(b)).then(a.cmp(&b)));
-    }
+        order
+    };
     let mut rank = vec![0u32; n];
     let mut r = 0u32;
     for w in 0..order.len() {
@@ -235,6 +240,9 @@ pub fn dense_ranks(n: usize, keys: &[OrderKey], value: impl Fn(usize, &OrderKey)
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use proptest::strategy::Strategy as _;
+
     use super::*;
 
     #[test]
@@ -260,5 +268,61 @@ mod tests {
         }];
         let r = dense_ranks(vals.len(), &keys, |i, _| vals[i]);
         assert_eq!(r, vec![1, 3, 2, 1, 0]);
+    }
+
+    /// The plain definition: an applicant's rank is the number of distinct key rows better
+    /// than theirs, comparing keys in order (larger first when descending, missing last).
+    fn dense_ranks_by_counting(values: &[Vec<f64>], keys: &[OrderKey]) -> Vec<u32> {
+        let cmp_one = |a: f64, b: f64, desc: bool| match (a.is_nan(), b.is_nan()) {
+            (true, true) => std::cmp::Ordering::Equal,
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ if desc => b.partial_cmp(&a).unwrap_or(std::cmp::Ordering::Equal),
+            _ => a.partial_cmp(&b).unwrap_or(std::cmp::Ordering::Equal),
+        };
+        let cmp = |a: &Vec<f64>, b: &Vec<f64>| {
+            keys.iter()
+                .enumerate()
+                .map(|(k, key)| cmp_one(a[k], b[k], key.descending))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        };
+        let mut distinct: Vec<&Vec<f64>> = Vec::new();
+        for v in values {
+            if !distinct.iter().any(|d| cmp(d, v).is_eq()) {
+                distinct.push(v);
+            }
+        }
+        values
+            .iter()
+            .map(|v| distinct.iter().filter(|d| cmp(d, v).is_lt()).count() as u32)
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Dense ranks over one key or two, with ties, negative zero and missing values,
+        /// equal the count of better distinct rows.
+        #[test]
+        fn dense_ranks_count_the_better_distinct_rows(
+            values in proptest::collection::vec(proptest::collection::vec(
+                proptest::prop_oneof![(-3i32..4).prop_map(f64::from), proptest::strategy::Just(f64::NAN), proptest::strategy::Just(-0.0)],
+                2,
+            ), 0..120),
+            two_keys in proptest::bool::ANY,
+            descending in proptest::collection::vec(proptest::bool::ANY, 2),
+        ) {
+            let keys: Vec<OrderKey> = descending
+                .iter()
+                .take(if two_keys { 2 } else { 1 })
+                .map(|&descending| OrderKey { attribute: Attribute::Points, descending })
+                .collect();
+            let got = dense_ranks(values.len(), &keys, |i, key| {
+                let k = keys.iter().position(|x| std::ptr::eq(x, key)).unwrap();
+                values[i][k]
+            });
+            let want = dense_ranks_by_counting(&values, &keys);
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }
