@@ -311,16 +311,7 @@ proptest! {
 /// block; the index grows past its first size without losing a block.
 #[test]
 fn add_block_refuses_a_taken_id_and_finds_every_block_after_growth() {
-    let block = |id: &str| Block {
-        id: id.to_string(),
-        name: id.to_string(),
-        district: 0,
-        location: Location::from_wgs84(120.3, 31.5),
-        households: 1,
-        status: BlockStatus::Existing,
-        move_in_year: None,
-        planned_households: None,
-    };
+    let block = city_block;
     let mut city = City::default();
     for i in 0..1_000u32 {
         assert_eq!(city.add_block(block(&format!("B{i}"))), Ok(i));
