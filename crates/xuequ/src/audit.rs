@@ -454,21 +454,9 @@ fn audit_stage(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::path::Path;
-    use std::sync::OnceLock;
-
     use super::*;
     use crate::allocate::{Allocation, Placement};
-
-    fn demo() -> &'static (Dataset, Allocation) {
-        static DEMO: OnceLock<(Dataset, Allocation)> = OnceLock::new();
-        DEMO.get_or_init(|| {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/demo/scenario.toml");
-            let data = Dataset::load(&path).unwrap();
-            let allocation = crate::allocate(&data);
-            (data, allocation)
-        })
-    }
+    use crate::test_support::demo;
 
     /// The demo's allocation with some placements changed: moved to another program and
     /// position, unplaced (with or without a position), placed by the final pass, or given an

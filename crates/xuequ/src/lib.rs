@@ -113,3 +113,24 @@ pub use request::{
 pub use scenario::{InputOptions, InputPaths, OutputOptions, Scenario};
 pub use supply::{PlanningParams, SupplyError};
 pub use zoning::{Zoning, ZoningError, ZoningParams, ZoningProblem, zone};
+
+/// What several modules' tests share.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::OnceLock;
+
+    use crate::allocate::Allocation;
+    use crate::load::Dataset;
+
+    /// The bundled demo, loaded and allocated once for every test that reads it.
+    pub(crate) fn demo() -> &'static (Dataset, Allocation) {
+        static DEMO: OnceLock<(Dataset, Allocation)> = OnceLock::new();
+        DEMO.get_or_init(|| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/demo/scenario.toml");
+            #[allow(clippy::unwrap_used)]
+            let data = Dataset::load(&path).unwrap();
+            let allocation = crate::allocate(&data);
+            (data, allocation)
+        })
+    }
+}

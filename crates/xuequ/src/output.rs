@@ -968,21 +968,10 @@ pub fn write_outputs(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::sync::OnceLock;
-
-    use crate::allocate::{Allocation, GUARANTEE_POSITION, Placement};
+    use crate::allocate::{GUARANTEE_POSITION, Placement};
     use crate::load::Dataset;
     use crate::mechanism::UNPLACED;
-
-    fn demo() -> &'static (Dataset, Allocation) {
-        static DEMO: OnceLock<(Dataset, Allocation)> = OnceLock::new();
-        DEMO.get_or_init(|| {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/demo/scenario.toml");
-            let data = Dataset::load(&path).unwrap();
-            let allocation = crate::allocate(&data);
-            (data, allocation)
-        })
-    }
+    use crate::test_support::demo;
 
     /// Every figure of a stage's program counts and member counts, names sorted.
     type Counted = (
