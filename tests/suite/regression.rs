@@ -167,6 +167,70 @@ fn crlf_files_report_the_line_an_editor_shows() {
     assert!(d.to_string().contains("students.csv:5:2 [stage]"), "{d}");
 }
 
+/// A large students.csv is read a window at a time when it is UTF-8 without quotes. Text
+/// that turns out otherwise far into the file (a GBK name near its end, a quoted cell) is read
+/// whole instead, with the same applicants, and its encoding is named.
+#[test]
+fn a_large_file_not_utf8_far_into_it_is_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut students = String::from("student_id,stage,block_id,note\n");
+    for i in 0..400_000 {
+        students.push_str(&format!("S{i:07},primary,B1,\n"));
+    }
+    assert!(students.len() > 8 << 20, "more than one window");
+    write_files(
+        dir.path(),
+        &[
+            ("scenario.toml", "name = \"big\"\nyear = 2026\n"),
+            (
+                "schools.csv",
+                "school_id,name,district,stage,sector,lon,lat,capacity\nP1,小学,区,primary,public,120.3,31.5,3\n",
+            ),
+            (
+                "blocks.csv",
+                "block_id,name,district,lon,lat,households\nB1,小区,区,120.3,31.5,10\n",
+            ),
+        ],
+    );
+    let path = dir.path().join("students.csv");
+    let encoding = |data: &xuequ::Dataset| {
+        let students = data.sources.iter().find(|s| s.file.ends_with("students.csv")).unwrap();
+        (students.format, students.encoding)
+    };
+    let utf8 = Some(xuequ::io::TextEncoding::Utf8);
+    std::fs::write(&path, &students).unwrap();
+    let data = xuequ::Dataset::load(&dir.path().join("scenario.toml")).unwrap();
+    assert_eq!((data.cohort.students.len(), encoding(&data)), (400_000, ("csv", utf8)));
+    // A name in GBK on the last row: the whole file is GBK.
+    let mut gbk = students.clone().into_bytes();
+    gbk.truncate(gbk.len() - 1);
+    gbk.extend_from_slice(&encoding_rs::GBK.encode("张三\n").0);
+    std::fs::write(&path, &gbk).unwrap();
+    let data = xuequ::Dataset::load(&dir.path().join("scenario.toml")).unwrap();
+    let gbk = Some(xuequ::io::TextEncoding::Gbk);
+    assert_eq!((data.cohort.students.len(), encoding(&data)), (400_000, ("csv", gbk)));
+    assert_eq!(data.cohort.student("S0399999"), Some(399_999));
+    // A quoted cell on the last row.
+    let quoted = format!("{}\"a,b\"\n", &students[..students.len() - 1]);
+    std::fs::write(&path, quoted).unwrap();
+    let data = xuequ::Dataset::load(&dir.path().join("scenario.toml")).unwrap();
+    assert_eq!((data.cohort.students.len(), encoding(&data)), (400_000, ("csv", utf8)));
+    // Not UTF-8 when the scenario says it is: the whole file's error, naming the line.
+    std::fs::write(&path, &students[..students.len() - 1]).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.extend_from_slice(b"\xff\n");
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::write(
+        dir.path().join("scenario.toml"),
+        "name = \"big\"\nyear = 2026\n[inputs]\nstudents = { path = \"students.csv\", encoding = \"utf-8\" }\n",
+    )
+    .unwrap();
+    let err = xuequ::Dataset::load(&dir.path().join("scenario.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("students.csv:400001"), "{err}");
+}
+
 #[test]
 fn gbk_copies_of_the_demo_give_identical_assignments() {
     let original = demo_copy();

@@ -153,19 +153,29 @@ impl Dataset {
             }
         };
 
-        // The applicants' file is by far the largest: it is read (and decoded) on another
-        // thread while the small tables are parsed, which need the city only.
+        // The applicants' file is by far the largest. UTF-8 CSV text is read a window at a
+        // time as it is parsed; any other is read (and decoded) whole on another thread while
+        // the small tables are parsed, which need the city only.
         let students_file = name(&scenario.inputs.students);
         let students_spec = tables
             .get("students")
             .is_none()
             .then(|| scenario.input_spec("students", &scenario.inputs.students));
+        let (students_stream, students_spec) = match students_spec {
+            Some(spec)
+                if !crate::io::sheet::is_spreadsheet(&spec.path)
+                    && matches!(spec.encoding, None | Some(crate::io::text::TextEncoding::Utf8)) =>
+            {
+                (Some(spec), None)
+            }
+            spec => (None, spec),
+        };
         std::thread::scope(|scope| {
             let students_text = students_spec.map(|spec| {
                 let file = students_file.clone();
                 scope.spawn(move || crate::io::source::read_table(&spec, &file))
             });
-            Dataset::load_tables(scenario, tables, diags, policy, students_text)
+            Dataset::load_tables(scenario, tables, diags, policy, students_text, students_stream)
         })
     }
 
@@ -176,6 +186,7 @@ impl Dataset {
         mut diags: Diagnostics,
         policy: Policy,
         students_text: Option<std::thread::ScopedJoinHandle<'_, Result<crate::io::source::TableText, OpenError>>>,
+        students_stream: Option<crate::io::source::InputSpec>,
     ) -> Result<Dataset, LoadError> {
         let name = |p: &Path| p.display().to_string();
         let mut sources: Vec<SourceInfo> = Vec::new();
@@ -185,6 +196,7 @@ impl Dataset {
         let mut table = |key: &str,
                          path: &Path,
                          diags: &mut Diagnostics,
+                         sources: &mut Vec<SourceInfo>,
                          read: &mut dyn FnMut(DecodedText, &str, &mut Diagnostics)| {
             let file = name(path);
             let prefetched = if key == "students" { students_text.take() } else { None };
@@ -216,7 +228,7 @@ impl Dataset {
         let inputs = &scenario.inputs;
         let crs = scenario.crs;
         let mut city = City::default();
-        table("schools", &inputs.schools, &mut diags, &mut |b, f, d| {
+        table("schools", &inputs.schools, &mut diags, &mut sources, &mut |b, f, d| {
             read_schools(b, f, crs, &mut city, d)
         })?;
         city.rejected.all_schools = city.schools.is_empty() && !diags.is_empty();
@@ -224,7 +236,7 @@ impl Dataset {
         if tables.get("blocks").is_none() && crate::shapes::is_polygon_file(&inputs.blocks) {
             crate::shapes::read_blocks(&inputs.blocks, crs, &mut city, &mut diags);
         } else {
-            table("blocks", &inputs.blocks, &mut diags, &mut |b, f, d| {
+            table("blocks", &inputs.blocks, &mut diags, &mut sources, &mut |b, f, d| {
                 read_blocks(b, f, crs, &mut city, d)
             })?;
         }
@@ -234,7 +246,9 @@ impl Dataset {
             if tables.get("zones").is_none() && crate::shapes::is_polygon_file(z) {
                 zone_polygons = crate::shapes::read_zones(z, crs, &mut city, &mut diags);
             } else {
-                table("zones", z, &mut diags, &mut |b, f, d| read_zones(b, f, &mut city, d))?;
+                table("zones", z, &mut diags, &mut sources, &mut |b, f, d| {
+                    read_zones(b, f, &mut city, d)
+                })?;
             }
         }
         if let Some(d) = &inputs.districts {
@@ -243,18 +257,52 @@ impl Dataset {
         crate::edit::apply_city_edits(&mut city, &scenario.edits, scenario.crs, &mut diags);
         let mut cohort = Cohort::default();
         let extra = policy.extra_attributes();
-        table("students", &inputs.students, &mut diags, &mut |b, f, d| {
-            read_students_checked(b, f, &city, &extra, &policy.attribute_sites, &mut cohort, d)
-        })?;
+        let streamed = match students_stream {
+            Some(spec) => {
+                let file = name(&spec.path);
+                let mut local = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
+                let sites = &policy.attribute_sites;
+                match read_students_streamed(&spec.path, &file, &city, &extra, sites, &mut cohort, &mut local) {
+                    Ok(Streamed::Read) => {
+                        take_problems(&mut diags, &local);
+                        sources.push(SourceInfo {
+                            file,
+                            format: "csv",
+                            encoding: Some(crate::io::text::TextEncoding::Utf8),
+                            sheet: None,
+                        });
+                        true
+                    }
+                    // Read again whole, which reports what stopped the windows.
+                    Ok(Streamed::ReadWhole) => false,
+                    Err(source) => {
+                        return Err(LoadError::Io {
+                            path: spec.path,
+                            source,
+                        });
+                    }
+                }
+            }
+            None => false,
+        };
+        if !streamed {
+            table(
+                "students",
+                &inputs.students,
+                &mut diags,
+                &mut sources,
+                &mut |b, f, d| read_students_checked(b, f, &city, &extra, &policy.attribute_sites, &mut cohort, d),
+            )?;
+        }
         if let Some(p) = &inputs.seat_locks {
             let year = scenario.year;
-            table("seat_locks", p, &mut diags, &mut |b, f, d| {
+            table("seat_locks", p, &mut diags, &mut sources, &mut |b, f, d| {
                 read_seat_locks(b, f, year, &mut cohort, d)
             })?;
         }
         let mut distances = None;
         if let Some(p) = &inputs.distances {
-            table("distances", p, &mut diags, &mut |b, f, d| {
+            table("distances", p, &mut diags, &mut sources, &mut |b, f, d| {
                 distances = Some(read_distances(b, f, &city, d));
             })?;
         }
@@ -1190,6 +1238,9 @@ pub fn read_students<R: CsvInput>(
     read_students_checked(reader, file, city, extra, &BTreeMap::new(), cohort, diags);
 }
 
+/// The columns `students.csv` must have.
+const STUDENT_COLUMNS: &[&str] = &["student_id", "stage", "block_id"];
+
 /// [`read_students`], reporting a missing policy column at the policy line naming it.
 fn read_students_checked<R: CsvInput>(
     reader: R,
@@ -1200,9 +1251,42 @@ fn read_students_checked<R: CsvInput>(
     cohort: &mut Cohort,
     diags: &mut Diagnostics,
 ) {
-    let Some((bytes, header)) = read_header(reader, file, &["student_id", "stage", "block_id"], diags) else {
+    let Some((bytes, header)) = read_header(reader, file, STUDENT_COLUMNS, diags) else {
         return;
     };
+    if !has_policy_columns(&header, file, extra, sites, diags) {
+        return;
+    }
+    let body = &bytes[header.body_start..];
+    let ranges = split_records(body, STUDENT_PIECE);
+    // At most one applicant per line: room for all of them up front.
+    let most = ranges.last().map_or(0, |&(from, to, before)| {
+        before + crate::io::text::count_line_breaks(&body[from..to])
+    }) as usize
+        + 1;
+    let students = StudentParse::new(file, city, extra, &header);
+    let mut merge = StudentMerge::new(file, extra, &header, most, cohort, diags);
+    let mut batches = ranges.chunks(student_batch_len());
+    let batch_bytes = |batch: &[(usize, usize, u64)]| batch.iter().map(|&(from, to, _)| to - from).sum::<usize>();
+    let first = batches
+        .next()
+        .map(|batch| (students.parse(batch, body), batch_bytes(batch)));
+    merge_batches(&mut merge, body.len(), first, || {
+        batches
+            .next()
+            .map(|batch| (students.parse(batch, body), batch_bytes(batch)))
+    });
+    merge.finish();
+}
+
+/// Whether the header has every column the policy reads (each one missing is reported).
+fn has_policy_columns(
+    header: &crate::io::csv::Header,
+    file: &str,
+    extra: &[String],
+    sites: &BTreeMap<String, Diagnostic>,
+    diags: &mut Diagnostics,
+) -> bool {
     let mut missing = false;
     for name in extra {
         if header.columns.get(name).is_none() {
@@ -1217,72 +1301,193 @@ fn read_students_checked<R: CsvInput>(
             }));
         }
     }
-    if missing {
-        return;
-    }
-    let body = &bytes[header.body_start..];
-    let ranges = split_records(body, STUDENT_PIECE);
-    let columns = StudentColumns::of(&header.columns);
-    let extra_columns: Vec<Found<'_>> = extra.iter().map(|name| header.columns.found(name)).collect();
-    // At most one applicant per line: room for all of them up front.
-    let most = ranges.last().map_or(0, |&(from, to, before)| {
-        before + crate::io::text::count_line_breaks(&body[from..to])
-    }) as usize
-        + 1;
-    cohort.students.reserve(most);
-    cohort.id_start.reserve(most);
-    let mut merge = StudentMerge {
+    !missing
+}
+
+/// How reading `students.csv` a window at a time ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Streamed {
+    /// The file was read and merged, its problems reported.
+    Read,
+    /// The file is not UTF-8 text without quotes, or its header has a problem: what was
+    /// taken must be dropped, and the file read whole (which decodes it, splits quoted
+    /// records and reports the problem).
+    ReadWhole,
+}
+
+/// Reads `students.csv` at `path` a window at a time ([`LineWindows`]): each window is parsed
+/// in parallel pieces and merged while the next one is read and parsed, so the text is never
+/// resident whole. Gives the outcome of [`read_students_checked`] on the same file whenever
+/// it returns [`Streamed::Read`]. The cohort is expected to be empty before (it is reset on
+/// [`Streamed::ReadWhole`]).
+///
+/// [`LineWindows`]: crate::io::source::LineWindows
+pub(crate) fn read_students_streamed(
+    path: &Path,
+    file: &str,
+    city: &City,
+    extra: &[String],
+    sites: &BTreeMap<String, Diagnostic>,
+    cohort: &mut Cohort,
+    diags: &mut Diagnostics,
+) -> std::io::Result<Streamed> {
+    read_students_in_windows(
+        path,
         file,
+        city,
         extra,
-        first_index: cohort.students.len(),
-        accepted_lines: Vec::with_capacity(most),
-        extra_columns: vec![Vec::with_capacity(most); extra.len()],
-        student_id_column: header.columns.get("student_id").map(|c| c + 1),
-        id_text_full: false,
+        sites,
         cohort,
         diags,
+        student_batch_len() * STUDENT_PIECE,
+    )
+}
+
+/// Text every window of a streamed read must be: UTF-8 without any quote (so that a line
+/// break always ends a record and a window never cuts one).
+fn is_plain_utf8(text: &[u8]) -> bool {
+    memchr::memchr(b'"', text).is_none() && crate::io::text::utf8_check(text).is_ok()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_students_in_windows(
+    path: &Path,
+    file: &str,
+    city: &City,
+    extra: &[String],
+    sites: &BTreeMap<String, Diagnostic>,
+    cohort: &mut Cohort,
+    diags: &mut Diagnostics,
+    window: usize,
+) -> std::io::Result<Streamed> {
+    let mut windows = crate::io::source::LineWindows::open(path, window)?;
+    let total = windows.file_len() as usize;
+    let Some(text) = windows.next_window()? else {
+        return Ok(Streamed::ReadWhole);
     };
-    merge.cohort.student_index.reserve(most);
-    // Pieces are parsed in parallel a batch at a time, and each batch is merged into the
-    // cohort (in file order) while the next one is parsed: only two batches of parsed rows
-    // exist at once, and their buffers are reused instead of staying resident.
-    let parse = |batch: &[(usize, usize, u64)]| {
-        parse_pieces(
-            batch,
-            body,
-            &header,
+    // A UTF-16 text fails this too: its byte-order mark is never UTF-8.
+    if !is_plain_utf8(text) {
+        return Ok(Streamed::ReadWhole);
+    }
+    let Some(header) = crate::io::csv::header_of(text, file, STUDENT_COLUMNS, diags) else {
+        return Ok(Streamed::ReadWhole);
+    };
+    if !has_policy_columns(&header, file, extra, sites, diags) {
+        return Ok(Streamed::ReadWhole);
+    }
+    let students = StudentParse::new(file, city, extra, &header);
+    // Lines of the file before the window being parsed, less the header's.
+    let mut lines = 0u64;
+    let mut parse_window = |body: &[u8]| {
+        let ranges: Vec<(usize, usize, u64)> = split_records(body, STUDENT_PIECE)
+            .into_iter()
+            .map(|(from, to, before)| (from, to, lines + before))
+            .collect();
+        lines += crate::io::text::count_line_breaks(body);
+        (students.parse(&ranges, body), body.len())
+    };
+    let body = &text[header.body_start..];
+    // Room for the applicants the first window promises, at most one per line; more is
+    // made as the file's share read so far tells.
+    let first_lines = crate::io::text::count_line_breaks(body) as f64;
+    let most = (first_lines * total as f64 / text.len().max(1) as f64 * 1.05) as usize + 1;
+    let first = parse_window(body);
+    let header_bytes = text.len() - body.len();
+    let mut merge = StudentMerge::new(file, extra, &header, most, cohort, diags);
+    let mut outcome = Ok(Streamed::Read);
+    merge_batches(
+        &mut merge,
+        total.saturating_sub(header_bytes),
+        Some(first),
+        || match windows.next_window() {
+            Ok(Some(body)) if is_plain_utf8(body) => Some(parse_window(body)),
+            Ok(Some(_)) => {
+                outcome = Ok(Streamed::ReadWhole);
+                None
+            }
+            Ok(None) => None,
+            Err(e) => {
+                outcome = Err(e);
+                None
+            }
+        },
+    );
+    match outcome {
+        Ok(Streamed::Read) => {
+            merge.finish();
+            Ok(Streamed::Read)
+        }
+        other => {
+            *merge.cohort = Cohort::default();
+            other
+        }
+    }
+}
+
+/// A batch of parsed pieces of `students.csv` and the bytes they cover.
+type StudentBatch = (Vec<(StudentPiece, Diagnostics)>, usize);
+
+/// Merges batches into the cohort in file order, each while the next one (from `next`) is
+/// parsed: only two batches of parsed rows exist at once, and their buffers are reused
+/// instead of staying resident.
+fn merge_batches(
+    merge: &mut StudentMerge<'_>,
+    total_bytes: usize,
+    first: Option<StudentBatch>,
+    mut next: impl FnMut() -> Option<StudentBatch> + Send,
+) {
+    let mut current = first;
+    let mut merged_bytes = 0;
+    while let Some((parsed, bytes)) = current {
+        let (following, ()) = rayon::join(&mut next, || merge.pieces(parsed));
+        merged_bytes += bytes;
+        merge.reserve_for_file(merged_bytes, total_bytes);
+        current = following;
+    }
+}
+
+/// Pieces per batch of the parse-and-merge pipeline.
+fn student_batch_len() -> usize {
+    rayon::current_num_threads().max(1) * STUDENT_BATCH_PER_THREAD
+}
+
+/// What parsing a piece of `students.csv` needs: the city, the columns, the header.
+struct StudentParse<'a> {
+    file: &'a str,
+    city: &'a City,
+    header: &'a crate::io::csv::Header,
+    columns: StudentColumns,
+    extra_columns: Vec<Found<'a>>,
+}
+
+impl<'a> StudentParse<'a> {
+    fn new(file: &'a str, city: &'a City, extra: &'a [String], header: &'a crate::io::csv::Header) -> Self {
+        StudentParse {
             file,
+            city,
+            header,
+            columns: StudentColumns::of(&header.columns),
+            extra_columns: extra.iter().map(|name| header.columns.found(name)).collect(),
+        }
+    }
+
+    /// Parses the pieces `ranges` of `body` in parallel.
+    fn parse(&self, ranges: &[(usize, usize, u64)], body: &[u8]) -> Vec<(StudentPiece, Diagnostics)> {
+        parse_pieces(
+            ranges,
+            body,
+            self.header,
+            self.file,
             |bytes| StudentPiece {
                 rows: Vec::with_capacity(bytes / 80),
                 ..StudentPiece::default()
             },
             |piece, row, diags| {
-                if let Some(r) = parse_student(row, city, &columns, &extra_columns, piece, diags) {
+                if let Some(r) = parse_student(row, self.city, &self.columns, &self.extra_columns, piece, diags) {
                     piece.rows.push(r);
                 }
             },
         )
-    };
-    let batch_len = rayon::current_num_threads().max(1) * STUDENT_BATCH_PER_THREAD;
-    let batch_bytes = |batch: &[(usize, usize, u64)]| batch.iter().map(|&(from, to, _)| to - from).sum::<usize>();
-    let mut batches = ranges.chunks(batch_len);
-    let mut current = batches.next().map(|batch| (parse(batch), batch_bytes(batch)));
-    let mut merged_bytes = 0;
-    while let Some((parsed, bytes)) = current {
-        let next = batches.next();
-        let (following, ()) = rayon::join(
-            || next.map(|batch| (parse(batch), batch_bytes(batch))),
-            || merge.pieces(parsed),
-        );
-        merged_bytes += bytes;
-        merge.reserve_properties(merged_bytes, body.len());
-        current = following;
-    }
-    let StudentMerge {
-        extra_columns, cohort, ..
-    } = merge;
-    for (name, col) in extra.iter().zip(extra_columns) {
-        cohort.extra.insert(name.clone(), col);
     }
 }
 
@@ -1309,28 +1514,82 @@ struct StudentMerge<'a> {
     diags: &'a mut Diagnostics,
 }
 
-impl StudentMerge<'_> {
-    /// Sizes the property table for the whole file from the share read so far, so it is
-    /// not rebuilt again and again as it grows (every rebuild re-hashes every id).
-    fn reserve_properties(&mut self, merged_bytes: usize, total_bytes: usize) {
-        let cohort = &mut *self.cohort;
-        let seen = cohort.property_index.len();
-        if seen == 0 || merged_bytes == 0 || merged_bytes >= total_bytes {
+impl<'a> StudentMerge<'a> {
+    /// A merge into `cohort` with room for `most` applicants (a count of lines, or an
+    /// estimate that [`StudentMerge::reserve_for_file`] makes good as the file is read).
+    fn new(
+        file: &'a str,
+        extra: &'a [String],
+        header: &crate::io::csv::Header,
+        most: usize,
+        cohort: &'a mut Cohort,
+        diags: &'a mut Diagnostics,
+    ) -> Self {
+        cohort.students.reserve(most);
+        cohort.id_start.reserve(most);
+        cohort.student_index.reserve(most);
+        StudentMerge {
+            file,
+            extra,
+            first_index: cohort.students.len(),
+            accepted_lines: Vec::with_capacity(most),
+            extra_columns: vec![Vec::with_capacity(most); extra.len()],
+            student_id_column: header.columns.get("student_id").map(|c| c + 1),
+            id_text_full: false,
+            cohort,
+            diags,
+        }
+    }
+
+    /// Hands the policy's extra columns to the cohort.
+    fn finish(self) {
+        for (name, col) in self.extra.iter().zip(self.extra_columns) {
+            self.cohort.extra.insert(name.clone(), col);
+        }
+    }
+
+    /// Sizes the cohort's tables for the whole file from the share read so far, so that
+    /// they are not rebuilt again and again as they grow (every rebuild re-hashes every id
+    /// and copies every row).
+    fn reserve_for_file(&mut self, merged_bytes: usize, total_bytes: usize) {
+        if merged_bytes == 0 || merged_bytes >= total_bytes {
             return;
         }
-        let expected = (seen as f64 * total_bytes as f64 / merged_bytes as f64 * 1.05) as usize;
-        cohort.property_index.reserve(expected.saturating_sub(seen));
+        let whole = |seen: usize| (seen as f64 * total_bytes as f64 / merged_bytes as f64 * 1.05) as usize;
+        let cohort = &mut *self.cohort;
+        let seen = cohort.property_index.len();
+        if seen > 0 {
+            cohort.property_index.reserve(whole(seen).saturating_sub(seen));
+        }
+        // Applicants: only where the room made up front may fall short (room from a count
+        // of lines is never short).
+        let accepted = self.accepted_lines.len();
+        let more = whole(accepted).saturating_sub(accepted);
+        if accepted + more > self.accepted_lines.capacity() {
+            cohort.students.reserve(more);
+            cohort.id_start.reserve(more);
+            cohort.student_index.reserve(more);
+            self.accepted_lines.reserve(more);
+            for col in &mut self.extra_columns {
+                col.reserve(more);
+            }
+        }
     }
 
     fn pieces(&mut self, pieces: Vec<(StudentPiece, Diagnostics)>) {
         for (piece, problems) in pieces {
-            take_problems(self.diags, &problems);
-            self.piece(&piece);
+            let mut own = problems.items().iter().peekable();
+            self.piece(&piece, &mut own);
+            for d in own {
+                self.diags.push(d.clone());
+            }
+            self.diags.omitted += problems.omitted;
         }
     }
 
-    /// Diagnostics come in file order: the piece's own (taken before), then its repeated ids.
-    fn piece(&mut self, piece: &StudentPiece) {
+    /// Diagnostics come in file order, wherever the pieces were cut: the piece's `own`
+    /// problems are taken up to each repeated id's line (a row's own problems first).
+    fn piece(&mut self, piece: &StudentPiece, own: &mut std::iter::Peekable<std::slice::Iter<'_, Diagnostic>>) {
         let cohort = &mut *self.cohort;
         let base = cohort.choices.len() as u32;
         cohort.choices.extend_from_slice(&piece.choices);
@@ -1367,6 +1626,9 @@ impl StudentMerge<'_> {
             let (text, starts) = (&cohort.id_text, &cohort.id_start);
             let text_of = |i: u32| &text[starts[i as usize] as usize..starts[i as usize + 1] as usize];
             if let Some(first) = cohort.student_index.insert(r.id_hash, id, next, text_of) {
+                while let Some(d) = own.next_if(|d| d.line.is_none_or(|l| l <= r.line)) {
+                    self.diags.push(d.clone());
+                }
                 cohort.id_start.pop();
                 let keep = cohort.id_start[cohort.id_start.len() - 1] as usize;
                 cohort.id_text.truncate(keep);
@@ -1762,6 +2024,9 @@ mod block_tests;
 
 #[cfg(test)]
 mod zone_tests;
+
+#[cfg(test)]
+mod stream_tests;
 
 #[cfg(test)]
 mod tests {
