@@ -176,13 +176,17 @@ impl LineWindows {
     pub(crate) fn open(path: &Path, size: usize) -> std::io::Result<Self> {
         let file = std::fs::File::open(path)?;
         let len = file.metadata()?.len();
+        // Room for a window and the line carried over, so that the buffer is not copied
+        // as it grows while the first window is read.
+        let size = size.max(1);
+        let room = usize::try_from(len).map_or(size, |len| len.min(size.saturating_add(size / 4)));
         Ok(LineWindows {
             file,
             len,
-            buf: Vec::new(),
+            buf: Vec::with_capacity(room),
             taken: 0,
             eof: false,
-            size: size.max(1),
+            size,
             started: false,
         })
     }
