@@ -262,7 +262,8 @@ impl Dataset {
                 let file = name(&spec.path);
                 let mut local = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
                 let sites = &policy.attribute_sites;
-                match read_students_streamed(&spec.path, &file, &city, &extra, sites, &mut cohort, &mut local) {
+                let window = student_window();
+                match read_students_streamed(&spec.path, &file, &city, &extra, sites, &mut cohort, &mut local, window) {
                     Ok(Streamed::Read) => {
                         take_problems(&mut diags, &local);
                         sources.push(SourceInfo {
@@ -1315,42 +1316,21 @@ pub(crate) enum Streamed {
     ReadWhole,
 }
 
-/// Reads `students.csv` at `path` a window at a time ([`LineWindows`]): each window is parsed
-/// in parallel pieces and merged while the next one is read and parsed, so the text is never
-/// resident whole. Gives the outcome of [`read_students_checked`] on the same file whenever
-/// it returns [`Streamed::Read`]. The cohort is expected to be empty before (it is reset on
-/// [`Streamed::ReadWhole`]).
-///
-/// [`LineWindows`]: crate::io::source::LineWindows
-pub(crate) fn read_students_streamed(
-    path: &Path,
-    file: &str,
-    city: &City,
-    extra: &[String],
-    sites: &BTreeMap<String, Diagnostic>,
-    cohort: &mut Cohort,
-    diags: &mut Diagnostics,
-) -> std::io::Result<Streamed> {
-    read_students_in_windows(
-        path,
-        file,
-        city,
-        extra,
-        sites,
-        cohort,
-        diags,
-        student_batch_len() * STUDENT_PIECE,
-    )
-}
-
 /// Text every window of a streamed read must be: UTF-8 without any quote (so that a line
 /// break always ends a record and a window never cuts one).
 fn is_plain_utf8(text: &[u8]) -> bool {
     memchr::memchr(b'"', text).is_none() && crate::io::text::utf8_check(text).is_ok()
 }
 
+/// Reads `students.csv` at `path` a window of about `window` bytes at a time ([`LineWindows`];
+/// the loader takes [`student_window`]): each window is parsed in parallel pieces and merged
+/// while the next one is read and parsed, so the text is never resident whole. Gives the outcome of [`read_students_checked`] on the same file whenever
+/// it returns [`Streamed::Read`]. The cohort is expected to be empty before (it is reset on
+/// [`Streamed::ReadWhole`]).
+///
+/// [`LineWindows`]: crate::io::source::LineWindows
 #[allow(clippy::too_many_arguments)]
-fn read_students_in_windows(
+pub(crate) fn read_students_streamed(
     path: &Path,
     file: &str,
     city: &City,
@@ -1449,6 +1429,11 @@ fn merge_batches(
 /// Pieces per batch of the parse-and-merge pipeline.
 fn student_batch_len() -> usize {
     rayon::current_num_threads().max(1) * STUDENT_BATCH_PER_THREAD
+}
+
+/// Bytes per window of [`read_students_streamed`]: one batch of pieces.
+pub(crate) fn student_window() -> usize {
+    student_batch_len() * STUDENT_PIECE
 }
 
 /// What parsing a piece of `students.csv` needs: the city, the columns, the header.

@@ -82,7 +82,7 @@ fn streamed(bytes: &[u8], window: usize, extra: &[String], city: &City) -> (Stre
     let mut cohort = Cohort::default();
     let mut diags = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
     let sites = BTreeMap::new();
-    let got = read_students_in_windows(
+    let got = read_students_streamed(
         &path,
         "students.csv",
         city,
@@ -190,6 +190,6 @@ fn a_missing_file_is_an_error() {
     let missing = Path::new("/nonexistent/students.csv");
     let sites = BTreeMap::new();
     let e =
-        read_students_in_windows(missing, "students.csv", &city, &[], &sites, &mut cohort, &mut diags, 64).unwrap_err();
+        read_students_streamed(missing, "students.csv", &city, &[], &sites, &mut cohort, &mut diags, 64).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
 }
