@@ -25,6 +25,24 @@ fn bom_and_crlf_inputs_load() {
     assert!(alloc.stages.iter().any(|s| s.placements.iter().any(|p| p.is_placed())));
 }
 
+/// A scenario "big" of school P1 and block B1, its applicants left to the test.
+fn one_school_one_block(dir: &std::path::Path) {
+    write_files(
+        dir,
+        &[
+            ("scenario.toml", "name = \"big\"\nyear = 2026\n"),
+            (
+                "schools.csv",
+                "school_id,name,district,stage,sector,lon,lat,capacity\nP1,小学,区,primary,public,120.3,31.5,3\n",
+            ),
+            (
+                "blocks.csv",
+                "block_id,name,district,lon,lat,households\nB1,小区,区,120.3,31.5,10\n",
+            ),
+        ],
+    );
+}
+
 /// Line numbers stay exact when students.csv is parsed in parallel pieces, including after
 /// quoted fields that span lines.
 #[test]
@@ -47,21 +65,8 @@ fn diagnostics_in_big_files_name_the_right_line() {
         }
     }
     assert!(students.len() > 1 << 20, "big enough to be cut into pieces");
-    write_files(
-        dir.path(),
-        &[
-            ("scenario.toml", "name = \"big\"\nyear = 2026\n"),
-            (
-                "schools.csv",
-                "school_id,name,district,stage,sector,lon,lat,capacity\nP1,小学,区,primary,public,120.3,31.5,3\n",
-            ),
-            (
-                "blocks.csv",
-                "block_id,name,district,lon,lat,households\nB1,小区,区,120.3,31.5,10\n",
-            ),
-            ("students.csv", &students),
-        ],
-    );
+    one_school_one_block(dir.path());
+    std::fs::write(dir.path().join("students.csv"), &students).unwrap();
     let err = xuequ::Dataset::load(&dir.path().join("scenario.toml"))
         .unwrap_err()
         .to_string();
@@ -178,20 +183,7 @@ fn a_large_file_not_utf8_far_into_it_is_read_whole() {
         students.push_str(&format!("S{i:07},primary,B1,\n"));
     }
     assert!(students.len() > 8 << 20, "more than one window");
-    write_files(
-        dir.path(),
-        &[
-            ("scenario.toml", "name = \"big\"\nyear = 2026\n"),
-            (
-                "schools.csv",
-                "school_id,name,district,stage,sector,lon,lat,capacity\nP1,小学,区,primary,public,120.3,31.5,3\n",
-            ),
-            (
-                "blocks.csv",
-                "block_id,name,district,lon,lat,households\nB1,小区,区,120.3,31.5,10\n",
-            ),
-        ],
-    );
+    one_school_one_block(dir.path());
     let path = dir.path().join("students.csv");
     let encoding = |data: &xuequ::Dataset| {
         let students = data.sources.iter().find(|s| s.file.ends_with("students.csv")).unwrap();
