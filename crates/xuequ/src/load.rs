@@ -1324,9 +1324,9 @@ fn is_plain_utf8(text: &[u8]) -> bool {
 
 /// Reads `students.csv` at `path` a window of about `window` bytes at a time ([`LineWindows`];
 /// the loader takes [`student_window`]): each window is parsed in parallel pieces and merged
-/// while the next one is read and parsed, so the text is never resident whole. Gives the outcome of [`read_students_checked`] on the same file whenever
-/// it returns [`Streamed::Read`]. The cohort is expected to be empty before (it is reset on
-/// [`Streamed::ReadWhole`]).
+/// while the next one is read and parsed, so the text is never resident whole. Whenever it
+/// returns [`Streamed::Read`], the outcome is that of [`read_students_checked`] on the same
+/// file. The cohort is expected to be empty before (it is reset on [`Streamed::ReadWhole`]).
 ///
 /// [`LineWindows`]: crate::io::source::LineWindows
 #[allow(clippy::too_many_arguments)]

