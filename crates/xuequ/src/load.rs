@@ -708,7 +708,13 @@ fn read_blocks_in_pieces<R: CsvInput>(
         body,
         &header,
         file,
-        |_| BlockPiece::default(),
+        // Room for the rows a piece of this size can hold (a row takes 30 bytes or more; room
+        // a piece leaves unused is never touched), so they are not copied as they grow.
+        |bytes| BlockPiece {
+            rows: Vec::with_capacity(bytes / 30),
+            id_hashes: Vec::with_capacity(bytes / 30),
+            ..BlockPiece::default()
+        },
         |piece, row, diags| piece.row(row, &columns, crs, diags),
     );
     drop(bytes);

@@ -197,7 +197,9 @@ pub fn write_assignments(
         },
     );
     let format_rows = |range: std::ops::Range<usize>| -> Vec<u8> {
-        let mut out = CsvWriter::piece(range.len() * 80);
+        // Room for rows of 128 bytes (most take about 110), so a piece is not copied as it
+        // grows.
+        let mut out = CsvWriter::piece(range.len() * 128);
         for i in range {
             let (si, m) = slot[i];
             if si == u16::MAX {

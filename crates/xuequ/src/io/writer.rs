@@ -177,9 +177,16 @@ pub(crate) struct RenderedCells {
 }
 
 impl RenderedCells {
-    pub(crate) fn new<'a, const N: usize>(groups: impl Iterator<Item = [&'a str; N]>) -> Self {
-        let mut w = CsvWriter::piece(0);
-        let mut ends = vec![0];
+    pub(crate) fn new<'a, const N: usize>(groups: impl Iterator<Item = [&'a str; N]> + Clone) -> Self {
+        // Room for the text and its separators up front: a million blocks' cells would
+        // otherwise be copied to a larger buffer again and again.
+        let text: usize = groups
+            .clone()
+            .map(|g| g.iter().map(|c| c.len() + 1).sum::<usize>())
+            .sum();
+        let mut w = CsvWriter::piece(text + text / 8);
+        let mut ends = Vec::with_capacity(groups.size_hint().0 + 1);
+        ends.push(0);
         for group in groups {
             for cell in group {
                 w.text(cell);
