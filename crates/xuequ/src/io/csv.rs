@@ -605,7 +605,7 @@ pub(crate) fn parse_rows(
     // Text without quotes and valid UTF-8 (nearly every file) is split directly, far faster
     // than the general reader; anything else goes through the csv crate.
     if memchr::memchr(b'"', body).is_none()
-        && let Ok(text) = std::str::from_utf8(body)
+        && let Some(text) = crate::io::text::as_utf8(body)
     {
         parse_plain_rows(text, lines_before, file, header, diags, &mut on_row);
         return;

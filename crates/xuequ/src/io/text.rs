@@ -113,7 +113,8 @@ const UTF8_PIECE: usize = 1 << 22;
 /// [`std::str::from_utf8`]'s verdict, reached in parallel pieces on a large text (an input
 /// of a million applicants is checked twice on its way in). Each piece starts at a byte that
 /// is not a continuation byte, so every piece is UTF-8 exactly when the whole text is; the
-/// error, which names the first bad byte, comes from the whole text.
+/// error, which names the first bad byte, comes from the whole text. The pieces are checked
+/// with SIMD ([`is_utf8`]); only a text found bad is checked again for the error's place.
 pub(crate) fn utf8_check(bytes: &[u8]) -> Result<(), std::str::Utf8Error> {
     utf8_check_in_pieces(bytes, UTF8_PIECE)
 }
@@ -122,7 +123,10 @@ fn utf8_check_in_pieces(bytes: &[u8], piece: usize) -> Result<(), std::str::Utf8
     use rayon::prelude::*;
     let piece = piece.max(1);
     if bytes.len() <= piece {
-        return std::str::from_utf8(bytes).map(|_| ());
+        return match is_utf8(bytes) {
+            true => Ok(()),
+            false => std::str::from_utf8(bytes).map(|_| ()),
+        };
     }
     let mut starts = vec![0];
     let mut at = piece;
@@ -136,13 +140,24 @@ fn utf8_check_in_pieces(bytes: &[u8], piece: usize) -> Result<(), std::str::Utf8
         at += piece;
     }
     starts.push(bytes.len());
-    let valid = starts
-        .par_windows(2)
-        .all(|w| std::str::from_utf8(&bytes[w[0]..w[1]]).is_ok());
+    let valid = starts.par_windows(2).all(|w| is_utf8(&bytes[w[0]..w[1]]));
     match valid {
         true => Ok(()),
         false => std::str::from_utf8(bytes).map(|_| ()),
     }
+}
+
+/// Whether `bytes` are UTF-8, checked with SIMD: over twice as fast as
+/// [`std::str::from_utf8`] on input files of ids and Chinese names (measured on the 1M
+/// one-block-per-applicant run), with the same verdict; it does not say where the first bad
+/// byte is.
+pub(crate) fn is_utf8(bytes: &[u8]) -> bool {
+    simdutf8::basic::from_utf8(bytes).is_ok()
+}
+
+/// `bytes` as text when they are UTF-8, checked as [`is_utf8`] does.
+pub(crate) fn as_utf8(bytes: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(bytes).ok()
 }
 
 fn gbk(bytes: &[u8], file: &str) -> Result<Vec<u8>, Box<Diagnostic>> {
@@ -331,6 +346,25 @@ mod tests {
             let want = std::str::from_utf8(&bytes).map(|_| ()).map_err(|e| e.valid_up_to());
             let got = utf8_check_in_pieces(&bytes, piece).map_err(|e| e.valid_up_to());
             proptest::prop_assert_eq!(got, want);
+        }
+
+        /// The SIMD check agrees with `from_utf8` on texts long enough for its 64-byte
+        /// blocks, with bad, truncated and overlong sequences put anywhere.
+        #[test]
+        fn simd_utf8_check_agrees_with_from_utf8(
+            text in "[a-z0-9,\\n学区·\u{1F600}]{0,400}",
+            noise in proptest::collection::vec((0usize..2000, proptest::prelude::any::<u8>()), 0..3),
+        ) {
+            let mut bytes = text.into_bytes();
+            for (at, b) in noise {
+                if !bytes.is_empty() {
+                    let at = at % bytes.len();
+                    bytes[at] = b;
+                }
+            }
+            let want = std::str::from_utf8(&bytes).ok();
+            proptest::prop_assert_eq!(is_utf8(&bytes), want.is_some());
+            proptest::prop_assert_eq!(as_utf8(&bytes), want);
         }
     }
 
