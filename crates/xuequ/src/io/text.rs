@@ -147,10 +147,10 @@ fn utf8_check_in_pieces(bytes: &[u8], piece: usize) -> Result<(), std::str::Utf8
     }
 }
 
-/// Whether `bytes` are UTF-8, checked with SIMD: over twice as fast as
-/// [`std::str::from_utf8`] on input files of ids and Chinese names (measured on the 1M
-/// one-block-per-applicant run), with the same verdict; it does not say where the first bad
-/// byte is.
+/// Whether `bytes` are UTF-8, checked with SIMD, with [`std::str::from_utf8`]'s verdict but
+/// not the place of the first bad byte. Measured on a million-row input: a `blocks.csv` of
+/// Chinese names (72 MB) in 14 ms against 44 ms, a `students.csv` of ASCII ids (113 MB) in
+/// 10 ms against 13 ms.
 pub(crate) fn is_utf8(bytes: &[u8]) -> bool {
     simdutf8::basic::from_utf8(bytes).is_ok()
 }
