@@ -43,6 +43,58 @@ fn one_school_one_block(dir: &std::path::Path) {
     );
 }
 
+/// Past the cap the report says "100 or more" and lists the file's first 100 problems: the
+/// same text at any thread count, wherever the windows and pieces are cut. Readers stop at
+/// the cap, so the count found past it once depended on where the pieces were cut (a file
+/// with 1,200 bad rows was reported as having 528 problems).
+#[test]
+fn a_file_with_more_problems_than_the_cap_reports_the_same_at_any_thread_count() {
+    let dir = tempfile::tempdir().unwrap();
+    one_school_one_block(dir.path());
+    let students = |bad: &dyn Fn(usize) -> bool| {
+        let mut text = String::from("student_id,stage,block_id,note\n");
+        for i in 0..400_000 {
+            let stage = if bad(i) { "nursery" } else { "primary" };
+            text.push_str(&format!("S{i:07},{stage},B1,\n"));
+        }
+        text
+    };
+    let load_with = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let error = pool.install(|| xuequ::Dataset::load(&dir.path().join("scenario.toml")).unwrap_err());
+        error.to_string()
+    };
+    // Clusters of bad rows (one piece holds more than the cap) and a few spread out.
+    let many = |i: usize| i % 3000 == 7 || (100_000..100_500).contains(&i) || (300_000..300_300).contains(&i);
+    std::fs::write(dir.path().join("students.csv"), students(&many)).unwrap();
+    let reports: Vec<String> = [1, 2, 3].into_iter().map(load_with).collect();
+    assert!(
+        reports[0].starts_with("100 or more problem(s) in the inputs:"),
+        "{}",
+        reports[0]
+    );
+    assert!(
+        reports[0].contains("only the first 100 problems are listed"),
+        "{}",
+        reports[0]
+    );
+    let lines: Vec<&str> = reports[0].lines().filter(|l| l.contains("students.csv:")).collect();
+    assert_eq!(lines.len(), 100, "{}", reports[0]);
+    // The first 100 bad rows of the file, in order (row i is on line i + 2).
+    let first: Vec<usize> = (0..400_000).filter(|&i| many(i)).take(100).collect();
+    for (line, i) in lines.iter().zip(&first) {
+        assert!(line.contains(&format!("students.csv:{}:", i + 2)), "{line}");
+    }
+    assert_eq!(reports[1], reports[0]);
+    assert_eq!(reports[2], reports[0]);
+    // Below the cap every problem is counted and listed.
+    let few = |i: usize| i % 10_000 == 7;
+    std::fs::write(dir.path().join("students.csv"), students(&few)).unwrap();
+    let report = load_with(2);
+    assert!(report.starts_with("40 problem(s) in the inputs:"), "{report}");
+    assert!(!report.contains("only the first"), "{report}");
+}
+
 /// Line numbers stay exact when students.csv is parsed in parallel pieces, including after
 /// quoted fields that span lines.
 #[test]

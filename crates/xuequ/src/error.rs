@@ -104,7 +104,9 @@ fn truncate(s: &str, max: usize) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
-    /// Problems found beyond the cap (counted, not kept).
+    /// Problems found beyond the cap (counted, not kept). Readers stop at the cap, so this
+    /// is not the number the input holds, and it is not reported: reports say how many were
+    /// found below the cap, or that the cap was reached ([`Diagnostics::count_text`]).
     pub omitted: usize,
     cap: usize,
 }
@@ -146,6 +148,17 @@ impl Diagnostics {
         self.items.len() + self.omitted
     }
 
+    /// The number of problems as reports state it: the number found below the cap, or "100
+    /// or more" once the cap is reached. Readers stop at the cap, and where a file is read in
+    /// parallel pieces each piece stops at its own, so past the cap the number found says
+    /// nothing about the file and would change with where the pieces were cut.
+    pub fn count_text(&self) -> String {
+        match self.is_full() {
+            true => format!("{} or more", self.cap),
+            false => self.total().to_string(),
+        }
+    }
+
     /// The kept problems, in the order found.
     pub fn items(&self) -> &[Diagnostic] {
         &self.items
@@ -163,8 +176,12 @@ impl fmt::Display for Diagnostics {
         for d in &self.items {
             writeln!(f, "  {d}")?;
         }
-        if self.omitted > 0 {
-            writeln!(f, "  … and {} more problems not shown", self.omitted)?;
+        if self.is_full() {
+            writeln!(
+                f,
+                "  … only the first {} problems are listed: fix these and run again to find any others",
+                self.cap
+            )?;
         }
         Ok(())
     }
@@ -183,7 +200,7 @@ pub enum LoadError {
         source: std::io::Error,
     },
     /// The inputs have problems; every one found (up to the cap) is listed.
-    #[error("{} problem(s) in the inputs:\n{}", .0.total(), .0)]
+    #[error("{} problem(s) in the inputs:\n{}", .0.count_text(), .0)]
     Invalid(Diagnostics),
 }
 
@@ -299,6 +316,40 @@ impl From<crate::io::toml_file::TomlReadError> for crate::zoning::ZoningError {
             crate::io::toml_file::TomlReadError::Invalid(d) => {
                 crate::zoning::ZoningError::Invalid(Diagnostics::from(*d))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Below the cap the report counts every problem; from the cap on it says "N or more"
+    /// and that only the first N are listed, whatever was counted past the cap.
+    #[test]
+    fn the_count_reported_is_exact_below_the_cap_and_a_bound_from_it() {
+        let problem = |i: usize| Diagnostic::file("students.csv", format!("problem {i}"), "fix it");
+        for (found, omitted_by_pieces) in [(0, 0), (1, 0), (2, 0), (3, 0), (3, 7), (50, 40)] {
+            let mut diags = Diagnostics::with_cap(3);
+            for i in 0..found {
+                diags.push(problem(i));
+            }
+            diags.omitted += omitted_by_pieces;
+            let listed = found.min(3);
+            let text = diags.to_string();
+            assert_eq!(text.matches("problem ").count(), listed, "{text}");
+            let count = match found >= 3 {
+                true => "3 or more".to_string(),
+                false => found.to_string(),
+            };
+            assert_eq!(diags.count_text(), count);
+            let note = "  … only the first 3 problems are listed: fix these and run again to find any others\n";
+            assert_eq!(text.ends_with(note), found >= 3, "{text}");
+            let headline = LoadError::Invalid(diags).to_string();
+            assert!(
+                headline.starts_with(&format!("{count} problem(s) in the inputs:\n")),
+                "{headline}"
+            );
         }
     }
 }

@@ -96,7 +96,7 @@ pub enum SupplyError {
     },
     /// An input file (planning.toml, population.csv, sites.csv, a development file) has
     /// problems; every one found (up to the cap) is listed.
-    #[error("{} problem(s) in the inputs:\n{}", .0.total(), .0)]
+    #[error("{} problem(s) in the inputs:\n{}", .0.count_text(), .0)]
     Invalid(Diagnostics),
     /// The request cannot be answered as asked (an unknown block, more new schools than
     /// candidate sites, …); the message says what to change.

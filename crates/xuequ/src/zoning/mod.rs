@@ -295,7 +295,7 @@ pub enum ZoningError {
     #[error("{0}")]
     NoDistances(String),
     /// A configuration or input file has problems (each with file, line, column and fix).
-    #[error("{} problem(s) in the zoning inputs:\n{}", .0.total(), .0)]
+    #[error("{} problem(s) in the zoning inputs:\n{}", .0.count_text(), .0)]
     Invalid(Diagnostics),
     /// A file could not be read.
     #[error("cannot read {path}: {source} (fix: check the path)")]
