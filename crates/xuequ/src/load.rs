@@ -261,9 +261,13 @@ impl Dataset {
             Some(spec) => {
                 let file = name(&spec.path);
                 let mut local = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
-                let sites = &policy.attribute_sites;
-                let window = student_window();
-                match read_students_streamed(&spec.path, &file, &city, &extra, sites, &mut cohort, &mut local, window) {
+                let read = StudentsRead {
+                    file: &file,
+                    city: &city,
+                    extra: &extra,
+                    sites: &policy.attribute_sites,
+                };
+                match read.streamed(&spec.path, student_window(), &mut cohort, &mut local) {
                     Ok(Streamed::Read) => {
                         take_problems(&mut diags, &local);
                         sources.push(SourceInfo {
@@ -292,7 +296,16 @@ impl Dataset {
                 &inputs.students,
                 &mut diags,
                 &mut sources,
-                &mut |b, f, d| read_students_checked(b, f, &city, &extra, &policy.attribute_sites, &mut cohort, d),
+                &mut |b, file, d| {
+                    let sites = &policy.attribute_sites;
+                    StudentsRead {
+                        file,
+                        city: &city,
+                        extra: &extra,
+                        sites,
+                    }
+                    .whole(b, &mut cohort, d)
+                },
             )?;
         }
         if let Some(p) = &inputs.seat_locks {
@@ -1242,48 +1255,151 @@ pub fn read_students<R: CsvInput>(
     cohort: &mut Cohort,
     diags: &mut Diagnostics,
 ) {
-    read_students_checked(reader, file, city, extra, &BTreeMap::new(), cohort, diags);
+    let sites = BTreeMap::new();
+    StudentsRead {
+        file,
+        city,
+        extra,
+        sites: &sites,
+    }
+    .whole(reader, cohort, diags);
 }
 
 /// The columns `students.csv` must have.
 const STUDENT_COLUMNS: &[&str] = &["student_id", "stage", "block_id"];
 
-/// [`read_students`], reporting a missing policy column at the policy line naming it.
-fn read_students_checked<R: CsvInput>(
-    reader: R,
-    file: &str,
-    city: &City,
-    extra: &[String],
-    sites: &BTreeMap<String, Diagnostic>,
-    cohort: &mut Cohort,
-    diags: &mut Diagnostics,
-) {
-    let Some((bytes, header)) = read_header(reader, file, STUDENT_COLUMNS, diags) else {
-        return;
-    };
-    if !has_policy_columns(&header, file, extra, sites, diags) {
-        return;
-    }
-    let body = &bytes[header.body_start..];
-    let ranges = split_records(body, STUDENT_PIECE);
-    // At most one applicant per line: room for all of them up front.
-    let most = ranges.last().map_or(0, |&(from, to, before)| {
-        before + crate::io::text::count_line_breaks(&body[from..to])
-    }) as usize
-        + 1;
-    let students = StudentParse::new(file, city, extra, &header);
-    let mut merge = StudentMerge::new(file, extra, &header, most, cohort, diags);
-    let mut batches = ranges.chunks(student_batch_len());
-    let batch_bytes = |batch: &[(usize, usize, u64)]| batch.iter().map(|&(from, to, _)| to - from).sum::<usize>();
-    let first = batches
-        .next()
-        .map(|batch| (students.parse(batch, body), batch_bytes(batch)));
-    merge_batches(&mut merge, body.len(), first, || {
-        batches
+/// What reading `students.csv` takes besides its text: the file's name for problems, the
+/// city its rows name, the numeric columns the policy reads (`extra`) and where the policy
+/// names each (`sites`: a missing column is reported at that policy line).
+#[derive(Clone, Copy)]
+pub(crate) struct StudentsRead<'a> {
+    pub(crate) file: &'a str,
+    pub(crate) city: &'a City,
+    pub(crate) extra: &'a [String],
+    pub(crate) sites: &'a BTreeMap<String, Diagnostic>,
+}
+
+impl StudentsRead<'_> {
+    /// Reads the whole text of `reader` ([`read_students`], with the policy's sites).
+    fn whole<R: CsvInput>(self, reader: R, cohort: &mut Cohort, diags: &mut Diagnostics) {
+        let StudentsRead {
+            file,
+            city,
+            extra,
+            sites,
+        } = self;
+        let Some((bytes, header)) = read_header(reader, file, STUDENT_COLUMNS, diags) else {
+            return;
+        };
+        if !has_policy_columns(&header, file, extra, sites, diags) {
+            return;
+        }
+        let body = &bytes[header.body_start..];
+        let ranges = split_records(body, STUDENT_PIECE);
+        // At most one applicant per line: room for all of them up front.
+        let most = ranges.last().map_or(0, |&(from, to, before)| {
+            before + crate::io::text::count_line_breaks(&body[from..to])
+        }) as usize
+            + 1;
+        let students = StudentParse::new(file, city, extra, &header);
+        let mut merge = StudentMerge::new(file, extra, &header, most, cohort, diags);
+        let mut batches = ranges.chunks(student_batch_len());
+        let batch_bytes = |batch: &[(usize, usize, u64)]| batch.iter().map(|&(from, to, _)| to - from).sum::<usize>();
+        let first = batches
             .next()
-            .map(|batch| (students.parse(batch, body), batch_bytes(batch)))
-    });
-    merge.finish();
+            .map(|batch| (students.parse(batch, body), batch_bytes(batch)));
+        merge_batches(&mut merge, body.len(), first, || {
+            batches
+                .next()
+                .map(|batch| (students.parse(batch, body), batch_bytes(batch)))
+        });
+        merge.finish();
+    }
+
+    /// Reads `students.csv` at `path` a window of about `window` bytes at a time
+    /// ([`LineWindows`]; the loader takes [`student_window`]): each window is parsed in
+    /// parallel pieces and merged while the next one is read and parsed, so the text is never
+    /// resident whole. Whenever it returns [`Streamed::Read`], the outcome is that of
+    /// [`StudentsRead::whole`] on the same file. The cohort is expected to be empty before (it
+    /// is reset on [`Streamed::ReadWhole`]).
+    ///
+    /// [`LineWindows`]: crate::io::source::LineWindows
+    pub(crate) fn streamed(
+        self,
+        path: &Path,
+        window: usize,
+        cohort: &mut Cohort,
+        diags: &mut Diagnostics,
+    ) -> std::io::Result<Streamed> {
+        let StudentsRead {
+            file,
+            city,
+            extra,
+            sites,
+        } = self;
+        let mut windows = crate::io::source::LineWindows::open(path, window)?;
+        let total = windows.file_len() as usize;
+        let Some(text) = windows.next_window()? else {
+            return Ok(Streamed::ReadWhole);
+        };
+        // A UTF-16 text fails this too: its byte-order mark is never UTF-8.
+        if !is_plain_utf8(text) {
+            return Ok(Streamed::ReadWhole);
+        }
+        let Some(header) = crate::io::csv::header_of(text, file, STUDENT_COLUMNS, diags) else {
+            return Ok(Streamed::ReadWhole);
+        };
+        if !has_policy_columns(&header, file, extra, sites, diags) {
+            return Ok(Streamed::ReadWhole);
+        }
+        let students = StudentParse::new(file, city, extra, &header);
+        // Lines of the file before the window being parsed, less the header's.
+        let mut lines = 0u64;
+        let mut parse_window = |body: &[u8]| {
+            let ranges: Vec<(usize, usize, u64)> = split_records(body, STUDENT_PIECE)
+                .into_iter()
+                .map(|(from, to, before)| (from, to, lines + before))
+                .collect();
+            lines += crate::io::text::count_line_breaks(body);
+            (students.parse(&ranges, body), body.len())
+        };
+        let body = &text[header.body_start..];
+        // Room for the applicants the first window promises, at most one per line; more is
+        // made as the file's share read so far tells.
+        let first_lines = crate::io::text::count_line_breaks(body) as f64;
+        let most = (first_lines * total as f64 / text.len().max(1) as f64 * 1.05) as usize + 1;
+        let first = parse_window(body);
+        let header_bytes = text.len() - body.len();
+        let mut merge = StudentMerge::new(file, extra, &header, most, cohort, diags);
+        let mut outcome = Ok(Streamed::Read);
+        merge_batches(
+            &mut merge,
+            total.saturating_sub(header_bytes),
+            Some(first),
+            || match windows.next_window() {
+                Ok(Some(body)) if is_plain_utf8(body) => Some(parse_window(body)),
+                Ok(Some(_)) => {
+                    outcome = Ok(Streamed::ReadWhole);
+                    None
+                }
+                Ok(None) => None,
+                Err(e) => {
+                    outcome = Err(e);
+                    None
+                }
+            },
+        );
+        match outcome {
+            Ok(Streamed::Read) => {
+                merge.finish();
+                Ok(Streamed::Read)
+            }
+            other => {
+                *merge.cohort = Cohort::default();
+                other
+            }
+        }
+    }
 }
 
 /// Whether the header has every column the policy reads (each one missing is reported).
@@ -1328,88 +1444,6 @@ fn is_plain_utf8(text: &[u8]) -> bool {
     memchr::memchr(b'"', text).is_none() && crate::io::text::utf8_check(text).is_ok()
 }
 
-/// Reads `students.csv` at `path` a window of about `window` bytes at a time ([`LineWindows`];
-/// the loader takes [`student_window`]): each window is parsed in parallel pieces and merged
-/// while the next one is read and parsed, so the text is never resident whole. Whenever it
-/// returns [`Streamed::Read`], the outcome is that of [`read_students_checked`] on the same
-/// file. The cohort is expected to be empty before (it is reset on [`Streamed::ReadWhole`]).
-///
-/// [`LineWindows`]: crate::io::source::LineWindows
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn read_students_streamed(
-    path: &Path,
-    file: &str,
-    city: &City,
-    extra: &[String],
-    sites: &BTreeMap<String, Diagnostic>,
-    cohort: &mut Cohort,
-    diags: &mut Diagnostics,
-    window: usize,
-) -> std::io::Result<Streamed> {
-    let mut windows = crate::io::source::LineWindows::open(path, window)?;
-    let total = windows.file_len() as usize;
-    let Some(text) = windows.next_window()? else {
-        return Ok(Streamed::ReadWhole);
-    };
-    // A UTF-16 text fails this too: its byte-order mark is never UTF-8.
-    if !is_plain_utf8(text) {
-        return Ok(Streamed::ReadWhole);
-    }
-    let Some(header) = crate::io::csv::header_of(text, file, STUDENT_COLUMNS, diags) else {
-        return Ok(Streamed::ReadWhole);
-    };
-    if !has_policy_columns(&header, file, extra, sites, diags) {
-        return Ok(Streamed::ReadWhole);
-    }
-    let students = StudentParse::new(file, city, extra, &header);
-    // Lines of the file before the window being parsed, less the header's.
-    let mut lines = 0u64;
-    let mut parse_window = |body: &[u8]| {
-        let ranges: Vec<(usize, usize, u64)> = split_records(body, STUDENT_PIECE)
-            .into_iter()
-            .map(|(from, to, before)| (from, to, lines + before))
-            .collect();
-        lines += crate::io::text::count_line_breaks(body);
-        (students.parse(&ranges, body), body.len())
-    };
-    let body = &text[header.body_start..];
-    // Room for the applicants the first window promises, at most one per line; more is
-    // made as the file's share read so far tells.
-    let first_lines = crate::io::text::count_line_breaks(body) as f64;
-    let most = (first_lines * total as f64 / text.len().max(1) as f64 * 1.05) as usize + 1;
-    let first = parse_window(body);
-    let header_bytes = text.len() - body.len();
-    let mut merge = StudentMerge::new(file, extra, &header, most, cohort, diags);
-    let mut outcome = Ok(Streamed::Read);
-    merge_batches(
-        &mut merge,
-        total.saturating_sub(header_bytes),
-        Some(first),
-        || match windows.next_window() {
-            Ok(Some(body)) if is_plain_utf8(body) => Some(parse_window(body)),
-            Ok(Some(_)) => {
-                outcome = Ok(Streamed::ReadWhole);
-                None
-            }
-            Ok(None) => None,
-            Err(e) => {
-                outcome = Err(e);
-                None
-            }
-        },
-    );
-    match outcome {
-        Ok(Streamed::Read) => {
-            merge.finish();
-            Ok(Streamed::Read)
-        }
-        other => {
-            *merge.cohort = Cohort::default();
-            other
-        }
-    }
-}
-
 /// A batch of parsed pieces of `students.csv` and the bytes they cover.
 type StudentBatch = (Vec<(StudentPiece, Diagnostics)>, usize);
 
@@ -1437,7 +1471,7 @@ fn student_batch_len() -> usize {
     rayon::current_num_threads().max(1) * STUDENT_BATCH_PER_THREAD
 }
 
-/// Bytes per window of [`read_students_streamed`]: one batch of pieces.
+/// Bytes per window of [`StudentsRead::streamed`]: one batch of pieces.
 pub(crate) fn student_window() -> usize {
     student_batch_len() * STUDENT_PIECE
 }

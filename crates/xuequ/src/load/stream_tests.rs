@@ -82,17 +82,13 @@ fn streamed(bytes: &[u8], window: usize, extra: &[String], city: &City) -> (Stre
     let mut cohort = Cohort::default();
     let mut diags = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
     let sites = BTreeMap::new();
-    let got = read_students_streamed(
-        &path,
-        "students.csv",
+    let read = StudentsRead {
+        file: "students.csv",
         city,
         extra,
-        &sites,
-        &mut cohort,
-        &mut diags,
-        window,
-    )
-    .unwrap();
+        sites: &sites,
+    };
+    let got = read.streamed(&path, window, &mut cohort, &mut diags).unwrap();
     (got, cohort, diags)
 }
 
@@ -101,7 +97,13 @@ fn whole(bytes: &[u8], extra: &[String], city: &City) -> (Cohort, Diagnostics) {
     let mut cohort = Cohort::default();
     let mut diags = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
     let sites = BTreeMap::new();
-    read_students_checked(bytes, "students.csv", city, extra, &sites, &mut cohort, &mut diags);
+    let read = StudentsRead {
+        file: "students.csv",
+        city,
+        extra,
+        sites: &sites,
+    };
+    read.whole(bytes, &mut cohort, &mut diags);
     (cohort, diags)
 }
 
@@ -189,7 +191,12 @@ fn a_missing_file_is_an_error() {
     let mut diags = Diagnostics::default();
     let missing = Path::new("/nonexistent/students.csv");
     let sites = BTreeMap::new();
-    let e =
-        read_students_streamed(missing, "students.csv", &city, &[], &sites, &mut cohort, &mut diags, 64).unwrap_err();
+    let read = StudentsRead {
+        file: "students.csv",
+        city: &city,
+        extra: &[],
+        sites: &sites,
+    };
+    let e = read.streamed(missing, 64, &mut cohort, &mut diags).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
 }
