@@ -637,10 +637,7 @@ pub(crate) fn prepare<'a>(data: &'a Dataset, stage: Stage, progress: &(dyn Fn(Pr
         .par_iter()
         .map(|&i| priority::facts(policy, cohort, data.scenario.year, i as usize))
         .collect();
-    let id_order = {
-        let ids: Vec<&str> = members.par_iter().map(|&i| cohort.id(i as usize)).collect();
-        crate::lottery::id_order(&ids)
-    };
+    let id_order = crate::lottery::id_order_of(members.len(), |m| cohort.id(members[m] as usize));
     let value = |m: usize, a: &Attribute| match a {
         Attribute::Points => facts[m].points,
         other => priority::attribute(cohort, members[m] as usize, other, 0),

@@ -82,6 +82,16 @@ pub fn single_lottery(seed: u64, stage: Stage, ids: &[&str]) -> Vec<u32> {
 
 /// Positions of `ids` sorted bytewise by id (the order in which applicants draw).
 pub fn id_order(ids: &[&str]) -> Vec<u32> {
+    id_order_of(ids.len(), |i| ids[i])
+}
+
+/// [`id_order`] of the `n` ids that `id` gives by position.
+pub(crate) fn id_order_of<'a>(n: usize, id: impl Fn(usize) -> &'a str + Sync) -> Vec<u32> {
+    // Files usually list applicants in id order: checking that costs one pass over the ids
+    // and no memory, where the sort below first builds 32 bytes of keys per applicant.
+    if (1..n).into_par_iter().all(|i| id(i - 1).as_bytes() <= id(i).as_bytes()) {
+        return (0..n as u32).collect();
+    }
     // Sort by a 16-byte big-endian prefix first (exact for ids up to 16 bytes), falling
     // back to the whole id on equal prefixes.
     let prefix = |id: &str| {
@@ -90,22 +100,11 @@ pub fn id_order(ids: &[&str]) -> Vec<u32> {
         k[..n].copy_from_slice(&id.as_bytes()[..n]);
         u128::from_be_bytes(k)
     };
-    let mut keyed: Vec<(u128, u32)> = ids
-        .par_iter()
-        .enumerate()
-        .map(|(i, id)| (prefix(id), i as u32))
-        .collect();
-    let order = |a: &(u128, u32), b: &(u128, u32)| {
+    let mut keyed: Vec<(u128, u32)> = (0..n).into_par_iter().map(|i| (prefix(id(i)), i as u32)).collect();
+    keyed.par_sort_unstable_by(|a, b| {
         a.0.cmp(&b.0)
-            .then_with(|| ids[a.1 as usize].as_bytes().cmp(ids[b.1 as usize].as_bytes()))
-    };
-    // Files usually list applicants in id order: checking that costs one pass, not a sort.
-    let sorted = keyed
-        .par_windows(2)
-        .all(|w| order(&w[0], &w[1]) != std::cmp::Ordering::Greater);
-    if !sorted {
-        keyed.par_sort_unstable_by(order);
-    }
+            .then_with(|| id(a.1 as usize).as_bytes().cmp(id(b.1 as usize).as_bytes()))
+    });
     keyed.into_par_iter().map(|(_, i)| i).collect()
 }
 
