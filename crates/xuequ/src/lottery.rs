@@ -41,16 +41,22 @@ pub fn school_stream(stage: Stage, school_ordinal: u32) -> u64 {
 
 /// Draws `n` consecutive values from the start of a stream, in parallel chunks.
 pub fn draws(seed: u64, stream: u64, n: usize) -> Vec<u64> {
-    const CHUNK: usize = 1 << 14;
     let mut out = vec![0u64; n];
+    draw_into(seed, stream, &mut out, |slot, value, _| *slot = value);
+    out
+}
+
+/// Puts the `i`-th value of the stream into `out[i]` with `put(slot, value, i)`, in parallel
+/// chunks each starting the stream at its own position.
+fn draw_into<T: Send>(seed: u64, stream: u64, out: &mut [T], put: impl Fn(&mut T, u64, usize) + Sync) {
+    const CHUNK: usize = 1 << 14;
     out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, chunk)| {
         let mut rng = generator(seed, stream);
         rng.set_word_pos((c * CHUNK * 2) as u128);
-        for v in chunk {
-            *v = rng.next_u64();
+        for (k, slot) in chunk.iter_mut().enumerate() {
+            put(slot, rng.next_u64(), c * CHUNK + k);
         }
     });
-    out
 }
 
 /// Ranks `1..=n` of `n` applicants sorted by id, by `(draw, position)`; returns the rank of
@@ -65,11 +71,12 @@ pub fn ranks_of_sorted(seed: u64, stream: u64, n: usize) -> Vec<u32> {
 
 /// Positions `0..n` in the order they draw: by their draw, ties by position.
 fn draw_order(seed: u64, stream: u64, n: usize) -> Vec<u32> {
-    let values = draws(seed, stream, n);
     // Sorted as (draw, position) pairs side by side: a comparison reads both keys in place
     // instead of fetching two draws from all over the array. Ids are sorted, so the position
-    // breaks draw ties exactly as the id would.
-    let mut keyed: Vec<(u64, u32)> = values.into_par_iter().zip(0..n as u32).collect();
+    // breaks draw ties exactly as the id would. The pairs are drawn in place, without a
+    // list of the draws alone.
+    let mut keyed: Vec<(u64, u32)> = vec![(0, 0); n];
+    draw_into(seed, stream, &mut keyed, |slot, value, i| *slot = (value, i as u32));
     keyed.par_sort_unstable();
     keyed.into_par_iter().map(|(_, i)| i).collect()
 }

@@ -207,8 +207,28 @@ pub fn dense_ranks(n: usize, keys: &[OrderKey], value: impl Fn(usize, &OrderKey)
         let ordered = if bits >> 63 == 1 { !bits } else { bits | (1 << 63) };
         ordered.min(u64::MAX - 1)
     };
-    // One flat row of encoded keys per applicant (no allocation per applicant).
     let k = keys.len();
+    if k == 1 {
+        // One key: sorted as (key, applicant) pairs side by side, so a comparison reads both
+        // in place instead of fetching two keys from all over the array; ranked from the
+        // sorted pairs, without a list of the keys alone or of the order.
+        let key = &keys[0];
+        let mut keyed: Vec<(u64, u32)> = (0..n)
+            .into_par_iter()
+            .map(|i| (encode(value(i, key), key.descending), i as u32))
+            .collect();
+        keyed.par_sort_unstable();
+        let mut rank = vec![0u32; n];
+        let mut r = 0u32;
+        for w in 0..keyed.len() {
+            if w > 0 && keyed[w].0 != keyed[w - 1].0 {
+                r += 1;
+            }
+            rank[keyed[w].1 as usize] = r;
+        }
+        return rank;
+    }
+    // One flat row of encoded keys per applicant (no allocation per applicant).
     let mut rows = vec![0u64; n * k];
     rows.par_chunks_mut(k).enumerate().for_each(|(i, row)| {
         for (slot, key) in row.iter_mut().zip(keys) {
@@ -216,17 +236,8 @@ pub fn dense_ranks(n: usize, keys: &[OrderKey], value: impl Fn(usize, &OrderKey)
         }
     });
     let row = |i: u32| &rows[i as usize * k..(i as usize + 1) * k];
-    let order: Vec<u32> = if k == 1 {
-        // One key: sorted as (key, applicant) pairs side by side, so a comparison reads
-        // both in place instead of fetching two keys from all over the array.
-        let mut keyed: Vec<(u64, u32)> = rows.par_iter().copied().zip(0..n as u32).collect();
-        keyed.par_sort_unstable();
-        keyed.into_par_iter().map(|(_, i)| i).collect()
-    } else {
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.par_sort_unstable_by(|&a, &b| row(a).cmp(row(b)).then(a.cmp(&b)));
-        order
-    };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.par_sort_unstable_by(|&a, &b| row(a).cmp(row(b)).then(a.cmp(&b)));
     let mut rank = vec![0u32; n];
     let mut r = 0u32;
     for w in 0..order.len() {
