@@ -218,15 +218,7 @@ pub fn dense_ranks(n: usize, keys: &[OrderKey], value: impl Fn(usize, &OrderKey)
             .map(|i| (encode(value(i, key), key.descending), i as u32))
             .collect();
         keyed.par_sort_unstable();
-        let mut rank = vec![0u32; n];
-        let mut r = 0u32;
-        for w in 0..keyed.len() {
-            if w > 0 && keyed[w].0 != keyed[w - 1].0 {
-                r += 1;
-            }
-            rank[keyed[w].1 as usize] = r;
-        }
-        return rank;
+        return ranks_in_order(n, |w| keyed[w].1, |w| keyed[w].0 == keyed[w - 1].0);
     }
     // One flat row of encoded keys per applicant (no allocation per applicant).
     let mut rows = vec![0u64; n * k];
@@ -238,13 +230,19 @@ pub fn dense_ranks(n: usize, keys: &[OrderKey], value: impl Fn(usize, &OrderKey)
     let row = |i: u32| &rows[i as usize * k..(i as usize + 1) * k];
     let mut order: Vec<u32> = (0..n as u32).collect();
     order.par_sort_unstable_by(|&a, &b| row(a).cmp(row(b)).then(a.cmp(&b)));
+    ranks_in_order(n, |w| order[w], |w| row(order[w]) == row(order[w - 1]))
+}
+
+/// Dense ranks of `n` applicants from their sorted order: `applicant(w)` is the `w`-th, and
+/// `tied(w)` says whether it ties with the one before (asked for `w` ≥ 1).
+fn ranks_in_order(n: usize, applicant: impl Fn(usize) -> u32, tied: impl Fn(usize) -> bool) -> Vec<u32> {
     let mut rank = vec![0u32; n];
     let mut r = 0u32;
-    for w in 0..order.len() {
-        if w > 0 && row(order[w]) != row(order[w - 1]) {
+    for w in 0..n {
+        if w > 0 && !tied(w) {
             r += 1;
         }
-        rank[order[w] as usize] = r;
+        rank[applicant(w) as usize] = r;
     }
     rank
 }
