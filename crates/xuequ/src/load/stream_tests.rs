@@ -74,6 +74,19 @@ fn outcome(cohort: &Cohort, diags: &Diagnostics) -> String {
     )
 }
 
+/// No policy column named at a policy line.
+static NO_SITES: BTreeMap<String, Diagnostic> = BTreeMap::new();
+
+/// A read of `students.csv` in `city`, the policy reading the `extra` columns.
+fn students_read<'a>(city: &'a City, extra: &'a [String]) -> StudentsRead<'a> {
+    StudentsRead {
+        file: "students.csv",
+        city,
+        extra,
+        sites: &NO_SITES,
+    }
+}
+
 /// Reads `bytes` a window of `window` bytes at a time.
 fn streamed(bytes: &[u8], window: usize, extra: &[String], city: &City) -> (Streamed, Cohort, Diagnostics) {
     let dir = tempfile::tempdir().unwrap();
@@ -81,14 +94,9 @@ fn streamed(bytes: &[u8], window: usize, extra: &[String], city: &City) -> (Stre
     std::fs::write(&path, bytes).unwrap();
     let mut cohort = Cohort::default();
     let mut diags = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
-    let sites = BTreeMap::new();
-    let read = StudentsRead {
-        file: "students.csv",
-        city,
-        extra,
-        sites: &sites,
-    };
-    let got = read.streamed(&path, window, &mut cohort, &mut diags).unwrap();
+    let got = students_read(city, extra)
+        .streamed(&path, window, &mut cohort, &mut diags)
+        .unwrap();
     (got, cohort, diags)
 }
 
@@ -96,14 +104,7 @@ fn streamed(bytes: &[u8], window: usize, extra: &[String], city: &City) -> (Stre
 fn whole(bytes: &[u8], extra: &[String], city: &City) -> (Cohort, Diagnostics) {
     let mut cohort = Cohort::default();
     let mut diags = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
-    let sites = BTreeMap::new();
-    let read = StudentsRead {
-        file: "students.csv",
-        city,
-        extra,
-        sites: &sites,
-    };
-    read.whole(bytes, &mut cohort, &mut diags);
+    students_read(city, extra).whole(bytes, &mut cohort, &mut diags);
     (cohort, diags)
 }
 
@@ -190,13 +191,8 @@ fn a_missing_file_is_an_error() {
     let mut cohort = Cohort::default();
     let mut diags = Diagnostics::default();
     let missing = Path::new("/nonexistent/students.csv");
-    let sites = BTreeMap::new();
-    let read = StudentsRead {
-        file: "students.csv",
-        city: &city,
-        extra: &[],
-        sites: &sites,
-    };
-    let e = read.streamed(missing, 64, &mut cohort, &mut diags).unwrap_err();
+    let e = students_read(&city, &[])
+        .streamed(missing, 64, &mut cohort, &mut diags)
+        .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
 }
