@@ -6,6 +6,7 @@ mod baseline;
 mod fuzz;
 mod layers;
 mod lottery_recheck;
+mod manifest;
 mod memory;
 mod ogc;
 mod planner;

@@ -224,6 +224,20 @@ fn blocks_as_a_gbk_shapefile_give_identical_assignments() {
     );
     let got = assignments(&dir.path().join("scenario.toml"), &dir.path().join("out"));
     assert!(got == original, "assignments.csv differs with shapefile blocks");
+    // The manifest lists the shapefile with every companion read.
+    let listed = crate::manifest::listed_inputs(&dir.path().join("out"));
+    assert_eq!(
+        listed[..7],
+        [
+            "scenario.toml",
+            "schools.csv",
+            "blocks.shp",
+            "blocks.shx",
+            "blocks.dbf",
+            "blocks.prj",
+            "blocks.cpg"
+        ]
+    );
 
     // Without the .dbf: one clear error naming the missing file.
     fs::remove_file(dir.path().join("blocks.dbf")).unwrap();
@@ -471,7 +485,7 @@ fn zones_from_a_generated_announcement_recover_the_demo_zones() {
     assert!(listed.len() >= by_school.len() + missed.len().min(1));
     // The report is written with every phrase.
     let out = tempfile::tempdir().unwrap();
-    from_list::write(&out.path().join("z"), city, &result, Path::new("list.csv")).unwrap();
+    from_list::write(&out.path().join("z"), city, &result, [Path::new("list.csv")]).unwrap();
     let report = fs::read_to_string(out.path().join("z/match_report.csv")).unwrap();
     assert_eq!(report.lines().count(), result.matches.len() + 1);
     assert!(report.contains("人民路1-99号单号,unmatched"));

@@ -177,6 +177,20 @@ impl Dataset {
             });
             Dataset::load_tables(scenario, tables, diags, policy, students_text, students_stream)
         })
+        .map(|mut data| {
+            // A policy given in memory was not read from the scenario's file.
+            if tables.policy.is_some()
+                && let Some(p) = &data.scenario.inputs.policy
+            {
+                data.sources.push(SourceInfo {
+                    file: name(p),
+                    format: "memory",
+                    encoding: Some(crate::io::text::TextEncoding::Utf8),
+                    sheet: None,
+                });
+            }
+            data
+        })
     }
 
     /// The part of [`Dataset::load_with_tables`] after the policy: every table in order.
@@ -358,17 +372,36 @@ impl Dataset {
         }
     }
 
-    /// Every input file this dataset was read from (for a run's manifest).
-    pub fn input_files(&self) -> Vec<&Path> {
+    /// Every input file this dataset was read from, for a run's manifest: the scenario, each
+    /// table and the policy (unless given in memory, [`Dataset::load_with_tables`]), the road
+    /// network when distances come from it, and polygon files with a shapefile's companions
+    /// (`.shx`, `.dbf`, `.prj`, `.cpg`).
+    pub fn input_files(&self) -> Vec<PathBuf> {
         let i = &self.scenario.inputs;
-        let mut files: Vec<&Path> = vec![self.scenario.path.as_path()];
-        files.extend([i.schools.as_path(), i.blocks.as_path(), i.students.as_path()]);
-        files.extend(
-            [&i.zones, &i.seat_locks, &i.distances, &i.policy]
-                .into_iter()
-                .flatten()
-                .map(PathBuf::as_path),
-        );
+        let in_memory = |path: &Path| {
+            let file = path.display().to_string();
+            self.sources.iter().any(|s| s.format == "memory" && s.file == file)
+        };
+        let mut files: Vec<PathBuf> = vec![self.scenario.path.clone()];
+        let tables = [&i.schools, &i.blocks, &i.students].map(Some);
+        let roads = i
+            .roads
+            .as_ref()
+            .filter(|_| self.spatial.kind() == crate::spatial::DistanceKind::Roads);
+        let others = [&i.zones, &i.seat_locks, &i.distances, &i.policy]
+            .map(Option::as_ref)
+            .into_iter()
+            .chain([roads, i.districts.as_ref()]);
+        for path in tables.into_iter().chain(others).flatten() {
+            if in_memory(path) {
+                continue;
+            }
+            if crate::shapes::is_polygon_file(path) {
+                files.extend(crate::shapes::files_read(path));
+            } else {
+                files.push(path.clone());
+            }
+        }
         files
     }
 }

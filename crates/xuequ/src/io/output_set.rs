@@ -151,8 +151,8 @@ impl OutputSet {
 
     /// Records input files, hashed on a thread of their own while the outputs are written
     /// (unreadable ones are skipped); the manifest lists them in the order recorded.
-    pub fn inputs<'a>(&mut self, paths: impl IntoIterator<Item = &'a Path>) {
-        let mut paths: Vec<PathBuf> = paths.into_iter().map(Path::to_path_buf).collect();
+    pub fn inputs(&mut self, paths: impl IntoIterator<Item = impl AsRef<Path>>) {
+        let mut paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_ref().to_path_buf()).collect();
         paths.dedup();
         let hash = move || paths.iter().filter_map(|p| hash_input(p)).collect::<Vec<_>>();
         match std::thread::Builder::new()

@@ -284,9 +284,14 @@ fn find_school(city: &City, stage: Stage, text: &str) -> Option<u32> {
 
 /// Writes `zones.csv` (block_id, stage, school_id) and `match_report.csv` (line, school_id,
 /// phrase, kind, block_ids, block_names, candidates) into `out` as one output set (with
-/// `manifest.json`; the list is recorded as the input). Text cells that a spreadsheet would
-/// run as a formula are neutralised by the CSV writer.
-pub fn write(out: &Path, city: &City, result: &FromList, list: &Path) -> Result<Vec<PathBuf>, OutputError> {
+/// `manifest.json`, which records `inputs`: the list and the files the city was read from).
+/// Text cells that a spreadsheet would run as a formula are neutralised by the CSV writer.
+pub fn write(
+    out: &Path,
+    city: &City,
+    result: &FromList,
+    inputs: impl IntoIterator<Item = impl AsRef<Path>>,
+) -> Result<Vec<PathBuf>, OutputError> {
     use crate::io::writer::CsvWriter;
     let mut zones = CsvWriter::with_header(&["block_id", "stage", "school_id"], false);
     for &(b, s) in &result.pairs {
@@ -336,7 +341,7 @@ pub fn write(out: &Path, city: &City, result: &FromList, list: &Path) -> Result<
         ]);
     }
     crate::io::output_set::write_set(out, "zones-from-list", |set| {
-        set.inputs([list]);
+        set.inputs(inputs);
         set.write_bytes("zones.csv", &zones.into_bytes())?;
         set.write_bytes("match_report.csv", &report.into_bytes())
     })

@@ -37,6 +37,19 @@ struct Loaded {
 }
 
 impl Planning {
+    /// The planning files read besides the scenario's inputs, for the manifest: the
+    /// parameters and the population, given or found beside the scenario.
+    fn files(&self, input: &ScenarioInput) -> Vec<PathBuf> {
+        let dir = input.dir();
+        [
+            beside(&dir, self.planning.as_deref(), "planning.toml"),
+            beside(&dir, self.population.as_deref(), "population.csv"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
     fn load(&self, input: &ScenarioInput, observer: &dyn Observer) -> Result<Loaded, RequestError> {
         let data = load(input, None, self.strict, observer)?;
         let dir = input.dir();
@@ -191,6 +204,7 @@ impl ForecastRequest {
             );
             let t = Instant::now();
             let mut set = scenario_set(out, "forecast", &l.data)?;
+            set.inputs(self.planning.files(&self.input));
             supply::report::write_forecast(&mut set, &l.data, &fc, self.bom || l.data.scenario.output.bom)?;
             let files = set.commit()?;
             observer.done(
@@ -287,6 +301,12 @@ impl DevelopmentRequest {
             let mut outcome = self.check(observer)?;
             let t = Instant::now();
             let mut set = scenario_set(out, "check-development", &outcome.data)?;
+            set.inputs(
+                self.planning
+                    .files(&self.input)
+                    .into_iter()
+                    .chain(self.development.clone()),
+            );
             supply::report::write_development(&mut set, &outcome.report, self.bom || outcome.data.scenario.output.bom)?;
             outcome.files = set.commit()?;
             observer.done(
@@ -471,6 +491,8 @@ impl SitingRequest {
         );
         let t = Instant::now();
         let mut set = scenario_set(out, "site", &l.data)?;
+        let site_files = std::iter::once(self.sites.clone()).chain(self.site_distances.clone());
+        set.inputs(self.planning.files(&self.input).into_iter().chain(site_files));
         supply::report::write_siting(&mut set, &problem, &result, self.bom || l.data.scenario.output.bom)?;
         let files = set.commit()?;
         observer.done(

@@ -51,14 +51,18 @@ impl RoadsRequest {
         with_threads(self.threads, observer, || {
             let data = load(&self.input, None, self.strict, observer)?;
             let t = Instant::now();
-            let spatial = if data.spatial.kind() == DistanceKind::Roads {
-                data.spatial.clone()
-            } else {
+            let built_here = data.spatial.kind() != DistanceKind::Roads;
+            let spatial = if built_here {
                 let s = Spatial::roads_for_scenario(&data.scenario, &data.city)?;
                 observer.distance_warnings(s.warnings());
                 s
+            } else {
+                data.spatial.clone()
             };
             let mut set = scenario_set(out, "roads", &data)?;
+            if built_here {
+                set.inputs(data.scenario.inputs.roads.iter());
+            }
             let report = crate::spatial::write_roads_outputs(&mut set, &spatial, &data.city)?
                 .ok_or_else(|| RequestError::BadRequest("no road network".to_string()))?;
             let files = set.commit()?;
@@ -140,7 +144,8 @@ impl ZonesFromListRequest {
             let t = Instant::now();
             let rows = from_list::read_list(&self.list)?;
             let result = from_list::zones_from_list(&data.city, self.stage, &rows, &self.list.display().to_string())?;
-            from_list::write(out, &data.city, &result, &self.list)?;
+            let inputs = std::iter::once(self.list.clone()).chain(data.input_files());
+            from_list::write(out, &data.city, &result, inputs)?;
             observer.done(
                 "zones-from-list",
                 t.elapsed(),

@@ -323,7 +323,9 @@ impl ZoningRequest {
 
     /// [`run`](Self::run), telling `observer` what happens.
     pub fn run_with(&self, observer: &dyn Observer) -> Result<ZoningOutcome, RequestError> {
-        with_threads(self.threads, observer, || self.solve(observer))?
+        with_threads(self.threads, observer, || {
+            self.solve(observer).map(|(outcome, _)| outcome)
+        })?
     }
 
     /// Zones and writes the proposal's files into `out`.
@@ -334,10 +336,11 @@ impl ZoningRequest {
     /// [`write`](Self::write), telling `observer` what happens.
     pub fn write_with(&self, out: &Path, observer: &dyn Observer) -> Result<ZoningOutcome, RequestError> {
         with_threads(self.threads, observer, || {
-            let mut outcome = self.solve(observer)?;
+            let (mut outcome, files_read) = self.solve(observer)?;
             let t = Instant::now();
             let bom = self.bom || outcome.data.scenario.output.bom;
             let mut set = scenario_set(out, "zone", &outcome.data)?;
+            set.inputs(files_read);
             zoning::write_zoning(
                 &mut set,
                 &outcome.problem,
@@ -356,15 +359,16 @@ impl ZoningRequest {
         })?
     }
 
-    fn load_config(&self) -> Result<ZoningConfig, RequestError> {
+    /// The configuration, and the file it was read from (none for text or the defaults).
+    fn load_config(&self) -> Result<(ZoningConfig, Option<PathBuf>), RequestError> {
         Ok(match &self.config {
             ConfigSource::Beside => match beside(&self.input.dir(), None, "zoning.toml") {
-                Some(p) => ZoningConfig::load(&p)?,
-                None => ZoningConfig::default(),
+                Some(p) => (ZoningConfig::load(&p)?, Some(p)),
+                None => (ZoningConfig::default(), None),
             },
-            ConfigSource::File(p) => ZoningConfig::load(p)?,
-            ConfigSource::Text(text, path) => ZoningConfig::from_toml(text, path)?,
-            ConfigSource::Defaults => ZoningConfig::default(),
+            ConfigSource::File(p) => (ZoningConfig::load(p)?, Some(p.clone())),
+            ConfigSource::Text(text, path) => (ZoningConfig::from_toml(text, path)?, None),
+            ConfigSource::Defaults => (ZoningConfig::default(), None),
         })
     }
 
@@ -402,8 +406,11 @@ impl ZoningRequest {
         Ok(params)
     }
 
-    fn solve(&self, observer: &dyn Observer) -> Result<ZoningOutcome, RequestError> {
-        let config = self.load_config()?;
+    /// Zones, and names the files read besides the scenario's inputs (the configuration, a
+    /// road network and barriers of the request's or the configuration's own).
+    fn solve(&self, observer: &dyn Observer) -> Result<(ZoningOutcome, Vec<PathBuf>), RequestError> {
+        let (config, config_file) = self.load_config()?;
+        let mut files_read: Vec<PathBuf> = config_file.into_iter().collect();
         let data = load(&self.input, None, self.strict, observer)?;
         let stage = self.stage.or(config.stage).unwrap_or(Stage::Primary);
         let params = self.params(&config)?;
@@ -455,6 +462,10 @@ impl ZoningRequest {
                 })?;
                 let network = crate::spatial::load_network(&path, data.scenario.crs, options.mode, options.cache)
                     .map_err(RequestError::RoadNetwork)?;
+                // Listed by the dataset when its own distances come from the same network.
+                if data.spatial.kind() != DistanceSource::Roads || data.scenario.inputs.roads.as_ref() != Some(&path) {
+                    files_read.push(path);
+                }
                 let spatial = crate::spatial::Spatial::roads(&data.city, network, options);
                 observer.distance_warnings(spatial.warnings());
                 problem.use_spatial(&spatial);
@@ -466,6 +477,7 @@ impl ZoningRequest {
             .or_else(|| config.barriers.as_ref().map(|p| config.resolve(p)))
         {
             problem.barriers = zoning::read_barriers(&b)?;
+            files_read.push(b);
         }
         observer.done(
             "problem",
@@ -493,7 +505,7 @@ impl ZoningRequest {
             Some(points)
         };
         let result = zoning::zone(&problem, &params, &|p| observer.zoning(p))?;
-        Ok(ZoningOutcome {
+        let outcome = ZoningOutcome {
             data,
             stage,
             problem,
@@ -501,7 +513,8 @@ impl ZoningRequest {
             result,
             sweep,
             files: Vec::new(),
-        })
+        };
+        Ok((outcome, files_read))
     }
 }
 

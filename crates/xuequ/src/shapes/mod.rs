@@ -70,6 +70,21 @@ pub fn is_polygon_file(path: &Path) -> bool {
     )
 }
 
+/// The files a polygon input is read from: the file itself and, for a shapefile, the
+/// companions beside it that exist (index, attributes, projection, code page).
+pub fn files_read(path: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = vec![path.to_path_buf()];
+    let is_shapefile = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("shp"));
+    if is_shapefile {
+        files.extend(
+            ["shx", "dbf", "prj", "cpg"]
+                .into_iter()
+                .filter_map(|ext| shp::sibling(path, ext)),
+        );
+    }
+    files
+}
+
 /// Reads every feature of a GeoJSON FeatureCollection or a shapefile. Each polygon is
 /// checked for validity (closed rings, no self-intersection); every problem is reported with
 /// the file and the feature or record number.

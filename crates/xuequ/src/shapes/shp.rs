@@ -21,7 +21,7 @@ fn one(d: Diagnostic) -> Diagnostics {
 }
 
 /// A sibling file with another extension (either case), if it exists.
-fn sibling(path: &Path, ext: &str) -> Option<std::path::PathBuf> {
+pub(super) fn sibling(path: &Path, ext: &str) -> Option<std::path::PathBuf> {
     [ext.to_ascii_lowercase(), ext.to_ascii_uppercase()]
         .into_iter()
         .map(|e| path.with_extension(e))
