@@ -1,6 +1,7 @@
 //! Every command's `manifest.json` names every file the command read, each with its size and
-//! the SHA-256 of its bytes (checked here with the `sha2` crate, not the engine's hashing), and
-//! does not name a file whose table was given in memory instead.
+//! the SHA-256 of its bytes (checked here with the `sha2` crate, not the engine's hashing);
+//! a CSV table is recorded as the bytes that were read, and a table given in memory as
+//! such, not as a file on disk.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,10 @@ fn demo_copy() -> tempfile::TempDir {
     dir
 }
 
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The names of the inputs the manifest in `out` lists, in its order, after checking each
 /// one's size and SHA-256 against the file.
 pub(crate) fn listed_inputs(out: &Path) -> Vec<String> {
@@ -34,9 +39,13 @@ pub(crate) fn listed_inputs(out: &Path) -> Vec<String> {
         .map(|input| {
             let path = Path::new(input["path"].as_str().unwrap());
             let bytes = fs::read(path).unwrap();
-            let sha256: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
             assert_eq!(input["bytes"].as_u64(), Some(bytes.len() as u64), "{}", path.display());
-            assert_eq!(input["sha256"].as_str(), Some(sha256.as_str()), "{}", path.display());
+            assert_eq!(
+                input["sha256"].as_str(),
+                Some(sha256(&bytes).as_str()),
+                "{}",
+                path.display()
+            );
             path.file_name().unwrap().to_string_lossy().into_owned()
         })
         .collect()
@@ -189,4 +198,69 @@ fn the_roads_command_and_a_published_list_list_what_they_read() {
     let mut want = vec!["list.csv"];
     want.extend(DEMO_INPUTS);
     assert_eq!(listed_inputs(&out), want);
+}
+
+#[test]
+fn tables_are_recorded_as_the_bytes_read_even_if_the_file_changes_after() {
+    let dir = demo_copy();
+    // A GBK table: recorded as the bytes in the file, not the decoded text.
+    let blocks = fs::read_to_string(dir.path().join("blocks.csv")).unwrap();
+    fs::write(dir.path().join("blocks.csv"), encoding_rs::GBK.encode(&blocks).0).unwrap();
+    let data = xuequ::Dataset::load(&dir.path().join("scenario.toml")).unwrap();
+    let students = dir.path().join("students.csv");
+    let read = fs::read(&students).unwrap();
+    // Someone saves the applicants' file while the run allocates.
+    fs::write(
+        &students,
+        [read.as_slice(), b"A999999,primary,B000001,true,H1,0,\n"].concat(),
+    )
+    .unwrap();
+    let allocation = xuequ::allocate(&data);
+    let audit = xuequ::audit(&data, &allocation);
+    let out = dir.path().join("out");
+    xuequ::write_outputs(&out, &data, &allocation, &audit, Default::default()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let inputs = manifest["inputs"].as_array().unwrap();
+    let entry = |name: &str| {
+        inputs
+            .iter()
+            .find(|i| i["path"].as_str().unwrap().ends_with(name))
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(entry("students.csv")["sha256"].as_str(), Some(sha256(&read).as_str()));
+    assert_eq!(entry("students.csv")["bytes"].as_u64(), Some(read.len() as u64));
+    let gbk = fs::read(dir.path().join("blocks.csv")).unwrap();
+    assert_eq!(entry("blocks.csv")["sha256"].as_str(), Some(sha256(&gbk).as_str()));
+}
+
+#[test]
+fn tables_given_in_memory_are_recorded_as_such() {
+    let dir = demo_copy();
+    let path = dir.path().join("scenario.toml");
+    let text = fs::read_to_string(&path).unwrap();
+    let students = b"student_id,stage,block_id,hukou_in_zone\nA1,primary,B000001,true\n".to_vec();
+    let policy = fs::read_to_string(dir.path().join("policy.toml")).unwrap();
+    let mut tables = xuequ::load::MemoryTables::default();
+    tables.insert("students", students.clone()).unwrap();
+    tables.set_policy(policy.clone());
+    let scenario = xuequ::Scenario::from_toml_with_tables(&text, &path, &tables).unwrap();
+    let data = xuequ::Dataset::load_with_tables(scenario, &tables).unwrap();
+    let read: Vec<(String, String)> = data
+        .input_records()
+        .into_iter()
+        .filter_map(|r| match r {
+            xuequ::io::InputRecord::Read(input) => Some((input.path, input.sha256)),
+            xuequ::io::InputRecord::File(_) => None,
+        })
+        .filter(|(label, _)| label.ends_with("(in memory)"))
+        .collect();
+    let label = |name: &str| format!("{} (in memory)", dir.path().join(name).display());
+    assert_eq!(
+        read,
+        [
+            (label("students.csv"), sha256(&students)),
+            (label("policy.toml"), sha256(policy.as_bytes())),
+        ]
+    );
 }

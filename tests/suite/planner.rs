@@ -485,7 +485,8 @@ fn zones_from_a_generated_announcement_recover_the_demo_zones() {
     assert!(listed.len() >= by_school.len() + missed.len().min(1));
     // The report is written with every phrase.
     let out = tempfile::tempdir().unwrap();
-    from_list::write(&out.path().join("z"), city, &result, [Path::new("list.csv")]).unwrap();
+    let list = xuequ::io::InputRecord::File(PathBuf::from("list.csv"));
+    from_list::write(&out.path().join("z"), city, &result, [list]).unwrap();
     let report = fs::read_to_string(out.path().join("z/match_report.csv")).unwrap();
     assert_eq!(report.lines().count(), result.matches.len() + 1);
     assert!(report.contains("人民路1-99号单号,unmatched"));

@@ -78,6 +78,17 @@ pub struct Dataset {
     pub warnings: Vec<crate::plausibility::Warning>,
     /// What each tabular input was read as (format, encoding, sheet).
     pub sources: Vec<SourceInfo>,
+    /// The size and SHA-256 of each input whose bytes the loader read itself, as it read
+    /// them ([`Dataset::input_records`]).
+    read_hashes: Vec<crate::io::ManifestInput>,
+}
+
+/// What the loader records of the inputs it reads: what each was read as, and the size and
+/// SHA-256 of the bytes it read itself.
+#[derive(Default)]
+struct InputsRead {
+    sources: Vec<SourceInfo>,
+    hashes: Vec<crate::io::ManifestInput>,
 }
 
 impl Dataset {
@@ -179,7 +190,7 @@ impl Dataset {
         })
         .map(|mut data| {
             // A policy given in memory was not read from the scenario's file.
-            if tables.policy.is_some()
+            if let Some(text) = &tables.policy
                 && let Some(p) = &data.scenario.inputs.policy
             {
                 data.sources.push(SourceInfo {
@@ -187,6 +198,11 @@ impl Dataset {
                     format: "memory",
                     encoding: Some(crate::io::text::TextEncoding::Utf8),
                     sheet: None,
+                });
+                data.read_hashes.push(crate::io::ManifestInput {
+                    path: crate::io::source::in_memory_label(&name(p)),
+                    bytes: text.len() as u64,
+                    sha256: crate::io::output_set::sha256_hex(text.as_bytes()),
                 });
             }
             data
@@ -203,14 +219,14 @@ impl Dataset {
         students_stream: Option<crate::io::source::InputSpec>,
     ) -> Result<Dataset, LoadError> {
         let name = |p: &Path| p.display().to_string();
-        let mut sources: Vec<SourceInfo> = Vec::new();
+        let mut inputs_read = InputsRead::default();
         let mut students_text = students_text;
         // Each tabular input: read (CSV in any accepted encoding, or a workbook's sheet),
         // parsed by its reader, and its diagnostics placed on the workbook's cells.
         let mut table = |key: &str,
                          path: &Path,
                          diags: &mut Diagnostics,
-                         sources: &mut Vec<SourceInfo>,
+                         inputs_read: &mut InputsRead,
                          read: &mut dyn FnMut(DecodedText, &str, &mut Diagnostics)| {
             let file = name(path);
             let prefetched = if key == "students" { students_text.take() } else { None };
@@ -229,7 +245,8 @@ impl Dataset {
                         diags.push(d);
                     }
                     diags.omitted += local.omitted;
-                    sources.push(text.info);
+                    inputs_read.hashes.extend(text.read_hash().cloned());
+                    inputs_read.sources.push(text.info);
                     Ok(())
                 }
                 Err(OpenError::Io { path, source }) => Err(LoadError::Io { path, source }),
@@ -242,17 +259,25 @@ impl Dataset {
         let inputs = &scenario.inputs;
         let crs = scenario.crs;
         let mut city = City::default();
-        table("schools", &inputs.schools, &mut diags, &mut sources, &mut |b, f, d| {
-            read_schools(b, f, crs, &mut city, d)
-        })?;
+        table(
+            "schools",
+            &inputs.schools,
+            &mut diags,
+            &mut inputs_read,
+            &mut |b, f, d| read_schools(b, f, crs, &mut city, d),
+        )?;
         city.rejected.all_schools = city.schools.is_empty() && !diags.is_empty();
         let before = diags.total();
         if tables.get("blocks").is_none() && crate::shapes::is_polygon_file(&inputs.blocks) {
             crate::shapes::read_blocks(&inputs.blocks, crs, &mut city, &mut diags);
         } else {
-            table("blocks", &inputs.blocks, &mut diags, &mut sources, &mut |b, f, d| {
-                read_blocks(b, f, crs, &mut city, d)
-            })?;
+            table(
+                "blocks",
+                &inputs.blocks,
+                &mut diags,
+                &mut inputs_read,
+                &mut |b, f, d| read_blocks(b, f, crs, &mut city, d),
+            )?;
         }
         city.rejected.all_blocks = city.blocks.is_empty() && diags.total() > before;
         let mut zone_polygons = Vec::new();
@@ -260,7 +285,7 @@ impl Dataset {
             if tables.get("zones").is_none() && crate::shapes::is_polygon_file(z) {
                 zone_polygons = crate::shapes::read_zones(z, crs, &mut city, &mut diags);
             } else {
-                table("zones", z, &mut diags, &mut sources, &mut |b, f, d| {
+                table("zones", z, &mut diags, &mut inputs_read, &mut |b, f, d| {
                     read_zones(b, f, &mut city, d)
                 })?;
             }
@@ -275,16 +300,17 @@ impl Dataset {
             Some(spec) => {
                 let file = name(&spec.path);
                 let mut local = Diagnostics::with_cap(Diagnostics::DEFAULT_CAP);
-                let read = StudentsRead {
+                let students = StudentsRead {
                     file: &file,
                     city: &city,
                     extra: &extra,
                     sites: &policy.attribute_sites,
                 };
-                match read.streamed(&spec.path, student_window(), &mut cohort, &mut local) {
-                    Ok(Streamed::Read) => {
+                match students.streamed(&spec.path, student_window(), &mut cohort, &mut local) {
+                    Ok(Streamed::Read(hash)) => {
                         take_problems(&mut diags, &local);
-                        sources.push(SourceInfo {
+                        inputs_read.hashes.push(hash);
+                        inputs_read.sources.push(SourceInfo {
                             file,
                             format: "csv",
                             encoding: Some(crate::io::text::TextEncoding::Utf8),
@@ -309,7 +335,7 @@ impl Dataset {
                 "students",
                 &inputs.students,
                 &mut diags,
-                &mut sources,
+                &mut inputs_read,
                 &mut |b, file, d| {
                     let sites = &policy.attribute_sites;
                     StudentsRead {
@@ -324,13 +350,13 @@ impl Dataset {
         }
         if let Some(p) = &inputs.seat_locks {
             let year = scenario.year;
-            table("seat_locks", p, &mut diags, &mut sources, &mut |b, f, d| {
+            table("seat_locks", p, &mut diags, &mut inputs_read, &mut |b, f, d| {
                 read_seat_locks(b, f, year, &mut cohort, d)
             })?;
         }
         let mut distances = None;
         if let Some(p) = &inputs.distances {
-            table("distances", p, &mut diags, &mut sources, &mut |b, f, d| {
+            table("distances", p, &mut diags, &mut inputs_read, &mut |b, f, d| {
                 distances = Some(read_distances(b, f, &city, d));
             })?;
         }
@@ -365,7 +391,8 @@ impl Dataset {
                 distances,
                 spatial,
                 warnings,
-                sources,
+                sources: inputs_read.sources,
+                read_hashes: inputs_read.hashes,
             })
         } else {
             Err(LoadError::Invalid(diags))
@@ -377,12 +404,34 @@ impl Dataset {
     /// network when distances come from it, and polygon files with a shapefile's companions
     /// (`.shx`, `.dbf`, `.prj`, `.cpg`).
     pub fn input_files(&self) -> Vec<PathBuf> {
+        self.inputs()
+            .into_iter()
+            .filter(|(_, in_memory, _)| !in_memory)
+            .map(|(path, _, _)| path)
+            .collect()
+    }
+
+    /// The inputs for a run's manifest ([`crate::io::OutputSet::input_records`]), in the
+    /// order of [`Dataset::input_files`]: a CSV table as the size and SHA-256 of the bytes the
+    /// loader read and parsed, a table or policy given in memory likewise (named `… (in
+    /// memory)`), and every other file (the scenario and policy files, a workbook, polygons,
+    /// a road network) to be hashed from the disk as the outputs are written.
+    pub fn input_records(&self) -> Vec<crate::io::InputRecord> {
+        use crate::io::InputRecord;
+        self.inputs()
+            .into_iter()
+            .filter_map(|(path, in_memory, read)| match (read, in_memory) {
+                (Some(read), _) => Some(InputRecord::Read(read.clone())),
+                (None, true) => None,
+                (None, false) => Some(InputRecord::File(path)),
+            })
+            .collect()
+    }
+
+    /// Every input in the manifest's order: its file, whether it was given in memory instead,
+    /// and the size and SHA-256 of the bytes the loader read, if it read them itself.
+    fn inputs(&self) -> Vec<(PathBuf, bool, Option<&crate::io::ManifestInput>)> {
         let i = &self.scenario.inputs;
-        let in_memory = |path: &Path| {
-            let file = path.display().to_string();
-            self.sources.iter().any(|s| s.format == "memory" && s.file == file)
-        };
-        let mut files: Vec<PathBuf> = vec![self.scenario.path.clone()];
         let tables = [&i.schools, &i.blocks, &i.students].map(Some);
         let roads = i
             .roads
@@ -392,17 +441,23 @@ impl Dataset {
             .map(Option::as_ref)
             .into_iter()
             .chain([roads, i.districts.as_ref()]);
+        let mut inputs = vec![(self.scenario.path.clone(), false, None)];
         for path in tables.into_iter().chain(others).flatten() {
-            if in_memory(path) {
-                continue;
-            }
-            if crate::shapes::is_polygon_file(path) {
-                files.extend(crate::shapes::files_read(path));
+            let file = path.display().to_string();
+            let in_memory = self.sources.iter().any(|s| s.format == "memory" && s.file == file);
+            let label = if in_memory {
+                crate::io::source::in_memory_label(&file)
             } else {
-                files.push(path.clone());
+                file
+            };
+            let read = self.read_hashes.iter().find(|h| h.path == label);
+            if crate::shapes::is_polygon_file(path) {
+                inputs.extend(crate::shapes::files_read(path).into_iter().map(|p| (p, false, None)));
+            } else {
+                inputs.push((path.clone(), in_memory, read));
             }
         }
-        files
+        inputs
     }
 }
 
@@ -1404,7 +1459,8 @@ impl StudentsRead<'_> {
         let first = parse_window(body);
         let header_bytes = text.len() - body.len();
         let mut merge = StudentMerge::new(file, extra, &header, most, cohort, diags);
-        let mut outcome = Ok(Streamed::Read);
+        // Why the windows stopped before the end, if they did.
+        let mut stopped = None;
         merge_batches(
             &mut merge,
             total.saturating_sub(header_bytes),
@@ -1412,22 +1468,22 @@ impl StudentsRead<'_> {
             || match windows.next_window() {
                 Ok(Some(body)) if is_plain_utf8(body) => Some(parse_window(body)),
                 Ok(Some(_)) => {
-                    outcome = Ok(Streamed::ReadWhole);
+                    stopped = Some(Ok(Streamed::ReadWhole));
                     None
                 }
                 Ok(None) => None,
                 Err(e) => {
-                    outcome = Err(e);
+                    stopped = Some(Err(e));
                     None
                 }
             },
         );
-        match outcome {
-            Ok(Streamed::Read) => {
+        match stopped {
+            None => {
                 merge.finish();
-                Ok(Streamed::Read)
+                Ok(Streamed::Read(windows.read_hash(file)))
             }
-            other => {
+            Some(other) => {
                 *merge.cohort = Cohort::default();
                 other
             }
@@ -1463,8 +1519,9 @@ fn has_policy_columns(
 /// How reading `students.csv` a window at a time ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Streamed {
-    /// The file was read and merged, its problems reported.
-    Read,
+    /// The file was read and merged, its problems reported; with the size and SHA-256 of
+    /// the bytes read.
+    Read(crate::io::ManifestInput),
     /// The file is not UTF-8 text without quotes, or its header has a problem: what was
     /// taken must be dropped, and the file read whole (which decodes it, splits quoted
     /// records and reports the problem).

@@ -962,7 +962,7 @@ pub fn write_outputs(
     let mut set = OutputSet::begin(dir, "run")?;
     set.scenarios([data.scenario.path.display().to_string()]);
     set.seed(data.policy.seed);
-    set.inputs(data.input_files());
+    set.input_records(data.input_records());
     let _summary = write_outputs_into(&mut set, data, allocation, audit, options)?;
     set.commit()
 }

@@ -20,7 +20,7 @@ pub(crate) mod text;
 pub(crate) mod toml_file;
 pub(crate) mod writer;
 
-pub use output_set::{Manifest, OutputSet, write_set};
+pub use output_set::{InputRecord, Manifest, ManifestInput, OutputSet, write_set};
 pub use source::{InputSpec, OpenError, TableText};
 pub use text::TextEncoding;
 pub use toml_file::TomlReadError;

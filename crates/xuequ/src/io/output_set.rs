@@ -48,6 +48,17 @@ pub struct ManifestInput {
     pub sha256: String,
 }
 
+/// An input to record in the manifest ([`OutputSet::input_records`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputRecord {
+    /// A file read by a library that opens it itself (a workbook, a shapefile, a road
+    /// network, a TOML file): hashed from the disk as the outputs are written.
+    File(PathBuf),
+    /// Bytes hashed as they were read and parsed: a CSV table's file, or a table given in
+    /// memory (its `path` then says so).
+    Read(ManifestInput),
+}
+
 /// `manifest.json`: what a run wrote and what it read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Manifest {
@@ -152,9 +163,23 @@ impl OutputSet {
     /// Records input files, hashed on a thread of their own while the outputs are written
     /// (unreadable ones are skipped); the manifest lists them in the order recorded.
     pub fn inputs(&mut self, paths: impl IntoIterator<Item = impl AsRef<Path>>) {
-        let mut paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_ref().to_path_buf()).collect();
-        paths.dedup();
-        let hash = move || paths.iter().filter_map(|p| hash_input(p)).collect::<Vec<_>>();
+        self.input_records(paths.into_iter().map(|p| InputRecord::File(p.as_ref().to_path_buf())));
+    }
+
+    /// Records inputs: files hashed as [`OutputSet::inputs`] hashes them, and inputs already
+    /// hashed as they were read; the manifest lists them in the order recorded.
+    pub fn input_records(&mut self, records: impl IntoIterator<Item = InputRecord>) {
+        let mut records: Vec<InputRecord> = records.into_iter().collect();
+        records.dedup();
+        let hash = move || {
+            records
+                .iter()
+                .filter_map(|record| match record {
+                    InputRecord::File(path) => hash_input(path),
+                    InputRecord::Read(input) => Some(input.clone()),
+                })
+                .collect::<Vec<_>>()
+        };
         match std::thread::Builder::new()
             .name("xuequ-inputs".into())
             .spawn(hash.clone())

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::output_set::ManifestInput;
 use super::sheet::{SheetText, is_spreadsheet, read_sheet};
 use super::text::{TextEncoding, decode};
 use crate::error::Diagnostic;
@@ -66,12 +67,15 @@ pub struct TableText {
     /// What the file was read as.
     pub info: SourceInfo,
     sheet: Option<SheetText>,
+    /// The size and SHA-256 of the bytes read (before decoding), when this module read them.
+    read: Option<ManifestInput>,
 }
 
 impl TableText {
     /// A table given in memory as UTF-8 CSV text (a byte-order mark allowed), named `file`
     /// in messages; text that is not UTF-8 is an error naming its line.
     pub fn in_memory(bytes: Vec<u8>, file: &str) -> Result<TableText, OpenError> {
+        let read = bytes_read(&bytes, &in_memory_label(file));
         let (bytes, encoding) = decode(bytes, file, Some(TextEncoding::Utf8)).map_err(OpenError::Invalid)?;
         Ok(TableText {
             bytes,
@@ -82,7 +86,14 @@ impl TableText {
                 sheet: None,
             },
             sheet: None,
+            read: Some(read),
         })
+    }
+
+    /// The size and SHA-256 of the bytes this table was read from, as they came (before
+    /// decoding); `None` for a workbook's sheet, which its reader opens itself.
+    pub(crate) fn read_hash(&self) -> Option<&ManifestInput> {
+        self.read.as_ref()
     }
 
     /// Rewrites diagnostics about this file to the workbook's sheet, row and column (nothing
@@ -159,10 +170,15 @@ fn read_whole_in_pieces(path: &Path, piece: usize) -> std::io::Result<Vec<u8>> {
 /// it starts the next window. A leading UTF-8 byte-order mark is dropped.
 ///
 /// Windows are cut only at line breaks, so they suit text without quotes, where every line
-/// break ends a record; callers check for quotes and read such a file whole.
+/// break ends a record; callers check for quotes and read such a file whole. The bytes are
+/// hashed as they are read, for the manifest ([`LineWindows::read_hash`]).
 pub(crate) struct LineWindows {
     file: std::fs::File,
     len: u64,
+    /// SHA-256 of the bytes read so far, as they came (a byte-order mark included).
+    hasher: sha2::Sha256,
+    /// Bytes read so far.
+    read: u64,
     buf: Vec<u8>,
     /// Bytes at the start of `buf` already handed out.
     taken: usize,
@@ -183,6 +199,8 @@ impl LineWindows {
         Ok(LineWindows {
             file,
             len,
+            hasher: <sha2::Sha256 as sha2::Digest>::new(),
+            read: 0,
             buf: Vec::with_capacity(room),
             taken: 0,
             eof: false,
@@ -196,6 +214,17 @@ impl LineWindows {
         self.len
     }
 
+    /// The size and SHA-256 of the bytes read so far, recorded for the manifest as `label`:
+    /// after the last window, those of the whole text parsed.
+    pub(crate) fn read_hash(&self, label: &str) -> ManifestInput {
+        let digest = sha2::Digest::finalize(self.hasher.clone());
+        ManifestInput {
+            path: label.to_string(),
+            bytes: self.read,
+            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+
     /// The next window: whole lines, about `size` bytes or more (a line longer than that
     /// comes whole), the last one up to the end of the file. `None` at the end.
     pub(crate) fn next_window(&mut self) -> std::io::Result<Option<&[u8]>> {
@@ -206,7 +235,10 @@ impl LineWindows {
         let cut = loop {
             if !self.eof && self.buf.len() < want {
                 let asked = want - self.buf.len();
+                let before = self.buf.len();
                 let read = (&mut self.file).take(asked as u64).read_to_end(&mut self.buf)?;
+                sha2::Digest::update(&mut self.hasher, &self.buf[before..]);
+                self.read += read as u64;
                 self.eof = read < asked;
             }
             // The mark is looked for once three bytes (or the whole file) are in.
@@ -227,6 +259,20 @@ impl LineWindows {
         self.taken = cut;
         Ok((cut > 0).then(|| &self.buf[..cut]))
     }
+}
+
+/// The manifest's record of `bytes` read from the input labelled `label`.
+fn bytes_read(bytes: &[u8], label: &str) -> ManifestInput {
+    ManifestInput {
+        path: label.to_string(),
+        bytes: bytes.len() as u64,
+        sha256: super::output_set::sha256_hex(bytes),
+    }
+}
+
+/// How the manifest names a table given in memory in place of `file`.
+pub(crate) fn in_memory_label(file: &str) -> String {
+    format!("{file} (in memory)")
 }
 
 /// Reads a tabular input named `file` in messages.
@@ -252,12 +298,14 @@ pub fn read_table(spec: &InputSpec, file: &str) -> Result<TableText, OpenError> 
                 sheet: Some(sheet.sheet.clone()),
             },
             sheet: Some(sheet),
+            read: None,
         });
     }
     let raw = read_whole(&spec.path).map_err(|e| OpenError::Io {
         path: spec.path.clone(),
         source: e,
     })?;
+    let read = bytes_read(&raw, file);
     let (bytes, encoding) = decode(raw, file, spec.encoding).map_err(OpenError::Invalid)?;
     Ok(TableText {
         bytes,
@@ -268,6 +316,7 @@ pub fn read_table(spec: &InputSpec, file: &str) -> Result<TableText, OpenError> 
             sheet: None,
         },
         sheet: None,
+        read: Some(read),
     })
 }
 
@@ -318,7 +367,47 @@ mod tests {
             let want: &[u8] = if bom { &bytes[3..] } else { &bytes };
             proptest::prop_assert_eq!(&joined[..], want);
             proptest::prop_assert!(windows.next_window().unwrap().is_none());
+            // The hash is of the file's bytes as they came, the mark included.
+            let read = windows.read_hash("input.csv");
+            proptest::prop_assert_eq!(read.bytes, bytes.len() as u64);
+            proptest::prop_assert_eq!(read.sha256, independent_sha256(&bytes));
         }
+    }
+
+    /// SHA-256 in hex from the `sha2` crate directly.
+    fn independent_sha256(bytes: &[u8]) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn a_table_records_the_bytes_it_was_read_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "block_id,name\nB1,梁溪花园\n";
+        let gbk = encoding_rs::GBK.encode(text).0.into_owned();
+        let utf16: Vec<u8> = [0xff, 0xfe]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let with_mark = [b"\xef\xbb\xbf".as_slice(), text.as_bytes()].concat();
+        for raw in [text.as_bytes().to_vec(), gbk, utf16, with_mark] {
+            let path = dir.path().join("blocks.csv");
+            std::fs::write(&path, &raw).unwrap();
+            let spec = InputSpec {
+                path: path.clone(),
+                encoding: None,
+                sheet: None,
+            };
+            let table = read_table(&spec, "blocks.csv").unwrap();
+            assert_eq!(table.bytes, text.as_bytes(), "decoded to UTF-8");
+            let read = table.read_hash().unwrap();
+            assert_eq!((read.path.as_str(), read.bytes), ("blocks.csv", raw.len() as u64));
+            assert_eq!(read.sha256, independent_sha256(&raw), "the bytes as they came");
+        }
+        let table = TableText::in_memory(text.as_bytes().to_vec(), "blocks.csv").unwrap();
+        let read = table.read_hash().unwrap();
+        assert_eq!(read.path, "blocks.csv (in memory)");
+        assert_eq!(read.sha256, independent_sha256(text.as_bytes()));
     }
 
     #[test]

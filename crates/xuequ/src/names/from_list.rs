@@ -290,7 +290,7 @@ pub fn write(
     out: &Path,
     city: &City,
     result: &FromList,
-    inputs: impl IntoIterator<Item = impl AsRef<Path>>,
+    inputs: impl IntoIterator<Item = crate::io::InputRecord>,
 ) -> Result<Vec<PathBuf>, OutputError> {
     use crate::io::writer::CsvWriter;
     let mut zones = CsvWriter::with_header(&["block_id", "stage", "school_id"], false);
@@ -341,7 +341,7 @@ pub fn write(
         ]);
     }
     crate::io::output_set::write_set(out, "zones-from-list", |set| {
-        set.inputs(inputs);
+        set.input_records(inputs);
         set.write_bytes("zones.csv", &zones.into_bytes())?;
         set.write_bytes("match_report.csv", &report.into_bytes())
     })

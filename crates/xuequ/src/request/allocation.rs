@@ -315,7 +315,7 @@ fn write_allocated(
     let mut set = crate::io::OutputSet::begin(out, "run")?;
     set.scenarios([label.display().to_string()]);
     set.seed(data.policy.seed);
-    set.inputs(data.input_files());
+    set.input_records(data.input_records());
     let tables = crate::output::write_tables_into(&mut set, data, allocation, audit, write_options)?;
     let summary = tables.summary.clone();
     observer.done("write", t.elapsed(), &format!("results staged for {}", out.display()));
@@ -692,7 +692,7 @@ impl CompareRequest {
             self.base.label().display().to_string(),
             self.alt.label().display().to_string(),
         ]);
-        set.inputs(b.input_files().into_iter().chain(a.input_files()));
+        set.input_records(b.input_records().into_iter().chain(a.input_records()));
         crate::compare::write_comparison(&mut set, &comparison, options)?;
         let page = crate::report::compare_html((&b, &ba, &br), (&a, &aa, &ar));
         set.write_bytes("compare.html", page.as_bytes())?;

@@ -347,7 +347,7 @@ fn load(
 fn begin_set(out: &Path, command: &str, label: &Path, data: &Dataset) -> Result<crate::io::OutputSet, RequestError> {
     let mut set = crate::io::OutputSet::begin(out, command)?;
     set.scenarios([label.display().to_string()]);
-    set.inputs(data.input_files());
+    set.input_records(data.input_records());
     Ok(set)
 }
 

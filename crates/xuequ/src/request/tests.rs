@@ -37,7 +37,7 @@ fn assert_same(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>) {
 fn by_hand(out: &Path, command: &str, data: &Dataset, write: impl FnOnce(&mut crate::io::OutputSet)) {
     let mut set = crate::io::OutputSet::begin(out, command).expect("begin");
     set.scenarios([data.scenario.path.display().to_string()]);
-    set.inputs(data.input_files());
+    set.input_records(data.input_records());
     write(&mut set);
     set.commit().expect("commit");
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 use super::allocation::scenario_set;
 use super::{Observer, RequestError, ScenarioInput, Silent, load, with_threads};
 use crate::Stage;
+use crate::io::InputRecord;
 use crate::names::from_list::{self, FromList};
 use crate::spatial::{DistanceKind, RoadsReport, Spatial};
 
@@ -144,7 +145,7 @@ impl ZonesFromListRequest {
             let t = Instant::now();
             let rows = from_list::read_list(&self.list)?;
             let result = from_list::zones_from_list(&data.city, self.stage, &rows, &self.list.display().to_string())?;
-            let inputs = std::iter::once(self.list.clone()).chain(data.input_files());
+            let inputs = std::iter::once(InputRecord::File(self.list.clone())).chain(data.input_records());
             from_list::write(out, &data.city, &result, inputs)?;
             observer.done(
                 "zones-from-list",
