@@ -52,6 +52,13 @@ def test_frames_allocate_to_the_cli_assignments_byte_for_byte(read_csv, demo_run
     assert df.to_csv(index=False).encode("utf-8") == expected
     assert a.schools().to_csv(index=False).encode("utf-8") == (demo_run / "schools_summary.csv").read_bytes()
     assert s.info()["inputs"][0] == "schools.csv (memory, utf-8)"
+    # The manifest records the frames' text, not files of those names.
+    a.write(tmp_path / "out")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))
+    names = [i["path"].rsplit("/", 1)[-1] for i in manifest["inputs"]]
+    tables = ("schools", "blocks", "students", "zones", "seat_locks")
+    assert names == [f"{key}.csv (in memory)" for key in tables] + ["policy.toml (in memory)"]
+    assert all(i["bytes"] > 0 and len(i["sha256"]) == 64 for i in manifest["inputs"])
 
 
 def test_allocation_results_match_the_cli(allocation, demo_run, tmp_path):
