@@ -4,25 +4,13 @@
 //! such, not as a file on disk.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use xuequ::Stage;
 use xuequ::request::{DevelopmentRequest, ForecastRequest, SitingRequest, ZoningRequest};
 
-fn demo_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo")
-}
-
-/// A copy of data/demo in a temporary folder.
-fn demo_copy() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for e in fs::read_dir(demo_dir()).unwrap() {
-        let e = e.unwrap();
-        fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
-    }
-    dir
-}
+use crate::planner::demo_copy;
 
 fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()

@@ -10,12 +10,12 @@ use xuequ::names::MatchKind;
 use xuequ::names::from_list::{self, ListRow};
 use xuequ::plausibility::WarningKind;
 
-fn demo_dir() -> PathBuf {
+pub(crate) fn demo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/demo")
 }
 
 /// A copy of data/demo in a temporary folder.
-fn demo_copy() -> tempfile::TempDir {
+pub(crate) fn demo_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for e in fs::read_dir(demo_dir()).unwrap() {
         let e = e.unwrap();
