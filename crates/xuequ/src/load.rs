@@ -1481,7 +1481,7 @@ impl StudentsRead<'_> {
         match stopped {
             None => {
                 merge.finish();
-                Ok(Streamed::Read(windows.read_hash(file)))
+                Ok(Streamed::Read(windows.into_read_hash(file)))
             }
             Some(other) => {
                 *merge.cohort = Cohort::default();

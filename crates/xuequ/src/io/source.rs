@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::output_set::ManifestInput;
+use super::output_set::{HashingWriter, ManifestInput};
 use super::sheet::{SheetText, is_spreadsheet, read_sheet};
 use super::text::{TextEncoding, decode};
 use crate::error::Diagnostic;
@@ -171,14 +171,13 @@ fn read_whole_in_pieces(path: &Path, piece: usize) -> std::io::Result<Vec<u8>> {
 ///
 /// Windows are cut only at line breaks, so they suit text without quotes, where every line
 /// break ends a record; callers check for quotes and read such a file whole. The bytes are
-/// hashed as they are read, for the manifest ([`LineWindows::read_hash`]).
+/// hashed as they are read, for the manifest ([`LineWindows::into_read_hash`]).
 pub(crate) struct LineWindows {
     file: std::fs::File,
     len: u64,
-    /// SHA-256 of the bytes read so far, as they came (a byte-order mark included).
-    hasher: sha2::Sha256,
-    /// Bytes read so far.
-    read: u64,
+    /// The size and SHA-256 of the bytes read so far, as they came (a byte-order mark
+    /// included).
+    hasher: HashingWriter<std::io::Sink>,
     buf: Vec<u8>,
     /// Bytes at the start of `buf` already handed out.
     taken: usize,
@@ -199,8 +198,7 @@ impl LineWindows {
         Ok(LineWindows {
             file,
             len,
-            hasher: <sha2::Sha256 as sha2::Digest>::new(),
-            read: 0,
+            hasher: HashingWriter::new(std::io::sink()),
             buf: Vec::with_capacity(room),
             taken: 0,
             eof: false,
@@ -214,14 +212,14 @@ impl LineWindows {
         self.len
     }
 
-    /// The size and SHA-256 of the bytes read so far, recorded for the manifest as `label`:
-    /// after the last window, those of the whole text parsed.
-    pub(crate) fn read_hash(&self, label: &str) -> ManifestInput {
-        let digest = sha2::Digest::finalize(self.hasher.clone());
+    /// The size and SHA-256 of the bytes read, recorded for the manifest as `label`: after
+    /// the last window, those of the whole text parsed.
+    pub(crate) fn into_read_hash(self, label: &str) -> ManifestInput {
+        let (bytes, sha256) = self.hasher.finish();
         ManifestInput {
             path: label.to_string(),
-            bytes: self.read,
-            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+            bytes,
+            sha256,
         }
     }
 
@@ -237,8 +235,7 @@ impl LineWindows {
                 let asked = want - self.buf.len();
                 let before = self.buf.len();
                 let read = (&mut self.file).take(asked as u64).read_to_end(&mut self.buf)?;
-                sha2::Digest::update(&mut self.hasher, &self.buf[before..]);
-                self.read += read as u64;
+                std::io::Write::write_all(&mut self.hasher, &self.buf[before..])?;
                 self.eof = read < asked;
             }
             // The mark is looked for once three bytes (or the whole file) are in.
@@ -368,7 +365,7 @@ mod tests {
             proptest::prop_assert_eq!(&joined[..], want);
             proptest::prop_assert!(windows.next_window().unwrap().is_none());
             // The hash is of the file's bytes as they came, the mark included.
-            let read = windows.read_hash("input.csv");
+            let read = windows.into_read_hash("input.csv");
             proptest::prop_assert_eq!(read.bytes, bytes.len() as u64);
             proptest::prop_assert_eq!(read.sha256, independent_sha256(&bytes));
         }
