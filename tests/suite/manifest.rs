@@ -252,3 +252,15 @@ fn tables_given_in_memory_are_recorded_as_such() {
         ]
     );
 }
+
+#[test]
+fn a_comparison_lists_a_file_both_scenarios_read_once() {
+    let dir = demo_copy();
+    let out = dir.path().join("compare");
+    xuequ::request::CompareRequest::new(dir.path().join("scenario.toml"), dir.path().join("scenario_roads.toml"))
+        .write(&out)
+        .unwrap();
+    let mut want: Vec<&str> = DEMO_INPUTS.to_vec();
+    want.extend(["scenario_roads.toml", "roads.osm.pbf"]);
+    assert_eq!(listed_inputs(&out), want);
+}

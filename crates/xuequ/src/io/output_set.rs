@@ -167,10 +167,15 @@ impl OutputSet {
     }
 
     /// Records inputs: files hashed as [`OutputSet::inputs`] hashes them, and inputs already
-    /// hashed as they were read; the manifest lists them in the order recorded.
-    pub fn input_records(&mut self, records: impl IntoIterator<Item = InputRecord>) {
-        let mut records: Vec<InputRecord> = records.into_iter().collect();
-        records.dedup();
+    /// hashed as they were read; the manifest lists them in the order recorded, a record
+    /// repeated in the same call (two scenarios of a comparison reading one file) once.
+    pub fn input_records(&mut self, records_in: impl IntoIterator<Item = InputRecord>) {
+        let mut records: Vec<InputRecord> = Vec::new();
+        for record in records_in {
+            if !records.contains(&record) {
+                records.push(record);
+            }
+        }
         let hash = move || {
             records
                 .iter()
@@ -814,7 +819,8 @@ mod tests {
                 .collect();
             let whole: Vec<u8> = writes.concat();
             let mut set = OutputSet::begin(&out, "run").unwrap();
-            set.inputs([inputs[2].as_path(), inputs[0].as_path()]);
+            // A repeat within a call is listed once.
+            set.inputs([inputs[2].as_path(), inputs[0].as_path(), inputs[2].as_path()]);
             set.write("big.csv", &|w: &mut dyn Write| {
                 for b in &writes {
                     w.write_all(b)?;

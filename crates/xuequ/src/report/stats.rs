@@ -84,7 +84,8 @@ pub(crate) fn school_rows(data: &Dataset, allocation: &Allocation) -> Vec<School
     school_rows_of(data, &output::school_rows(data, allocation))
 }
 
-/// [`school_rows`] from the library's rows already computed.
+/// The library's school rows, already computed ([`output::school_rows`]), with the names and
+/// codes a report shows.
 fn school_rows_of(data: &Dataset, rows: &[output::SchoolRow]) -> Vec<SchoolRow> {
     let city = &data.city;
     rows.iter()
