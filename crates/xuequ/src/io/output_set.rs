@@ -169,13 +169,14 @@ impl OutputSet {
     /// Records inputs: files hashed as [`OutputSet::inputs`] hashes them, and inputs already
     /// hashed as they were read; the manifest lists them in the order recorded, a record
     /// repeated in the same call (two scenarios of a comparison reading one file) once.
-    pub fn input_records(&mut self, records_in: impl IntoIterator<Item = InputRecord>) {
-        let mut records: Vec<InputRecord> = Vec::new();
-        for record in records_in {
-            if !records.contains(&record) {
-                records.push(record);
+    pub fn input_records(&mut self, records: impl IntoIterator<Item = InputRecord>) {
+        let mut kept: Vec<InputRecord> = Vec::new();
+        for record in records {
+            if !kept.contains(&record) {
+                kept.push(record);
             }
         }
+        let records = kept;
         let hash = move || {
             records
                 .iter()
