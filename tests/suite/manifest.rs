@@ -223,6 +223,34 @@ fn tables_are_recorded_as_the_bytes_read_even_if_the_file_changes_after() {
 }
 
 #[test]
+fn a_workbook_is_recorded_as_the_bytes_read() {
+    let dir = demo_copy();
+    let d = dir.path();
+    crate::regression::csv_to_xlsx(&d.join("schools.csv"), &d.join("schools.xlsx"), "学校", &[]);
+    let scenario = fs::read_to_string(d.join("scenario.toml"))
+        .unwrap()
+        .replace("schools = \"schools.csv\"", "schools = \"schools.xlsx\"");
+    fs::write(d.join("scenario.toml"), scenario).unwrap();
+    let data = xuequ::Dataset::load(&d.join("scenario.toml")).unwrap();
+    let read = fs::read(d.join("schools.xlsx")).unwrap();
+    // The workbook is saved again while the run allocates.
+    fs::write(d.join("schools.xlsx"), b"not the workbook that was read").unwrap();
+    let allocation = xuequ::allocate(&data);
+    let audit = xuequ::audit(&data, &allocation);
+    let out = d.join("out");
+    xuequ::write_outputs(&out, &data, &allocation, &audit, Default::default()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let schools = manifest["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"].as_str().unwrap().ends_with("schools.xlsx"))
+        .unwrap();
+    assert_eq!(schools["sha256"].as_str(), Some(sha256(&read).as_str()));
+    assert_eq!(schools["bytes"].as_u64(), Some(read.len() as u64));
+}
+
+#[test]
 fn tables_given_in_memory_are_recorded_as_such() {
     let dir = demo_copy();
     let path = dir.path().join("scenario.toml");

@@ -306,7 +306,12 @@ fn gbk_copies_of_the_demo_give_identical_assignments() {
 
 /// Writes a CSV file's rows into a one-sheet workbook, headers replaced by `headers`, numbers
 /// as numbers (as a bureau's sheet holds them).
-fn csv_to_xlsx(csv_path: &std::path::Path, xlsx_path: &std::path::Path, sheet: &str, headers: &[(&str, &str)]) {
+pub(crate) fn csv_to_xlsx(
+    csv_path: &std::path::Path,
+    xlsx_path: &std::path::Path,
+    sheet: &str,
+    headers: &[(&str, &str)],
+) {
     let mut book = rust_xlsxwriter::Workbook::new();
     let ws = book.add_worksheet();
     ws.set_name(sheet).unwrap();

@@ -412,10 +412,10 @@ impl Dataset {
     }
 
     /// The inputs for a run's manifest ([`crate::io::OutputSet::input_records`]), in the
-    /// order of [`Dataset::input_files`]: a CSV table as the size and SHA-256 of the bytes the
-    /// loader read and parsed, a table or policy given in memory likewise (named `… (in
-    /// memory)`), and every other file (the scenario and policy files, a workbook, polygons,
-    /// a road network) to be hashed from the disk as the outputs are written.
+    /// order of [`Dataset::input_files`]: a table (CSV or workbook) as the size and SHA-256
+    /// of the bytes the loader read and parsed, a table or policy given in memory likewise
+    /// (named `… (in memory)`), and every other file (the scenario and policy files,
+    /// polygons, a road network) to be hashed from the disk as the outputs are written.
     pub fn input_records(&self) -> Vec<crate::io::InputRecord> {
         use crate::io::InputRecord;
         self.inputs()

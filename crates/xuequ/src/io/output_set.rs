@@ -51,11 +51,11 @@ pub struct ManifestInput {
 /// An input to record in the manifest ([`OutputSet::input_records`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InputRecord {
-    /// A file read by a library that opens it itself (a workbook, a shapefile, a road
-    /// network, a TOML file): hashed from the disk as the outputs are written.
+    /// A file read by a library that opens it itself (a shapefile, a road network, a TOML
+    /// file): hashed from the disk as the outputs are written.
     File(PathBuf),
-    /// Bytes hashed as they were read and parsed: a CSV table's file, or a table given in
-    /// memory (its `path` then says so).
+    /// Bytes hashed as they were read and parsed: a table's file (CSV or workbook), or a
+    /// table given in memory (its `path` then says so).
     Read(ManifestInput),
 }
 

@@ -50,9 +50,34 @@ pub fn is_spreadsheet(path: &Path) -> bool {
     })
 }
 
-/// Reads one sheet (the named one, else the first) of a workbook.
-pub fn read_sheet(path: &Path, file: &str, sheet: Option<&str>) -> Result<SheetText, Box<Diagnostic>> {
-    let mut book = calamine::open_workbook_auto(path).map_err(|e| {
+/// A workbook's bytes opened by the reader its file name asks for (any reader that
+/// recognises them when the name has no workbook extension), as calamine's
+/// `open_workbook_auto` opens a path.
+fn open_workbook<'a>(
+    bytes: &'a [u8],
+    path: &Path,
+) -> Result<calamine::Sheets<std::io::Cursor<&'a [u8]>>, calamine::Error> {
+    use calamine::{Error, Sheets, open_workbook_from_rs};
+    let data = std::io::Cursor::new(bytes);
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    Ok(match extension.as_deref() {
+        Some("xls" | "xla") => Sheets::Xls(open_workbook_from_rs(data).map_err(Error::Xls)?),
+        Some("xlsx" | "xlsm" | "xlam") => Sheets::Xlsx(open_workbook_from_rs(data).map_err(Error::Xlsx)?),
+        Some("xlsb") => Sheets::Xlsb(open_workbook_from_rs(data).map_err(Error::Xlsb)?),
+        Some("ods") => Sheets::Ods(open_workbook_from_rs(data).map_err(Error::Ods)?),
+        _ => calamine::open_workbook_auto_from_rs(data)?,
+    })
+}
+
+/// Reads one sheet (the named one, else the first) of a workbook, from its bytes as read
+/// from `path` (whose name says the format).
+pub(crate) fn sheet_of_bytes(
+    bytes: &[u8],
+    path: &Path,
+    file: &str,
+    sheet: Option<&str>,
+) -> Result<SheetText, Box<Diagnostic>> {
+    let mut book = open_workbook(bytes, path).map_err(|e| {
         Box::new(Diagnostic::file(
             file,
             format!("cannot open the workbook: {e}"),

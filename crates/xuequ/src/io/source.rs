@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::output_set::{HashingWriter, ManifestInput};
-use super::sheet::{SheetText, is_spreadsheet, read_sheet};
+use super::sheet::{SheetText, is_spreadsheet, sheet_of_bytes};
 use super::text::{TextEncoding, decode};
 use crate::error::Diagnostic;
 
@@ -90,8 +90,8 @@ impl TableText {
         })
     }
 
-    /// The size and SHA-256 of the bytes this table was read from, as they came (before
-    /// decoding); `None` for a workbook's sheet, which its reader opens itself.
+    /// The size and SHA-256 of the bytes this table was read from, as they came (the
+    /// workbook's for a sheet; the text's before decoding for CSV).
     pub(crate) fn read_hash(&self) -> Option<&ManifestInput> {
         self.read.as_ref()
     }
@@ -282,7 +282,13 @@ pub fn read_table(spec: &InputSpec, file: &str) -> Result<TableText, OpenError> 
                 source: e,
             });
         }
-        let sheet = read_sheet(&spec.path, file, spec.sheet.as_deref()).map_err(OpenError::Invalid)?;
+        // The workbook's bytes are read here, so that they are hashed as they were parsed.
+        let raw = read_whole(&spec.path).map_err(|e| OpenError::Io {
+            path: spec.path.clone(),
+            source: e,
+        })?;
+        let read = bytes_read(&raw, file);
+        let sheet = sheet_of_bytes(&raw, &spec.path, file, spec.sheet.as_deref()).map_err(OpenError::Invalid)?;
         // The sheet's text goes through the decoder too, so that every table's text is
         // decoded UTF-8 without a byte-order mark, as its readers take it.
         let (bytes, _) = decode(sheet.csv.clone(), file, Some(TextEncoding::Utf8)).map_err(OpenError::Invalid)?;
@@ -295,7 +301,7 @@ pub fn read_table(spec: &InputSpec, file: &str) -> Result<TableText, OpenError> 
                 sheet: Some(sheet.sheet.clone()),
             },
             sheet: Some(sheet),
-            read: None,
+            read: Some(read),
         });
     }
     let raw = read_whole(&spec.path).map_err(|e| OpenError::Io {
